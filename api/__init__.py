@@ -1,0 +1,1 @@
+"""Interfaces: the ``forecast`` command line and the HTTP service. Nothing imports this package."""

@@ -1,0 +1,82 @@
+"""Runtime settings, read once from ``FORECAST_*`` environment variables (pydantic-settings).
+
+Only entry points (the CLI callback and the app factory) read them; they pass plain values down,
+so ``datasets``, ``forecast`` and ``exports`` never see this class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Settings(BaseModel):
+    """Options for ``s3://`` URLs (workspace, dataset sources, export destinations).
+
+    Unset values fall back to the standard AWS environment variables and config files.
+    """
+
+    endpoint_url: str | None = Field(None, description="e.g. http://127.0.0.1:9000 for MinIO")
+    key: SecretStr | None = None
+    secret: SecretStr | None = None
+    region: str | None = None
+    anon: bool = False
+
+
+def _default_home() -> str:
+    return str(Path.home() / ".forecast")
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Environment: ``FORECAST_<NAME>``, nested with ``__``
+    (``FORECAST_S3__ENDPOINT_URL``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORECAST_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    home: str = Field(default_factory=_default_home, description="workspace root: a folder or fsspec URL")
+    registry: str | None = Field(
+        None, description="SQLite registry file; default <home>/registry.db for a local home"
+    )
+    s3: S3Settings = S3Settings()
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "WARNING"
+    # HTTP service
+    api_key: SecretStr | None = Field(None, description="when set, every request needs 'Authorization: Bearer <key>'")
+    max_body_bytes: int = Field(10 * 2**20, ge=1024, description="largest accepted request body")
+    predictor_cache_size: int = Field(4, ge=1, le=256, description="loaded predictors kept for invocations")
+    allowed_export_prefixes: list[str] = Field(
+        default_factory=list, description="destinations HTTP-started exports may write under"
+    )
+
+    def storage_options(self, url: str) -> dict[str, Any]:
+        """fsspec options for ``url``: the S3 settings for ``s3://`` URLs, nothing otherwise."""
+        if not url.startswith(("s3://", "s3a://")):
+            return {}
+        s3 = self.s3
+        options: dict[str, Any] = {}
+        if s3.endpoint_url:
+            options["endpoint_url"] = s3.endpoint_url
+        if s3.key:
+            options["key"] = s3.key.get_secret_value()
+        if s3.secret:
+            options["secret"] = s3.secret.get_secret_value()
+        if s3.region:
+            options["client_kwargs"] = {"region_name": s3.region}
+        if s3.anon:
+            options["anon"] = True
+        return options
+
+    def registry_path(self) -> Path:
+        """The SQLite file. A remote home keeps its registry in a local file named after it."""
+        if self.registry:
+            return Path(self.registry).expanduser()
+        if "://" not in self.home or self.home.startswith("file://"):
+            return Path(self.home.removeprefix("file://")).expanduser() / "registry.db"
+        digest = hashlib.sha256(self.home.encode()).hexdigest()[:12]
+        return Path.home() / ".forecast" / f"registry-{digest}.db"

@@ -1,0 +1,111 @@
+"""The columnar copy of a dataset: :class:`Series` batches to Arrow and back, without row loops
+over values (targets and features move as one flat array plus offsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datasets.records import Series
+from datasets.schema import CAT, DYNAMIC_FEAT, ITEM_ID, START, STORED_SCHEMA, TARGET
+
+
+def _offsets(lengths: Sequence[int]) -> np.ndarray:
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+def series_to_batch(series: Sequence[Series], item_ids: Sequence[str]) -> pa.RecordBatch:
+    """Build one record batch of :data:`STORED_SCHEMA` from validated series."""
+    n = len(series)
+    starts = pa.array(
+        np.array([s.start.value for s in series], dtype=np.int64), type=pa.int64()
+    ).cast(pa.timestamp("ns"))
+    target = pa.LargeListArray.from_arrays(
+        pa.array(_offsets([len(s.target) for s in series])),
+        pa.array(np.concatenate([s.target for s in series]) if n else np.empty(0, np.float32)),
+    ).cast(pa.list_(pa.float32()))
+    if series and series[0].cat is not None:
+        cat = pa.array([s.cat for s in series], type=pa.list_(pa.int32()))
+    else:
+        cat = pa.nulls(n, type=pa.list_(pa.int32()))
+    if series and series[0].dynamic_feat is not None:
+        feats = [s.dynamic_feat for s in series]
+        rows = pa.LargeListArray.from_arrays(
+            pa.array(_offsets([f.shape[1] for f in feats for _ in range(f.shape[0])])),  # type: ignore[union-attr]
+            pa.array(np.concatenate([f.ravel() for f in feats])),  # type: ignore[union-attr]
+        ).cast(pa.list_(pa.float32()))
+        dyn = pa.ListArray.from_arrays(pa.array(_offsets([f.shape[0] for f in feats]), pa.int32()), rows)  # type: ignore[union-attr]
+    else:
+        dyn = pa.nulls(n, type=pa.list_(pa.list_(pa.float32())))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(item_ids, pa.string()), starts, target, cat, dyn], schema=STORED_SCHEMA
+    )
+
+
+class ParquetSink:
+    """Append record batches to one Parquet file (an open binary file object)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._writer = pq.ParquetWriter(f, STORED_SCHEMA, compression="zstd")
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield stored series as dicts (``item_id``, ``start`` as ``pd.Timestamp``, ``target`` float32
+    array, ``cat`` list or ``None``, ``dynamic_feat`` ``(k, n)`` float32 array or ``None``),
+    one row group at a time. Arrays are views into the row group's buffers."""
+    import pandas as pd
+
+    pf = pq.ParquetFile(f)
+    for g in range(pf.num_row_groups):
+        table = pf.read_row_group(g, columns=list(columns) if columns else None)
+        cols = set(table.column_names)
+        ids = table.column(ITEM_ID).to_pylist() if ITEM_ID in cols else None
+        starts = table.column(START).to_numpy() if START in cols else None
+        tgt_values = tgt_offsets = None
+        if TARGET in cols:
+            t = table.column(TARGET).combine_chunks()
+            tgt_offsets = t.offsets.to_numpy()
+            tgt_values = t.values.to_numpy(zero_copy_only=False)
+        cats = table.column(CAT).to_pylist() if CAT in cols else None
+        dyn = table.column(DYNAMIC_FEAT).combine_chunks() if DYNAMIC_FEAT in cols else None
+        dyn_nulls = dyn is None or dyn.null_count == len(dyn)
+        if not dyn_nulls:
+            outer = dyn.offsets.to_numpy()  # type: ignore[union-attr]
+            inner = dyn.values.offsets.to_numpy()  # type: ignore[union-attr]
+            fvalues = dyn.values.values.to_numpy(zero_copy_only=False)  # type: ignore[union-attr]
+        for i in range(table.num_rows):
+            entry: dict[str, Any] = {}
+            if ids is not None:
+                entry[ITEM_ID] = ids[i]
+            if starts is not None:
+                entry[START] = pd.Timestamp(starts[i])
+            if tgt_values is not None:
+                entry[TARGET] = tgt_values[tgt_offsets[i] : tgt_offsets[i + 1]]  # type: ignore[index]
+            if cats is not None:
+                entry[CAT] = cats[i]
+            if DYNAMIC_FEAT in cols:
+                if dyn_nulls:
+                    entry[DYNAMIC_FEAT] = None
+                else:
+                    a, b = outer[i], outer[i + 1]
+                    k = b - a
+                    if k == 0:
+                        entry[DYNAMIC_FEAT] = None
+                    else:
+                        lo, hi = inner[a], inner[b]
+                        entry[DYNAMIC_FEAT] = fvalues[lo:hi].reshape(k, (hi - lo) // k)
+            yield entry

@@ -1,0 +1,238 @@
+"""The resource registry: one SQLite table of datasets, predictors, forecasts and exports.
+
+Every resource has a kind, a name, a status, timestamps and two JSON documents: ``spec`` (what
+was asked for) and ``result`` (what came out). Artifacts live in the workspace; a row points at
+them only once they are complete, so a reader never sees a half-written resource as ``ACTIVE``.
+
+The row also records which process owns a resource being created. A process that dies (a crash,
+``kill -9``) cannot mark its resource failed, so readers do it for it: a ``CREATE_*`` resource
+whose owner process on this host no longer exists is reported ``CREATE_FAILED``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from datasets.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+class Status(StrEnum):
+    CREATE_PENDING = "CREATE_PENDING"
+    CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
+    ACTIVE = "ACTIVE"
+    CREATE_FAILED = "CREATE_FAILED"
+
+
+class Kind(StrEnum):
+    DATASET = "dataset"
+    PREDICTOR = "predictor"
+    FORECAST = "forecast"
+    EXPORT = "export"
+
+
+class Resource(BaseModel):
+    kind: Kind
+    name: str
+    status: Status
+    message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    artifact: str | None = None
+    spec: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Names are 1-100 letters, digits, ``-`` or ``_``, starting with a letter or digit."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidInputError(
+            f"invalid {what} {name!r}: use 1-100 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return name
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell for another host
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    artifact TEXT,
+    spec TEXT NOT NULL DEFAULT '{}',
+    result TEXT NOT NULL DEFAULT '{}',
+    owner TEXT,
+    PRIMARY KEY (kind, name)
+)
+"""
+
+
+class Registry:
+    """Resource rows in a SQLite file; safe to share between the CLI, the server and workers."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def _row(self, row: sqlite3.Row) -> Resource:
+        status = Status(row["status"])
+        message = row["message"]
+        if status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS) and not _owner_alive(row["owner"]):
+            status = Status.CREATE_FAILED
+            message = "the process creating this resource exited before it finished"
+            self._set(row["kind"], row["name"], status=status, message=message)
+        return Resource(
+            kind=Kind(row["kind"]),
+            name=row["name"],
+            status=status,
+            message=message,
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+            artifact=row["artifact"],
+            spec=json.loads(row["spec"]),
+            result=json.loads(row["result"]),
+        )
+
+    def create(
+        self,
+        kind: Kind,
+        name: str,
+        *,
+        status: Status,
+        spec: dict[str, Any] | None = None,
+        artifact: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> Resource:
+        """Insert a new resource; the current process owns it until it is ACTIVE or failed.
+
+        Raises
+        ------
+        AlreadyExistsError
+            A resource of this kind and name exists (nothing is overwritten).
+        """
+        check_name(name, f"{kind.value} name")
+        now = _now()
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO resources (kind, name, status, created_at, updated_at, artifact, spec, result, owner)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (kind.value, name, status.value, now, now, artifact, json.dumps(spec or {}, default=str),
+                     json.dumps(result or {}, default=str), _owner()),
+                )
+        except sqlite3.IntegrityError:
+            raise AlreadyExistsError(
+                f"{kind.value} {name!r} already exists; delete it first or choose another name"
+            ) from None
+        return self.get(kind, name)
+
+    def _set(self, kind: str, name: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(
+                f"UPDATE resources SET {cols}, updated_at = ? WHERE kind = ? AND name = ?",  # noqa: S608
+                (*[v.value if isinstance(v, StrEnum) else v for v in fields.values()], _now(), kind, name),
+            )
+
+    def update(
+        self,
+        kind: Kind,
+        name: str,
+        *,
+        status: Status | None = None,
+        message: str | None = None,
+        artifact: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> Resource:
+        fields: dict[str, Any] = {}
+        if status is not None:
+            fields["status"] = status
+            fields["message"] = message
+        if artifact is not None:
+            fields["artifact"] = artifact
+        if result is not None:
+            fields["result"] = json.dumps(result, default=str)
+        if fields:
+            self._set(kind.value, name, **fields)
+        return self.get(kind, name)
+
+    def claim(self, kind: Kind, name: str) -> None:
+        """Make the current process the owner (a background worker taking over a job)."""
+        self._set(kind.value, name, owner=_owner())
+
+    def get(self, kind: Kind, name: str) -> Resource:
+        """Raises :class:`NotFoundError` naming the kind and name."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{kind.value} {name!r} not found")
+        return self._row(row)
+
+    def exists(self, kind: Kind, name: str) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone() is not None
+
+    def list(self, kind: Kind) -> list[Resource]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM resources WHERE kind = ? ORDER BY created_at, name", (kind.value,)).fetchall()
+        return [self._row(r) for r in rows]
+
+    def find_referencing(self, kind: Kind, field: str, value: str) -> list[Resource]:
+        """Resources of ``kind`` whose ``spec[field] == value`` (e.g. forecasts of a predictor)."""
+        return [r for r in self.list(kind) if r.spec.get(field) == value]
+
+    def delete(self, kind: Kind, name: str) -> None:
+        with self._connect() as db:
+            cur = db.execute("DELETE FROM resources WHERE kind = ? AND name = ?", (kind.value, name))
+        if cur.rowcount == 0:
+            raise NotFoundError(f"{kind.value} {name!r} not found")

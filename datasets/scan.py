@@ -1,0 +1,160 @@
+"""One streaming pass over a dataset source: decode, validate, summarise, and optionally write.
+
+``validate`` and ``import`` share this pass; ``import`` hands it a writer so a valid dataset is
+read once. Memory holds one batch of series plus per-series counters, never the whole dataset.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datasets.columnar import series_to_batch
+from datasets.errors import DatasetValidationError
+from datasets.frequency import normalize_freq
+from datasets.records import RecordValidator, Series, decode_json_line
+from datasets.sources import list_source_files, open_source_file
+from datasets.summary import DatasetSummary, SummaryBuilder
+
+BATCH_SERIES = 1024
+BATCH_VALUES = 32_000_000
+
+#: Called with (bytes read so far in the current file, file size or None, file display name).
+ProgressCallback = Callable[[int, int | None, str], None]
+
+
+def _display(source: str, root_path: str, path: str, single: bool) -> str:
+    if single:
+        return source
+    return source.rstrip("/") + "/" + posixpath.relpath(path, root_path)
+
+
+def _iter_json(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, dict[str, Any]]]:
+    line = 0
+    try:
+        for line, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            obj, err = decode_json_line(raw)
+            if err is not None:
+                v.add(name, line, None, err)
+                continue
+            yield line, obj  # type: ignore[misc]
+    except (OSError, EOFError, UnicodeDecodeError) as e:  # truncated/corrupt gzip and the like
+        v.add(name, line + 1 if line else None, None, f"cannot read the file: {e}")
+
+
+def _iter_parquet(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        pf = pq.ParquetFile(f)
+        row = 0
+        for batch in pf.iter_batches(batch_size=2048):
+            for obj in batch.to_pylist():
+                row += 1
+                yield row, obj
+    except (pa.ArrowException, OSError) as e:
+        v.add(name, None, None, f"cannot read the Parquet file: {e}")
+
+
+def scan_dataset(
+    source: str,
+    *,
+    freq: str,
+    storage_options: dict[str, Any] | None = None,
+    max_problems: int = 100,
+    write: Callable[[pa.RecordBatch], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> DatasetSummary:
+    """Validate every record of ``source`` and summarise it; feed valid batches to ``write``.
+
+    ``write`` is called only while no problem has been found; callers discard what was written
+    when this raises.
+
+    Raises
+    ------
+    DatasetValidationError
+        With every problem found (up to ``max_problems``), each naming file, line and field.
+    InvalidInputError
+        The source or frequency itself is unusable.
+    """
+    freq = normalize_freq(freq)
+    fs, root_path, files = list_source_files(source, storage_options=storage_options)
+    single = len(files) == 1 and files[0][0] == root_path
+    v = RecordValidator(freq, max_problems=max_problems)
+    summary = SummaryBuilder()
+    pending: list[Series] = []
+    pending_ids: list[str] = []
+    pending_values = 0
+    ordinal = 0
+    assigned = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_ids, pending_values
+        if write is not None and pending and v.ok:
+            write(series_to_batch(pending, pending_ids))
+        pending, pending_ids, pending_values = [], [], 0
+
+    for path, kind in files:
+        name = _display(source, root_path, path, single)
+        size = None
+        try:
+            size = fs.size(path)
+        except (OSError, NotImplementedError):
+            pass
+        seen = 0
+        with open_source_file(fs, path) as f:
+            raw_f = f
+            records = _iter_json(f, name, v) if kind == "json" else _iter_parquet(f, name, v)
+            for line, obj in records:
+                seen += 1
+                s = v.check(name, line, obj)
+                if s is None:
+                    continue
+                item_id = s.item_id
+                if item_id is None:
+                    item_id = f"item_{ordinal}"
+                    assigned += 1
+                    first = v._ids.get(item_id)  # noqa: SLF001
+                    if first is not None:
+                        v.add(name, line, "item_id", f"the assigned id {item_id!r} clashes with an explicit one at {first}")
+                        continue
+                    v._ids[item_id] = f"{name}:{line}"  # noqa: SLF001
+                ordinal += 1
+                summary.add(item_id, s)
+                if write is not None and v.ok:
+                    pending.append(s)
+                    pending_ids.append(item_id)
+                    pending_values += s.target.shape[0] * (1 + (s.dynamic_feat.shape[0] if s.dynamic_feat is not None else 0))
+                    if len(pending) >= BATCH_SERIES or pending_values >= BATCH_VALUES:
+                        flush()
+                if progress is not None and seen % 256 == 0:
+                    progress(_tell(raw_f), size, name)
+        if seen == 0 and not any(p.file == name for p in v.problems):
+            v.add(name, None, None, "the file is empty (no records)")
+        if progress is not None:
+            progress(size or 0, size, name)
+    flush()
+    if not v.ok or v.truncated:
+        raise DatasetValidationError(v.problems, truncated=v.truncated)
+    return summary.build(
+        freq=freq,
+        num_files=len(files),
+        num_dynamic_feat=v.num_dynamic_feat,
+        dynamic_feat_extension=v.dynamic_feat_extension,
+        assigned_item_ids=assigned,
+        ignored_fields=sorted(v.ignored_fields),
+    )
+
+
+def _tell(f: Any) -> int:
+    for obj in (getattr(f, "fileobj", None), f):  # gzip: position in the compressed stream
+        try:
+            if obj is not None:
+                return int(obj.tell())
+        except (OSError, ValueError, AttributeError):
+            continue
+    return 0

@@ -1,0 +1,86 @@
+"""Find the files of a dataset source (a file, a folder, or an ``s3://`` URL) and open them."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Literal
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from datasets.errors import InvalidInputError
+from datasets.schema import JSON_SUFFIXES, PARQUET_SUFFIXES
+
+FileKind = Literal["json", "parquet"]
+
+
+def file_kind(path: str) -> FileKind | None:
+    """``"json"`` or ``"parquet"`` by suffix (``.gz`` allowed on JSON lines), else ``None``."""
+    name = posixpath.basename(path).lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+        return "json" if name.endswith(JSON_SUFFIXES) else None
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def list_source_files(
+    source: str, *, storage_options: dict[str, Any] | None = None
+) -> tuple[fsspec.AbstractFileSystem, str, list[tuple[str, FileKind]]]:
+    """Resolve ``source`` to its filesystem, its path there, and its data files sorted by path.
+
+    A folder is searched recursively; dotfiles, ``_SUCCESS`` and other ``_``-prefixed files are
+    skipped, as are files with other suffixes inside a folder. A single file with an unknown
+    suffix is an error.
+
+    Raises
+    ------
+    InvalidInputError
+        The source does not exist, or holds no data files.
+    """
+    fs, path = url_to_fs(source, **(storage_options or {}))
+    try:
+        exists = fs.exists(path)
+    except (PermissionError, OSError) as e:
+        raise InvalidInputError(f"cannot read {source}: {e}") from e
+    if not exists:
+        raise InvalidInputError(f"{source}: no such file or folder")
+    if fs.isdir(path):
+        found = []
+        for p in sorted(fs.find(path)):
+            rel = posixpath.relpath(p, path)
+            if any(_skipped(part) for part in rel.split("/")):
+                continue
+            kind = file_kind(p)
+            if kind is not None:
+                found.append((p, kind))
+        if not found:
+            raise InvalidInputError(
+                f"{source}: the folder holds no data files "
+                f"(expected {', '.join(JSON_SUFFIXES + PARQUET_SUFFIXES)} or .gz)"
+            )
+        return fs, path, found
+    kind = file_kind(path)
+    if kind is None:
+        raise InvalidInputError(
+            f"{source}: unknown file type; expected one of "
+            f"{', '.join(JSON_SUFFIXES + PARQUET_SUFFIXES)} (JSON lines may be .gz)"
+        )
+    return fs, path, [(path, kind)]
+
+
+@contextmanager
+def open_source_file(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
+    """Open a data file for binary reading, gunzipping ``.gz`` on the fly."""
+    compression = "gzip" if path.lower().endswith(".gz") else None
+    with fs.open(path, "rb", compression=compression, block_size=8 * 2**20) as f:
+        yield f

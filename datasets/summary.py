@@ -1,0 +1,106 @@
+"""What a dataset holds, computed in one streaming pass: :class:`DatasetSummary`."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from datasets.records import Series
+
+
+class DatasetSummary(BaseModel):
+    """Summary shown by ``validate`` and stored with an imported dataset."""
+
+    freq: str
+    num_files: int
+    num_series: int
+    num_observations: int = Field(description="target points, missing ones included")
+    length_min: int
+    length_median: float
+    length_max: int
+    missing_share: float = Field(description="share of target points that are missing")
+    cat_cardinalities: list[int] = Field(description="per cat position: largest value + 1")
+    num_dynamic_feat: int
+    dynamic_feat_extension: int = Field(
+        description="how many steps the dynamic features extend past the target (0 for training data)"
+    )
+    start_min: datetime
+    end_max: datetime = Field(description="timestamp of the latest target observation")
+    assigned_item_ids: int = Field(description="records without item_id that were given one")
+    ignored_fields: list[str] = []
+    fingerprint: str = Field(description="sha256 of the validated content")
+
+
+class SummaryBuilder:
+    """Accumulates a :class:`DatasetSummary` series by series, in O(number of series) memory."""
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.missing = 0
+        self.cat_max: list[int] = []
+        self._hash = hashlib.sha256()
+        self._max_len_by_start: dict[pd.Timestamp, int] = {}
+
+    def add(self, item_id: str, s: Series) -> None:
+        n = int(s.target.shape[0])
+        self.lengths.append(n)
+        self.missing += int(np.isnan(s.target).sum())
+        if s.cat:
+            if not self.cat_max:
+                self.cat_max = list(s.cat)
+            else:
+                self.cat_max = [max(a, b) for a, b in zip(self.cat_max, s.cat, strict=False)]
+        if self._max_len_by_start.get(s.start, -1) < n:
+            self._max_len_by_start[s.start] = n
+        h = self._hash
+        h.update(item_id.encode())
+        h.update(b"\x00")
+        h.update(np.int64(s.start.value).tobytes())
+        h.update(s.target.tobytes())
+        if s.cat:
+            h.update(np.asarray(s.cat, dtype=np.int32).tobytes())
+        if s.dynamic_feat is not None:
+            h.update(s.dynamic_feat.tobytes())
+        h.update(b"\x01")
+
+    def build(
+        self,
+        *,
+        freq: str,
+        num_files: int,
+        num_dynamic_feat: int,
+        dynamic_feat_extension: int,
+        assigned_item_ids: int,
+        ignored_fields: list[str],
+    ) -> DatasetSummary:
+        lengths = np.asarray(self.lengths, dtype=np.int64)
+        total = int(lengths.sum())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ends = [
+                (pd.Period(start, freq=freq) + (n - 1)).start_time
+                for start, n in self._max_len_by_start.items()
+            ]
+        return DatasetSummary(
+            freq=freq,
+            num_files=num_files,
+            num_series=len(lengths),
+            num_observations=total,
+            length_min=int(lengths.min()),
+            length_median=float(np.median(lengths)),
+            length_max=int(lengths.max()),
+            missing_share=(self.missing / total) if total else 0.0,
+            cat_cardinalities=[m + 1 for m in self.cat_max],
+            num_dynamic_feat=num_dynamic_feat,
+            dynamic_feat_extension=dynamic_feat_extension,
+            start_min=min(self._max_len_by_start).to_pydatetime(),
+            end_max=max(ends).to_pydatetime(),
+            assigned_item_ids=assigned_item_ids,
+            ignored_fields=sorted(ignored_fields),
+            fingerprint=self._hash.hexdigest(),
+        )

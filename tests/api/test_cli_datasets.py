@@ -1,0 +1,68 @@
+"""``forecast datasets ...`` end to end in-process: exit codes, messages, --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def test_validate_import_list_describe_delete(cli, samples_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    path = str(samples_dir / "tourism-regions.jsonl")
+    code, out, _ = cli("datasets", "validate", path, "--freq", "Q")
+    assert code == 0 and "304" in out and "76, 8, 4" in out
+
+    code, out, _ = cli("datasets", "validate", path, "--freq", "Q", "--json")
+    assert code == 0 and json.loads(out)["num_series"] == 304
+
+    code, out, _ = cli("datasets", "import", "regions", path, "--freq", "Q")
+    assert code == 0 and "imported" in out
+
+    code, _, err = cli("datasets", "import", "regions", path, "--freq", "Q")
+    assert code == 2 and "already exists" in err
+
+    code, out, _ = cli("datasets", "list", "--json")
+    assert code == 0 and [d["name"] for d in json.loads(out)] == ["regions"]
+
+    code, out, _ = cli("datasets", "describe", "regions", "--json")
+    described = json.loads(out)
+    assert described["freq"] == "Q-DEC" and described["summary"]["cat_cardinalities"] == [76, 8, 4]
+
+    code, _, err = cli("datasets", "describe", "nope")
+    assert code == 2 and "dataset 'nope' not found" in err
+
+    code, _, err = cli("datasets", "delete", "regions")
+    assert code == 0
+    code, out, _ = cli("datasets", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_invalid_dataset_exits_2_with_every_problem(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"start": "2020-01-01", "target": [1, 2]}\n'
+        '{"start": "2020-01-01", "target": []}\n'
+        '{"target": [1]}\n'
+    )
+    code, _, err = cli("datasets", "import", "bad", str(path), "--freq", "D")
+    assert code == 2
+    assert f"{path}:2 [target]: is empty" in err
+    assert f"{path}:3 [start]: is missing" in err
+    code, out, _ = cli("datasets", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_bad_name_and_usage_errors(cli, samples_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("datasets", "import", "../escape", str(samples_dir / "epf-fr-be.jsonl"), "--freq", "H")
+    assert code == 2 and "invalid dataset name" in err
+    code, _, _ = cli("datasets", "import", "x")  # missing arguments: click usage error
+    assert code == 2
+
+
+def test_sample_writes_real_data(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "m.jsonl.gz"
+    code, _, err = cli("datasets", "sample", "tourism-monthly", str(out))
+    assert code == 0 and "366 series" in err
+    code, out_text, _ = cli("datasets", "validate", str(out), "--freq", "M", "--json")
+    assert json.loads(out_text)["num_series"] == 366
+    code, _, err = cli("datasets", "sample", "m5", str(out))
+    assert code == 2 and "unknown sample" in err
