@@ -36,32 +36,32 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_NUMBER_TYPES = frozenset({int, float, type(None)})  # numpy turns None into NaN for float dtypes
+_MISSING_TYPES = frozenset({int, float, str, type(None)})
+
+
 def parse_target(values: Any) -> tuple[np.ndarray | None, str | None]:
     """Parse a target list: numbers, with ``"NaN"`` or ``null`` for missing values."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        return (values.astype(np.float32, copy=False), None) if len(values) else (None, "is empty")
     if not isinstance(values, (list, tuple, np.ndarray)):
         return None, f"must be a list of numbers, got {type(values).__name__}"
     if len(values) == 0:
         return None, "is empty"
-    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-        return values.astype(np.float32, copy=False), None
-    try:
-        arr = np.array(values)
-    except (ValueError, TypeError):
-        arr = None
-    if arr is not None and arr.ndim == 1 and arr.dtype.kind in "fiu" and bool not in set(map(type, values)):
-        return arr.astype(np.float32), None
-    out = np.empty(len(values), dtype=np.float32)
+    types = set(map(type, values))
+    if types <= _NUMBER_TYPES:
+        return np.array(values, dtype=np.float32), None
+    if types <= _MISSING_TYPES and all(
+        s.strip().lower() == "nan" for s in {v for v in values if v.__class__ is str}
+    ):
+        return np.array([None if v.__class__ is str else v for v in values], dtype=np.float32), None
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, str) and v.strip().lower() == "nan"):
-            out[i] = np.nan
-        elif _is_number(v):
-            out[i] = v
-        else:
+        if not (v is None or _is_number(v) or (isinstance(v, str) and v.strip().lower() == "nan")):
             return None, (
                 f"value {v!r} at position {i} is not a number "
                 '(missing values are written "NaN" or null)'
             )
-    return out, None
+    return None, "must be a flat list of numbers"  # pragma: no cover - unreachable for JSON input
 
 
 def parse_feature_row(values: Any) -> tuple[np.ndarray | None, str | None]:

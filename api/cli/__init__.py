@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import dataset_commands
+from api.cli import dataset_commands, predictor_commands
 
 app = typer.Typer(
     name="forecast",
@@ -17,6 +17,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(dataset_commands.app, name="datasets")
+app.add_typer(predictor_commands.app, name="predictors")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,169 @@
+"""DeepAR hyperparameters with the names users know from managed DeepAR services.
+
+One frozen pydantic model; it is stored verbatim with each predictor so every artifact says how it
+was made. Values that depend on the data (``cardinality``, ``num_dynamic_feat``,
+``context_length``) are resolved against the dataset by :func:`resolve`.
+
+What an epoch means here: ``num_batches_per_epoch`` mini-batches, each of ``mini_batch_size``
+training windows drawn at random series and random positions (gluonts' instance sampler). It is
+*not* a pass over the data; a pass over 366 series with batch 128 would be 3 batches.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Likelihood = Literal["student-T", "gaussian", "negative-binomial", "beta"]
+
+DEFAULT_TEST_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+class DeepARHyperparameters(BaseModel):
+    """Hyperparameters of ``forecast predictors create`` (and ``--hyperparameters FILE.json``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]
+    context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting; default prediction_length")] = None
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 100
+    num_batches_per_epoch: Annotated[int, Field(ge=1, le=10_000, description="mini-batches per epoch (an epoch is not a pass over the data)")] = 50
+    mini_batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    num_cells: Annotated[int, Field(ge=1, le=512, description="LSTM cells per layer")] = 40
+    num_layers: Annotated[int, Field(ge=1, le=8)] = 2
+    likelihood: Likelihood = "student-T"
+    dropout_rate: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    embedding_dimension: Annotated[int, Field(ge=1, le=100, description="size of each cat embedding")] = 10
+    cardinality: Literal["auto", "ignore"] | list[Annotated[int, Field(ge=1)]] = "auto"
+    num_dynamic_feat: Literal["auto", "ignore"] | Annotated[int, Field(ge=0, le=1000)] = "auto"
+    early_stopping_patience: Annotated[int | None, Field(ge=1, le=1000, description="epochs without validation improvement before stopping; none disables")] = 10
+    num_eval_samples: Annotated[int, Field(ge=1, le=1000)] = 100
+    test_quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: list(DEFAULT_TEST_QUANTILES))
+    backtest_windows: Annotated[int, Field(ge=1, le=10)] = 1
+    refit: bool = Field(False, description="after the backtest, retrain on the full history for the best epoch count")
+    seed: int = 0
+
+    @field_validator("likelihood", mode="before")
+    @classmethod
+    def _likelihood_aliases(cls, v: object) -> object:
+        if isinstance(v, str):
+            key = v.strip().lower().replace("_", "-")
+            aliases = {"student-t": "student-T", "studentt": "student-T", "t": "student-T",
+                       "gaussian": "gaussian", "normal": "gaussian",
+                       "negative-binomial": "negative-binomial", "negbin": "negative-binomial",
+                       "beta": "beta"}
+            if key in aliases:
+                return aliases[key]
+        return v
+
+    @field_validator("test_quantiles")
+    @classmethod
+    def _sorted_unique(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one test quantile")
+        if len(set(v)) != len(v):
+            raise ValueError(f"test quantiles must be distinct, got {v}")
+        return sorted(v)
+
+    @property
+    def effective_context_length(self) -> int:
+        return self.context_length if self.context_length is not None else self.prediction_length
+
+
+class DataFacts(BaseModel):
+    """What training needs to know about a dataset, gathered in one pass."""
+
+    num_series: int
+    lengths_min: int
+    lengths_max: int
+    target_min: float
+    target_max: float
+    cat_cardinalities: list[int]
+    num_dynamic_feat: int
+    freq: str
+
+
+class ResolvedConfig(BaseModel):
+    """Hyperparameters with every data-dependent value fixed (what the estimator is built from)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    freq: str
+    prediction_length: int
+    context_length: int
+    cardinality: list[int]
+    embedding_dimension: list[int]
+    num_dynamic_feat: int
+    hp: DeepARHyperparameters
+
+
+def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
+    """Check ``hp`` against the data and fix the data-dependent values.
+
+    Raises
+    ------
+    HyperparameterError
+        With the reason: likelihood vs target range, cardinality or feature count vs the data,
+        series too short for context plus horizon.
+    """
+    from forecast.errors import HyperparameterError
+
+    context = hp.effective_context_length
+    needed = hp.prediction_length * (hp.backtest_windows + 1) + 1
+    if facts.lengths_max < needed:
+        raise HyperparameterError(
+            f"every series is too short: the longest has {facts.lengths_max} points, but holding out "
+            f"{hp.backtest_windows} backtest window(s) of prediction_length={hp.prediction_length} and "
+            f"training on at least one more window needs {needed}; lower prediction_length or backtest_windows"
+        )
+    if facts.lengths_max < context + hp.prediction_length * (hp.backtest_windows + 1):
+        raise HyperparameterError(
+            f"every series is shorter than context_length + prediction_length x (backtest_windows + 1) = "
+            f"{context} + {hp.prediction_length} x {hp.backtest_windows + 1}; the longest has {facts.lengths_max} "
+            "points; lower context_length or prediction_length"
+        )
+    if hp.likelihood == "beta" and not (facts.target_min > 0 and facts.target_max < 1):
+        raise HyperparameterError(
+            f"likelihood 'beta' needs every target value in (0, 1); the data spans "
+            f"[{facts.target_min:g}, {facts.target_max:g}]"
+        )
+    if hp.likelihood == "negative-binomial" and facts.target_min < 0:
+        raise HyperparameterError(
+            f"likelihood 'negative-binomial' needs non-negative targets; the data has {facts.target_min:g}"
+        )
+    if hp.cardinality == "ignore":
+        cardinality: list[int] = []
+    elif hp.cardinality == "auto":
+        cardinality = list(facts.cat_cardinalities)
+    else:
+        cardinality = list(hp.cardinality)
+        if len(cardinality) != len(facts.cat_cardinalities):
+            raise HyperparameterError(
+                f"cardinality has {len(cardinality)} entries but the data has {len(facts.cat_cardinalities)} cat features"
+            )
+        for i, (given, seen) in enumerate(zip(cardinality, facts.cat_cardinalities, strict=True)):
+            if given < seen:
+                raise HyperparameterError(
+                    f"cardinality[{i}] = {given} but the data has cat values up to {seen - 1}; it must be at least {seen}"
+                )
+    if hp.num_dynamic_feat == "ignore":
+        num_dynamic_feat = 0
+    elif hp.num_dynamic_feat == "auto":
+        num_dynamic_feat = facts.num_dynamic_feat
+    else:
+        num_dynamic_feat = int(hp.num_dynamic_feat)
+        if num_dynamic_feat != facts.num_dynamic_feat:
+            raise HyperparameterError(
+                f"num_dynamic_feat = {num_dynamic_feat} but the data has {facts.num_dynamic_feat} dynamic features"
+            )
+    return ResolvedConfig(
+        freq=facts.freq,
+        prediction_length=hp.prediction_length,
+        context_length=context,
+        cardinality=cardinality,
+        embedding_dimension=[hp.embedding_dimension] * len(cardinality),
+        num_dynamic_feat=num_dynamic_feat,
+        hp=hp,
+    )

@@ -1,0 +1,17 @@
+"""Errors of the model layer (derived from the shared tree in :mod:`datasets.errors`)."""
+
+from __future__ import annotations
+
+from datasets.errors import InvalidInputError, ServiceError
+
+
+class HyperparameterError(InvalidInputError):
+    """A hyperparameter is out of range or does not fit the dataset; raised before training."""
+
+
+class TrainingError(ServiceError):
+    """Training failed (an exception inside the training loop, or non-finite losses)."""
+
+
+class ForecastInputError(InvalidInputError):
+    """Inference input is unusable (e.g. dynamic features do not reach far enough)."""

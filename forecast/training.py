@@ -1,0 +1,165 @@
+"""Train a DeepAR network quietly and surface every failure.
+
+gluonts' ``train_model`` catches an exception raised during ``Trainer.fit`` and, when a checkpoint
+exists, returns the checkpoint's model as if training had worked. :class:`EpochRecorder` sees the
+exception first (Lightning's ``on_exception`` hook), so :func:`train_network` re-raises it as a
+:class:`TrainingError`. Non-finite losses stop training the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import EarlyStopping
+from pydantic import BaseModel
+
+from forecast.config import ResolvedConfig
+from forecast.data import Entry
+from forecast.errors import TrainingError
+from forecast.estimator import build_estimator
+
+logger = logging.getLogger(__name__)
+
+#: Called after each epoch with (epoch (1-based), max epochs, train loss, validation loss or None).
+EpochCallback = Callable[[int, int, float, float | None], None]
+
+_QUIET_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric",
+                  "gluonts")
+
+
+class EpochLoss(BaseModel):
+    epoch: int
+    train_loss: float
+    val_loss: float | None = None
+
+
+class TrainedNetwork(BaseModel):
+    model_config = {"arbitrary_types_allowed": True}
+
+    predictor: Any
+    history: list[EpochLoss]
+    best_epoch: int
+    seconds: float
+
+
+class EpochRecorder(pl.Callback):
+    """Records per-epoch losses, reports them, and keeps the first exception raised in training."""
+
+    def __init__(self, on_epoch: EpochCallback | None, max_epochs: int) -> None:
+        self.on_epoch = on_epoch
+        self.max_epochs = max_epochs
+        self.history: list[EpochLoss] = []
+        self.exception: BaseException | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        train = float(metrics["train_loss"]) if "train_loss" in metrics else math.nan
+        val = float(metrics["val_loss"]) if "val_loss" in metrics else None
+        epoch = trainer.current_epoch + 1
+        self.history.append(EpochLoss(epoch=epoch, train_loss=train, val_loss=val))
+        if not math.isfinite(train) or (val is not None and not math.isfinite(val)):
+            raise TrainingError(f"the loss became non-finite at epoch {epoch} (train {train}, validation {val}); "
+                                "try a lower learning_rate or another likelihood")
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, self.max_epochs, train, val)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if self.exception is None:
+            self.exception = exception
+
+
+@contextmanager
+def quiet_training() -> Iterator[None]:
+    """No Lightning banners, summaries, checkpoint chatter or library warnings (restored after)."""
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    try:
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.WARNING, levels[name]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def train_network(
+    cfg: ResolvedConfig,
+    train: list[Entry],
+    validation: list[Entry] | None,
+    *,
+    max_epochs: int | None = None,
+    nonnegative: bool = False,
+    on_epoch: EpochCallback | None = None,
+    extra_callbacks: list[pl.Callback] | None = None,
+) -> TrainedNetwork:
+    """Fit one network; with ``validation``, stop early on its loss and keep the best weights.
+
+    Raises
+    ------
+    TrainingError
+        Anything raised inside the training loop, including non-finite losses.
+    """
+    hp = cfg.hp
+    epochs = max_epochs or hp.epochs
+    recorder = EpochRecorder(on_epoch, epochs)
+    callbacks: list[pl.Callback] = [recorder, *(extra_callbacks or [])]
+    if validation is not None and hp.early_stopping_patience is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=hp.early_stopping_patience))
+    pl.seed_everything(hp.seed, workers=True, verbose=False)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="forecast-train-") as run_dir, quiet_training():
+        estimator = build_estimator(
+            cfg,
+            nonnegative=nonnegative,
+            trainer_kwargs={
+                "max_epochs": epochs,
+                "accelerator": "cpu",
+                "devices": 1,
+                "default_root_dir": run_dir,
+                "logger": False,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+                "callbacks": callbacks,
+                "deterministic": True,
+            },
+        )
+        previous_sigint = signal.getsignal(signal.SIGINT)
+        try:
+            out = estimator.train_model(training_data=train, validation_data=validation, cache_data=True)
+        except SystemExit as e:  # Lightning turns Ctrl-C into sys.exit(1) after ignoring SIGINT
+            if isinstance(recorder.exception, KeyboardInterrupt):
+                raise KeyboardInterrupt from e
+            raise
+        except TrainingError:
+            raise
+        except Exception as e:
+            raise TrainingError(f"training failed: {type(e).__name__}: {e}") from e
+        finally:
+            signal.signal(signal.SIGINT, previous_sigint)
+        if recorder.exception is not None:
+            e = recorder.exception
+            if isinstance(e, KeyboardInterrupt):
+                raise e
+            if isinstance(e, TrainingError):
+                raise e
+            raise TrainingError(f"training failed: {type(e).__name__}: {e}") from e
+        if not recorder.history:
+            raise TrainingError("training ran no epoch")
+    history = recorder.history
+    if validation is not None and any(h.val_loss is not None for h in history):
+        best = min(history, key=lambda h: h.val_loss if h.val_loss is not None else math.inf)
+    else:
+        best = min(history, key=lambda h: h.train_loss)
+    return TrainedNetwork(
+        predictor=out.predictor, history=history, best_epoch=best.epoch, seconds=time.perf_counter() - started
+    )

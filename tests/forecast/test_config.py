@@ -1,0 +1,63 @@
+"""Hyperparameter validation: ranges, names, and checks against the data, before any training."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from forecast.config import DataFacts, DeepARHyperparameters, resolve
+from forecast.errors import HyperparameterError
+
+FACTS = DataFacts(num_series=10, lengths_min=20, lengths_max=100, target_min=0.0, target_max=50.0,
+                  cat_cardinalities=[3, 5], num_dynamic_feat=1, freq="M")
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"prediction_length": 401}, "less than or equal to 400"),
+        ({"prediction_length": 0}, "greater than or equal to 1"),
+        ({"prediction_length": 4, "likelihood": "poisson"}, "student-T"),
+        ({"prediction_length": 4, "dropout_rate": 1.0}, "less than 1"),
+        ({"prediction_length": 4, "learning_rate": 0}, "greater than 0"),
+        ({"prediction_length": 4, "num_cels": 10}, "Extra inputs are not permitted"),
+        ({"prediction_length": 4, "test_quantiles": [0.5, 0.5]}, "distinct"),
+        ({"prediction_length": 4, "test_quantiles": [1.0]}, "less than 1"),
+    ],
+)
+def test_out_of_range(values: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        DeepARHyperparameters.model_validate(values)
+
+
+def test_likelihood_spellings() -> None:
+    assert DeepARHyperparameters(prediction_length=1, likelihood="Student-T").likelihood == "student-T"
+    assert DeepARHyperparameters(prediction_length=1, likelihood="negative_binomial").likelihood == "negative-binomial"
+
+
+@pytest.mark.parametrize(
+    ("values", "facts", "fragment"),
+    [
+        ({"likelihood": "beta"}, {}, "needs every target value in (0, 1)"),
+        ({"likelihood": "negative-binomial"}, {"target_min": -1.0}, "needs non-negative targets"),
+        ({"prediction_length": 60}, {}, "every series is too short"),
+        ({"context_length": 80}, {}, "lower context_length"),
+        ({"cardinality": [3]}, {}, "cardinality has 1 entries but the data has 2"),
+        ({"cardinality": [3, 4]}, {}, "cardinality[1] = 4 but the data has cat values up to 4"),
+        ({"num_dynamic_feat": 2}, {}, "the data has 1 dynamic features"),
+    ],
+)
+def test_checks_against_the_data(values: dict[str, object], facts: dict[str, object], fragment: str) -> None:
+    hp = DeepARHyperparameters.model_validate({"prediction_length": 12, **values})
+    with pytest.raises(HyperparameterError) as info:
+        resolve(hp, FACTS.model_copy(update=facts))
+    assert fragment in str(info.value)
+
+
+def test_resolution_defaults() -> None:
+    cfg = resolve(DeepARHyperparameters(prediction_length=12), FACTS)
+    assert cfg.context_length == 12
+    assert cfg.cardinality == [3, 5] and cfg.embedding_dimension == [10, 10]
+    assert cfg.num_dynamic_feat == 1
+    ignored = resolve(DeepARHyperparameters(prediction_length=12, cardinality="ignore", num_dynamic_feat="ignore"), FACTS)
+    assert ignored.cardinality == [] and ignored.num_dynamic_feat == 0

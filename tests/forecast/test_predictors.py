@@ -1,0 +1,128 @@
+"""Predictor lifecycle with tiny models on real data: statuses, failures, reproducibility, reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+
+from api.runtime import Runtime, build_runtime
+from datasets import AlreadyExistsError, Kind, Status, import_dataset
+from forecast.artifacts import read_manifest
+from forecast.data import load_entries
+from forecast.errors import HyperparameterError, TrainingError
+from forecast.inference import iter_samples
+from forecast.predictors import create_predictor, delete_predictor, load_active_predictor
+from tests.forecast.conftest import head_lines, tiny
+
+pytestmark = pytest.mark.slow
+
+
+def test_create_stores_metrics_manifest_and_reloads(rt: Runtime, quarterly: str) -> None:
+    phases: list[str] = []
+    epochs: list[tuple[int, float, float | None]] = []
+    r = create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly, hyperparameters=tiny(),
+                         on_phase=phases.append, on_epoch=lambda e, _, t, v: epochs.append((e, t, v)))
+    assert r.status == Status.ACTIVE and r.artifact
+    assert phases == ["loading", "training", "backtest", "saving"]
+    assert [e for e, _, _ in epochs] == [1, 2] and all(v is not None for _, _, v in epochs)
+    metrics = r.result["metrics"]
+    for model in ("deepar", "seasonal_naive"):
+        m = metrics[model]
+        assert m["num_items"] == 40 and m["num_points"] == 160
+        assert set(m["wql"]) == {"0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"}
+        assert m["mean_wql"] > 0 and m["mase"] > 0 and m["wape"] > 0 and m["rmse"] > 0
+    assert [h["epoch"] for h in r.result["training"]["history"]] == [1, 2]
+
+    manifest = read_manifest(rt.workspace, r.artifact)
+    assert manifest.dataset == "tq" and manifest.freq == "Q-DEC" and manifest.prediction_length == 4
+    assert manifest.versions["gluonts"].startswith("0.17")
+    assert manifest.hyperparameters["num_cells"] == 8
+
+    # a fresh process-like reload from the workspace forecasts with the stored weights
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
+    torch.manual_seed(0)
+    (batch,) = list(iter_samples(predictor, entries[:5], num_samples=30))
+    assert batch.samples.shape == (5, 30, 4) and np.isfinite(batch.samples).all()
+    assert batch.samples.min() >= 0  # non-negative data -> non-negative sample paths
+
+    with pytest.raises(AlreadyExistsError):
+        create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly, hyperparameters=tiny())
+
+
+def test_same_seed_same_metrics(rt: Runtime, quarterly: str) -> None:
+    a = create_predictor(rt.workspace, rt.registry, "a", dataset=quarterly, hyperparameters=tiny(seed=7))
+    b = create_predictor(rt.workspace, rt.registry, "b", dataset=quarterly, hyperparameters=tiny(seed=7))
+    c = create_predictor(rt.workspace, rt.registry, "c", dataset=quarterly, hyperparameters=tiny(seed=8))
+    assert a.result["metrics"] == b.result["metrics"]
+    assert a.result["training"]["history"] == b.result["training"]["history"]
+    assert a.result["metrics"] != c.result["metrics"]
+
+
+class _Boom(pl.Callback):
+    """Raises after epoch 2, when a checkpoint from epoch 1 exists (gluonts would 'recover')."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("disk on fire")
+
+
+def test_failure_inside_training_is_reported(rt: Runtime, quarterly: str) -> None:
+    with pytest.raises(TrainingError, match="disk on fire"):
+        create_predictor(rt.workspace, rt.registry, "f", dataset=quarterly, hyperparameters=tiny(epochs=3),
+                         extra_callbacks=[_Boom()])
+    r = rt.registry.get(Kind.PREDICTOR, "f")
+    assert r.status == Status.CREATE_FAILED and "disk on fire" in (r.message or "")
+    assert r.artifact is None
+    assert not list(Path(rt.workspace.root).glob("predictors/f/*"))
+    delete_predictor(rt.workspace, rt.registry, "f")
+
+
+def test_invalid_hyperparameters_register_nothing(rt: Runtime, quarterly: str) -> None:
+    with pytest.raises(HyperparameterError, match=r"needs every target value in \(0, 1\)"):
+        create_predictor(rt.workspace, rt.registry, "x", dataset=quarterly, hyperparameters=tiny(likelihood="beta"))
+    with pytest.raises(HyperparameterError, match="every series is too short"):
+        create_predictor(rt.workspace, rt.registry, "x", dataset=quarterly, hyperparameters=tiny(prediction_length=400))
+    assert rt.registry.list(Kind.PREDICTOR) == []
+
+
+def test_negative_binomial_rejects_negative_targets(rt: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "neg.jsonl"
+    path.write_text("".join(json.dumps({"start": "2020-01-01", "target": [float(i % 7 - 3) for i in range(60)]}) + "\n"
+                            for _ in range(3)))
+    import_dataset(rt.workspace, rt.registry, "neg", str(path), freq="D")
+    with pytest.raises(HyperparameterError, match="needs non-negative targets; the data has -3"):
+        create_predictor(rt.workspace, rt.registry, "nb", dataset="neg", hyperparameters=tiny(likelihood="negative-binomial"))
+
+
+def test_categorical_and_dynamic_features(rt: Runtime, samples_dir: Path, tmp_path: Path) -> None:
+    retail = head_lines(samples_dir / "aus-retail.jsonl", tmp_path / "r.jsonl", 30)
+    import_dataset(rt.workspace, rt.registry, "retail", str(retail), freq="M")
+    r = create_predictor(rt.workspace, rt.registry, "pr", dataset="retail", hyperparameters=tiny(embedding_dimension=3))
+    assert r.result["resolved"]["cardinality"] == rt.registry.get(Kind.DATASET, "retail").result["cat_cardinalities"]
+    assert len(r.result["resolved"]["cardinality"]) == 2
+    import_dataset(rt.workspace, rt.registry, "epf", str(samples_dir / "epf-fr-be.jsonl"), freq="H")
+    e = create_predictor(rt.workspace, rt.registry, "pe", dataset="epf", hyperparameters=tiny(prediction_length=24))
+    assert e.result["resolved"]["num_dynamic_feat"] == 2
+    assert e.result["metrics"]["deepar"]["num_points"] == 48
+
+
+def test_s3_workspace(s3_bucket: str, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_HOME", f"s3://{s3_bucket}/ws")
+    monkeypatch.setenv("FORECAST_REGISTRY", str(tmp_path / "registry.db"))
+    rt = build_runtime()
+    assert not rt.workspace.is_local
+    path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq40.jsonl", 40)
+    import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
+    r = create_predictor(rt.workspace, rt.registry, "p", dataset="tq", hyperparameters=tiny())
+    assert r.artifact and rt.workspace.exists(f"{r.artifact}/model/prediction-net-state.pt")
+    assert read_manifest(rt.workspace, r.artifact).name == "p"
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
+    (batch,) = list(iter_samples(predictor, entries[:3], num_samples=10))
+    assert batch.samples.shape == (3, 10, 4)
