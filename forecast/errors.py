@@ -15,3 +15,11 @@ class TrainingError(ServiceError):
 
 class ForecastInputError(InvalidInputError):
     """Inference input is unusable (e.g. dynamic features do not reach far enough)."""
+
+
+class ForecastTypesError(InvalidInputError):
+    """Forecast types break the rule (quantiles 0.01..0.99 in steps of 0.01, and mean)."""
+
+
+class GenerationError(ServiceError):
+    """Generating a forecast failed for a reason other than bad input."""

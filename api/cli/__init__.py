@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import dataset_commands, predictor_commands
+from api.cli import dataset_commands, forecast_commands, predictor_commands, serve_command
 
 app = typer.Typer(
     name="forecast",
@@ -18,6 +18,8 @@ app = typer.Typer(
 )
 app.add_typer(dataset_commands.app, name="datasets")
 app.add_typer(predictor_commands.app, name="predictors")
+app.add_typer(forecast_commands.app, name="forecasts")
+app.command("serve")(serve_command.serve)
 
 
 def _version(value: bool) -> None:

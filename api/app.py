@@ -1,0 +1,60 @@
+"""The HTTP service: ``create_app(settings)`` builds a FastAPI app over the same workspace and
+registry as the CLI. Importing this module does not import torch (checked by a test); on-demand
+inference loads predictors, and torch with them, on first use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from api.deps import AppState
+from api.errors import install_error_handlers
+from api.jobs import JobRunner
+from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from api.predictor_cache import PredictorCache
+from api.routes import datasets, forecasts, health, predictors
+from api.runtime import build_runtime
+from api.settings import Settings
+from forecast.store import ForecastCache
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.service.jobs.wait_all(timeout=0)
+
+    app = FastAPI(
+        title="Forecast service",
+        version="1",
+        description="DeepAR predictors, stored probabilistic forecasts queried by item, on-demand inference.",
+        lifespan=lifespan,
+    )
+    app.state.service = AppState(
+        runtime=runtime,
+        forecasts=ForecastCache(runtime.workspace, runtime.registry, max_items=8),
+        predictors=PredictorCache(runtime.workspace, runtime.registry, settings.predictor_cache_size),
+        jobs=JobRunner(settings, runtime.registry, home=runtime.workspace.root),
+    )
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (health, datasets, predictors, forecasts):
+        v1.include_router(module.router)
+    try:
+        from api.routes import exports
+
+        v1.include_router(exports.router)
+    except ImportError:  # pragma: no cover - exports land with their own issue
+        pass
+    app.include_router(v1)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    return app

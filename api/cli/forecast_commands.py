@@ -1,0 +1,140 @@
+"""``forecast forecasts ...``: create, query, list, describe, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.cli._common import console, err_console, handle_errors, interactive, print_json, runtime
+from datasets import InvalidInputError, Kind, Resource
+
+app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+@contextmanager
+def _item_progress(name: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not interactive():
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task(f"forecasting {name}", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def describe_forecast(r: Resource) -> dict[str, Any]:
+    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
+            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
+
+
+@app.command()
+@handle_errors
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="name for the forecast")],
+    predictor: Annotated[str, typer.Option("--predictor", "-p", help="ACTIVE predictor to forecast with")],
+    types: Annotated[str, typer.Option(help="quantiles 0.01..0.99 (steps of 0.01) and mean, comma-separated")] = "0.1,0.5,0.9",
+    dataset: Annotated[str | None, typer.Option(help="dataset to forecast from [default: the predictor's]")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Forecast every item of the dataset from its full history and store the chosen types."""
+    from forecast.forecasts import create_forecast
+
+    rt = runtime(ctx)
+    with _item_progress(name) as progress:
+        r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
+                            on_progress=progress)
+    if json_output:
+        print_json(describe_forecast(r))
+        return
+    console.print(f"forecast {name!r} is ACTIVE: {r.result['num_items']:,} items x {r.result['prediction_length']} steps, "
+                  f"types {', '.join(r.result['columns'])} ({r.result['seconds']:.1f} s)", highlight=False)
+
+
+@app.command()
+@handle_errors
+def query(
+    ctx: typer.Context,
+    name: str,
+    item_id: Annotated[str, typer.Argument(help="the item to show")],
+    types: Annotated[str | None, typer.Option(help="output columns, e.g. p10,mean [default: all]")] = None,
+    start: Annotated[str | None, typer.Option(help="first timestamp to include (ISO-8601)")] = None,
+    end: Annotated[str | None, typer.Option(help="last timestamp to include (ISO-8601)")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show one item's forecast."""
+    from forecast.store import ForecastCache
+
+    rt = runtime(ctx)
+    loaded = ForecastCache(rt.workspace, rt.registry).get(name)
+    columns = loaded.select_columns(types)
+    result = loaded.item(item_id, columns=columns, start=_timestamp(start, "start"), end=_timestamp(end, "end"))
+    if json_output:
+        print_json({"forecast": name, **result})
+        return
+    t = Table("timestamp", *columns, title=f"{name}: {item_id}", title_justify="left")
+    preds = result["predictions"]
+    for i, point in enumerate(preds[columns[0]]):
+        t.add_row(point["timestamp"], *(f"{preds[c][i]['value']:.4g}" for c in columns))
+    console.print(t)
+
+
+def _timestamp(text: str | None, what: str) -> Any:
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError as e:
+        raise InvalidInputError(f"{what}: cannot parse {text!r} as a timestamp") from e
+    return ts.tz_convert(None) if ts.tz is not None else ts
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """List forecasts."""
+    resources = runtime(ctx).registry.list(Kind.FORECAST)
+    if json_output:
+        print_json([describe_forecast(r) for r in resources])
+        return
+    t = Table("name", "status", "predictor", "items", "types", "created")
+    for r in resources:
+        t.add_row(r.name, r.status.value, r.spec.get("predictor", ""), f"{r.result.get('num_items', 0):,}",
+                  ",".join(r.spec.get("columns", [])), r.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(t)
+
+
+@app.command()
+@handle_errors
+def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
+    """Show a forecast's predictor, dataset, types and size."""
+    r = runtime(ctx).registry.get(Kind.FORECAST, name)
+    info = describe_forecast(r)
+    if json_output:
+        print_json(info)
+        return
+    for k, v in info.items():
+        console.print(f"{k}: {v}", highlight=False, markup=False)
+
+
+@app.command()
+@handle_errors
+def delete(ctx: typer.Context, name: str) -> None:
+    """Delete a forecast and its stored values."""
+    from forecast.forecasts import delete_forecast
+
+    rt = runtime(ctx)
+    delete_forecast(rt.workspace, rt.registry, name)
+    err_console.print(f"deleted forecast {name!r}", highlight=False, markup=False)

@@ -1,0 +1,23 @@
+"""Domain errors -> HTTP status codes, with the message as ``detail``. Never a 500 for user input."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from datasets import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, ServiceError
+
+
+def _handler(status: int):  # type: ignore[no-untyped-def]
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handle
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NotFoundError, _handler(404))
+    app.add_exception_handler(AlreadyExistsError, _handler(409))
+    app.add_exception_handler(ConflictError, _handler(409))
+    app.add_exception_handler(InvalidInputError, _handler(422))
+    app.add_exception_handler(ServiceError, _handler(500))

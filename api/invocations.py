@@ -1,0 +1,75 @@
+"""On-demand inference: the DeepAR request shape in, predictions in input order out.
+
+Instances are validated with the same rules as imported datasets (and their problems reported as
+``instances[i].field``); dynamic features must reach ``prediction_length`` steps past the target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from api.schemas import InvocationRequest
+from datasets import InvalidInputError
+from datasets.records import RecordValidator
+
+
+def _levels(quantiles: list[str]) -> list[float]:
+    levels = []
+    for q in quantiles:
+        try:
+            v = float(q)
+        except ValueError:
+            raise InvalidInputError(f"configuration.quantiles: {q!r} is not a number") from None
+        if not 0 < v < 1:
+            raise InvalidInputError(f"configuration.quantiles: {q!r} must be between 0 and 1 (exclusive)")
+        levels.append(v)
+    if len(set(levels)) != len(levels):
+        raise InvalidInputError("configuration.quantiles: a quantile is given twice")
+    return levels
+
+
+def invoke(manifest: Any, predictor: Any, body: InvocationRequest) -> dict[str, Any]:
+    from forecast.data import model_view, to_entry
+    from forecast.forecasts import check_static_cats
+    from forecast.inference import check_future_features, iter_samples
+
+    cfg = body.configuration
+    levels = _levels(cfg.quantiles) if "quantiles" in cfg.output_types else []
+    validator = RecordValidator(manifest.freq, max_problems=50)
+    raw = []
+    for i, inst in enumerate(body.instances):
+        s = validator.check("instances", i, dict(inst))
+        if s is not None:
+            raw.append({"item_id": str(i), "start": s.start, "target": s.target, "cat": s.cat,
+                        "dynamic_feat": s.dynamic_feat})
+    if validator.problems:
+        problems = [f"instances[{p.line}].{p.field or 'record'}: {p.message}" for p in validator.problems]
+        raise InvalidInputError("invalid instances: " + "; ".join(problems))
+    resolved = manifest.resolved
+    num_feat = int(resolved["num_dynamic_feat"])
+    num_cat = len(resolved["cardinality"])
+    entries = model_view([to_entry(r, manifest.freq) for r in raw], num_dynamic_feat=num_feat, num_cat=num_cat,
+                         for_training=False)
+    if num_cat:
+        missing = [i for i, e in enumerate(entries) if "feat_static_cat" not in e]
+        if missing:
+            raise InvalidInputError(f"instances[{missing[0]}]: the predictor uses {num_cat} cat feature(s); give cat")
+        check_static_cats(entries, resolved["cardinality"])
+    check_future_features(entries, manifest.prediction_length, num_feat)
+    predictions: list[dict[str, Any]] = []
+    for batch in iter_samples(predictor, entries, num_samples=cfg.num_samples):
+        samples = batch.samples
+        q = np.quantile(samples, levels, axis=1) if levels else None
+        mean = samples.mean(axis=1)
+        for j in range(samples.shape[0]):
+            out: dict[str, Any] = {}
+            if "mean" in cfg.output_types:
+                out["mean"] = mean[j].tolist()
+            if "quantiles" in cfg.output_types:
+                out["quantiles"] = {label: q[k, j].tolist() for k, label in enumerate(cfg.quantiles)}  # type: ignore[index]
+            if "samples" in cfg.output_types:
+                out["samples"] = samples[j].tolist()
+            predictions.append(out)
+    return {"predictions": predictions}

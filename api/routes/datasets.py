@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import StateDep
+from api.routes._common import NameParam
+from api.schemas import ResourcePublic, ResourcesPublic
+from datasets import Kind, delete_dataset
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+@router.get("")
+def read_datasets(state: StateDep) -> ResourcesPublic:
+    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.DATASET)]
+    return ResourcesPublic(data=items, count=len(items))
+
+
+@router.get("/{name}")
+def read_dataset(name: NameParam, state: StateDep) -> ResourcePublic:
+    return ResourcePublic.of(state.runtime.registry.get(Kind.DATASET, name))
+
+
+@router.delete("/{name}", status_code=204)
+def delete_dataset_route(name: NameParam, state: StateDep) -> Response:
+    delete_dataset(state.runtime.workspace, state.runtime.registry, name)
+    return Response(status_code=204)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import pandas as pd
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import StateDep
+from api.routes._common import NameParam
+from api.schemas import ForecastCreate, ResourcePublic, ResourcesPublic
+from datasets import AlreadyExistsError, ConflictError, InvalidInputError, Kind, NotFoundError, Status
+from forecast.store import LoadedForecast
+from forecast.types import parse_types
+
+router = APIRouter(prefix="/forecasts", tags=["forecasts"])
+
+TypesQuery = Annotated[str | None, Query(description="output columns, e.g. p10,mean (default: all)")]
+StartQuery = Annotated[str | None, Query(description="first timestamp to include, ISO-8601")]
+EndQuery = Annotated[str | None, Query(description="last timestamp to include, ISO-8601")]
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+def _timestamp(text: str | None, what: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp") from None
+    if ts is pd.NaT:
+        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp")
+    return ts.tz_convert(None) if ts.tz is not None else ts
+
+
+async def _loaded(state: StateDep, name: str) -> LoadedForecast:
+    """The hot path: a freshly validated cached forecast is returned without a thread hop."""
+    hit = state.forecasts.fresh(name)
+    return hit if hit is not None else await run_in_threadpool(state.forecasts.get, name)
+
+
+@router.get("")
+def read_forecasts(state: StateDep) -> ResourcesPublic:
+    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.FORECAST)]
+    return ResourcesPublic(data=items, count=len(items))
+
+
+@router.post("", status_code=202)
+def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic:
+    """Start generating a forecast in a worker process; poll ``GET /v1/forecasts/{name}``."""
+    registry = state.runtime.registry
+    types = parse_types(body.types)
+    if registry.exists(Kind.FORECAST, body.name):
+        raise AlreadyExistsError(f"forecast {body.name!r} already exists; delete it first or choose another name")
+    pred = registry.get(Kind.PREDICTOR, body.predictor)
+    if pred.status != Status.ACTIVE:
+        raise ConflictError(f"predictor {body.predictor!r} is {pred.status.value}, not ACTIVE")
+    dataset = body.dataset or pred.spec["dataset"]
+    registry.get(Kind.DATASET, dataset)
+    r = registry.create(Kind.FORECAST, body.name, status=Status.CREATE_PENDING, spec={
+        "predictor": body.predictor, "dataset": dataset, "types": [t.label for t in types],
+        "columns": [t.column for t in types]})
+    state.jobs.start(Kind.FORECAST, body.name)
+    return ResourcePublic.of(r)
+
+
+@router.get("/{name}")
+def read_forecast(name: NameParam, state: StateDep) -> ResourcePublic:
+    return ResourcePublic.of(state.runtime.registry.get(Kind.FORECAST, name))
+
+
+@router.delete("/{name}", status_code=204)
+def delete_forecast_route(name: NameParam, state: StateDep) -> Response:
+    from forecast.forecasts import delete_forecast
+
+    delete_forecast(state.runtime.workspace, state.runtime.registry, name)
+    state.forecasts.drop(name)
+    return Response(status_code=204)
+
+
+@router.get("/{name}/items", response_class=JSONBytes)
+async def read_items(
+    name: NameParam, state: StateDep,
+    item_id: Annotated[list[str], Query(min_length=1, max_length=1000, description="repeat for several items")],
+    types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
+) -> Response:
+    """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item."""
+    loaded = await _loaded(state, name)
+    columns = loaded.select_columns(types)
+    lo, hi = _timestamp(start, "start"), _timestamp(end, "end")
+    missing = [i for i in item_id if i not in loaded.index]
+    if missing:
+        raise NotFoundError(f"item(s) {', '.join(map(repr, missing[:10]))} not found in forecast {name!r}")
+    items = [loaded.item(i, columns=columns, start=lo, end=hi) for i in item_id]
+    return JSONBytes(orjson.dumps({"forecast": name, "items": items}))
+
+
+@router.get("/{name}/items/{item_id:path}", response_class=JSONBytes)
+async def read_item(
+    name: NameParam, item_id: str, state: StateDep,
+    types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
+) -> Response:
+    """One item's forecast: each type as a list of ``{timestamp, value}`` points."""
+    loaded = await _loaded(state, name)
+    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types),
+                                         start=_timestamp(start, "start"), end=_timestamp(end, "end"))
+    return JSONBytes(orjson.dumps({"forecast": name, **result}))

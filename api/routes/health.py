@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import StateDep
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health")
+def read_health() -> dict[str, str]:
+    """Liveness."""
+    return {"status": "ok"}
+
+
+@router.get("/metrics")
+def read_metrics(state: StateDep) -> dict[str, Any]:
+    """Predictor cache statistics (hits, misses, loads, load time) and running jobs."""
+    return {"predictor_cache": state.predictors.stats(), "running_jobs": state.jobs.running()}

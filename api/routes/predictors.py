@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import StateDep
+from api.routes._common import NameParam
+from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
+from datasets import ConflictError, Kind, Status
+
+router = APIRouter(prefix="/predictors", tags=["predictors"])
+
+
+@router.get("")
+def read_predictors(state: StateDep) -> ResourcesPublic:
+    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.PREDICTOR)]
+    return ResourcesPublic(data=items, count=len(items))
+
+
+@router.get("/{name}")
+def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
+    return ResourcePublic.of(state.runtime.registry.get(Kind.PREDICTOR, name))
+
+
+@router.post("", status_code=202)
+def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
+    """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
+    from forecast.config import DeepARHyperparameters
+
+    registry = state.runtime.registry
+    hp = DeepARHyperparameters.model_validate(body.hyperparameters)
+    ds = registry.get(Kind.DATASET, body.dataset)
+    if ds.status != Status.ACTIVE:
+        raise ConflictError(f"dataset {body.dataset!r} is {ds.status.value}, not ACTIVE")
+    r = registry.create(Kind.PREDICTOR, body.name, status=Status.CREATE_PENDING, spec={
+        "dataset": body.dataset, "dataset_fingerprint": ds.result.get("fingerprint"),
+        "hyperparameters": hp.model_dump(mode="json")})
+    state.jobs.start(Kind.PREDICTOR, body.name)
+    return ResourcePublic.of(r)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_predictor_route(name: NameParam, state: StateDep) -> Response:
+    from forecast.predictors import delete_predictor
+
+    delete_predictor(state.runtime.workspace, state.runtime.registry, name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/invocations")
+async def invoke_predictor(name: NameParam, body: InvocationRequest, state: StateDep) -> dict[str, Any]:
+    """On-demand inference for series the service has not stored (the DeepAR request shape)."""
+    from api.invocations import invoke
+
+    manifest, predictor = await run_in_threadpool(state.predictors.get, name)
+    return await run_in_threadpool(invoke, manifest, predictor, body)
+

@@ -1,0 +1,71 @@
+"""Bodies that cross the HTTP boundary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from datasets import Resource
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+
+
+class ResourcePublic(BaseModel):
+    kind: str
+    name: str
+    status: str
+    message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    spec: dict[str, Any]
+    result: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: Resource) -> ResourcePublic:
+        return cls(kind=r.kind.value, name=r.name, status=r.status.value, message=r.message,
+                   created_at=r.created_at, updated_at=r.updated_at, spec=r.spec, result=r.result)
+
+
+class ResourcesPublic(BaseModel):
+    data: list[ResourcePublic]
+    count: int
+
+
+class ForecastCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    predictor: str = Field(pattern=NAME_PATTERN)
+    types: str | list[str] = Field("0.1,0.5,0.9", description="quantiles 0.01..0.99 in steps of 0.01, and mean")
+    dataset: str | None = Field(None, pattern=NAME_PATTERN)
+
+
+class PredictorCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    dataset: str = Field(pattern=NAME_PATTERN)
+    hyperparameters: dict[str, Any]
+
+
+class InvocationConfiguration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_samples: int = Field(100, ge=1, le=1000)
+    output_types: list[Literal["mean", "quantiles", "samples"]] = Field(default_factory=lambda: ["mean", "quantiles"])
+    quantiles: list[str] = Field(default_factory=lambda: ["0.1", "0.5", "0.9"])
+
+
+class InvocationRequest(BaseModel):
+    """The DeepAR inference request shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instances: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    configuration: InvocationConfiguration = InvocationConfiguration()
+
+
+class Message(BaseModel):
+    detail: str

@@ -1,0 +1,209 @@
+"""Forecast lifecycle: generate every item's chosen forecast types once, store them columnar.
+
+Stored layout (``<artifact>/forecast.parquet``): one row per item, in dataset order, with
+``item_id``, ``start`` (first forecast step) and one ``fixed_size_list<float32>[prediction_length]``
+column per forecast type (``p10``, ``mean``, ...), written in row groups as generation streams.
+:mod:`forecast.store` reads it back without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datasets import AlreadyExistsError, ConflictError, Kind, Registry, Resource, Status, Workspace, check_name
+from datasets.summary import DatasetSummary
+from forecast.data import Entry, load_entries, model_view
+from forecast.errors import ForecastInputError, GenerationError
+from forecast.types import ForecastType, parse_types
+
+logger = logging.getLogger(__name__)
+
+FORECAST_FILE = "forecast.parquet"
+MANIFEST_FILE = "manifest.json"
+
+#: Called with (items done, items total).
+ProgressCallback = Callable[[int, int], None]
+
+
+def forecast_schema(columns: Sequence[str], horizon: int) -> pa.Schema:
+    return pa.schema(
+        [pa.field("item_id", pa.string(), nullable=False), pa.field("start", pa.timestamp("ns"), nullable=False)]
+        + [pa.field(c, pa.list_(pa.float32(), horizon), nullable=False) for c in columns]
+    )
+
+
+def reduce_samples(samples: np.ndarray, types: Sequence[ForecastType]) -> dict[str, np.ndarray]:
+    """Each type's values ``(items, H)`` from samples ``(items, num_samples, H)``: quantiles of the
+    sample set (which never cross) and the true sample mean."""
+    out: dict[str, np.ndarray] = {}
+    levels = [t.level for t in types if not t.is_mean]
+    if levels:
+        q = np.quantile(samples, np.asarray(levels), axis=1).astype(np.float32)  # (Q, items, H)
+        for i, t in enumerate(t for t in types if not t.is_mean):
+            out[t.column] = q[i]
+    if any(t.is_mean for t in types):
+        out["mean"] = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+    return out
+
+
+def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> None:
+    for e in entries:
+        cats = e.get("feat_static_cat")
+        if cats is None:
+            continue
+        for i, (v, card) in enumerate(zip(cats, cardinality, strict=False)):
+            if v >= card:
+                raise ForecastInputError(
+                    f"item {e.get('item_id')!r}: cat[{i}] = {v} but the predictor was trained with cardinality {card}"
+                )
+
+
+def generate(
+    predictor: Any,
+    entries: list[Entry],
+    types: Sequence[ForecastType],
+    *,
+    num_samples: int,
+    sink: Callable[[pa.RecordBatch], None],
+    horizon: int,
+    batch_size: int = 256,
+    on_progress: ProgressCallback | None = None,
+) -> int:
+    """Sample, reduce and hand Arrow batches to ``sink``; returns the number of items."""
+    from forecast.inference import iter_samples
+
+    schema = forecast_schema([t.column for t in types], horizon)
+    done = 0
+    for batch in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size):
+        values = reduce_samples(batch.samples, types)
+        n = batch.samples.shape[0]
+        starts = np.array([p.start_time.value for p in batch.forecast_start], dtype=np.int64)
+        arrays = [pa.array([str(i) for i in batch.item_ids], pa.string()), pa.array(starts, pa.timestamp("ns"))]
+        for t in types:
+            flat = pa.array(values[t.column].reshape(-1), pa.float32())
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, horizon))
+        sink(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        done += n
+        if on_progress is not None:
+            on_progress(done, len(entries))
+    return done
+
+
+def create_forecast(
+    workspace: Workspace,
+    registry: Registry,
+    name: str,
+    *,
+    predictor: str,
+    types: str | list[str] | None = None,
+    dataset: str | None = None,
+    num_samples: int | None = None,
+    registered: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Resource:
+    """Generate and store forecast ``name`` from ``predictor`` for every item of ``dataset``
+    (default: the predictor's training data), forecasting from each item's full history.
+
+    Raises
+    ------
+    ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
+        Bad input, before anything is registered (or, with ``registered``, marking it failed).
+    """
+    from forecast.artifacts import load_predictor, read_manifest
+
+    check_name(name, "forecast name")
+    parsed = parse_types(types)
+    if not registered and registry.exists(Kind.FORECAST, name):
+        raise AlreadyExistsError(f"forecast {name!r} already exists; delete it first or choose another name")
+    try:
+        pred = registry.get(Kind.PREDICTOR, predictor)
+        if pred.status != Status.ACTIVE or not pred.artifact:
+            raise ConflictError(f"predictor {predictor!r} is {pred.status.value}, not ACTIVE")
+        dataset = dataset or pred.spec["dataset"]
+        ds = registry.get(Kind.DATASET, dataset)
+        if ds.status != Status.ACTIVE:
+            raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+        manifest = read_manifest(workspace, pred.artifact)
+        summary = DatasetSummary.model_validate(ds.result)
+        if summary.freq != manifest.freq:
+            raise ForecastInputError(
+                f"dataset {dataset!r} has frequency {summary.freq} but predictor {predictor!r} was trained on {manifest.freq}"
+            )
+        resolved = manifest.resolved
+        num_feat = int(resolved["num_dynamic_feat"])
+        if num_feat and summary.dynamic_feat_extension < manifest.prediction_length:
+            raise ForecastInputError(
+                f"predictor {predictor!r} uses {num_feat} dynamic feature(s), so the dataset's dynamic_feat must extend "
+                f"prediction_length={manifest.prediction_length} steps past each target; dataset {dataset!r} extends "
+                f"{summary.dynamic_feat_extension}. Import a dataset with the future feature values."
+            )
+        if num_feat and summary.num_dynamic_feat != num_feat:
+            raise ForecastInputError(
+                f"predictor {predictor!r} uses {num_feat} dynamic feature(s); dataset {dataset!r} has {summary.num_dynamic_feat}"
+            )
+    except BaseException as e:
+        if registered:
+            registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message=str(e))
+        raise
+    spec = {"predictor": predictor, "dataset": dataset, "types": [t.label for t in parsed],
+            "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"]}
+    if registered:
+        registry.claim(Kind.FORECAST, name)
+    else:
+        registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
+    rel = workspace.new_artifact_dir("forecast", name)
+    try:
+        registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
+        started = time.perf_counter()
+        model = load_predictor(workspace, pred.artifact)
+        entries = model_view(load_entries(workspace, ds), num_dynamic_feat=num_feat,
+                             num_cat=len(resolved["cardinality"]), for_training=False)
+        check_static_cats(entries, resolved["cardinality"])
+        horizon = manifest.prediction_length
+        with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
+            writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
+            try:
+                n = generate(model, entries, parsed, num_samples=spec["num_samples"], sink=writer.write_batch,
+                             horizon=horizon, on_progress=on_progress)
+            finally:
+                writer.close()
+        seconds = time.perf_counter() - started
+        result = {
+            "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
+            "num_items": n, "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
+        return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
+    except KeyboardInterrupt:
+        registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message="interrupted (Ctrl-C)")
+        workspace.remove_tree(rel)
+        raise
+    except BaseException as e:
+        registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message=str(e) or type(e).__name__)
+        workspace.remove_tree(rel)
+        if isinstance(e, Exception) and not isinstance(e, (ForecastInputError, GenerationError)):
+            raise GenerationError(f"creating forecast {name!r} failed: {type(e).__name__}: {e}") from e
+        raise
+
+
+def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:
+    resource = registry.get(Kind.FORECAST, name)
+    if resource.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
+        raise ConflictError(f"forecast {name!r} is {resource.status.value}; wait for it to finish")
+    users = [r.name for r in registry.find_referencing(Kind.EXPORT, "forecast", name)
+             if r.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)]
+    if users:
+        raise ConflictError(f"forecast {name!r} is being exported by {', '.join(map(repr, users))}")
+    registry.delete(Kind.FORECAST, name)
+    if resource.artifact:
+        workspace.remove_tree(resource.artifact)

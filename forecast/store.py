@@ -1,0 +1,163 @@
+"""Serve stored forecasts: load a forecast's columnar file once, answer item queries from memory.
+
+Torch-free on purpose (the HTTP service imports this, never the model). One loaded forecast holds
+``items x horizon x types`` float32 values plus an item index; 100k items x 24 steps x 5 types is
+48 MB.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from datasets import ConflictError, Kind, NotFoundError, Registry, Resource, Status, Workspace
+from forecast.types import parse_columns
+
+FORECAST_FILE = "forecast.parquet"
+
+
+def iso_utc(ts_ns: np.ndarray) -> list[str]:
+    """ISO-8601 UTC strings (``2015-01-01T01:00:00Z``) for nanosecond timestamps."""
+    return [s + "Z" for s in np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit="s").tolist()]
+
+
+@dataclass
+class LoadedForecast:
+    name: str
+    columns: list[str]
+    horizon: int
+    freq: str
+    item_ids: list[str]
+    index: dict[str, int]
+    starts: np.ndarray  # int64 ns per item
+    values: dict[str, np.ndarray]  # column -> (items, horizon) float32
+    _stamps: dict[int, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def timestamps(self, start_ns: int) -> tuple[np.ndarray, list[str]]:
+        """Forecast timestamps (ns and ISO strings) for a start; cached, since items share starts."""
+        hit = self._stamps.get(start_ns)
+        if hit is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                first = pd.Period(pd.Timestamp(start_ns), freq=self.freq)
+                ns = pd.period_range(first, periods=self.horizon, freq=self.freq).to_timestamp(how="start").asi8
+            hit = (ns, iso_utc(ns))
+            with self._lock:
+                if len(self._stamps) < 100_000:
+                    self._stamps[start_ns] = hit
+        return hit
+
+    def item(self, item_id: str, *, columns: list[str] | None = None, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None) -> dict[str, Any]:
+        """``{"item_id", "predictions": {column: [{"timestamp", "value"}, ...]}}``.
+
+        Raises
+        ------
+        NotFoundError
+            The item is not in this forecast.
+        """
+        row = self.index.get(item_id)
+        if row is None:
+            raise NotFoundError(f"item {item_id!r} not found in forecast {self.name!r}")
+        ns, iso = self.timestamps(int(self.starts[row]))
+        lo, hi = 0, self.horizon
+        if start is not None:
+            lo = int(np.searchsorted(ns, start.value, side="left"))
+        if end is not None:
+            hi = int(np.searchsorted(ns, end.value, side="right"))
+        stamps = iso[lo:hi]
+        predictions = {}
+        for c in columns or self.columns:
+            vals = self.values[c][row, lo:hi].tolist()
+            predictions[c] = [{"timestamp": t, "value": v} for t, v in zip(stamps, vals, strict=True)]
+        return {"item_id": item_id, "predictions": predictions}
+
+    def select_columns(self, text: str | None) -> list[str]:
+        return parse_columns(text, self.columns)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for v in self.values.values()) + self.starts.nbytes
+
+
+def load_forecast(workspace: Workspace, resource: Resource) -> LoadedForecast:
+    """Read an ``ACTIVE`` forecast into memory."""
+    if resource.status != Status.ACTIVE or not resource.artifact:
+        raise ConflictError(f"forecast {resource.name!r} is {resource.status.value}, not ACTIVE")
+    with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
+        table = pq.read_table(f)
+    columns = list(resource.result["columns"])
+    horizon = int(resource.result["prediction_length"])
+    ids = table.column("item_id").to_pylist()
+    values = {}
+    for c in columns:
+        arr = table.column(c).combine_chunks()
+        values[c] = arr.values.to_numpy(zero_copy_only=False).reshape(len(ids), horizon)
+    return LoadedForecast(
+        name=resource.name,
+        columns=columns,
+        horizon=horizon,
+        freq=resource.result["freq"],
+        item_ids=ids,
+        index={i: n for n, i in enumerate(ids)},
+        starts=table.column("start").to_numpy().astype("datetime64[ns]").astype(np.int64),
+        values=values,
+    )
+
+
+class ForecastCache:
+    """Loaded forecasts by name (bounded LRU). A cached entry is re-checked against the registry at
+    most every ``revalidate_seconds``, so a forecast deleted or replaced by another process (the
+    CLI) stops being served within that time, and the hot path rarely touches SQLite."""
+
+    def __init__(self, workspace: Workspace, registry: Registry, *, max_items: int = 4,
+                 revalidate_seconds: float = 1.0) -> None:
+        self.workspace = workspace
+        self.registry = registry
+        self.max_items = max_items
+        self.revalidate_seconds = revalidate_seconds
+        self._cache: OrderedDict[str, tuple[str, LoadedForecast, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> LoadedForecast:
+        """The loaded forecast; raises NotFoundError / ConflictError (not ACTIVE)."""
+        now = time.monotonic()
+        fresh = self.fresh(name)
+        if fresh is not None:
+            return fresh
+        hit = self._cache.get(name)
+        resource = self.registry.get(Kind.FORECAST, name)
+        if resource.status != Status.ACTIVE:
+            self.drop(name)
+            raise ConflictError(f"forecast {name!r} is {resource.status.value}, not ACTIVE")
+        key = resource.artifact or ""
+        if hit is not None and hit[0] == key:
+            loaded = hit[1]
+        else:
+            loaded = load_forecast(self.workspace, resource)
+        with self._lock:
+            self._cache[name] = (key, loaded, now)
+            self._cache.move_to_end(name)
+            while len(self._cache) > self.max_items:
+                self._cache.popitem(last=False)
+        return loaded
+
+    def fresh(self, name: str) -> LoadedForecast | None:
+        """The cached forecast if it was validated within ``revalidate_seconds``, else ``None``."""
+        hit = self._cache.get(name)
+        if hit is not None and time.monotonic() - hit[2] < self.revalidate_seconds:
+            return hit[1]
+        return None
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            self._cache.pop(name, None)
