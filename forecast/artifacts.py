@@ -11,6 +11,7 @@ import json
 import platform
 import shutil
 import tempfile
+import warnings
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -87,4 +88,6 @@ def load_predictor(workspace: Workspace, rel: str) -> Any:
             (staging / ".complete").write_text(datetime.now(UTC).isoformat())
             shutil.rmtree(path.parent, ignore_errors=True)
             staging.rename(path.parent)
-    return Predictor.deserialize(path, device="cpu")
+    with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
+        warnings.simplefilter("ignore")
+        return Predictor.deserialize(path, device="cpu")

@@ -80,6 +80,7 @@ class DataFacts(BaseModel):
     lengths_max: int
     target_min: float
     target_max: float
+    target_integer: bool = False
     cat_cardinalities: list[int]
     num_dynamic_feat: int
     freq: str
@@ -132,6 +133,11 @@ def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
     if hp.likelihood == "negative-binomial" and facts.target_min < 0:
         raise HyperparameterError(
             f"likelihood 'negative-binomial' needs non-negative targets; the data has {facts.target_min:g}"
+        )
+    if hp.likelihood == "negative-binomial" and not facts.target_integer:
+        raise HyperparameterError(
+            "likelihood 'negative-binomial' is for counts and needs whole-number targets; the data has fractions "
+            "(use student-T or gaussian)"
         )
     if hp.cardinality == "ignore":
         cardinality: list[int] = []

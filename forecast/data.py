@@ -45,17 +45,22 @@ def load_entries(workspace: Workspace, dataset: Resource) -> list[Entry]:
 def facts_of(entries: list[Entry], summary: DatasetSummary) -> DataFacts:
     lengths = np.fromiter((len(e["target"]) for e in entries), dtype=np.int64, count=len(entries))
     lo, hi = np.inf, -np.inf
+    integer = True
     for e in entries:
         t = e["target"]
         if np.isfinite(t).any():
             lo = min(lo, float(np.nanmin(t)))
             hi = max(hi, float(np.nanmax(t)))
+            if integer:
+                finite = t[np.isfinite(t)]
+                integer = bool((finite == np.round(finite)).all())
     return DataFacts(
         num_series=len(entries),
         lengths_min=int(lengths.min()),
         lengths_max=int(lengths.max()),
         target_min=lo if np.isfinite(lo) else 0.0,
         target_max=hi if np.isfinite(hi) else 0.0,
+        target_integer=integer,
         cat_cardinalities=summary.cat_cardinalities,
         num_dynamic_feat=summary.num_dynamic_feat,
         freq=summary.freq,

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from forecast.config import DataFacts, DeepARHyperparameters, resolve
 from forecast.errors import HyperparameterError
 
-FACTS = DataFacts(num_series=10, lengths_min=20, lengths_max=100, target_min=0.0, target_max=50.0,
+FACTS = DataFacts(num_series=10, lengths_min=20, lengths_max=100, target_min=0.0, target_max=50.0, target_integer=True,
                   cat_cardinalities=[3, 5], num_dynamic_feat=1, freq="M")
 
 
@@ -40,6 +40,7 @@ def test_likelihood_spellings() -> None:
     [
         ({"likelihood": "beta"}, {}, "needs every target value in (0, 1)"),
         ({"likelihood": "negative-binomial"}, {"target_min": -1.0}, "needs non-negative targets"),
+        ({"likelihood": "negative-binomial"}, {"target_integer": False}, "needs whole-number targets"),
         ({"prediction_length": 60}, {}, "every series is too short"),
         ({"context_length": 80}, {}, "lower context_length"),
         ({"cardinality": [3]}, {}, "cardinality has 1 entries but the data has 2"),

@@ -1,0 +1,188 @@
+"""The HTTP API in-process (TestClient) and over a real socket (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.service_fixtures import World, build_world
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
+    return build_world(tmp_path_factory.mktemp("http"), samples_dir, likelihood="negative-binomial")
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings)) as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(world: World) -> Iterator[str]:
+    """uvicorn on a free loopback port, in a thread, for the module."""
+    port = _free_port()
+    config = uvicorn.Config(create_app(world.settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_import_does_not_load_torch() -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys, api.app; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_query_item_over_a_real_socket(server: str) -> None:
+    with httpx.Client(base_url=server) as http:
+        r = http.get("/v1/forecasts/fq/items/Q1")
+        assert r.status_code == 200
+        body = r.json()
+        assert body["forecast"] == "fq" and body["item_id"] == "Q1"
+        assert list(body["predictions"]) == ["p10", "p35", "mean", "p50", "p90"]
+        points = body["predictions"]["p50"]
+        assert len(points) == 4 and points[0] == {"timestamp": "2008-01-01T00:00:00Z", "value": points[0]["value"]}
+        r = http.get("/v1/forecasts/fq/items/Q1", params={"types": "p10,mean", "start": "2008-04-01", "end": "2008-07-01"})
+        body = r.json()
+        assert list(body["predictions"]) == ["p10", "mean"]
+        assert [p["timestamp"] for p in body["predictions"]["mean"]] == ["2008-04-01T00:00:00Z", "2008-07-01T00:00:00Z"]
+        r = http.get("/v1/forecasts/fq/items", params=[("item_id", "Q1"), ("item_id", "Q2"), ("types", "p90")])
+        assert [i["item_id"] for i in r.json()["items"]] == ["Q1", "Q2"]
+
+
+def test_quantiles_do_not_cross_and_mean_is_sample_mean(client: TestClient) -> None:
+    for item in ("Q1", "Q7", "Q23"):
+        preds = client.get(f"/v1/forecasts/fq/items/{item}").json()["predictions"]
+        v = {k: np.array([p["value"] for p in pts]) for k, pts in preds.items()}
+        assert (v["p10"] <= v["p35"]).all() and (v["p35"] <= v["p50"]).all() and (v["p50"] <= v["p90"]).all()
+    # negative-binomial is skewed: the mean is the samples' mean, not the median
+    body = {"instances": [{"start": "2000-01-01", "target": [float(x) for x in [3, 0, 8, 1, 0, 12, 2, 0, 5, 1] * 3]}],
+            "configuration": {"num_samples": 400, "output_types": ["mean", "quantiles", "samples"], "quantiles": ["0.5"]}}
+    (pred,) = client.post("/v1/predictors/pq/invocations", json=body).json()["predictions"]
+    samples = np.array(pred["samples"])
+    assert samples.shape == (400, 4)
+    np.testing.assert_allclose(pred["mean"], samples.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(pred["quantiles"]["0.5"], np.quantile(samples, 0.5, axis=0), rtol=1e-5)
+    assert not np.allclose(pred["mean"], pred["quantiles"]["0.5"])
+
+
+def test_list_and_describe(client: TestClient) -> None:
+    for kind, name in (("datasets", "tq"), ("predictors", "pq"), ("forecasts", "fq")):
+        listing = client.get(f"/v1/{kind}").json()
+        assert listing["count"] == 1 and listing["data"][0]["name"] == name
+        one = client.get(f"/v1/{kind}/{name}").json()
+        assert one["status"] == "ACTIVE"
+    metrics = client.get("/v1/predictors/pq").json()["result"]["metrics"]
+    assert set(metrics) >= {"deepar", "seasonal_naive"}
+    assert client.get("/openapi.json").json()["info"]["title"] == "Forecast service"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "status", "fragment"),
+    [
+        ("get", "/v1/forecasts/nope/items/Q1", {}, 404, "forecast 'nope' not found"),
+        ("get", "/v1/forecasts/fq/items/nope", {}, 404, "item 'nope' not found"),
+        ("get", "/v1/forecasts/fq/items", {"params": {"item_id": ["Q1", "zz"]}}, 404, "'zz'"),
+        ("get", "/v1/forecasts/fq/items/Q1", {"params": {"types": "p99"}}, 422, "unknown forecast type(s) 'p99'"),
+        ("get", "/v1/forecasts/fq/items/Q1", {"params": {"start": "yesterday-ish"}}, 422, "cannot parse"),
+        ("get", "/v1/predictors/nope", {}, 404, "predictor 'nope' not found"),
+        ("get", "/v1/datasets/bad%20name", {}, 422, "pattern"),
+        ("post", "/v1/forecasts", {"json": {"name": "f2", "predictor": "pq", "types": "0.125"}}, 422, "steps of 0.01"),
+        ("post", "/v1/forecasts", {"json": {"name": "../x", "predictor": "pq"}}, 422, "pattern"),
+        ("post", "/v1/forecasts", {"json": {"name": "fq", "predictor": "pq"}}, 409, "already exists"),
+        ("post", "/v1/forecasts", {"json": {"name": "f3", "predictor": "nope"}}, 404, "predictor 'nope' not found"),
+        ("post", "/v1/predictors/pq/invocations", {"json": {"instances": [{"start": "2000-01-01", "target": ["x"]}]}},
+         422, "instances[0].target"),
+        ("post", "/v1/predictors/pq/invocations", {"json": {"instances": [{"start": "2000-02-01", "target": [1.0]}]}},
+         422, "instances[0].start"),
+        ("post", "/v1/predictors/pq/invocations",
+         {"json": {"instances": [{"start": "2000-01-01", "target": [1.0]}], "configuration": {"quantiles": ["1.5"]}}},
+         422, "between 0 and 1"),
+        ("post", "/v1/predictors/pq/invocations", {"json": {"instances": []}}, 422, "at least 1"),
+        ("delete", "/v1/datasets/tq", {}, 409, "used by"),
+        ("delete", "/v1/predictors/pq", {}, 409, "used by forecast"),
+    ],
+)
+def test_errors(client: TestClient, method: str, url: str, kwargs: dict, status: int, fragment: str) -> None:  # type: ignore[type-arg]
+    r = getattr(client, method)(url, **kwargs)
+    assert r.status_code == status, r.text
+    assert fragment in r.text
+
+
+def test_body_size_limit(world: World) -> None:
+    settings = world.settings.model_copy(update={"max_body_bytes": 2048})
+    with TestClient(create_app(settings)) as c:
+        big = {"instances": [{"start": "2000-01-01", "target": [1.0] * 2000}]}
+        r = c.post("/v1/predictors/pq/invocations", json=big)
+        assert r.status_code == 413 and "limit of 2048 bytes" in r.json()["detail"]
+
+
+def test_api_key(world: World) -> None:
+    settings = world.settings.model_copy(update={"api_key": "s3cret"})
+    from pydantic import SecretStr
+
+    settings = world.settings.model_copy(update={"api_key": SecretStr("s3cret")})
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/v1/health").status_code == 401
+        assert c.get("/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.get("/v1/health", headers={"Authorization": "Bearer s3cret"}).json() == {"status": "ok"}
+        assert c.get("/openapi.json").status_code == 401
+
+
+def test_serve_refuses_public_bind_without_key(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("serve", "--host", "0.0.0.0")
+    assert code == 2 and "needs an API key" in err
+
+
+def test_invocation_cache_metrics(client: TestClient) -> None:
+    body = {"instances": [{"start": "2000-01-01", "target": [1.0, 2.0, 3.0, 4.0, 5.0]}]}
+    before = client.get("/v1/metrics").json()["predictor_cache"]
+    for _ in range(3):
+        assert client.post("/v1/predictors/pq/invocations", json=body).status_code == 200
+    after = client.get("/v1/metrics").json()["predictor_cache"]
+    assert after["loads"] == 1 and after["hits"] - before["hits"] >= 2
+    assert after["load_seconds_total"] > 0
+
+
+def test_forecast_job_over_http(client: TestClient, world: World) -> None:
+    r = client.post("/v1/forecasts", json={"name": "job", "predictor": "pq", "types": "0.2,mean"})
+    assert r.status_code == 202 and r.json()["status"] == "CREATE_PENDING"
+    for _ in range(600):
+        status = client.get("/v1/forecasts/job").json()["status"]
+        if status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            break
+        time.sleep(0.2)
+    assert status == "ACTIVE", client.get("/v1/forecasts/job").json()
+    assert list(client.get("/v1/forecasts/job/items/Q3").json()["predictions"]) == ["p20", "mean"]
+    assert client.delete("/v1/forecasts/job").status_code == 204
+    assert client.get("/v1/forecasts/job").status_code == 404

@@ -1,0 +1,36 @@
+"""A small trained world shared by a test module: real data, a tiny predictor, a forecast."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.runtime import Runtime, build_runtime
+from api.settings import Settings
+from datasets import import_dataset
+from forecast.forecasts import create_forecast
+from forecast.predictors import create_predictor
+from tests.forecast.conftest import head_lines, tiny
+
+
+@dataclass
+class World:
+    settings: Settings
+    runtime: Runtime
+    dataset: str
+    predictor: str
+    forecast: str
+
+
+def build_world(root: Path, samples_dir: Path, *, likelihood: str = "student-T", **settings: object) -> World:
+    s = Settings(home=str(root / "home"), registry=str(root / "registry.db"), **settings)  # type: ignore[arg-type]
+    rt = build_runtime(s)
+    path = head_lines(samples_dir / "tourism-quarterly.jsonl", root / "tq.jsonl", 40)
+    if likelihood == "negative-binomial":  # counts: the same real series, rounded to whole trips
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**r, "target": [round(v) for v in r["target"]]}) + "\n" for r in rows))
+    import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
+    create_predictor(rt.workspace, rt.registry, "pq", dataset="tq", hyperparameters=tiny(likelihood=likelihood))
+    create_forecast(rt.workspace, rt.registry, "fq", predictor="pq", types="0.1,0.35,mean,0.5,0.9")
+    return World(settings=s, runtime=rt, dataset="tq", predictor="pq", forecast="fq")
