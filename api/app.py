@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.jobs import JobRunner
 from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from api.predictor_cache import PredictorCache
-from api.routes import datasets, forecasts, health, predictors
+from api.routes import datasets, exports, forecasts, health, predictors
 from api.runtime import build_runtime
 from api.settings import Settings
 from forecast.store import ForecastCache
@@ -44,14 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs=JobRunner(settings, runtime.registry, home=runtime.workspace.root),
     )
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (health, datasets, predictors, forecasts):
+    for module in (health, datasets, predictors, forecasts, exports):
         v1.include_router(module.router)
-    try:
-        from api.routes import exports
-
-        v1.include_router(exports.router)
-    except ImportError:  # pragma: no cover - exports land with their own issue
-        pass
     app.include_router(v1)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from exports import DestinationNotAllowedError
 from datasets import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, ServiceError
 
 
@@ -16,6 +17,7 @@ def _handler(status: int):  # type: ignore[no-untyped-def]
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DestinationNotAllowedError, _handler(403))
     app.add_exception_handler(NotFoundError, _handler(404))
     app.add_exception_handler(AlreadyExistsError, _handler(409))
     app.add_exception_handler(ConflictError, _handler(409))

@@ -29,6 +29,15 @@ def iso_utc(ts_ns: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit="s").tolist()]
 
 
+def forecast_timestamps(start_ns: int, horizon: int, freq: str) -> np.ndarray:
+    """Nanosecond timestamps of ``horizon`` periods of ``freq`` from the period holding ``start_ns``
+    (each the first instant of its period, as in the input data)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = pd.Period(pd.Timestamp(start_ns), freq=freq)
+        return pd.period_range(first, periods=horizon, freq=freq).to_timestamp(how="start").asi8
+
+
 @dataclass
 class LoadedForecast:
     name: str
@@ -46,10 +55,7 @@ class LoadedForecast:
         """Forecast timestamps (ns and ISO strings) for a start; cached, since items share starts."""
         hit = self._stamps.get(start_ns)
         if hit is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                first = pd.Period(pd.Timestamp(start_ns), freq=self.freq)
-                ns = pd.period_range(first, periods=self.horizon, freq=self.freq).to_timestamp(how="start").asi8
+            ns = forecast_timestamps(start_ns, self.horizon, self.freq)
             hit = (ns, iso_utc(ns))
             with self._lock:
                 if len(self._stamps) < 100_000:

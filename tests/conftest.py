@@ -24,6 +24,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    # Any S3 call a test forgets to point at moto goes to a closed loopback port, never to AWS.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +71,8 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("FORECAST_S3__ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("FORECAST_S3__KEY", "testing")
     monkeypatch.setenv("FORECAST_S3__SECRET", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
     s3fs.S3FileSystem.clear_instance_cache()
     fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, key="testing", secret="testing", skip_instance_cache=True)
     bucket = f"bucket-{uuid.uuid4().hex[:10]}"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import dataset_commands, forecast_commands, predictor_commands, serve_command
+from api.cli import dataset_commands, export_commands, forecast_commands, predictor_commands, serve_command
 
 app = typer.Typer(
     name="forecast",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(dataset_commands.app, name="datasets")
 app.add_typer(predictor_commands.app, name="predictors")
 app.add_typer(forecast_commands.app, name="forecasts")
+app.add_typer(export_commands.app, name="exports")
 app.command("serve")(serve_command.serve)
 
 

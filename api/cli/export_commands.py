@@ -1,0 +1,81 @@
+"""``forecast exports ...``: bulk CSV/Parquet of a forecast to a folder or s3:// URL."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.cli._common import console, err_console, handle_errors, print_json, runtime
+from datasets import Kind, Resource
+
+app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def describe_export(r: Resource) -> dict[str, Any]:
+    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
+            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
+
+
+@app.command()
+@handle_errors
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="name for the export job")],
+    forecast: Annotated[str, typer.Option("--forecast", help="ACTIVE forecast to export")],
+    destination: Annotated[str, typer.Option("--destination", help="folder or URL, e.g. s3://bucket/prefix/")],
+    format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",  # noqa: A002
+    part_size_mb: Annotated[float, typer.Option(help="start a new part file after this many MB")] = 256,
+    json_output: JsonFlag = False,
+) -> None:
+    """Write every item and timestamp of FORECAST under DESTINATION, then a _SUCCESS marker."""
+    from exports import create_export
+
+    rt = runtime(ctx)
+    r = create_export(rt.workspace, rt.registry, name, forecast=forecast, destination=destination,
+                      fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
+                      storage_options=rt.settings.storage_options(destination))
+    if json_output:
+        print_json(describe_export(r))
+        return
+    console.print(f"export {name!r} is ACTIVE: {r.result['rows']:,} rows in {len(r.result['files'])} part(s) under "
+                  f"{r.result['folder']}", highlight=False, markup=False)
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """List export jobs."""
+    resources = runtime(ctx).registry.list(Kind.EXPORT)
+    if json_output:
+        print_json([describe_export(r) for r in resources])
+        return
+    t = Table("name", "status", "forecast", "format", "rows", "destination")
+    for r in resources:
+        t.add_row(r.name, r.status.value, r.spec.get("forecast", ""), r.spec.get("format", ""),
+                  f"{r.result.get('rows', 0):,}", r.spec.get("destination", ""))
+    console.print(t)
+
+
+@app.command()
+@handle_errors
+def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
+    """Show an export's destination, files and outcome."""
+    info = describe_export(runtime(ctx).registry.get(Kind.EXPORT, name))
+    if json_output:
+        print_json(info)
+        return
+    for k, v in info.items():
+        console.print(f"{k}: {v}", highlight=False, markup=False)
+
+
+@app.command()
+@handle_errors
+def delete(ctx: typer.Context, name: str) -> None:
+    """Forget an export job (the exported files are left where they are)."""
+    from exports import delete_export
+
+    delete_export(runtime(ctx).registry, name)
+    err_console.print(f"deleted export {name!r} (its files were left in place)", highlight=False, markup=False)

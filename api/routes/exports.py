@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import StateDep
+from api.routes._common import NameParam
+from api.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
+from datasets import Kind
+from exports import check_allowed, delete_export, register_export
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+
+class ExportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    forecast: str = Field(pattern=NAME_PATTERN)
+    destination: str = Field(min_length=1, max_length=2000, description="folder or URL under an allowed prefix")
+    format: Literal["csv", "parquet"] = "csv"
+    part_size_mb: float = Field(256, gt=0, le=100_000)
+
+
+@router.get("")
+def read_exports(state: StateDep) -> ResourcesPublic:
+    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.EXPORT)]
+    return ResourcesPublic(data=items, count=len(items))
+
+
+@router.get("/{name}")
+def read_export(name: NameParam, state: StateDep) -> ResourcePublic:
+    return ResourcePublic.of(state.runtime.registry.get(Kind.EXPORT, name))
+
+
+@router.post("", status_code=202, responses={403: {"description": "destination not allowed"}})
+def create_export_job(body: ExportCreate, state: StateDep) -> ResourcePublic:
+    """Start an export in a worker process. Only destinations under FORECAST_ALLOWED_EXPORT_PREFIXES."""
+    check_allowed(body.destination, state.runtime.settings.allowed_export_prefixes)
+    r = register_export(state.runtime.registry, body.name, forecast=body.forecast, destination=body.destination,
+                        fmt=body.format, part_size_mb=body.part_size_mb)
+    state.jobs.start(Kind.EXPORT, body.name)
+    return ResourcePublic.of(r)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_export_route(name: NameParam, state: StateDep) -> Response:
+    delete_export(state.runtime.registry, name)
+    return Response(status_code=204)

@@ -1,0 +1,187 @@
+"""Stream a stored forecast into numbered CSV or Parquet part files, then mark success.
+
+Layout under the destination::
+
+    <destination>/<export>_<UTC timestamp>/
+        <export>_<UTC timestamp>_part0.csv
+        <export>_<UTC timestamp>_part1.csv
+        _SUCCESS                       written last
+
+Parts are written under ``_temporary/`` first and moved to their final names only when every
+part is complete, so an interrupted job leaves no ``_SUCCESS`` and no finished-looking part. Memory
+holds one batch of items at a time, whatever the forecast's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from datasets import Resource, Workspace
+from forecast.store import FORECAST_FILE, forecast_timestamps
+
+logger = logging.getLogger(__name__)
+
+Format = Literal["csv", "parquet"]
+SUCCESS = "_SUCCESS"
+TEMPORARY = "_temporary"
+BATCH_ITEMS = 2048
+WRITE_ROWS = 1024
+
+
+@dataclass
+class ExportResult:
+    folder: str
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+def long_schema(columns: list[str], fmt: Format) -> pa.Schema:
+    date = pa.string() if fmt == "csv" else pa.timestamp("ms", tz="UTC")
+    return pa.schema([pa.field("item_id", pa.string()), pa.field("date", date)]
+                     + [pa.field(c, pa.float32()) for c in columns])
+
+
+def iter_long_batches(
+    workspace: Workspace, forecast: Resource, fmt: Format, *, batch_items: int = BATCH_ITEMS
+) -> Iterator[pa.RecordBatch]:
+    """One row per item and timestamp, columns ``item_id, date, <types in creation order>``."""
+    columns = list(forecast.result["columns"])
+    horizon = int(forecast.result["prediction_length"])
+    freq = forecast.result["freq"]
+    schema = long_schema(columns, fmt)
+    stamps: dict[int, np.ndarray] = {}
+    with workspace.open(f"{forecast.artifact}/{FORECAST_FILE}", "rb") as f:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=batch_items, columns=["item_id", "start", *columns]):
+            n = batch.num_rows
+            starts = batch.column("start").cast(pa.int64()).to_numpy()
+            uniq, inverse = np.unique(starts, return_inverse=True)
+            table = np.stack([stamps.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
+            dates_ns = table[inverse].reshape(-1)
+            if fmt == "csv":
+                dates = pc.strftime(pa.array(dates_ns // 1_000_000_000, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ")
+            else:
+                dates = pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
+            ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
+            values = [batch.column(c).flatten() for c in columns]
+            yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)
+
+
+class _PartWriter:
+    """Writes record batches to one part file (CSV or Parquet)."""
+
+    def __init__(self, f: IO[bytes], schema: pa.Schema, fmt: Format) -> None:
+        self.f = f
+        self.fmt = fmt
+        if fmt == "csv":
+            self.writer: Any = pacsv.CSVWriter(f, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        else:
+            self.writer = pq.ParquetWriter(f, schema, compression="zstd")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch)
+
+    def tell(self) -> int:
+        return int(self.f.tell())
+
+    def close(self) -> None:
+        self.writer.close()
+        self.f.close()
+
+
+def write_export(
+    workspace: Workspace,
+    forecast: Resource,
+    fs: fsspec.AbstractFileSystem,
+    base: str,
+    *,
+    name: str,
+    fmt: Format = "csv",
+    part_size_bytes: int = 256 * 2**20,
+    now: datetime | None = None,
+    on_part: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Write every row of ``forecast`` under ``base`` (a path on ``fs``); see the module docstring.
+
+    ``on_part`` is called with the number of each part as it completes (progress, and tests that
+    interrupt a job midway).
+    """
+    started = time.perf_counter()
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    run = f"{name}_{stamp}"
+    folder = f"{base}/{run}"
+    temp = f"{folder}/{TEMPORARY}"
+    ext = "csv" if fmt == "csv" else "parquet"
+    schema = long_schema(list(forecast.result["columns"]), fmt)
+    result = ExportResult(folder=folder)
+    temp_parts: list[str] = []
+    moved: list[str] = []
+    part: _PartWriter | None = None
+
+    def open_part() -> _PartWriter:
+        path = f"{temp}/part{len(temp_parts)}.{ext}"
+        fs.makedirs(temp, exist_ok=True)
+        temp_parts.append(path)
+        return _PartWriter(fs.open(path, "wb"), schema, fmt)
+
+    def close_part(p: _PartWriter) -> None:
+        result.bytes += p.tell()
+        p.close()
+        if on_part is not None:
+            on_part(len(temp_parts) - 1)
+
+    try:
+        for batch in iter_long_batches(workspace, forecast, fmt):
+            for offset in range(0, batch.num_rows, WRITE_ROWS):  # small writes: parts end near their size
+                chunk = batch.slice(offset, WRITE_ROWS)
+                if part is None:
+                    part = open_part()
+                part.write(chunk)
+                result.rows += chunk.num_rows
+                if part.tell() >= part_size_bytes:
+                    close_part(part)
+                    part = None
+        if part is None and not temp_parts:
+            part = open_part()  # an empty forecast still gets a (header-only) part
+        if part is not None:
+            close_part(part)
+            part = None
+        for i, path in enumerate(temp_parts):
+            final = f"{folder}/{run}_part{i}.{ext}"
+            fs.mv(path, final)
+            moved.append(final)
+        try:
+            fs.rm(temp, recursive=True)
+        except FileNotFoundError:
+            pass
+        with fs.open(f"{folder}/{SUCCESS}", "wb") as f:
+            f.write(b"")
+    except BaseException:
+        if part is not None:
+            try:
+                part.writer.close()
+            except Exception:  # noqa: BLE001 - best effort while failing
+                pass
+        for path in [*moved, temp]:
+            try:
+                fs.rm(path, recursive=True)
+            except Exception:  # noqa: BLE001 - best effort while failing
+                pass
+        raise
+    result.files = [fs.unstrip_protocol(p) if "://" not in p else p for p in moved]
+    result.seconds = time.perf_counter() - started
+    return result
