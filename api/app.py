@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.fastpath import FastItemQuery
 from api.jobs import JobRunner
 from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware
 from api.predictor_cache import PredictorCache
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     install_error_handlers(app)
+    app.add_middleware(FastItemQuery, cache=app.state.service.forecasts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
