@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets import AlreadyExistsError, ConflictError, Kind, Registry, Resource, Status, Workspace, check_name
+from datasets.lifecycle import building
 from datasets.summary import DatasetSummary
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
@@ -67,6 +68,18 @@ def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> N
                 )
 
 
+def _to_batch(ids: list[str], starts: np.ndarray, values: dict[str, np.ndarray], types: Sequence[ForecastType],
+              horizon: int) -> pa.RecordBatch:
+    arrays = [pa.array(ids, pa.string()), pa.array(starts, pa.timestamp("ns"))]
+    for t in types:
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values[t.column].reshape(-1), pa.float32()), horizon))
+    return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema([t.column for t in types], horizon))
+
+
+#: Below this many items, generation runs in-process (worker start-up would cost more than it saves).
+PARALLEL_MIN_ITEMS = 2048
+
+
 def generate(
     predictor: Any,
     entries: list[Entry],
@@ -75,24 +88,33 @@ def generate(
     num_samples: int,
     sink: Callable[[pa.RecordBatch], None],
     horizon: int,
-    batch_size: int = 256,
+    batch_size: int = 128,
     on_progress: ProgressCallback | None = None,
+    model_dir: Any = None,
+    workers: int | None = None,
 ) -> int:
-    """Sample, reduce and hand Arrow batches to ``sink``; returns the number of items."""
-    from forecast.inference import iter_samples
+    """Sample, reduce and hand Arrow batches to ``sink`` in input order; returns the item count.
 
-    schema = forecast_schema([t.column for t in types], horizon)
+    With ``model_dir`` (a local serialized predictor) and enough items, sampling is sharded over
+    ``workers`` single-threaded processes (see :mod:`forecast.parallel`); otherwise it runs here.
+    """
+    from forecast.inference import iter_samples
+    from forecast.parallel import default_workers, sample_in_workers
+
+    workers = default_workers() if workers is None else workers
     done = 0
-    for batch in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size):
-        values = reduce_samples(batch.samples, types)
-        n = batch.samples.shape[0]
-        starts = np.array([p.start_time.value for p in batch.forecast_start], dtype=np.int64)
-        arrays = [pa.array([str(i) for i in batch.item_ids], pa.string()), pa.array(starts, pa.timestamp("ns"))]
-        for t in types:
-            flat = pa.array(values[t.column].reshape(-1), pa.float32())
-            arrays.append(pa.FixedSizeListArray.from_arrays(flat, horizon))
-        sink(pa.RecordBatch.from_arrays(arrays, schema=schema))
-        done += n
+    if model_dir is not None and workers > 1 and len(entries) >= PARALLEL_MIN_ITEMS:
+        chunks: Any = sample_in_workers(model_dir, entries, types, num_samples=num_samples, workers=workers,
+                                        batch_size=batch_size)
+    else:
+        chunks = (
+            ([str(i) for i in b.item_ids], np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64),
+             reduce_samples(b.samples, types))
+            for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size)
+        )
+    for ids, starts, values in chunks:
+        sink(_to_batch(ids, starts, values, types, horizon))
+        done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))
     return done
@@ -118,7 +140,7 @@ def create_forecast(
     ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
         Bad input, before anything is registered (or, with ``registered``, marking it failed).
     """
-    from forecast.artifacts import load_predictor, read_manifest
+    from forecast.artifacts import deserialize_predictor, local_model_dir, read_manifest
 
     check_name(name, "forecast name")
     parsed = parse_types(types)
@@ -161,10 +183,11 @@ def create_forecast(
     else:
         registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
     rel = workspace.new_artifact_dir("forecast", name)
-    try:
+    with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
         registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
         started = time.perf_counter()
-        model = load_predictor(workspace, pred.artifact)
+        model_dir = local_model_dir(workspace, pred.artifact)
+        model = deserialize_predictor(model_dir)
         entries = model_view(load_entries(workspace, ds), num_dynamic_feat=num_feat,
                              num_cat=len(resolved["cardinality"]), for_training=False)
         check_static_cats(entries, resolved["cardinality"])
@@ -173,7 +196,7 @@ def create_forecast(
             writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
             try:
                 n = generate(model, entries, parsed, num_samples=spec["num_samples"], sink=writer.write_batch,
-                             horizon=horizon, on_progress=on_progress)
+                             horizon=horizon, on_progress=on_progress, model_dir=model_dir)
             finally:
                 writer.close()
         seconds = time.perf_counter() - started
@@ -184,16 +207,6 @@ def create_forecast(
         }
         workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
         return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
-    except KeyboardInterrupt:
-        registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message="interrupted (Ctrl-C)")
-        workspace.remove_tree(rel)
-        raise
-    except BaseException as e:
-        registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message=str(e) or type(e).__name__)
-        workspace.remove_tree(rel)
-        if isinstance(e, Exception) and not isinstance(e, (ForecastInputError, GenerationError)):
-            raise GenerationError(f"creating forecast {name!r} failed: {type(e).__name__}: {e}") from e
-        raise
 
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:

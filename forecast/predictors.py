@@ -26,6 +26,7 @@ from datasets import (
     Workspace,
     check_name,
 )
+from datasets.lifecycle import building
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, library_versions, load_predictor, save_predictor
 from forecast.config import DeepARHyperparameters, ResolvedConfig, resolve
@@ -89,21 +90,11 @@ def create_predictor(
     if not registered:
         registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
     rel = workspace.new_artifact_dir("predictor", name)
-    try:
+    with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError):
         registry.update(Kind.PREDICTOR, name, status=Status.CREATE_IN_PROGRESS)
         result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, on_epoch, phase,
                                       extra_callbacks, started)
         return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
-    except KeyboardInterrupt:
-        registry.update(Kind.PREDICTOR, name, status=Status.CREATE_FAILED, message="interrupted (Ctrl-C)")
-        workspace.remove_tree(rel)
-        raise
-    except BaseException as e:
-        registry.update(Kind.PREDICTOR, name, status=Status.CREATE_FAILED, message=str(e) or type(e).__name__)
-        workspace.remove_tree(rel)
-        if isinstance(e, Exception) and not isinstance(e, TrainingError):
-            raise TrainingError(f"creating predictor {name!r} failed: {type(e).__name__}: {e}") from e
-        raise
 
 
 def _train_backtest_save(

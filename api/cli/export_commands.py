@@ -7,16 +7,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli._common import console, err_console, handle_errors, print_json, runtime
-from datasets import Kind, Resource
+from api.cli._common import describe_resource, console, err_console, handle_errors, print_json, runtime
+from datasets import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
-
-
-def describe_export(r: Resource) -> dict[str, Any]:
-    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
-            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
 
 
 @app.command()
@@ -38,7 +33,7 @@ def create(
                       fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
                       storage_options=rt.settings.storage_options(destination))
     if json_output:
-        print_json(describe_export(r))
+        print_json(describe_resource(r))
         return
     console.print(f"export {name!r} is ACTIVE: {r.result['rows']:,} rows in {len(r.result['files'])} part(s) under "
                   f"{r.result['folder']}", highlight=False, markup=False)
@@ -50,7 +45,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """List export jobs."""
     resources = runtime(ctx).registry.list(Kind.EXPORT)
     if json_output:
-        print_json([describe_export(r) for r in resources])
+        print_json([describe_resource(r) for r in resources])
         return
     t = Table("name", "status", "forecast", "format", "rows", "destination")
     for r in resources:
@@ -63,7 +58,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @handle_errors
 def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
     """Show an export's destination, files and outcome."""
-    info = describe_export(runtime(ctx).registry.get(Kind.EXPORT, name))
+    info = describe_resource(runtime(ctx).registry.get(Kind.EXPORT, name))
     if json_output:
         print_json(info)
         return

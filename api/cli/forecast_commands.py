@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli._common import console, err_console, handle_errors, interactive, print_json, runtime
-from datasets import InvalidInputError, Kind, Resource
+from api.cli._common import describe_resource, console, err_console, handle_errors, interactive, print_json, runtime
+from datasets import InvalidInputError, Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -32,11 +33,6 @@ def _item_progress(name: str) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def describe_forecast(r: Resource) -> dict[str, Any]:
-    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
-            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
-
-
 @app.command()
 @handle_errors
 def create(
@@ -55,7 +51,7 @@ def create(
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
                             on_progress=progress)
     if json_output:
-        print_json(describe_forecast(r))
+        print_json(describe_resource(r))
         return
     console.print(f"forecast {name!r} is ACTIVE: {r.result['num_items']:,} items x {r.result['prediction_length']} steps, "
                   f"types {', '.join(r.result['columns'])} ({r.result['seconds']:.1f} s)", highlight=False)
@@ -101,13 +97,34 @@ def _timestamp(text: str | None, what: str) -> Any:
     return ts.tz_convert(None) if ts.tz is not None else ts
 
 
+@app.command()
+@handle_errors
+def plot(
+    ctx: typer.Context,
+    name: str,
+    item_id: Annotated[str, typer.Argument(help="the item to draw")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write")] = Path("item.png"),
+) -> None:
+    """Draw one item: history, the forecast band, quantiles and the mean, as a PNG."""
+    from forecast.plot import plot_forecast_item
+    from forecast.store import ForecastCache
+
+    rt = runtime(ctx)
+    loaded = ForecastCache(rt.workspace, rt.registry).get(name)
+    png = plot_forecast_item(rt.workspace, rt.registry, loaded, item_id)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(png)
+    tmp.replace(out)
+    err_console.print(f"wrote {out}", highlight=False, markup=False)
+
+
 @app.command("list")
 @handle_errors
 def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     """List forecasts."""
     resources = runtime(ctx).registry.list(Kind.FORECAST)
     if json_output:
-        print_json([describe_forecast(r) for r in resources])
+        print_json([describe_resource(r) for r in resources])
         return
     t = Table("name", "status", "predictor", "items", "types", "created")
     for r in resources:
@@ -121,7 +138,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
     """Show a forecast's predictor, dataset, types and size."""
     r = runtime(ctx).registry.get(Kind.FORECAST, name)
-    info = describe_forecast(r)
+    info = describe_resource(r)
     if json_output:
         print_json(info)
         return

@@ -99,6 +99,17 @@ async def read_items(
     return JSONBytes(orjson.dumps({"forecast": name, "items": items}))
 
 
+@router.get("/{name}/items/{item_id:path}/plot.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def read_item_plot(name: NameParam, item_id: str, state: StateDep) -> Response:
+    """PNG of one item: history, the forecast band, quantiles and the mean. Unknown item: 404."""
+    from forecast.plot import plot_forecast_item
+
+    loaded = state.forecasts.get(name)
+    png = plot_forecast_item(state.runtime.workspace, state.runtime.registry, loaded, item_id)
+    return Response(png, media_type="image/png")
+
+
 @router.get("/{name}/items/{item_id:path}", response_class=JSONBytes)
 async def read_item(
     name: NameParam, item_id: str, state: StateDep,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.conftest import free_port
 from tests.service_fixtures import World, build_world
 
 pytestmark = pytest.mark.slow
@@ -33,16 +33,10 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(world: World) -> Iterator[str]:
     """uvicorn on a free loopback port, in a thread, for the module."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(world.settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -186,3 +180,23 @@ def test_forecast_job_over_http(client: TestClient, world: World) -> None:
     assert list(client.get("/v1/forecasts/job/items/Q3").json()["predictions"]) == ["p20", "mean"]
     assert client.delete("/v1/forecasts/job").status_code == 204
     assert client.get("/v1/forecasts/job").status_code == 404
+
+
+def test_plot_png(client: TestClient) -> None:
+    r = client.get("/v1/forecasts/fq/items/Q1/plot.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n" and len(r.content) > 10_000
+    r = client.get("/v1/forecasts/fq/items/nope/plot.png")
+    assert r.status_code == 404 and "item 'nope' not found" in r.json()["detail"]
+    assert client.get("/v1/forecasts/nope/items/Q1/plot.png").status_code == 404
+
+
+def test_plot_cli(cli, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FORECAST_HOME", world.settings.home)
+    monkeypatch.setenv("FORECAST_REGISTRY", str(world.settings.registry))
+    out = tmp_path / "q.png"
+    code, _, err = cli("forecasts", "plot", "fq", "Q3", "--out", str(out))
+    assert code == 0, err
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    code, _, err = cli("forecasts", "plot", "fq", "nope", "--out", str(tmp_path / "n.png"))
+    assert code == 2 and "not found" in err and not (tmp_path / "n.png").exists()

@@ -1,0 +1,107 @@
+"""Picture of one item: recent history, the forecast band, inner quantiles and the mean.
+
+matplotlib with the non-interactive Agg backend; returns PNG bytes. Torch-free.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from datasets import Kind, NotFoundError, Registry, Resource, Workspace
+from datasets.catalog import DATA_FILE
+from forecast.store import LoadedForecast, forecast_timestamps
+
+
+def item_history(workspace: Workspace, dataset: Resource, item_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(timestamps ns, target) of one stored series, or ``None`` if the item is not in the dataset."""
+    with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
+        table = pq.read_table(f, columns=["item_id", "start", "target"], filters=pc.field("item_id") == item_id)
+    if table.num_rows == 0:
+        return None
+    start = int(table.column("start").cast("int64")[0].as_py())
+    target = np.asarray(table.column("target")[0].values.to_numpy(zero_copy_only=False), dtype=float)
+    stamps = forecast_timestamps(start, len(target), dataset.spec["freq"])
+    return stamps, target
+
+
+def render_item(
+    loaded: LoadedForecast,
+    item_id: str,
+    *,
+    history: tuple[np.ndarray, np.ndarray] | None = None,
+    backtest_length: int | None = None,
+    title: str | None = None,
+) -> bytes:
+    """PNG of ``item_id``: the outer quantiles as a shaded band, inner quantiles and the mean as
+    lines, history before it, and the backtest window's actuals marked when given.
+
+    Raises
+    ------
+    NotFoundError
+        The item is not in the forecast (no blank picture).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    row = loaded.index.get(item_id)
+    if row is None:
+        raise NotFoundError(f"item {item_id!r} not found in forecast {loaded.name!r}")
+    ns, _ = loaded.timestamps(int(loaded.starts[row]))
+    x = pd.to_datetime(ns)
+    quantiles = sorted((int(re.sub(r"\D", "", c)), c) for c in loaded.columns if c != "mean")
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=100)
+    if history is not None:
+        hx, hy = history
+        keep = max(4 * loaded.horizon, 36)
+        ax.plot(pd.to_datetime(hx[-keep:]), hy[-keep:], color="#222222", lw=1.4, label="history")
+        if backtest_length:
+            bx = pd.to_datetime(hx[-backtest_length:])
+            ax.axvspan(bx[0], bx[-1], color="#f2c14e", alpha=0.18, lw=0)
+            ax.plot(bx, hy[-backtest_length:], color="#b07d00", lw=1.8, label="backtest window (actuals)")
+    if len(quantiles) >= 2:
+        lo, hi = quantiles[0][1], quantiles[-1][1]
+        ax.fill_between(x, loaded.values[lo][row], loaded.values[hi][row], color="#4c78a8", alpha=0.25,
+                        lw=0, label=f"{lo}–{hi}")
+        inner = quantiles[1:-1]
+    else:
+        inner = quantiles
+    for _, c in inner:
+        ax.plot(x, loaded.values[c][row], color="#4c78a8", lw=1.2, ls="--" if c != "p50" else "-", label=c)
+    if "mean" in loaded.columns:
+        ax.plot(x, loaded.values["mean"][row], color="#e45756", lw=1.6, label="mean")
+    ax.set_title(title or f"{loaded.name}: {item_id}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, ncols=3)
+    fig.autofmt_xdate()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_forecast_item(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str) -> bytes:
+    """Render with history from the forecast's dataset and the predictor's backtest window."""
+    resource = registry.get(Kind.FORECAST, loaded.name)
+    if item_id not in loaded.index:
+        raise NotFoundError(f"item {item_id!r} not found in forecast {loaded.name!r}")
+    history = None
+    backtest: int | None = None
+    dataset_name = resource.spec.get("dataset")
+    if dataset_name and registry.exists(Kind.DATASET, dataset_name):
+        history = item_history(workspace, registry.get(Kind.DATASET, dataset_name), item_id)
+    predictor_name = resource.spec.get("predictor")
+    if predictor_name and registry.exists(Kind.PREDICTOR, predictor_name):
+        p = registry.get(Kind.PREDICTOR, predictor_name)
+        hp: dict[str, Any] = p.spec.get("hyperparameters", {})
+        if hp.get("prediction_length"):
+            backtest = int(hp["prediction_length"]) * int(hp.get("backtest_windows", 1))
+    return render_item(loaded, item_id, history=history, backtest_length=backtest)
