@@ -8,9 +8,8 @@ the same outputs (quantiles 0.1, 0.5, 0.9 and the mean):
 
 - gluonts: ``predictor.predict(dataset, num_samples=100)`` (its default batch of 32), then
   ``forecast.quantile(q)`` and ``forecast.mean`` per item;
-- ours: :func:`forecast.forecasts.generate` (items sharded over one single-threaded worker process
-  per core, batches straight from the network, numpy reduction, Arrow output). Worker start-up
-  (spawn, import torch, load the predictor) is inside the timed region.
+- ours: :func:`forecast.forecasts.generate` (batches of the predictor's size straight from the
+  network, numpy reduction, Arrow output).
 """
 
 from __future__ import annotations
@@ -53,10 +52,7 @@ def main() -> None:
         import_dataset(rt.workspace, rt.registry, "m", f"{tmp}/m.jsonl", freq="M")
         create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=DeepARHyperparameters(
             prediction_length=24, epochs=args.epochs, early_stopping_patience=None))
-        resource, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
-        from forecast.artifacts import local_model_dir
-
-        model_dir = local_model_dir(rt.workspace, resource.artifact)
+        _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
         base = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "m")), num_dynamic_feat=0,
                           num_cat=0, for_training=False)
         entries = [dict(base[i % len(base)], item_id=f"{base[i % len(base)]['item_id']}-{i}") for i in range(args.items)]
@@ -65,7 +61,7 @@ def main() -> None:
 
         def ours() -> float:
             t = time.perf_counter()
-            generate(predictor, entries, types, num_samples=100, sink=lambda b: None, horizon=24, model_dir=model_dir)
+            generate(predictor, entries, types, num_samples=100, sink=lambda b: None, horizon=24)
             return time.perf_counter() - t
 
         def gluonts_default() -> float:

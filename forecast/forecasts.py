@@ -76,10 +76,6 @@ def _to_batch(ids: list[str], starts: np.ndarray, values: dict[str, np.ndarray],
     return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema([t.column for t in types], horizon))
 
 
-#: Below this many items, generation runs in-process (worker start-up would cost more than it saves).
-PARALLEL_MIN_ITEMS = 2048
-
-
 def generate(
     predictor: Any,
     entries: list[Entry],
@@ -88,32 +84,22 @@ def generate(
     num_samples: int,
     sink: Callable[[pa.RecordBatch], None],
     horizon: int,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     on_progress: ProgressCallback | None = None,
-    model_dir: Any = None,
-    workers: int | None = None,
 ) -> int:
     """Sample, reduce and hand Arrow batches to ``sink`` in input order; returns the item count.
 
-    With ``model_dir`` (a local serialized predictor) and enough items, sampling is sharded over
-    ``workers`` single-threaded processes (see :mod:`forecast.parallel`); otherwise it runs here.
+    ``batch_size`` defaults to the predictor's own (the training ``mini_batch_size``): measured on
+    this 2-core machine, larger batches or one single-threaded process per core were not faster,
+    since the LSTM steps dominate (see bench/README.md).
     """
     from forecast.inference import iter_samples
-    from forecast.parallel import default_workers, sample_in_workers
 
-    workers = default_workers() if workers is None else workers
     done = 0
-    if model_dir is not None and workers > 1 and len(entries) >= PARALLEL_MIN_ITEMS:
-        chunks: Any = sample_in_workers(model_dir, entries, types, num_samples=num_samples, workers=workers,
-                                        batch_size=batch_size)
-    else:
-        chunks = (
-            ([str(i) for i in b.item_ids], np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64),
-             reduce_samples(b.samples, types))
-            for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size)
-        )
-    for ids, starts, values in chunks:
-        sink(_to_batch(ids, starts, values, types, horizon))
+    for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size or predictor.batch_size):
+        ids = [str(i) for i in b.item_ids]
+        starts = np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64)
+        sink(_to_batch(ids, starts, reduce_samples(b.samples, types), types, horizon))
         done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))
@@ -140,7 +126,7 @@ def create_forecast(
     ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
         Bad input, before anything is registered (or, with ``registered``, marking it failed).
     """
-    from forecast.artifacts import deserialize_predictor, local_model_dir, read_manifest
+    from forecast.artifacts import load_predictor, read_manifest
 
     check_name(name, "forecast name")
     parsed = parse_types(types)
@@ -186,8 +172,7 @@ def create_forecast(
     with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
         registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
         started = time.perf_counter()
-        model_dir = local_model_dir(workspace, pred.artifact)
-        model = deserialize_predictor(model_dir)
+        model = load_predictor(workspace, pred.artifact)
         entries = model_view(load_entries(workspace, ds), num_dynamic_feat=num_feat,
                              num_cat=len(resolved["cardinality"]), for_training=False)
         check_static_cats(entries, resolved["cardinality"])
@@ -196,7 +181,7 @@ def create_forecast(
             writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
             try:
                 n = generate(model, entries, parsed, num_samples=spec["num_samples"], sink=writer.write_batch,
-                             horizon=horizon, on_progress=on_progress, model_dir=model_dir)
+                             horizon=horizon, on_progress=on_progress)
             finally:
                 writer.close()
         seconds = time.perf_counter() - started

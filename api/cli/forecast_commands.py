@@ -81,7 +81,7 @@ def query(
     t = Table("timestamp", *columns, title=f"{name}: {item_id}", title_justify="left")
     preds = result["predictions"]
     for i, point in enumerate(preds[columns[0]]):
-        t.add_row(point["timestamp"], *(f"{preds[c][i]['value']:.4g}" for c in columns))
+        t.add_row(point["timestamp"], *(f"{preds[c][i]['value']:.6g}" for c in columns))
     console.print(t)
 
 

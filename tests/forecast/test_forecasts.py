@@ -94,35 +94,3 @@ def test_dynamic_features_must_reach_the_horizon(tmp_path: Path, samples_dir: Pa
     first = loaded.item("FR")["predictions"]["p50"][0]["timestamp"]
     assert first == "2016-10-31T00:00:00Z"  # the first held-back hour
 
-
-def test_parallel_generation_matches_the_in_process_path(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pyarrow as pa
-
-    from forecast import forecasts as fc
-    from forecast.artifacts import local_model_dir, load_predictor
-    from forecast.data import load_entries, model_view
-
-    rt = world.runtime
-    pred = rt.registry.get(Kind.PREDICTOR, "pq")
-    entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
-                         num_cat=0, for_training=False)
-    types = parse_types("0.1,0.5,mean,0.9")
-    out: dict[str, list[pa.RecordBatch]] = {"serial": [], "parallel": []}
-    model = load_predictor(rt.workspace, pred.artifact)
-    fc.generate(model, entries, types, num_samples=200, sink=out["serial"].append, horizon=4, workers=1)
-    monkeypatch.setattr(fc, "PARALLEL_MIN_ITEMS", 1)
-    fc.generate(model, entries, types, num_samples=200, sink=out["parallel"].append, horizon=4,
-                model_dir=local_model_dir(rt.workspace, pred.artifact), workers=2)
-    serial, parallel = (pa.Table.from_batches(out[k]) for k in ("serial", "parallel"))
-    assert parallel.column("item_id").to_pylist() == serial.column("item_id").to_pylist() == [e["item_id"] for e in entries]
-    assert parallel.column("start").equals(serial.column("start"))
-    p = {c: np.stack(parallel.column(c).to_numpy(zero_copy_only=False)) for c in ("p10", "p50", "mean", "p90")}
-    s = {c: np.stack(serial.column(c).to_numpy(zero_copy_only=False)) for c in ("p10", "p50", "mean", "p90")}
-    assert (p["p10"] <= p["p50"]).all() and (p["p50"] <= p["p90"]).all()
-    # same model, independent sample draws: item levels agree (series span 100s to 100,000s)
-    corr = np.corrcoef(np.log1p(np.abs(p["p50"].mean(axis=1))), np.log1p(np.abs(s["p50"].mean(axis=1))))[0, 1]
-    assert corr > 0.95
-    again: list[pa.RecordBatch] = []
-    fc.generate(model, entries, types, num_samples=200, sink=again.append, horizon=4,
-                model_dir=local_model_dir(rt.workspace, pred.artifact), workers=2)
-    assert pa.Table.from_batches(again).equals(parallel)  # seeded per chunk: reproducible
