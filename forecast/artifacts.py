@@ -7,7 +7,6 @@ local cache keyed by its unique folder name. Everything loads on CPU.
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import tempfile
