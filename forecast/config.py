@@ -27,6 +27,7 @@ class DeepARHyperparameters(BaseModel):
 
     prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]
     context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting; default prediction_length")] = None
+    time_freq: str | None = Field(None, description="the data's frequency; taken from the dataset, checked if given")
     epochs: Annotated[int, Field(ge=1, le=1000)] = 100
     num_batches_per_epoch: Annotated[int, Field(ge=1, le=10_000, description="mini-batches per epoch (an epoch is not a pass over the data)")] = 50
     mini_batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
@@ -111,6 +112,13 @@ def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
     """
     from forecast.errors import HyperparameterError
 
+    if hp.time_freq is not None:
+        from datasets.frequency import normalize_freq
+
+        if normalize_freq(hp.time_freq) != facts.freq:
+            raise HyperparameterError(
+                f"time_freq {hp.time_freq!r} does not match the dataset's frequency {facts.freq!r}; leave it out to use the dataset's"
+            )
     context = hp.effective_context_length
     needed = hp.prediction_length * (hp.backtest_windows + 1) + 1
     if facts.lengths_max < needed:

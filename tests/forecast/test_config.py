@@ -46,6 +46,7 @@ def test_likelihood_spellings() -> None:
         ({"cardinality": [3]}, {}, "cardinality has 1 entries but the data has 2"),
         ({"cardinality": [3, 4]}, {}, "cardinality[1] = 4 but the data has cat values up to 4"),
         ({"num_dynamic_feat": 2}, {}, "the data has 1 dynamic features"),
+        ({"time_freq": "W"}, {}, "time_freq 'W' does not match the dataset's frequency 'M'"),
     ],
 )
 def test_checks_against_the_data(values: dict[str, object], facts: dict[str, object], fragment: str) -> None:
@@ -53,6 +54,10 @@ def test_checks_against_the_data(values: dict[str, object], facts: dict[str, obj
     with pytest.raises(HyperparameterError) as info:
         resolve(hp, FACTS.model_copy(update=facts))
     assert fragment in str(info.value)
+
+
+def test_time_freq_that_matches_is_accepted() -> None:
+    assert resolve(DeepARHyperparameters(prediction_length=12, time_freq="M"), FACTS).freq == "M"
 
 
 def test_resolution_defaults() -> None:
