@@ -29,7 +29,7 @@ class DeepARHyperparameters(BaseModel):
     context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting; default prediction_length")] = None
     time_freq: str | None = Field(None, description="the data's frequency; taken from the dataset, checked if given")
     epochs: Annotated[int, Field(ge=1, le=1000)] = 100
-    num_batches_per_epoch: Annotated[int, Field(ge=1, le=10_000, description="mini-batches per epoch (an epoch is not a pass over the data)")] = 50
+    num_batches_per_epoch: Annotated[int, Field(ge=1, le=10_000, description="mini-batches per epoch (an epoch is not a pass over the data)")] = 100
     mini_batch_size: Annotated[int, Field(ge=1, le=4096)] = 128
     learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
     num_cells: Annotated[int, Field(ge=1, le=512, description="LSTM cells per layer")] = 40

@@ -97,7 +97,7 @@ def create(
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
     context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length]")] = None,
     epochs: Annotated[int | None, _opt("maximum epochs [default: 100]")] = None,
-    num_batches_per_epoch: Annotated[int | None, _opt("mini-batches per epoch; an epoch is NOT a pass over the data [default: 50]")] = None,
+    num_batches_per_epoch: Annotated[int | None, _opt("mini-batches per epoch; an epoch is NOT a pass over the data [default: 100]")] = None,
     mini_batch_size: Annotated[int | None, _opt("[default: 128]")] = None,
     learning_rate: Annotated[float | None, _opt("[default: 1e-3]")] = None,
     num_cells: Annotated[int | None, _opt("LSTM cells per layer [default: 40]")] = None,
