@@ -123,6 +123,10 @@ def test_list_and_describe(client: TestClient) -> None:
          {"json": {"instances": [{"start": "2000-01-01", "target": [1.0]}], "configuration": {"quantiles": ["1.5"]}}},
          422, "between 0 and 1"),
         ("post", "/v1/predictors/pq/invocations", {"json": {"instances": []}}, 422, "at least 1"),
+        ("post", "/v1/predictors", {"json": {"name": "p2", "dataset": "tq", "hyperparameters": {"prediction_length": 500}}},
+         422, "prediction_length: Input should be less than or equal to 400"),
+        ("post", "/v1/predictors", {"json": {"name": "p2", "dataset": "nope", "hyperparameters": {"prediction_length": 4}}},
+         404, "dataset 'nope' not found"),
         ("delete", "/v1/datasets/tq", {}, 409, "used by"),
         ("delete", "/v1/predictors/pq", {}, 409, "used by forecast"),
     ],
@@ -200,3 +204,20 @@ def test_plot_cli(cli, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert out.read_bytes()[:4] == b"\x89PNG"
     code, _, err = cli("forecasts", "plot", "fq", "nope", "--out", str(tmp_path / "n.png"))
     assert code == 2 and "not found" in err and not (tmp_path / "n.png").exists()
+
+
+def test_predictor_job_over_http(client: TestClient) -> None:
+    from tests.forecast.conftest import TINY
+
+    hp = {"prediction_length": 4, **TINY, "likelihood": "negative-binomial"}
+    r = client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp})
+    assert r.status_code == 202 and r.json()["status"] == "CREATE_PENDING"
+    for _ in range(900):
+        body = client.get("/v1/predictors/pjob").json()
+        if body["status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            break
+        time.sleep(0.2)
+    assert body["status"] == "ACTIVE", body
+    assert body["result"]["metrics"]["deepar"]["num_items"] == 40
+    assert client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp}).status_code == 409
+    assert client.delete("/v1/predictors/pjob").status_code == 204
