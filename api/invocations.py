@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from api.schemas import InvocationRequest
 from datasets import InvalidInputError
@@ -33,7 +32,7 @@ def _levels(quantiles: list[str]) -> list[float]:
 def invoke(manifest: Any, predictor: Any, body: InvocationRequest) -> dict[str, Any]:
     from forecast.data import model_view, to_entry
     from forecast.forecasts import check_static_cats
-    from forecast.inference import check_future_features, iter_samples
+    from forecast.inference import check_future_features, iter_samples, summarize
 
     cfg = body.configuration
     levels = _levels(cfg.quantiles) if "quantiles" in cfg.output_types else []
@@ -61,14 +60,13 @@ def invoke(manifest: Any, predictor: Any, body: InvocationRequest) -> dict[str, 
     predictions: list[dict[str, Any]] = []
     for batch in iter_samples(predictor, entries, num_samples=cfg.num_samples):
         samples = batch.samples
-        q = np.quantile(samples, levels, axis=1) if levels else None
-        mean = samples.mean(axis=1)
+        q, mean = summarize(samples, levels)
         for j in range(samples.shape[0]):
             out: dict[str, Any] = {}
             if "mean" in cfg.output_types:
                 out["mean"] = mean[j].tolist()
             if "quantiles" in cfg.output_types:
-                out["quantiles"] = {label: q[k, j].tolist() for k, label in enumerate(cfg.quantiles)}  # type: ignore[index]
+                out["quantiles"] = {label: q[j, k].tolist() for k, label in enumerate(cfg.quantiles)}
             if "samples" in cfg.output_types:
                 out["samples"] = samples[j].tolist()
             predictions.append(out)

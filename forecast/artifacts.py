@@ -73,30 +73,21 @@ def _cache_root() -> Path:
     return root
 
 
-def local_model_dir(workspace: Workspace, rel: str) -> Path:
-    """A local folder holding the serialized predictor at ``rel`` (downloaded once for remote
-    workspaces, into a cache keyed by the artifact's unique folder)."""
+def load_predictor(workspace: Workspace, rel: str) -> Any:
+    """Deserialize the gluonts predictor at ``rel`` onto the CPU (imports torch). A remote
+    artifact is downloaded once, into a local cache keyed by its unique folder."""
+    from gluonts.model.predictor import Predictor
+
     if workspace.is_local:
-        return Path(workspace.path(rel)) / MODEL_DIR
-    path = _cache_root() / rel.replace("/", "__") / MODEL_DIR
-    if not (path.parent / ".complete").exists():
+        path = Path(workspace.path(rel)) / MODEL_DIR
+    else:
+        path = _cache_root() / rel.replace("/", "__") / MODEL_DIR
+    if not workspace.is_local and not (path.parent / ".complete").exists():
         staging = Path(tempfile.mkdtemp(dir=_cache_root()))
         workspace.fs.get(workspace.path(f"{rel}/{MODEL_DIR}") + "/", str(staging / MODEL_DIR), recursive=True)
         (staging / ".complete").write_text(datetime.now(UTC).isoformat())
         shutil.rmtree(path.parent, ignore_errors=True)
         staging.rename(path.parent)
-    return path
-
-
-def deserialize_predictor(path: Path) -> Any:
-    """Load a serialized gluonts predictor onto the CPU (imports torch)."""
-    from gluonts.model.predictor import Predictor
-
     with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
         warnings.simplefilter("ignore")
         return Predictor.deserialize(path, device="cpu")
-
-
-def load_predictor(workspace: Workspace, rel: str) -> Any:
-    """Deserialize the gluonts predictor at ``rel`` onto the CPU (imports torch)."""
-    return deserialize_predictor(local_model_dir(workspace, rel))

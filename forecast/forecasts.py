@@ -24,12 +24,12 @@ from datasets.lifecycle import building
 from datasets.summary import DatasetSummary
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
+from forecast.inference import summarize
+from forecast.store import FORECAST_FILE, MANIFEST_FILE
 from forecast.types import ForecastType, parse_types
 
 logger = logging.getLogger(__name__)
 
-FORECAST_FILE = "forecast.parquet"
-MANIFEST_FILE = "manifest.json"
 
 #: Called with (items done, items total).
 ProgressCallback = Callable[[int, int], None]
@@ -45,14 +45,11 @@ def forecast_schema(columns: Sequence[str], horizon: int) -> pa.Schema:
 def reduce_samples(samples: np.ndarray, types: Sequence[ForecastType]) -> dict[str, np.ndarray]:
     """Each type's values ``(items, H)`` from samples ``(items, num_samples, H)``: quantiles of the
     sample set (which never cross) and the true sample mean."""
-    out: dict[str, np.ndarray] = {}
-    levels = [t.level for t in types if not t.is_mean]
-    if levels:
-        q = np.quantile(samples, np.asarray(levels), axis=1).astype(np.float32)  # (Q, items, H)
-        for i, t in enumerate(t for t in types if not t.is_mean):
-            out[t.column] = q[i]
-    if any(t.is_mean for t in types):
-        out["mean"] = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+    quantile_types = [t for t in types if not t.is_mean]
+    q, mean = summarize(samples, [t.level for t in quantile_types])
+    out = {t.column: q[:, i, :] for i, t in enumerate(quantile_types)}
+    if len(quantile_types) < len(types):
+        out["mean"] = mean
     return out
 
 

@@ -77,7 +77,11 @@ def iter_samples(
 
 
 def summarize(samples: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Quantiles ``(items, len(levels), H)`` and the sample mean ``(items, H)`` of ``samples``
-    ``(items, num_samples, H)``. Quantiles of one sample set never cross."""
-    q = np.quantile(samples, np.asarray(levels, dtype=np.float64), axis=1)  # (Q, items, H)
-    return np.moveaxis(q, 0, 1).astype(np.float32), samples.mean(axis=1).astype(np.float32)
+    """Quantiles ``(items, len(levels), H)`` and the true sample mean ``(items, H)`` of ``samples``
+    ``(items, num_samples, H)``, both float32. Quantiles of one sample set never cross."""
+    n, _, h = samples.shape
+    if levels:
+        q = np.moveaxis(np.quantile(samples, np.asarray(levels, dtype=np.float64), axis=1), 0, 1)
+    else:
+        q = np.empty((n, 0, h))
+    return q.astype(np.float32), samples.mean(axis=1, dtype=np.float64).astype(np.float32)

@@ -126,8 +126,7 @@ def _train_backtest_save(
     phase("backtest")
     bt_started = time.perf_counter()
     backtest = run_backtest(
-        trained.predictor, model_view(entries, num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality),
-                                      for_training=True),
+        trained.predictor, view,
         freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows, num_samples=hp.num_eval_samples,
         levels=hp.test_quantiles,
     )

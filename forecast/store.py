@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from datasets import ConflictError, Kind, NotFoundError, Registry, Resource, Status, Workspace
+from datasets import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from forecast.types import parse_columns
 
 FORECAST_FILE = "forecast.parquet"
+MANIFEST_FILE = "manifest.json"
 
 
 def iso_utc(ts_ns: np.ndarray) -> list[str]:
@@ -36,6 +37,25 @@ def forecast_timestamps(start_ns: int, horizon: int, freq: str) -> np.ndarray:
         warnings.simplefilter("ignore")
         first = pd.Period(pd.Timestamp(start_ns), freq=freq)
         return pd.period_range(first, periods=horizon, freq=freq).to_timestamp(how="start").asi8
+
+
+def parse_bound(text: str | None, what: str) -> pd.Timestamp | None:
+    """A query's ``start``/``end`` bound: ISO-8601, a timezone converted to naive UTC.
+
+    Raises
+    ------
+    InvalidInputError
+        The text is not a timestamp; the message names the bound.
+    """
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp") from None
+    if ts is pd.NaT:
+        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp")
+    return ts.tz_convert(None) if ts.tz is not None else ts
 
 
 @dataclass

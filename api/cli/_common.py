@@ -73,6 +73,15 @@ def describe_resource(r: Resource) -> dict[str, Any]:
             "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
 
 
+def print_resource(info: dict[str, Any], *, json_output: bool) -> None:
+    """A described resource as JSON, or as ``key: value`` lines."""
+    if json_output:
+        print_json(info)
+        return
+    for k, v in info.items():
+        console.print(f"{k}: {v}", highlight=False, markup=False)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (no colours, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import describe_resource, console, err_console, handle_errors, print_json, runtime
+from api.cli._common import describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
 from datasets import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
@@ -58,12 +58,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @handle_errors
 def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
     """Show an export's destination, files and outcome."""
-    info = describe_resource(runtime(ctx).registry.get(Kind.EXPORT, name))
-    if json_output:
-        print_json(info)
-        return
-    for k, v in info.items():
-        console.print(f"{k}: {v}", highlight=False, markup=False)
+    print_resource(describe_resource(runtime(ctx).registry.get(Kind.EXPORT, name)), json_output=json_output)
 
 
 @app.command()

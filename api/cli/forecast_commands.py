@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli._common import describe_resource, console, err_console, handle_errors, interactive, print_json, runtime
-from datasets import InvalidInputError, Kind
+from api.cli._common import describe_resource, print_resource, console, err_console, handle_errors, interactive, print_json, runtime
+from datasets import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -69,12 +69,12 @@ def query(
     json_output: JsonFlag = False,
 ) -> None:
     """Show one item's forecast."""
-    from forecast.store import ForecastCache
+    from forecast.store import ForecastCache, parse_bound
 
     rt = runtime(ctx)
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
     columns = loaded.select_columns(types)
-    result = loaded.item(item_id, columns=columns, start=_timestamp(start, "start"), end=_timestamp(end, "end"))
+    result = loaded.item(item_id, columns=columns, start=parse_bound(start, "start"), end=parse_bound(end, "end"))
     if json_output:
         print_json({"forecast": name, **result})
         return
@@ -83,18 +83,6 @@ def query(
     for i, point in enumerate(preds[columns[0]]):
         t.add_row(point["timestamp"], *(f"{preds[c][i]['value']:.6g}" for c in columns))
     console.print(t)
-
-
-def _timestamp(text: str | None, what: str) -> Any:
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError as e:
-        raise InvalidInputError(f"{what}: cannot parse {text!r} as a timestamp") from e
-    return ts.tz_convert(None) if ts.tz is not None else ts
 
 
 @app.command()
@@ -137,13 +125,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 @handle_errors
 def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
     """Show a forecast's predictor, dataset, types and size."""
-    r = runtime(ctx).registry.get(Kind.FORECAST, name)
-    info = describe_resource(r)
-    if json_output:
-        print_json(info)
-        return
-    for k, v in info.items():
-        console.print(f"{k}: {v}", highlight=False, markup=False)
+    print_resource(describe_resource(runtime(ctx).registry.get(Kind.FORECAST, name)), json_output=json_output)
 
 
 @app.command()

@@ -3,15 +3,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-import pandas as pd
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
 from api.routes._common import NameParam
 from api.schemas import ForecastCreate, ResourcePublic, ResourcesPublic
-from datasets import AlreadyExistsError, ConflictError, InvalidInputError, Kind, NotFoundError, Status
-from forecast.store import LoadedForecast
+from datasets import AlreadyExistsError, ConflictError, Kind, NotFoundError, Status
+from forecast.store import LoadedForecast, parse_bound
 from forecast.types import parse_types
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
@@ -23,18 +22,6 @@ EndQuery = Annotated[str | None, Query(description="last timestamp to include, I
 
 class JSONBytes(Response):
     media_type = "application/json"
-
-
-def _timestamp(text: str | None, what: str) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError:
-        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp") from None
-    if ts is pd.NaT:
-        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp")
-    return ts.tz_convert(None) if ts.tz is not None else ts
 
 
 async def _loaded(state: StateDep, name: str) -> LoadedForecast:
@@ -91,7 +78,7 @@ async def read_items(
     """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item."""
     loaded = await _loaded(state, name)
     columns = loaded.select_columns(types)
-    lo, hi = _timestamp(start, "start"), _timestamp(end, "end")
+    lo, hi = parse_bound(start, "start"), parse_bound(end, "end")
     missing = [i for i in item_id if i not in loaded.index]
     if missing:
         raise NotFoundError(f"item(s) {', '.join(map(repr, missing[:10]))} not found in forecast {name!r}")
@@ -118,5 +105,5 @@ async def read_item(
     """One item's forecast: each type as a list of ``{timestamp, value}`` points."""
     loaded = await _loaded(state, name)
     result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types),
-                                         start=_timestamp(start, "start"), end=_timestamp(end, "end"))
+                                         start=parse_bound(start, "start"), end=parse_bound(end, "end"))
     return JSONBytes(orjson.dumps({"forecast": name, **result}))
