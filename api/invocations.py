@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from api.schemas import InvocationRequest
 from datasets import InvalidInputError
 from datasets.records import RecordValidator
+from forecast.sampling import Precision
 
 
 def _levels(quantiles: list[str]) -> list[float]:
@@ -29,7 +29,7 @@ def _levels(quantiles: list[str]) -> list[float]:
     return levels
 
 
-def invoke(manifest: Any, predictor: Any, body: InvocationRequest) -> dict[str, Any]:
+def invoke(manifest: Any, predictor: Any, body: InvocationRequest, precision: Precision = "auto") -> dict[str, Any]:
     from forecast.data import model_view, to_entry
     from forecast.forecasts import check_static_cats
     from forecast.inference import check_future_features, iter_samples, summarize
@@ -58,7 +58,8 @@ def invoke(manifest: Any, predictor: Any, body: InvocationRequest) -> dict[str, 
         check_static_cats(entries, resolved["cardinality"])
     check_future_features(entries, manifest.prediction_length, num_feat)
     predictions: list[dict[str, Any]] = []
-    for batch in iter_samples(predictor, entries, num_samples=cfg.num_samples):
+    # threads=1: this runs on a server thread, beside others; no process-wide thread settings
+    for batch in iter_samples(predictor, entries, num_samples=cfg.num_samples, precision=precision, threads=1):
         samples = batch.samples
         q, mean = summarize(samples, levels)
         for j in range(samples.shape[0]):

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     log_format: Literal["text", "json"] = "text"
     log_level: str = "WARNING"
+    inference_precision: Literal["auto", "float32", "float16"] = Field(
+        "auto", description="LSTM decoding precision for sampling; auto = float16 where the CPU has native "
+        "half-precision kernels (AVX512-FP16/AMX-FP16), else float32",
+    )
     # HTTP service
     api_key: SecretStr | None = Field(None, description="when set, every request needs 'Authorization: Bearer <key>'")
     max_body_bytes: int = Field(10 * 2**20, ge=1024, description="largest accepted request body")

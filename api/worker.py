@@ -21,17 +21,16 @@ def run(kind: str, name: str) -> int:
     spec = resource.spec
     try:
         if kind == Kind.FORECAST.value:
-            from forecast.forecasts import create_forecast
+            from forecast.forecasts import run_forecast
 
-            create_forecast(rt.workspace, rt.registry, name, predictor=spec["predictor"], types=spec["types"],
-                            dataset=spec.get("dataset"), registered=True)
+            run_forecast(rt.workspace, rt.registry, name, precision=rt.settings.inference_precision)
         elif kind == Kind.PREDICTOR.value:
             from forecast.config import DeepARHyperparameters
             from forecast.predictors import create_predictor
 
             create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
                              hyperparameters=DeepARHyperparameters.model_validate(spec["hyperparameters"]),
-                             registered=True)
+                             registered=True, precision=rt.settings.inference_precision)
         elif kind == Kind.EXPORT.value:
             from exports.jobs import run_export
 
@@ -40,7 +39,7 @@ def run(kind: str, name: str) -> int:
         else:
             raise SystemExit(f"unknown job kind {kind!r}")
     except ServiceError as e:
-        print(f"error: {e}", file=sys.stderr)  # noqa: T201
+        print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -5,7 +5,11 @@
 
 Runs ``forecast datasets sample/import`` and ``forecast predictors create`` with default
 hyperparameters (only ``--prediction-length`` given) in a fresh workspace, in a child process
-whose peak RSS is measured, and prints the backtest metrics stored with the predictor.
+whose peak RSS is measured, and prints the backtest metrics stored with the predictor. Extra
+arguments go to ``predictors create`` (``monthly --context-length 48``).
+
+Then the trained predictor's backtest is repeated with float32 and float16 LSTM decoding over
+three sampling seeds each, to show what half precision does to accuracy.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import run_measured  # noqa: E402
+from _util import run_measured
 
 SETS = {"monthly": ("tourism-monthly", "M", 24), "quarterly": ("tourism-quarterly", "Q", 8)}
 
@@ -38,6 +42,7 @@ def main() -> None:
                             str(horizon), *extra], env)
         out = subprocess.run([forecast, "predictors", "describe", "p", "--json"], env=env, check=True,
                              capture_output=True, text=True)
+        precision = precision_check(home, horizon)
     info = json.loads(out.stdout)
     m, tr = info["metrics"], info["training"]
 
@@ -50,7 +55,41 @@ def main() -> None:
         "deepar": pick(m["deepar"]), "seasonal_naive": pick(m["seasonal_naive"]),
         "epochs_run": tr["epochs_run"], "best_epoch": tr["best_epoch"], "train_seconds": tr["train_seconds"],
         "total_seconds_wall": round(run["seconds"], 1), "peak_rss_mib": round(run["peak_mib"]), "cpus": os.cpu_count(),
+        "backtest_precision": tr.get("backtest_precision"), "precision_check": precision,
     }, indent=2))
+
+
+def precision_check(home: str, horizon: int) -> dict[str, object]:
+    """The stored predictor's backtest again, float32 vs float16 decoding, sampling seeds 0-2."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from api.runtime import build_runtime
+    from api.settings import Settings
+    from datasets import Kind
+    from forecast.backtest import run_backtest
+    from forecast.data import load_entries, model_view
+    from forecast.predictors import load_active_predictor
+
+    rt = build_runtime(Settings(home=home))
+    resource, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    view = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "d")), num_dynamic_feat=0, num_cat=0,
+                      for_training=True)
+    hp = resource.spec["hyperparameters"]
+    out: dict[str, object] = {}
+    for precision in ("float32", "float16"):
+        runs = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            r = run_backtest(predictor, view, freq=resource.result["freq"], prediction_length=horizon,
+                             windows=hp["backtest_windows"], num_samples=hp["num_eval_samples"],
+                             levels=hp["test_quantiles"], precision=precision)  # type: ignore[arg-type]
+            runs.append((r.deepar.mase, r.deepar.mean_wql))
+        mase, wql = np.array(runs).T
+        out[precision] = {"mase_per_seed": [round(x, 3) for x in mase], "mean_wql_per_seed": [round(x, 4) for x in wql],
+                          "mase_mean": round(float(mase.mean()), 3), "mean_wql_mean": round(float(wql.mean()), 4)}
+    return out
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pyarrow as pa
 from forecast.data import Entry, truncate
 from forecast.inference import iter_samples, summarize
 from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
+from forecast.sampling import Precision
 
 
 @dataclass
@@ -41,6 +42,7 @@ def run_backtest(
     windows: int,
     num_samples: int,
     levels: list[float],
+    precision: Precision = "auto",
 ) -> BacktestResult:
     """Score the last ``windows`` windows of ``prediction_length`` points of every series.
 
@@ -58,7 +60,7 @@ def run_backtest(
         keep = {id(e) for e in entries if len(e["target"]) - w * h >= 1}
         full = [e for e in entries if id(e) in keep]
         offset = 0
-        for batch in iter_samples(predictor, history, num_samples=num_samples):
+        for batch in iter_samples(predictor, history, num_samples=num_samples, precision=precision):
             q, mean = summarize(batch.samples, eval_levels)
             n = len(batch.samples)
             for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):

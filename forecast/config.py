@@ -39,7 +39,7 @@ class DeepARHyperparameters(BaseModel):
     embedding_dimension: Annotated[int, Field(ge=1, le=100, description="size of each cat embedding")] = 10
     cardinality: Literal["auto", "ignore"] | list[Annotated[int, Field(ge=1)]] = "auto"
     num_dynamic_feat: Literal["auto", "ignore"] | Annotated[int, Field(ge=0, le=1000)] = "auto"
-    early_stopping_patience: Annotated[int | None, Field(ge=1, le=1000, description="epochs without validation improvement before stopping; none disables")] = 10
+    early_stopping_patience: Annotated[int | None, Field(ge=1, le=1000, description="epochs without validation improvement before stopping; none (default) trains all epochs on all data before the backtest window")] = None
     num_eval_samples: Annotated[int, Field(ge=1, le=1000)] = 100
     test_quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: list(DEFAULT_TEST_QUANTILES))
     backtest_windows: Annotated[int, Field(ge=1, le=10)] = 1

@@ -19,12 +19,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets import AlreadyExistsError, ConflictError, Kind, Registry, Resource, Status, Workspace, check_name
+from datasets import (
+    AlreadyExistsError,
+    ConflictError,
+    Kind,
+    Registry,
+    Resource,
+    Status,
+    Workspace,
+    check_name,
+)
 from datasets.lifecycle import building
 from datasets.summary import DatasetSummary
+from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
-from forecast.inference import summarize
+from forecast.inference import iter_samples, sampler_for, summarize
+from forecast.sampling import Precision
 from forecast.store import FORECAST_FILE, MANIFEST_FILE
 from forecast.types import ForecastType, parse_types
 
@@ -82,18 +93,18 @@ def generate(
     sink: Callable[[pa.RecordBatch], None],
     horizon: int,
     batch_size: int | None = None,
+    precision: Precision = "auto",
+    threads: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> int:
     """Sample, reduce and hand Arrow batches to ``sink`` in input order; returns the item count.
 
-    ``batch_size`` defaults to the predictor's own (the training ``mini_batch_size``): measured on
-    this 2-core machine, larger batches or one single-threaded process per core were not faster,
-    since the LSTM steps dominate (see bench/README.md).
+    ``batch_size``, ``precision`` and ``threads`` are :func:`forecast.inference.iter_samples`'s:
+    by default batches are decoded on all cores at once.
     """
-    from forecast.inference import iter_samples
-
     done = 0
-    for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size or predictor.batch_size):
+    for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size, precision=precision,
+                          threads=threads):
         ids = [str(i) for i in b.item_ids]
         starts = np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64)
         sink(_to_batch(ids, starts, reduce_samples(b.samples, types), types, horizon))
@@ -101,6 +112,108 @@ def generate(
         if on_progress is not None:
             on_progress(done, len(entries))
     return done
+
+
+def _check_sources(
+    workspace: Workspace, registry: Registry, predictor: str, dataset: str | None
+) -> tuple[Resource, Resource, PredictorManifest]:
+    """The predictor, the dataset to forecast (default: the predictor's) and the predictor's
+    manifest, checked against each other (both ACTIVE, same frequency, future features)."""
+    pred = registry.get(Kind.PREDICTOR, predictor)
+    if pred.status != Status.ACTIVE or not pred.artifact:
+        raise ConflictError(f"predictor {predictor!r} is {pred.status.value}, not ACTIVE")
+    dataset = dataset or pred.spec["dataset"]
+    ds = registry.get(Kind.DATASET, dataset)
+    if ds.status != Status.ACTIVE:
+        raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+    manifest = read_manifest(workspace, pred.artifact)
+    summary = DatasetSummary.model_validate(ds.result)
+    if summary.freq != manifest.freq:
+        raise ForecastInputError(
+            f"dataset {dataset!r} has frequency {summary.freq} but predictor {predictor!r} was trained on {manifest.freq}"
+        )
+    num_feat = int(manifest.resolved["num_dynamic_feat"])
+    if num_feat and summary.dynamic_feat_extension < manifest.prediction_length:
+        raise ForecastInputError(
+            f"predictor {predictor!r} uses {num_feat} dynamic feature(s), so the dataset's dynamic_feat must extend "
+            f"prediction_length={manifest.prediction_length} steps past each target; dataset {dataset!r} extends "
+            f"{summary.dynamic_feat_extension}. Import a dataset with the future feature values."
+        )
+    if num_feat and summary.num_dynamic_feat != num_feat:
+        raise ForecastInputError(
+            f"predictor {predictor!r} uses {num_feat} dynamic feature(s); dataset {dataset!r} has {summary.num_dynamic_feat}"
+        )
+    return pred, ds, manifest
+
+
+def register_forecast(
+    workspace: Workspace,
+    registry: Registry,
+    name: str,
+    *,
+    predictor: str,
+    types: str | list[str] | None = None,
+    dataset: str | None = None,
+    num_samples: int | None = None,
+) -> Resource:
+    """Check a forecast request and register it as ``CREATE_PENDING`` (run it with
+    :func:`run_forecast`, here or in a worker process).
+
+    Raises
+    ------
+    ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
+        Bad input; nothing is registered.
+    """
+    check_name(name, "forecast name")
+    parsed = parse_types(types)
+    if registry.exists(Kind.FORECAST, name):
+        raise AlreadyExistsError(f"forecast {name!r} already exists; delete it first or choose another name")
+    _, ds, manifest = _check_sources(workspace, registry, predictor, dataset)
+    spec = {"predictor": predictor, "dataset": ds.name, "types": [t.label for t in parsed],
+            "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"]}
+    return registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
+
+
+def run_forecast(
+    workspace: Workspace,
+    registry: Registry,
+    name: str,
+    *,
+    precision: Precision = "auto",
+    on_progress: ProgressCallback | None = None,
+) -> Resource:
+    """Generate registered forecast ``name`` for every item of its dataset, from each item's full
+    history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason."""
+    spec = registry.get(Kind.FORECAST, name).spec
+    registry.claim(Kind.FORECAST, name)
+    rel = workspace.new_artifact_dir("forecast", name)
+    with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
+        registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
+        started = time.perf_counter()
+        pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])  # still true?
+        resolved = manifest.resolved
+        model = load_predictor(workspace, str(pred.artifact))
+        entries = model_view(load_entries(workspace, ds), num_dynamic_feat=int(resolved["num_dynamic_feat"]),
+                             num_cat=len(resolved["cardinality"]), for_training=False)
+        check_static_cats(entries, resolved["cardinality"])
+        horizon = manifest.prediction_length
+        types = parse_types(spec["types"])
+        with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
+            writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
+            try:
+                n = generate(model, entries, types, num_samples=spec["num_samples"], sink=writer.write_batch,
+                             horizon=horizon, precision=precision, on_progress=on_progress)
+            finally:
+                writer.close()
+        seconds = time.perf_counter() - started
+        result = {
+            "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
+            "num_items": n, "precision": str(sampler_for(model, precision).dtype).removeprefix("torch."),
+            "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
+        return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
 
 
 def create_forecast(
@@ -112,83 +225,21 @@ def create_forecast(
     types: str | list[str] | None = None,
     dataset: str | None = None,
     num_samples: int | None = None,
-    registered: bool = False,
+    precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> Resource:
-    """Generate and store forecast ``name`` from ``predictor`` for every item of ``dataset``
-    (default: the predictor's training data), forecasting from each item's full history.
+    """:func:`register_forecast` then :func:`run_forecast` in this process (the CLI's path).
 
     Raises
     ------
     ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
-        Bad input, before anything is registered (or, with ``registered``, marking it failed).
+        Bad input, before anything is registered.
+    GenerationError
+        Generation failed; the forecast is ``CREATE_FAILED`` with the reason.
     """
-    from forecast.artifacts import load_predictor, read_manifest
-
-    check_name(name, "forecast name")
-    parsed = parse_types(types)
-    if not registered and registry.exists(Kind.FORECAST, name):
-        raise AlreadyExistsError(f"forecast {name!r} already exists; delete it first or choose another name")
-    try:
-        pred = registry.get(Kind.PREDICTOR, predictor)
-        if pred.status != Status.ACTIVE or not pred.artifact:
-            raise ConflictError(f"predictor {predictor!r} is {pred.status.value}, not ACTIVE")
-        dataset = dataset or pred.spec["dataset"]
-        ds = registry.get(Kind.DATASET, dataset)
-        if ds.status != Status.ACTIVE:
-            raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
-        manifest = read_manifest(workspace, pred.artifact)
-        summary = DatasetSummary.model_validate(ds.result)
-        if summary.freq != manifest.freq:
-            raise ForecastInputError(
-                f"dataset {dataset!r} has frequency {summary.freq} but predictor {predictor!r} was trained on {manifest.freq}"
-            )
-        resolved = manifest.resolved
-        num_feat = int(resolved["num_dynamic_feat"])
-        if num_feat and summary.dynamic_feat_extension < manifest.prediction_length:
-            raise ForecastInputError(
-                f"predictor {predictor!r} uses {num_feat} dynamic feature(s), so the dataset's dynamic_feat must extend "
-                f"prediction_length={manifest.prediction_length} steps past each target; dataset {dataset!r} extends "
-                f"{summary.dynamic_feat_extension}. Import a dataset with the future feature values."
-            )
-        if num_feat and summary.num_dynamic_feat != num_feat:
-            raise ForecastInputError(
-                f"predictor {predictor!r} uses {num_feat} dynamic feature(s); dataset {dataset!r} has {summary.num_dynamic_feat}"
-            )
-    except BaseException as e:
-        if registered:
-            registry.update(Kind.FORECAST, name, status=Status.CREATE_FAILED, message=str(e))
-        raise
-    spec = {"predictor": predictor, "dataset": dataset, "types": [t.label for t in parsed],
-            "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"]}
-    if registered:
-        registry.claim(Kind.FORECAST, name)
-    else:
-        registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
-    rel = workspace.new_artifact_dir("forecast", name)
-    with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
-        registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
-        started = time.perf_counter()
-        model = load_predictor(workspace, pred.artifact)
-        entries = model_view(load_entries(workspace, ds), num_dynamic_feat=num_feat,
-                             num_cat=len(resolved["cardinality"]), for_training=False)
-        check_static_cats(entries, resolved["cardinality"])
-        horizon = manifest.prediction_length
-        with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
-            writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
-            try:
-                n = generate(model, entries, parsed, num_samples=spec["num_samples"], sink=writer.write_batch,
-                             horizon=horizon, on_progress=on_progress)
-            finally:
-                writer.close()
-        seconds = time.perf_counter() - started
-        result = {
-            "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
-            "num_items": n, "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
-            "created_at": datetime.now(UTC).isoformat(),
-        }
-        workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
-        return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
+    register_forecast(workspace, registry, name, predictor=predictor, types=types, dataset=dataset,
+                      num_samples=num_samples)
+    return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress)
 
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
@@ -32,7 +32,10 @@ from forecast.artifacts import PredictorManifest, library_versions, load_predict
 from forecast.config import DeepARHyperparameters, ResolvedConfig, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import TrainingError
-from forecast.training import EpochCallback
+from forecast.sampling import Precision
+
+if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
+    from forecast.training import EpochCallback
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,32 @@ BACKTEST_FILE = "backtest_items.parquet"
 
 #: Called with a phase name ("loading", "training", "backtest", "refit", "saving") as work moves on.
 PhaseCallback = Callable[[str], None]
+
+
+def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
+    """What can be checked without reading the data: the name is free, the dataset ACTIVE."""
+    check_name(name, "predictor name")
+    if registry.exists(Kind.PREDICTOR, name):
+        raise AlreadyExistsError(f"predictor {name!r} already exists; delete it first or choose another name")
+    ds = registry.get(Kind.DATASET, dataset)
+    if ds.status != Status.ACTIVE:
+        raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+    return ds
+
+
+def _spec(ds: Resource, hyperparameters: DeepARHyperparameters) -> dict[str, Any]:
+    return {"dataset": ds.name, "dataset_fingerprint": ds.result.get("fingerprint"),
+            "hyperparameters": hyperparameters.model_dump(mode="json")}
+
+
+def register_predictor(
+    registry: Registry, name: str, *, dataset: str, hyperparameters: DeepARHyperparameters
+) -> Resource:
+    """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
+    runs it with ``create_predictor(..., registered=True)``, where the checks against the data
+    (likelihood vs targets, series lengths) fail the job with the reason."""
+    ds = _check_request(registry, name, dataset)
+    return registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters))
 
 
 def create_predictor(
@@ -53,34 +82,32 @@ def create_predictor(
     on_phase: PhaseCallback | None = None,
     extra_callbacks: list[Any] | None = None,
     registered: bool = False,
+    precision: Precision = "auto",
 ) -> Resource:
     """Train, backtest and store a DeepAR predictor named ``name`` on imported ``dataset``.
 
-    With ``registered=True`` the resource already exists as ``CREATE_PENDING`` (a job started over
-    HTTP) and this process takes it over.
+    With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
+    started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
 
     Raises
     ------
-    AlreadyExistsError, NotFoundError, HyperparameterError
+    AlreadyExistsError, NotFoundError, ConflictError, HyperparameterError
         Before anything is registered (bad input).
     TrainingError
         Training failed; the resource is ``CREATE_FAILED`` with the reason.
     """
-    check_name(name, "predictor name")
     phase = on_phase or (lambda _: None)
-    if not registered and registry.exists(Kind.PREDICTOR, name):
-        raise AlreadyExistsError(f"predictor {name!r} already exists; delete it first or choose another name")
-    ds = registry.get(Kind.DATASET, dataset)
-    if ds.status != Status.ACTIVE:
-        raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
-    summary = DatasetSummary.model_validate(ds.result)
-    spec = {"dataset": dataset, "dataset_fingerprint": summary.fingerprint,
-            "hyperparameters": hyperparameters.model_dump(mode="json")}
-    if registered:
-        registry.claim(Kind.PREDICTOR, name)
     started = time.perf_counter()
-    phase("loading")
     try:
+        if registered:
+            registry.claim(Kind.PREDICTOR, name)
+            ds = registry.get(Kind.DATASET, dataset)
+            if ds.status != Status.ACTIVE:
+                raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+        else:
+            ds = _check_request(registry, name, dataset)
+        summary = DatasetSummary.model_validate(ds.result)
+        phase("loading")
         entries = load_entries(workspace, ds)
         cfg = resolve(hyperparameters, facts_of(entries, summary))
     except BaseException as e:
@@ -88,12 +115,12 @@ def create_predictor(
             registry.update(Kind.PREDICTOR, name, status=Status.CREATE_FAILED, message=str(e))
         raise
     if not registered:
-        registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
+        registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters))
     rel = workspace.new_artifact_dir("predictor", name)
     with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError):
         registry.update(Kind.PREDICTOR, name, status=Status.CREATE_IN_PROGRESS)
         result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, on_epoch, phase,
-                                      extra_callbacks, started)
+                                      extra_callbacks, started, precision)
         return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
 
 
@@ -109,8 +136,10 @@ def _train_backtest_save(
     phase: PhaseCallback,
     extra_callbacks: list[Any] | None,
     started: float,
+    precision: Precision,
 ) -> dict[str, Any]:
     from forecast.backtest import run_backtest
+    from forecast.inference import sampler_for
     from forecast.training import train_network
 
     hp = cfg.hp
@@ -128,7 +157,7 @@ def _train_backtest_save(
     backtest = run_backtest(
         trained.predictor, view,
         freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows, num_samples=hp.num_eval_samples,
-        levels=hp.test_quantiles,
+        levels=hp.test_quantiles, precision=precision,
     )
     bt_seconds = time.perf_counter() - bt_started
     final = trained
@@ -147,6 +176,7 @@ def _train_backtest_save(
         "history": [e.model_dump() for e in trained.history],
         "train_seconds": round(trained.seconds, 3),
         "backtest_seconds": round(bt_seconds, 3),
+        "backtest_precision": str(sampler_for(trained.predictor, precision).dtype).removeprefix("torch."),
         "refit_seconds": round(final.seconds, 3) if hp.refit else None,
         "total_seconds": round(time.perf_counter() - started, 3),
         "nonnegative_samples": nonnegative,

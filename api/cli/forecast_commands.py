@@ -49,7 +49,7 @@ def create(
     rt = runtime(ctx)
     with _item_progress(name) as progress:
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
-                            on_progress=progress)
+                            precision=rt.settings.inference_precision, on_progress=progress)
     if json_output:
         print_json(describe_resource(r))
         return

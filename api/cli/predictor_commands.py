@@ -107,7 +107,7 @@ def create(
     embedding_dimension: Annotated[int | None, _opt("size of each cat embedding [default: 10]")] = None,
     cardinality: Annotated[str | None, _opt("auto, ignore, or comma-separated ints [default: auto]")] = None,
     num_dynamic_feat: Annotated[str | None, _opt("auto, ignore, or an int [default: auto]")] = None,
-    early_stopping_patience: Annotated[int | None, _opt("epochs without validation improvement; 0 disables [default: 10]")] = None,
+    early_stopping_patience: Annotated[int | None, _opt("stop after this many epochs without validation improvement (holds out a validation window); 0 or unset: off [default: off]")] = None,
     num_eval_samples: Annotated[int | None, _opt("sample paths for the backtest [default: 100]")] = None,
     test_quantiles: Annotated[str | None, _opt("comma-separated quantiles scored in the backtest [default: 0.1..0.9]")] = None,
     backtest_windows: Annotated[int | None, _opt("held-out windows of prediction_length at the end [default: 1]")] = None,
@@ -150,7 +150,8 @@ def create(
     rt = runtime(ctx)
     with _training_progress(name, hp.epochs) as (on_epoch, on_phase):
         resource = create_predictor(rt.workspace, rt.registry, name, dataset=dataset, hyperparameters=hp,
-                                    on_epoch=on_epoch, on_phase=on_phase)
+                                    on_epoch=on_epoch, on_phase=on_phase,
+                                    precision=rt.settings.inference_precision)
     if json_output:
         print_json(_describe(resource))
         return

@@ -9,9 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import StateDep
 from api.routes._common import NameParam
 from api.schemas import ForecastCreate, ResourcePublic, ResourcesPublic
-from datasets import AlreadyExistsError, ConflictError, Kind, NotFoundError, Status
+from datasets import Kind, NotFoundError
 from forecast.store import LoadedForecast, parse_bound
-from forecast.types import parse_types
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
 
@@ -39,18 +38,10 @@ def read_forecasts(state: StateDep) -> ResourcesPublic:
 @router.post("", status_code=202)
 def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic:
     """Start generating a forecast in a worker process; poll ``GET /v1/forecasts/{name}``."""
-    registry = state.runtime.registry
-    types = parse_types(body.types)
-    if registry.exists(Kind.FORECAST, body.name):
-        raise AlreadyExistsError(f"forecast {body.name!r} already exists; delete it first or choose another name")
-    pred = registry.get(Kind.PREDICTOR, body.predictor)
-    if pred.status != Status.ACTIVE:
-        raise ConflictError(f"predictor {body.predictor!r} is {pred.status.value}, not ACTIVE")
-    dataset = body.dataset or pred.spec["dataset"]
-    registry.get(Kind.DATASET, dataset)
-    r = registry.create(Kind.FORECAST, body.name, status=Status.CREATE_PENDING, spec={
-        "predictor": body.predictor, "dataset": dataset, "types": [t.label for t in types],
-        "columns": [t.column for t in types]})
+    from forecast.forecasts import register_forecast
+
+    r = register_forecast(state.runtime.workspace, state.runtime.registry, body.name, predictor=body.predictor,
+                          types=body.types, dataset=body.dataset)
     state.jobs.start(Kind.FORECAST, body.name)
     return ResourcePublic.of(r)
 

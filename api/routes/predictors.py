@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import StateDep
 from api.routes._common import NameParam
 from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
-from datasets import ConflictError, Kind, Status
+from datasets import Kind
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
 
@@ -28,15 +28,10 @@ def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
 def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
     """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
     from forecast.config import DeepARHyperparameters
+    from forecast.predictors import register_predictor
 
-    registry = state.runtime.registry
     hp = DeepARHyperparameters.model_validate(body.hyperparameters)
-    ds = registry.get(Kind.DATASET, body.dataset)
-    if ds.status != Status.ACTIVE:
-        raise ConflictError(f"dataset {body.dataset!r} is {ds.status.value}, not ACTIVE")
-    r = registry.create(Kind.PREDICTOR, body.name, status=Status.CREATE_PENDING, spec={
-        "dataset": body.dataset, "dataset_fingerprint": ds.result.get("fingerprint"),
-        "hyperparameters": hp.model_dump(mode="json")})
+    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=hp)
     state.jobs.start(Kind.PREDICTOR, body.name)
     return ResourcePublic.of(r)
 
@@ -55,5 +50,5 @@ async def invoke_predictor(name: NameParam, body: InvocationRequest, state: Stat
     from api.invocations import invoke
 
     manifest, predictor = await run_in_threadpool(state.predictors.get, name)
-    return await run_in_threadpool(invoke, manifest, predictor, body)
+    return await run_in_threadpool(invoke, manifest, predictor, body, state.runtime.settings.inference_precision)
 

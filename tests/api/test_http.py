@@ -52,7 +52,9 @@ def server(world: World) -> Iterator[str]:
 
 
 def test_import_does_not_load_torch() -> None:
-    out = subprocess.run([sys.executable, "-c", "import sys, api.app; print('torch' in sys.modules)"],
+    # the job and delete routes import these lazily; they must not pull in torch either
+    code = "import sys, api.app, forecast.predictors, forecast.forecasts; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -184,6 +186,23 @@ def test_forecast_job_over_http(client: TestClient, world: World) -> None:
     assert list(client.get("/v1/forecasts/job/items/Q3").json()["predictions"]) == ["p20", "mean"]
     assert client.delete("/v1/forecasts/job").status_code == 204
     assert client.get("/v1/forecasts/job").status_code == 404
+
+
+def test_forecast_job_checks_the_dataset_before_accepting(client: TestClient, world: World, samples_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """A request that cannot succeed is refused at once (422), not accepted and failed later."""
+    from datasets import Kind, delete_dataset, import_dataset
+    from tests.forecast.conftest import head_lines
+
+    rt = world.runtime
+    import_dataset(rt.workspace, rt.registry, "monthly", str(head_lines(samples_dir / "tourism-monthly.jsonl",
+                                                                        tmp_path / "m.jsonl", 5)), freq="M")
+    try:
+        r = client.post("/v1/forecasts", json={"name": "fm", "predictor": "pq", "dataset": "monthly"})
+        assert r.status_code == 422 and "has frequency M but predictor 'pq' was trained on Q-DEC" in r.json()["detail"]
+        assert not rt.registry.exists(Kind.FORECAST, "fm")
+    finally:
+        delete_dataset(rt.workspace, rt.registry, "monthly")
 
 
 def test_plot_png(client: TestClient) -> None:

@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets import AlreadyExistsError, Kind, Status, import_dataset
+from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
-from forecast.forecasts import create_forecast, reduce_samples
-from forecast.predictors import create_predictor
+from forecast.forecasts import create_forecast, generate, reduce_samples
+from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
 from forecast.types import parse_types
 from tests.forecast.conftest import tiny
@@ -63,6 +64,56 @@ def test_stored_forecast(world: World) -> None:
     assert loaded.item("Q1", columns=["p50"])["predictions"]["p50"][0]["timestamp"] == "2008-01-01T00:00:00Z"
     manifest = json.loads((Path(rt.workspace.path(r.artifact)) / "manifest.json").read_text())
     assert manifest["predictor"] == "pq" and manifest["types"] == ["0.1", "0.35", "mean", "0.5", "0.9"]
+
+
+def test_float32_forecast_is_what_gluonts_predict_gives(world: World) -> None:
+    """Our generation path (own decoding loop, numpy reduction, Arrow) against gluonts' own
+    ``predictor.predict`` on the same network and random state: the same numbers."""
+    import torch
+
+    rt = world.runtime
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "pq")
+    entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
+                         num_cat=0, for_training=False)
+    n = predictor.prediction_net.model.num_parallel_samples
+    batches: list = []
+    torch.manual_seed(11)
+    generate(predictor, entries, parse_types("0.1,0.5,mean,0.9"), num_samples=n, sink=batches.append, horizon=4,
+             batch_size=predictor.batch_size, precision="float32", threads=1)
+    ours = {c: np.concatenate([b.column(c).to_numpy(zero_copy_only=False) for b in batches]) for c in ("p10", "mean")}
+    torch.manual_seed(11)
+    theirs = np.stack([f.samples for f in predictor.predict(entries, num_samples=n)])  # (items, samples, H)
+    assert theirs.shape == (40, n, 4)
+    # gluonts' SampleForecast.quantile takes the nearest rank; ours interpolates (numpy's default)
+    np.testing.assert_allclose(np.stack(ours["p10"]), np.quantile(theirs, 0.1, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(np.stack(ours["mean"]), theirs.mean(axis=1), rtol=1e-6)
+    assert rt.registry.get(Kind.FORECAST, "fq").result["precision"] in ("float16", "float32")
+
+
+def test_parallel_decoding_is_deterministic_whatever_the_thread_count(world: World) -> None:
+    """Threaded decoding draws from per-batch generators: same seed, same paths, whatever the
+    number of threads or their timing; one thread draws from torch's global state instead."""
+    import torch
+
+    from forecast.inference import iter_samples
+
+    rt = world.runtime
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "pq")
+    entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
+                         num_cat=0, for_training=False)
+
+    def run(threads: int) -> np.ndarray:
+        torch.manual_seed(3)
+        return np.concatenate([b.samples for b in iter_samples(predictor, entries, num_samples=50, batch_size=6,
+                                                               threads=threads)])
+
+    before = torch.get_num_threads()
+    two = run(2)
+    assert two.shape == (40, 50, 4) and np.isfinite(two).all()
+    np.testing.assert_array_equal(two, run(2))
+    np.testing.assert_array_equal(two, run(3))
+    assert not np.array_equal(two, run(1))
+    assert torch.get_num_threads() == before  # restored
 
 
 def test_bad_input_registers_nothing(world: World) -> None:

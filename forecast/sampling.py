@@ -1,0 +1,152 @@
+"""Draw DeepAR sample paths faster than gluonts' ``DeepARModel.forward``, with the same model.
+
+gluonts' decoding loop re-concatenates the whole (rows x past) target history and stacks one
+slice per lag at every step; on a 2-core CPU that is a quarter of the time. :class:`PathSampler`
+keeps one preallocated buffer per batch and gathers all lags with a single ``index_select``, and
+feeds the LSTM from a preallocated input. In float32 it draws exactly what gluonts draws for the
+same random state (tested bit for bit).
+
+Optionally the LSTM's decoding steps run in float16 where the CPU has native half-precision
+arithmetic (AVX512-FP16 / AMX-FP16; oneDNN's LSTM kernel is then ~1.6x faster than float32
+here). The context encoding, the distribution head and the sampling stay float32; a batch whose
+half-precision pass overflows (a non-finite value anywhere) is redone in float32 from the same
+random state.
+
+Given a ``torch.Generator``, draws come from it instead of torch's global random state
+(:func:`draw` repeats torch's own sampling code for the likelihoods DeepAR uses), so batches can
+be decoded on several threads at once and still give the same numbers every run.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+Precision = Literal["auto", "float32", "float16"]
+
+
+def half_precision_available() -> bool:
+    """True when oneDNN has native float16 kernels on this CPU."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_GENERATOR_OUTPUTS = ("StudentTOutput", "NormalOutput", "NegativeBinomialOutput", "BetaOutput")
+
+
+class UnsupportedDistribution(TypeError):
+    """:func:`draw` does not know how to sample this distribution with an explicit generator."""
+
+
+def draw(distr: Any, generator: Any) -> Any:
+    """``distr.sample()`` with random numbers from ``generator``: the same operations as torch's
+    ``sample`` for the distributions gluonts' DeepAR outputs (student-T, gaussian,
+    negative-binomial, beta, possibly affine-transformed), so a generator seeded like the global
+    state gives the same draws."""
+    import torch
+    from torch.distributions import (
+        Beta,
+        NegativeBinomial,
+        Normal,
+        StudentT,
+        TransformedDistribution,
+    )
+
+    def gamma(concentration: Any, rate: Any) -> Any:
+        value = torch._standard_gamma(concentration, generator=generator) / rate
+        return value.clamp_(min=torch.finfo(value.dtype).tiny)
+
+    if isinstance(distr, TransformedDistribution):
+        x = draw(distr.base_dist, generator)
+        for t in distr.transforms:
+            x = t(x)
+        return x
+    shape = distr._extended_shape()
+    if isinstance(distr, StudentT):
+        x = torch.empty(shape, dtype=distr.df.dtype).normal_(generator=generator)
+        z = gamma(distr._chi2.concentration.expand(shape), distr._chi2.rate.expand(shape))
+        return distr.loc + distr.scale * (x * torch.rsqrt(z / distr.df))
+    if isinstance(distr, Normal):
+        return torch.normal(distr.loc.expand(shape), distr.scale.expand(shape), generator=generator)
+    if isinstance(distr, NegativeBinomial):
+        g = distr._gamma
+        return torch.poisson(gamma(g.concentration.expand(shape), g.rate.expand(shape)), generator=generator)
+    if isinstance(distr, Beta):
+        c = distr._dirichlet.concentration
+        return torch._sample_dirichlet(c.expand(shape + c.shape[-1:]), generator=generator).select(-1, 0)
+    raise UnsupportedDistribution(f"no generator-based sampler for {type(distr).__name__}")
+
+
+class PathSampler:
+    """Sample paths from a gluonts torch ``DeepARModel`` (``predictor.prediction_net.model``)."""
+
+    def __init__(self, model: Any, precision: Precision = "auto") -> None:
+        import torch
+
+        self.model = model
+        self.lags = torch.as_tensor(list(model.lags_seq), dtype=torch.long)
+        use_half = precision == "float16" or (precision == "auto" and half_precision_available())
+        self.dtype = torch.float16 if use_half else torch.float32
+        self.rnn_half = copy.deepcopy(model.rnn).to(torch.float16).eval() if use_half else None
+        #: :func:`draw` knows the output distribution (DeepAR's four likelihoods)
+        self.supports_generator = type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
+
+    def sample(self, inputs: dict[str, Any], num_samples: int, generator: Any = None) -> Any:
+        """``(batch, num_samples, prediction_length)`` float32 sample paths for one input batch
+        (the fields of gluonts' inference loader for this model), drawn from ``generator`` if
+        given, else from torch's global random state."""
+        import torch
+
+        if self.rnn_half is not None:
+            state = generator.get_state() if generator is not None else torch.get_rng_state()
+            try:
+                out = self._decode(inputs, num_samples, self.rnn_half, torch.float16, generator)
+                if bool(torch.isfinite(out).all()):
+                    return out
+            except ValueError:  # torch.distributions rejecting NaN parameters from an overflow
+                pass
+            if generator is not None:
+                generator.set_state(state)
+            else:
+                torch.set_rng_state(state)
+        return self._decode(inputs, num_samples, self.model.rnn, torch.float32, generator)
+
+    def _decode(self, inputs: dict[str, Any], num_samples: int, rnn: Any, dtype: Any, generator: Any) -> Any:
+        import torch
+
+        def sample(distr: Any) -> Any:
+            return distr.sample() if generator is None else draw(distr, generator)
+
+        model, s, h = self.model, num_samples, self.model.prediction_length
+        past_target, future_time_feat = inputs["past_target"], inputs["future_time_feat"]
+        params, scale, _, static_feat, state = model.unroll_lagged_rnn(
+            inputs["feat_static_cat"], inputs["feat_static_real"], inputs["past_time_feat"], past_target,
+            inputs["past_observed_values"], future_time_feat[:, :1],
+        )
+        b, p = past_target.shape
+        rows = b * s
+        scale_r = scale.repeat_interleave(s, dim=0)
+        # history (scaled) followed by the sampled values, one row per sample path
+        seq = torch.empty(rows, p + h, dtype=past_target.dtype)
+        seq[:, :p] = past_target.repeat_interleave(s, dim=0) / scale_r
+        features = torch.cat((static_feat.unsqueeze(1).expand(-1, h, -1), future_time_feat), dim=-1)
+        n_lags = len(self.lags)
+        rnn_input = torch.empty(b, s, n_lags + features.shape[-1], dtype=dtype)
+        state = tuple(x.repeat_interleave(s, dim=1).to(dtype) for x in state)
+        out = torch.empty(rows, h, dtype=past_target.dtype)
+        distr = model.output_distribution([x.repeat_interleave(s, dim=0) for x in params], trailing_n=1, scale=scale_r)
+        nxt = sample(distr)
+        out[:, :1] = nxt
+        for k in range(1, h):
+            torch.div(nxt, scale_r, out=seq[:, p + k - 1 : p + k])
+            rnn_input[:, :, :n_lags] = seq.index_select(1, (p + k - 1) - self.lags).view(b, s, n_lags)
+            rnn_input[:, :, n_lags:] = features[:, k : k + 1, :]
+            output, state = rnn(rnn_input.view(rows, 1, -1), state)
+            distr = model.output_distribution(model.param_proj(output.to(past_target.dtype)), scale=scale_r)
+            nxt = sample(distr)
+            out[:, k : k + 1] = nxt
+        return model.post_process_samples(out).view(b, s, h)
