@@ -60,8 +60,9 @@ def run_backtest(
         keep = {id(e) for e in entries if len(e["target"]) - w * h >= 1}
         full = [e for e in entries if id(e) in keep]
         offset = 0
-        for batch in iter_samples(predictor, history, num_samples=num_samples, precision=precision):
-            q, mean = summarize(batch.samples, eval_levels)
+        for batch in iter_samples(predictor, history, num_samples=num_samples, precision=precision,
+                                  reduce=lambda samples: summarize(samples, eval_levels)):
+            q, mean = batch.reduced
             n = len(batch.samples)
             for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):
                 cut = len(e_hist["target"])

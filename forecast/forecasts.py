@@ -104,10 +104,10 @@ def generate(
     """
     done = 0
     for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size, precision=precision,
-                          threads=threads):
+                          threads=threads, reduce=lambda samples: reduce_samples(samples, types)):
         ids = [str(i) for i in b.item_ids]
         starts = np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64)
-        sink(_to_batch(ids, starts, reduce_samples(b.samples, types), types, horizon))
+        sink(_to_batch(ids, starts, b.reduced, types, horizon))
         done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))

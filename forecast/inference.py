@@ -48,6 +48,7 @@ class SampleBatch:
     item_ids: list[Any]
     forecast_start: list[Any]  # pd.Period of the first forecast step, per item
     samples: np.ndarray
+    reduced: Any = None  # what ``iter_samples(..., reduce=f)`` computed from ``samples``
 
 
 def check_future_features(entries: Sequence[Entry], prediction_length: int, num_dynamic_feat: int) -> None:
@@ -83,6 +84,7 @@ def iter_samples(
     batch_size: int | None = None,
     precision: Precision = "auto",
     threads: int | None = None,
+    reduce: Callable[[np.ndarray], Any] | None = None,
 ) -> Iterator[SampleBatch]:
     """Yield sample paths for ``entries`` (gluonts entries) in order, ``batch_size`` items at a time.
 
@@ -93,6 +95,8 @@ def iter_samples(
     seeded from the global random state and the batch's position, so results depend on the seed,
     not on thread timing. For one process that owns the machine (forecast jobs, backtests), not
     for a server answering concurrent requests: it sets torch's thread count while it runs.
+    ``reduce``, if given, is applied to each batch's samples on the thread that drew them (numpy
+    releases the GIL), its result in :attr:`SampleBatch.reduced`.
     """
     import torch
     from gluonts.dataset.loader import InferenceDataLoader
@@ -113,28 +117,33 @@ def iter_samples(
         stack_fn=lambda data: batchify(data, predictor.device),
     )
 
-    def result(batch: dict[str, Any], samples: np.ndarray) -> SampleBatch:
+    def result(batch: dict[str, Any], out: tuple[np.ndarray, Any]) -> SampleBatch:
+        samples, reduced = out
         return SampleBatch(item_ids=list(batch.get("item_id", [None] * samples.shape[0])),
-                           forecast_start=list(batch["forecast_start"]), samples=samples)
+                           forecast_start=list(batch["forecast_start"]), samples=samples, reduced=reduced)
+
+    def finish(samples: Any) -> tuple[np.ndarray, Any]:
+        array = samples.numpy()
+        return array, (reduce(array) if reduce is not None else None)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gluonts' indexing triggers a torch deprecation warning per batch
         if threads == 1:
             with torch.inference_mode():
                 for batch in loader:
-                    yield result(batch, sampler.sample({k: batch[k] for k in names}, num_samples).numpy())
+                    yield result(batch, finish(sampler.sample({k: batch[k] for k in names}, num_samples)))
             return
         seed = int(torch.randint(0, 2**62, (1,)))
 
-        def decode(i: int, inputs: dict[str, Any]) -> np.ndarray:
+        def decode(i: int, inputs: dict[str, Any]) -> tuple[np.ndarray, Any]:
             with torch.inference_mode():
-                return sampler.sample(inputs, num_samples, torch.Generator().manual_seed(seed + i)).numpy()
+                return finish(sampler.sample(inputs, num_samples, torch.Generator().manual_seed(seed + i)))
 
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(threads, thread_name_prefix="forecast-sample") as pool:
-                pending: deque[tuple[dict[str, Any], Future[np.ndarray]]] = deque()
+                pending: deque[tuple[dict[str, Any], Future[tuple[np.ndarray, Any]]]] = deque()
                 for i, batch in enumerate(loader):
                     pending.append((batch, pool.submit(decode, i, {k: batch[k] for k in names})))
                     if len(pending) > threads:  # keep every thread busy while the caller works
