@@ -184,6 +184,8 @@ def run_forecast(
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
     history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason."""
+    import torch
+
     spec = registry.get(Kind.FORECAST, name).spec
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
@@ -201,6 +203,7 @@ def run_forecast(
         with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
             writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
             try:
+                torch.manual_seed(int(manifest.hyperparameters["seed"]))  # same predictor + data, same forecast
                 n = generate(model, entries, types, num_samples=spec["num_samples"], sink=writer.write_batch,
                              horizon=horizon, precision=precision, on_progress=on_progress)
             finally:

@@ -12,7 +12,7 @@ import pytest
 from datasets import AlreadyExistsError, Kind, Status, import_dataset
 from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
-from forecast.forecasts import create_forecast, generate, reduce_samples
+from forecast.forecasts import create_forecast, delete_forecast, generate, reduce_samples
 from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
 from forecast.types import parse_types
@@ -114,6 +114,18 @@ def test_parallel_decoding_is_deterministic_whatever_the_thread_count(world: Wor
     np.testing.assert_array_equal(two, run(3))
     assert not np.array_equal(two, run(1))
     assert torch.get_num_threads() == before  # restored
+
+
+def test_same_predictor_same_forecast(world: World) -> None:
+    rt = world.runtime
+    again = create_forecast(rt.workspace, rt.registry, "fq-again", predictor="pq", types="0.1,0.35,mean,0.5,0.9")
+    try:
+        a = load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, "fq")).values
+        b = load_forecast(rt.workspace, again).values
+        for column in ("p10", "mean", "p90"):
+            np.testing.assert_array_equal(a[column], b[column])
+    finally:
+        delete_forecast(rt.workspace, rt.registry, "fq-again")
 
 
 def test_bad_input_registers_nothing(world: World) -> None:
