@@ -130,8 +130,9 @@ class PathSampler:
         b, p = past_target.shape
         rows = b * s
         scale_r = scale.repeat_interleave(s, dim=0)
-        # history (scaled) followed by the sampled values, one row per sample path
-        seq = torch.empty(rows, p + h, dtype=past_target.dtype)
+        # history (scaled) followed by the sampled values, one row per sample path, kept in the
+        # LSTM's precision (the values are rounded to it on their way into the LSTM anyway)
+        seq = torch.empty(rows, p + h, dtype=dtype)
         seq[:, :p] = past_target.repeat_interleave(s, dim=0) / scale_r
         features = torch.cat((static_feat.unsqueeze(1).expand(-1, h, -1), future_time_feat), dim=-1)
         n_lags = len(self.lags)
