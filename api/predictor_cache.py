@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from datasets import ConflictError, Kind, Registry, Status, Workspace
+from datasets import Kind, Registry, Workspace
 
 
 class PredictorCache:
@@ -32,10 +32,8 @@ class PredictorCache:
         """(manifest, gluonts predictor) of an ACTIVE predictor; loads it on a miss."""
         from forecast.artifacts import load_predictor, read_manifest
 
-        resource = self.registry.get(Kind.PREDICTOR, name)
-        if resource.status != Status.ACTIVE or not resource.artifact:
-            raise ConflictError(f"predictor {name!r} is {resource.status.value}, not ACTIVE")
-        key = resource.artifact
+        resource = self.registry.get_active(Kind.PREDICTOR, name)
+        key = str(resource.artifact)
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:

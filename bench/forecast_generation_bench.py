@@ -88,7 +88,7 @@ def main() -> None:
             "cpus": os.cpu_count(), "seconds_best_of": args.repeats,
             "items_per_second": {k: round(v, 1) for k, v in rate.items()},
             "speedup": {k: round(v / gluonts_rate, 2) for k, v in rate.items()},
-            "auto_precision": str(sampler_for(predictor, "auto").dtype),
+            "auto_precision": sampler_for(predictor, "auto").precision,
             "numpy": np.__version__, "torch": torch.__version__,
         }, indent=2))
 

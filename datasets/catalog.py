@@ -89,7 +89,6 @@ def delete_dataset(workspace: Workspace, registry: Registry, name: str) -> None:
 
 def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Stream the stored series of an ``ACTIVE`` dataset (see :func:`datasets.columnar.iter_entries`)."""
-    if resource.status != Status.ACTIVE or not resource.artifact:
-        raise ConflictError(f"dataset {resource.name!r} is {resource.status.value}, not ACTIVE")
+    resource.require_active()
     with workspace.open(f"{resource.artifact}/{DATA_FILE}", "rb") as f:
         yield from iter_entries(f, columns=columns)

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from datasets.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from datasets.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
@@ -54,6 +54,15 @@ class Resource(BaseModel):
     artifact: str | None = None
     spec: dict[str, Any] = {}
     result: dict[str, Any] = {}
+
+    def require_active(self) -> Resource:
+        """This resource if it is ``ACTIVE`` (with its artifact, for the kinds stored in the
+        workspace; an export's files live at its destination); else :class:`ConflictError`."""
+        if self.status != Status.ACTIVE:
+            raise ConflictError(f"{self.kind.value} {self.name!r} is {self.status.value}, not ACTIVE")
+        if self.kind != Kind.EXPORT and not self.artifact:
+            raise ConflictError(f"{self.kind.value} {self.name!r} is ACTIVE but has nothing stored")
+        return self
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -217,6 +226,10 @@ class Registry:
         if row is None:
             raise NotFoundError(f"{kind.value} {name!r} not found")
         return self._row(row)
+
+    def get_active(self, kind: Kind, name: str) -> Resource:
+        """:meth:`get`, then :meth:`Resource.require_active`."""
+        return self.get(kind, name).require_active()
 
     def exists(self, kind: Kind, name: str) -> bool:
         with self._connect() as db:

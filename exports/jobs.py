@@ -24,9 +24,7 @@ def register_export(
         raise InvalidInputError(f"part size must be between 0 and 100000 MB, got {part_size_mb}")
     if registry.exists(Kind.EXPORT, name):
         raise AlreadyExistsError(f"export {name!r} already exists; delete it first or choose another name")
-    f = registry.get(Kind.FORECAST, forecast)
-    if f.status != Status.ACTIVE:
-        raise ConflictError(f"forecast {forecast!r} is {f.status.value}, not ACTIVE")
+    registry.get_active(Kind.FORECAST, forecast)
     return registry.create(Kind.EXPORT, name, status=Status.CREATE_PENDING, spec={
         "forecast": forecast, "destination": normalize(destination), "format": fmt, "part_size_mb": part_size_mb})
 

@@ -119,13 +119,9 @@ def _check_sources(
 ) -> tuple[Resource, Resource, PredictorManifest]:
     """The predictor, the dataset to forecast (default: the predictor's) and the predictor's
     manifest, checked against each other (both ACTIVE, same frequency, future features)."""
-    pred = registry.get(Kind.PREDICTOR, predictor)
-    if pred.status != Status.ACTIVE or not pred.artifact:
-        raise ConflictError(f"predictor {predictor!r} is {pred.status.value}, not ACTIVE")
+    pred = registry.get_active(Kind.PREDICTOR, predictor)
     dataset = dataset or pred.spec["dataset"]
-    ds = registry.get(Kind.DATASET, dataset)
-    if ds.status != Status.ACTIVE:
-        raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+    ds = registry.get_active(Kind.DATASET, dataset)
     manifest = read_manifest(workspace, pred.artifact)
     summary = DatasetSummary.model_validate(ds.result)
     if summary.freq != manifest.freq:
@@ -192,7 +188,8 @@ def run_forecast(
     with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
         registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
         started = time.perf_counter()
-        pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])  # still true?
+        # checked at registration; again here, since a worker may run it later
+        pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
         resolved = manifest.resolved
         model = load_predictor(workspace, str(pred.artifact))
         entries = model_view(load_entries(workspace, ds), num_dynamic_feat=int(resolved["num_dynamic_feat"]),
@@ -211,7 +208,7 @@ def run_forecast(
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
-            "num_items": n, "precision": str(sampler_for(model, precision).dtype).removeprefix("torch."),
+            "num_items": n, "precision": sampler_for(model, precision).precision,
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }

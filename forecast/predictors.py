@@ -50,10 +50,7 @@ def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
     check_name(name, "predictor name")
     if registry.exists(Kind.PREDICTOR, name):
         raise AlreadyExistsError(f"predictor {name!r} already exists; delete it first or choose another name")
-    ds = registry.get(Kind.DATASET, dataset)
-    if ds.status != Status.ACTIVE:
-        raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
-    return ds
+    return registry.get_active(Kind.DATASET, dataset)
 
 
 def _spec(ds: Resource, hyperparameters: DeepARHyperparameters) -> dict[str, Any]:
@@ -101,9 +98,7 @@ def create_predictor(
     try:
         if registered:
             registry.claim(Kind.PREDICTOR, name)
-            ds = registry.get(Kind.DATASET, dataset)
-            if ds.status != Status.ACTIVE:
-                raise ConflictError(f"dataset {dataset!r} is {ds.status.value}, not ACTIVE")
+            ds = registry.get_active(Kind.DATASET, dataset)
         else:
             ds = _check_request(registry, name, dataset)
         summary = DatasetSummary.model_validate(ds.result)
@@ -176,7 +171,7 @@ def _train_backtest_save(
         "history": [e.model_dump() for e in trained.history],
         "train_seconds": round(trained.seconds, 3),
         "backtest_seconds": round(bt_seconds, 3),
-        "backtest_precision": str(sampler_for(trained.predictor, precision).dtype).removeprefix("torch."),
+        "backtest_precision": sampler_for(trained.predictor, precision).precision,
         "refit_seconds": round(final.seconds, 3) if hp.refit else None,
         "total_seconds": round(time.perf_counter() - started, 3),
         "nonnegative_samples": nonnegative,
@@ -211,10 +206,8 @@ def get_predictor(registry: Registry, name: str) -> Resource:
 
 def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -> tuple[Resource, Any]:
     """The resource and its deserialized gluonts predictor (imports torch)."""
-    resource = registry.get(Kind.PREDICTOR, name)
-    if resource.status != Status.ACTIVE or not resource.artifact:
-        raise ConflictError(f"predictor {name!r} is {resource.status.value}, not ACTIVE")
-    return resource, load_predictor(workspace, resource.artifact)
+    resource = registry.get_active(Kind.PREDICTOR, name)
+    return resource, load_predictor(workspace, str(resource.artifact))
 
 
 def delete_predictor(workspace: Workspace, registry: Registry, name: str) -> None:

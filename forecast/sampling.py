@@ -95,6 +95,11 @@ class PathSampler:
         #: :func:`draw` knows the output distribution (DeepAR's four likelihoods)
         self.supports_generator = type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
 
+    @property
+    def precision(self) -> str:
+        """The resolved decoding precision, ``"float16"`` or ``"float32"`` (stored with results)."""
+        return "float16" if self.rnn_half is not None else "float32"
+
     def sample(self, inputs: dict[str, Any], num_samples: int, generator: Any = None) -> Any:
         """``(batch, num_samples, prediction_length)`` float32 sample paths for one input batch
         (the fields of gluonts' inference loader for this model), drawn from ``generator`` if

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from datasets import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
+from datasets import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Workspace
 from forecast.types import parse_columns
 
 FORECAST_FILE = "forecast.parquet"
@@ -117,8 +117,7 @@ class LoadedForecast:
 
 def load_forecast(workspace: Workspace, resource: Resource) -> LoadedForecast:
     """Read an ``ACTIVE`` forecast into memory."""
-    if resource.status != Status.ACTIVE or not resource.artifact:
-        raise ConflictError(f"forecast {resource.name!r} is {resource.status.value}, not ACTIVE")
+    resource.require_active()
     with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
         table = pq.read_table(f)
     columns = list(resource.result["columns"])
@@ -161,11 +160,12 @@ class ForecastCache:
         if fresh is not None:
             return fresh
         hit = self._cache.get(name)
-        resource = self.registry.get(Kind.FORECAST, name)
-        if resource.status != Status.ACTIVE:
+        try:
+            resource = self.registry.get_active(Kind.FORECAST, name)
+        except ConflictError:
             self.drop(name)
-            raise ConflictError(f"forecast {name!r} is {resource.status.value}, not ACTIVE")
-        key = resource.artifact or ""
+            raise
+        key = str(resource.artifact)
         if hit is not None and hit[0] == key:
             loaded = hit[1]
         else:

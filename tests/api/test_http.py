@@ -148,7 +148,6 @@ def test_body_size_limit(world: World) -> None:
 
 
 def test_api_key(world: World) -> None:
-    settings = world.settings.model_copy(update={"api_key": "s3cret"})
     from pydantic import SecretStr
 
     settings = world.settings.model_copy(update={"api_key": SecretStr("s3cret")})
