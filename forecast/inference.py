@@ -158,10 +158,22 @@ def iter_samples(
 
 def summarize(samples: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Quantiles ``(items, len(levels), H)`` and the true sample mean ``(items, H)`` of ``samples``
-    ``(items, num_samples, H)``, both float32. Quantiles of one sample set never cross."""
-    n, _, h = samples.shape
-    if levels:
-        q = np.moveaxis(np.quantile(samples, np.asarray(levels, dtype=np.float64), axis=1), 0, 1)
-    else:
-        q = np.empty((n, 0, h))
-    return q.astype(np.float32), samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+    ``(items, num_samples, H)``, both float32. Quantiles of one sample set never cross.
+
+    The quantiles are ``np.quantile``'s (linear interpolation, NaN if a sample is NaN), equal to
+    it bit for bit (tested), from one sort of the samples: ``np.quantile`` costs ten times more.
+    """
+    n, k, h = samples.shape
+    q = np.empty((n, len(levels), h), dtype=np.float32)
+    if levels and k:
+        ordered = np.sort(samples, axis=1)
+        for i, level in enumerate(levels):
+            position = np.float64(level) * (k - 1)
+            below = int(np.floor(position))
+            above = min(below + 1, k - 1)
+            t = position - np.floor(position)
+            a, b = ordered[:, below, :], ordered[:, above, :]
+            diff = np.subtract(b, a)  # numpy's _lerp: from the nearer end, in float64
+            q[:, i, :] = b - diff * (1 - t) if t >= 0.5 else a + diff * t
+        q[np.broadcast_to(np.isnan(ordered[:, -1:, :]), q.shape)] = np.nan  # NaNs sort last
+    return q, samples.mean(axis=1, dtype=np.float64).astype(np.float32)

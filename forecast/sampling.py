@@ -2,13 +2,16 @@
 
 gluonts' decoding loop re-concatenates the whole (rows x past) target history and stacks one
 slice per lag at every step; on a 2-core CPU that is a quarter of the time. :class:`PathSampler`
-keeps one preallocated buffer per batch and gathers all lags with a single ``index_select``, and
-feeds the LSTM from a preallocated input. In float32 it draws exactly what gluonts draws for the
-same random state (tested bit for bit).
+keeps one preallocated (time x rows) buffer per batch and gathers all lags of a step as whole rows
+with one ``index_select``, runs the LSTM's layers through oneDNN's kernel directly (``nn.LSTM``
+stacks and unstacks the per-layer states around it at every step), and samples the default
+student-T likelihood straight from its parameters, without building distribution objects. In
+float32 it draws exactly what gluonts draws for the same random state (tested bit for bit).
 
 Optionally the LSTM's decoding steps run in float16 where the CPU has native half-precision
 arithmetic (AVX512-FP16 / AMX-FP16; oneDNN's LSTM kernel is then ~1.6x faster than float32
-here). The context encoding, the distribution head and the sampling stay float32; a batch whose
+here). The context encoding, the distribution head (its projections fused into one float32
+matrix product) and the sampling stay float32; a batch whose
 half-precision pass overflows (a non-finite value anywhere) is redone in float32 from the same
 random state.
 
@@ -92,6 +95,17 @@ class PathSampler:
         use_half = precision == "float16" or (precision == "auto" and half_precision_available())
         self.dtype = torch.float16 if use_half else torch.float32
         self.rnn_half = copy.deepcopy(model.rnn).to(torch.float16).eval() if use_half else None
+        #: per precision, the LSTM's layers for oneDNN's kernel called directly (None: ``nn.LSTM``)
+        self._layers = {torch.float32: _onednn_layers(model.rnn)}
+        if self.rnn_half is not None:  # forced float16 on a CPU without it: nn.LSTM's own fallback
+            self._layers[torch.float16] = _onednn_layers(self.rnn_half) if half_precision_available() else None
+        #: student-T (DeepAR's default likelihood) is sampled straight from its parameters: the same
+        #: operations as building the distribution and calling ``draw``, without the objects
+        self.student_t = type(model.distr_output).__name__ == "StudentTOutput"
+        proj = list(model.param_proj.proj)
+        #: the one-output projections (one per parameter) as one matrix, for the half-precision path
+        self._proj = ((torch.cat([p.weight for p in proj]).detach(), torch.cat([p.bias for p in proj]).detach()[:, None])
+                      if all(p.out_features == 1 for p in proj) else None)
         #: :func:`draw` knows the output distribution (DeepAR's four likelihoods)
         self.supports_generator = type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
 
@@ -120,6 +134,22 @@ class PathSampler:
                 torch.set_rng_state(state)
         return self._decode(inputs, num_samples, self.model.rnn, torch.float32, generator)
 
+    def _next_value(self, output: Any, scale: Any, generator: Any) -> Any:
+        """One value per row, ``(rows, 1)``, from the LSTM's last output ``(rows, hidden)``."""
+        import torch
+
+        model = self.model
+        if output.dtype == torch.float32 or self._proj is None:
+            params = model.param_proj(output.float().unsqueeze(1))
+        else:  # one (parameters x hidden) product in float32 instead of a linear layer per parameter
+            weight, bias = self._proj
+            raw = torch.addmm(bias, weight, output.float().T)
+            params = model.param_proj.domain_map(*(r.view(-1, 1, 1) for r in raw))
+        if self.student_t:
+            return _student_t_draw(*params, scale, generator)
+        distr = model.output_distribution(params, scale=scale)
+        return distr.sample() if generator is None else draw(distr, generator)
+
     def _decode(self, inputs: dict[str, Any], num_samples: int, rnn: Any, dtype: Any, generator: Any) -> Any:
         import torch
 
@@ -135,24 +165,72 @@ class PathSampler:
         b, p = past_target.shape
         rows = b * s
         scale_r = scale.repeat_interleave(s, dim=0)
-        # history (scaled) followed by the sampled values, one row per sample path, kept in the
-        # LSTM's precision (the values are rounded to it on their way into the LSTM anyway)
-        seq = torch.empty(rows, p + h, dtype=dtype)
-        seq[:, :p] = past_target.repeat_interleave(s, dim=0) / scale_r
+        # history (scaled) followed by the sampled values, one row per time step so that the lags of
+        # a step are whole rows (one contiguous gather), kept in the LSTM's precision (the values are
+        # rounded to it on their way into the LSTM anyway)
+        seq = torch.empty(p + h, rows, dtype=dtype)
+        seq[:p] = (past_target / scale).to(dtype).T.repeat_interleave(s, dim=1)
+        lags = torch.empty(len(self.lags), rows, dtype=dtype)
         features = torch.cat((static_feat.unsqueeze(1).expand(-1, h, -1), future_time_feat), dim=-1)
         n_lags = len(self.lags)
         rnn_input = torch.empty(b, s, n_lags + features.shape[-1], dtype=dtype)
-        state = tuple(x.repeat_interleave(s, dim=1).to(dtype) for x in state)
+        states = [x.repeat_interleave(s, dim=1).to(dtype) for x in state]
+        layers = self._layers[dtype]
+        hidden = [list(states[0].unbind(0)), list(states[1].unbind(0))]
         out = torch.empty(rows, h, dtype=past_target.dtype)
         distr = model.output_distribution([x.repeat_interleave(s, dim=0) for x in params], trailing_n=1, scale=scale_r)
         nxt = sample(distr)
         out[:, :1] = nxt
         for k in range(1, h):
-            torch.div(nxt, scale_r, out=seq[:, p + k - 1 : p + k])
-            rnn_input[:, :, :n_lags] = seq.index_select(1, (p + k - 1) - self.lags).view(b, s, n_lags)
+            torch.div(nxt.view(-1), scale_r.view(-1), out=seq[p + k - 1])
+            torch.index_select(seq, 0, (p + k - 1) - self.lags, out=lags)
+            rnn_input.view(rows, -1)[:, :n_lags] = lags.T
             rnn_input[:, :, n_lags:] = features[:, k : k + 1, :]
-            output, state = rnn(rnn_input.view(rows, 1, -1), state)
-            distr = model.output_distribution(model.param_proj(output.to(past_target.dtype)), scale=scale_r)
-            nxt = sample(distr)
+            if layers is not None:
+                output = _onednn_step(layers, rnn_input.view(1, rows, -1), hidden)
+            else:
+                output, state_t = rnn(rnn_input.view(rows, 1, -1), (torch.stack(hidden[0]), torch.stack(hidden[1])))
+                hidden = [list(state_t[0].unbind(0)), list(state_t[1].unbind(0))]
+                output = output.view(rows, -1)
+            nxt = self._next_value(output, scale_r, generator)
             out[:, k : k + 1] = nxt
         return model.post_process_samples(out).view(b, s, h)
+
+
+def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any, generator: Any) -> Any:
+    """``AffineTransformed(StudentT(df, loc, scale), scale=affine_scale).sample()`` (gluonts'
+    student-T output with a scale), with the same operations as torch's and :func:`draw`, so the
+    same random state gives the same numbers."""
+    import torch
+
+    x = torch.empty(df.shape, dtype=df.dtype).normal_(generator=generator)
+    z = (torch._standard_gamma(0.5 * df, generator=generator) / 0.5).clamp_(min=torch.finfo(df.dtype).tiny)
+    return 0.0 + affine_scale * (loc + scale * (x * torch.rsqrt(z / df)))
+
+
+def _onednn_layers(rnn: Any) -> list[tuple[Any, ...]] | None:
+    """Per-layer weights for calling oneDNN's LSTM layer directly (what ``nn.LSTM`` runs on CPU,
+    minus stacking and unstacking the per-layer states every step); None where that kernel is
+    unavailable or the LSTM is not a plain unidirectional one."""
+    import torch
+
+    if (not torch.backends.mkldnn.is_available() or type(rnn) is not torch.nn.LSTM or rnn.bidirectional
+            or rnn.proj_size or not rnn.bias or not hasattr(torch.ops.aten, "mkldnn_rnn_layer")):
+        return None
+    return [tuple(getattr(rnn, f"{name}_l{i}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for i in range(rnn.num_layers)]
+
+
+_LSTM_MODE = 2  # oneDNN's RNN kind for LSTM in aten's mkldnn_rnn_layer
+
+
+def _onednn_step(layers: list[tuple[Any, ...]], x: Any, hidden: list[list[Any]]) -> Any:
+    """One time step through all layers; ``x`` is ``(1, rows, features)``, ``hidden`` the per-layer
+    h and c, updated in place. Returns the last layer's output ``(rows, hidden_size)``."""
+    import torch
+
+    h, c = hidden
+    for i, weights in enumerate(layers):
+        x, h[i], c[i], _ = torch.ops.aten.mkldnn_rnn_layer(
+            x, *weights, h[i], c[i], False, [], _LSTM_MODE, h[i].shape[-1], 1, True, False, False, False)
+    return x[0]

@@ -13,6 +13,7 @@ from datasets import AlreadyExistsError, Kind, Status, import_dataset
 from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
 from forecast.forecasts import create_forecast, delete_forecast, generate, reduce_samples
+from forecast.inference import summarize
 from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
 from forecast.types import parse_types
@@ -47,6 +48,19 @@ def test_reduce_samples_mean_is_the_sample_mean_on_skewed_samples() -> None:
     np.testing.assert_allclose(out["p50"], np.quantile(samples, 0.5, axis=1), rtol=1e-6)
     assert (out["mean"] > out["p50"] * 1.3).all()  # right-skewed: mean well above the median
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+
+
+@pytest.mark.parametrize("num_samples", [1, 2, 7, 100, 1000])
+def test_summarize_is_numpys_quantile_bit_for_bit(num_samples: int) -> None:
+    rng = np.random.default_rng(num_samples)
+    samples = (rng.standard_t(3, size=(20, num_samples, 6)) * 1000).astype(np.float32)
+    samples[3, 0, 2] = np.nan  # one NaN sample: that item and step is NaN at every level, as in numpy
+    levels = [0.01, 0.1, 0.25, 0.35, 0.5, 0.75, 0.9, 0.98, 0.99]
+    q, mean = summarize(samples, levels)
+    expected = np.moveaxis(np.quantile(samples, np.asarray(levels), axis=1), 0, 1).astype(np.float32)
+    assert q.dtype == np.float32 and np.array_equal(q, expected, equal_nan=True)
+    assert np.isnan(q[3, :, 2]).all() and np.isfinite(np.delete(q, 3, axis=0)).all()
+    np.testing.assert_array_equal(mean, samples.mean(axis=1, dtype=np.float64).astype(np.float32))
 
 
 def test_stored_forecast(world: World) -> None:

@@ -11,7 +11,8 @@ from gluonts.torch.distributions.affine_transformed import AffineTransformed
 from gluonts.torch.distributions.negative_binomial import NegativeBinomial
 from gluonts.torch.model.deepar.module import DeepARModel
 
-from forecast.sampling import PathSampler, draw
+from forecast import sampling
+from forecast.sampling import PathSampler, _student_t_draw, draw
 
 
 def _model(distr_output: Any, *, dynamic: int = 3, cats: list[int] | None = None, nonnegative: bool = False) -> DeepARModel:
@@ -59,10 +60,15 @@ def _ours(sampler: PathSampler, inputs: dict[str, torch.Tensor], n: int, seed: i
     [(StudentTOutput(), False), (NormalOutput(), False), (NegativeBinomialOutput(), True)],
     ids=["student-t", "gaussian", "negative-binomial"],
 )
-def test_float32_draws_exactly_what_gluonts_draws(distr: Any, counts: bool) -> None:
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn-layers", "nn-lstm"])
+def test_float32_draws_exactly_what_gluonts_draws(distr: Any, counts: bool, onednn: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if not onednn:  # where oneDNN's LSTM kernel cannot be called directly, nn.LSTM runs each step
+        monkeypatch.setattr(sampling, "_onednn_layers", lambda rnn: None)
     model = _model(distr, cats=[4, 2], nonnegative=counts)
     inputs = _inputs(model, 7, counts=counts)
     sampler = PathSampler(model, "float32")
+    assert (sampler._layers[torch.float32] is not None) == (onednn and torch.backends.mkldnn.is_available())
     assert sampler.dtype == torch.float32
     expected = _gluonts(model, inputs, 50, seed=3)
     got = _ours(sampler, inputs, 50, seed=3)
@@ -70,8 +76,9 @@ def test_float32_draws_exactly_what_gluonts_draws(distr: Any, counts: bool) -> N
     assert torch.equal(got, expected)
 
 
-def test_float16_decoding_matches_float32_in_distribution() -> None:
-    model = _model(StudentTOutput())
+@pytest.mark.parametrize("distr", [StudentTOutput(), NormalOutput()], ids=["student-t", "gaussian"])
+def test_float16_decoding_matches_float32_in_distribution(distr: Any) -> None:
+    model = _model(distr)
     inputs = _inputs(model, 20)
     levels = torch.tensor([0.1, 0.5, 0.9])
     ref = _ours(PathSampler(model, "float32"), inputs, 2000, seed=0).quantile(levels, dim=1)
@@ -122,3 +129,16 @@ def test_draw_with_a_generator_is_torch_sample(distr: Any) -> None:
     got = draw(d, torch.Generator().manual_seed(123))
     assert torch.equal(got, expected)
 
+
+
+def test_student_t_from_parameters_is_the_distributions_draw() -> None:
+    """The decoding loop samples gluonts' default likelihood straight from its parameters."""
+    df, loc, scale = torch.rand(500, 1) * 5 + 2.1, torch.randn(500, 1), torch.rand(500, 1) + 0.1
+    affine = torch.rand(500, 1) * 100
+    expected = draw(AffineTransformed(torch.distributions.StudentT(df, loc, scale), scale=affine),
+                    torch.Generator().manual_seed(9))
+    assert torch.equal(_student_t_draw(df, loc, scale, affine, torch.Generator().manual_seed(9)), expected)
+    torch.manual_seed(4)
+    expected = AffineTransformed(torch.distributions.StudentT(df, loc, scale), scale=affine).sample()
+    torch.manual_seed(4)
+    assert torch.equal(_student_t_draw(df, loc, scale, affine, None), expected)
