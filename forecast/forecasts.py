@@ -76,6 +76,14 @@ def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> N
                 )
 
 
+def _start_times(periods: list[Any]) -> np.ndarray:
+    """Each period's start as int64 nanoseconds; one vectorized conversion (``Period.start_time``
+    one at a time costs ~40 us each, a twentieth of generating the item's forecast)."""
+    import pandas as pd
+
+    return pd.PeriodIndex(periods).to_timestamp(how="start").asi8
+
+
 def _to_batch(ids: list[str], starts: np.ndarray, values: dict[str, np.ndarray], types: Sequence[ForecastType],
               horizon: int) -> pa.RecordBatch:
     arrays = [pa.array(ids, pa.string()), pa.array(starts, pa.timestamp("ns"))]
@@ -106,7 +114,7 @@ def generate(
     for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size, precision=precision,
                           threads=threads, reduce=lambda samples: reduce_samples(samples, types)):
         ids = [str(i) for i in b.item_ids]
-        starts = np.array([p.start_time.value for p in b.forecast_start], dtype=np.int64)
+        starts = _start_times(b.forecast_start)
         sink(_to_batch(ids, starts, b.reduced, types, horizon))
         done += len(ids)
         if on_progress is not None:
