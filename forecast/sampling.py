@@ -70,9 +70,7 @@ def draw(distr: Any, generator: Any) -> Any:
         return x
     shape = distr._extended_shape()
     if isinstance(distr, StudentT):
-        x = torch.empty(shape, dtype=distr.df.dtype).normal_(generator=generator)
-        z = gamma(distr._chi2.concentration.expand(shape), distr._chi2.rate.expand(shape))
-        return distr.loc + distr.scale * (x * torch.rsqrt(z / distr.df))
+        return _student_t(distr.df.expand(shape), distr.loc, distr.scale, generator)
     if isinstance(distr, Normal):
         return torch.normal(distr.loc.expand(shape), distr.scale.expand(shape), generator=generator)
     if isinstance(distr, NegativeBinomial):
@@ -174,9 +172,8 @@ class PathSampler:
         features = torch.cat((static_feat.unsqueeze(1).expand(-1, h, -1), future_time_feat), dim=-1)
         n_lags = len(self.lags)
         rnn_input = torch.empty(b, s, n_lags + features.shape[-1], dtype=dtype)
-        states = [x.repeat_interleave(s, dim=1).to(dtype) for x in state]
         layers = self._layers[dtype]
-        hidden = [list(states[0].unbind(0)), list(states[1].unbind(0))]
+        hidden = [list(x.repeat_interleave(s, dim=1).to(dtype).unbind(0)) for x in state]  # per-layer h, c
         out = torch.empty(rows, h, dtype=past_target.dtype)
         distr = model.output_distribution([x.repeat_interleave(s, dim=0) for x in params], trailing_n=1, scale=scale_r)
         nxt = sample(distr)
@@ -197,15 +194,22 @@ class PathSampler:
         return model.post_process_samples(out).view(b, s, h)
 
 
-def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any, generator: Any) -> Any:
-    """``AffineTransformed(StudentT(df, loc, scale), scale=affine_scale).sample()`` (gluonts'
-    student-T output with a scale), with the same operations as torch's and :func:`draw`, so the
-    same random state gives the same numbers."""
+def _student_t(df: Any, loc: Any, scale: Any, generator: Any) -> Any:
+    """``StudentT(df, loc, scale).sample()`` with torch's own operations (its chi-square is
+    ``Gamma(df / 2, rate 1/2)``), drawing from ``generator`` or, if None, the global state; ``df``
+    has the sample's shape."""
     import torch
 
     x = torch.empty(df.shape, dtype=df.dtype).normal_(generator=generator)
     z = (torch._standard_gamma(0.5 * df, generator=generator) / 0.5).clamp_(min=torch.finfo(df.dtype).tiny)
-    return 0.0 + affine_scale * (loc + scale * (x * torch.rsqrt(z / df)))
+    return loc + scale * (x * torch.rsqrt(z / df))
+
+
+def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any, generator: Any) -> Any:
+    """``AffineTransformed(StudentT(df, loc, scale), scale=affine_scale).sample()`` (gluonts'
+    student-T output with a scale) without building the distribution objects: the same
+    operations, so the same random state gives the same numbers."""
+    return 0.0 + affine_scale * _student_t(df, loc, scale, generator)
 
 
 def _onednn_layers(rnn: Any) -> list[tuple[Any, ...]] | None:
