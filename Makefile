@@ -23,8 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Every benchmark in bench/README.md, one after another (trains full-size models: tens of minutes).
+BENCHES := import_bench.py "tourism_bench.py monthly" "tourism_bench.py quarterly" \
+           forecast_generation_bench.py query_latency_bench.py export_bench.py
+
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	set -e; for b in $(BENCHES); do echo "== bench/$$b"; $(PY) bench/$$b; done
 
 clean:
 	rm -rf $(VENV) demo-home .pytest_cache

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from forecast.config import seasonal_period
 from forecast.data import Entry, truncate
 from forecast.inference import iter_samples, summarize
 from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
@@ -20,17 +21,6 @@ class BacktestResult:
     deepar: Accuracy
     seasonal_naive: Accuracy
     per_item: pa.Table  # item_id, window, model, mean_wql, wape, rmse, mase
-
-
-def seasonality(freq: str) -> int:
-    """Seasonal period used by MASE and the baseline (gluonts' table: M 12, Q 4, h 24, ...)."""
-    import warnings
-
-    from gluonts.time_feature import get_seasonality
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return int(get_seasonality(freq))
 
 
 def run_backtest(
@@ -50,7 +40,7 @@ def run_backtest(
     target). The predictor must have been trained without those windows.
     """
     h = prediction_length
-    m = seasonality(freq)
+    m = seasonal_period(freq)
     ys, qs, means, medians, scales, naive, ids, wins = [], [], [], [], [], [], [], []
     eval_levels = sorted(set(levels) | {0.5})
     median_idx = eval_levels.index(0.5)

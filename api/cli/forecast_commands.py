@@ -8,10 +8,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli._common import describe_resource, print_resource, console, err_console, handle_errors, interactive, print_json, runtime
+from api.cli._common import (
+    console,
+    describe_resource,
+    err_console,
+    handle_errors,
+    interactive,
+    print_json,
+    print_resource,
+    runtime,
+)
 from datasets import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
@@ -40,7 +50,7 @@ def create(
     name: Annotated[str, typer.Argument(help="name for the forecast")],
     predictor: Annotated[str, typer.Option("--predictor", "-p", help="ACTIVE predictor to forecast with")],
     types: Annotated[str, typer.Option(help="quantiles 0.01..0.99 (steps of 0.01) and mean, comma-separated")] = "0.1,0.5,0.9",
-    dataset: Annotated[str | None, typer.Option(help="dataset to forecast from [default: the predictor's]")] = None,
+    dataset: Annotated[str | None, typer.Option(help=escape("dataset to forecast from [default: the predictor's]"))] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Forecast every item of the dataset from its full history and store the chosen types."""
@@ -63,7 +73,7 @@ def query(
     ctx: typer.Context,
     name: str,
     item_id: Annotated[str, typer.Argument(help="the item to show")],
-    types: Annotated[str | None, typer.Option(help="output columns, e.g. p10,mean [default: all]")] = None,
+    types: Annotated[str | None, typer.Option(help=escape("output columns, e.g. p10,mean [default: all]"))] = None,
     start: Annotated[str | None, typer.Option(help="first timestamp to include (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option(help="last timestamp to include (ISO-8601)")] = None,
     json_output: JsonFlag = False,

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli._common import console, err_console, handle_errors, interactive, print_json, runtime
 from datasets import InvalidInputError, Kind, Resource
+from forecast.config import DeepARHyperparameters
 
 app = typer.Typer(help="Train DeepAR predictors and inspect their backtest accuracy.", no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")
@@ -23,7 +25,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable J
 
 
 def _opt(help_text: str) -> Any:
-    return typer.Option(help=help_text, show_default=False)
+    # escaped: rich would take "[default: 32]" for a markup tag and print nothing
+    return typer.Option(help=escape(help_text), show_default=False)
+
+
+def _default(field: str) -> str:
+    """``[default: X]`` from the hyperparameter model, so help and behaviour cannot drift apart."""
+    return f"[default: {DeepARHyperparameters.model_fields[field].default}]"
 
 
 @contextmanager
@@ -95,28 +103,27 @@ def create(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="imported dataset to train on")],
     prediction_length: Annotated[int | None, _opt("forecast horizon (steps), required unless in the file")] = None,
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
-    context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length]")] = None,
-    epochs: Annotated[int | None, _opt("maximum epochs [default: 100]")] = None,
-    num_batches_per_epoch: Annotated[int | None, _opt("mini-batches per epoch; an epoch is NOT a pass over the data [default: 100]")] = None,
-    mini_batch_size: Annotated[int | None, _opt("[default: 128]")] = None,
-    learning_rate: Annotated[float | None, _opt("[default: 1e-3]")] = None,
-    num_cells: Annotated[int | None, _opt("LSTM cells per layer [default: 40]")] = None,
-    num_layers: Annotated[int | None, _opt("[default: 2]")] = None,
+    context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length, at most max(8, 1.25 seasons)]")] = None,
+    epochs: Annotated[int | None, _opt("maximum epochs " + _default("epochs"))] = None,
+    num_batches_per_epoch: Annotated[int | None, _opt("mini-batches per epoch; an epoch is NOT a pass over the data " + _default("num_batches_per_epoch"))] = None,
+    mini_batch_size: Annotated[int | None, _opt(_default("mini_batch_size"))] = None,
+    learning_rate: Annotated[float | None, _opt(_default("learning_rate"))] = None,
+    num_cells: Annotated[int | None, _opt("LSTM cells per layer " + _default("num_cells"))] = None,
+    num_layers: Annotated[int | None, _opt(_default("num_layers"))] = None,
     likelihood: Annotated[str | None, _opt("student-T, gaussian, negative-binomial or beta [default: student-T]")] = None,
-    dropout_rate: Annotated[float | None, _opt("[default: 0.1]")] = None,
-    embedding_dimension: Annotated[int | None, _opt("size of each cat embedding [default: 10]")] = None,
+    dropout_rate: Annotated[float | None, _opt(_default("dropout_rate"))] = None,
+    embedding_dimension: Annotated[int | None, _opt("size of each cat embedding " + _default("embedding_dimension"))] = None,
     cardinality: Annotated[str | None, _opt("auto, ignore, or comma-separated ints [default: auto]")] = None,
     num_dynamic_feat: Annotated[str | None, _opt("auto, ignore, or an int [default: auto]")] = None,
     early_stopping_patience: Annotated[int | None, _opt("stop after this many epochs without validation improvement (holds out a validation window); 0 or unset: off [default: off]")] = None,
-    num_eval_samples: Annotated[int | None, _opt("sample paths for the backtest [default: 100]")] = None,
+    num_eval_samples: Annotated[int | None, _opt("sample paths for the backtest " + _default("num_eval_samples"))] = None,
     test_quantiles: Annotated[str | None, _opt("comma-separated quantiles scored in the backtest [default: 0.1..0.9]")] = None,
     backtest_windows: Annotated[int | None, _opt("held-out windows of prediction_length at the end [default: 1]")] = None,
-    refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help="retrain on the full history after the backtest [default: no]", show_default=False)] = None,
+    refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help=escape("retrain on the full history after the backtest [default: no]"), show_default=False)] = None,
     seed: Annotated[int | None, _opt("[default: 0]")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train a DeepAR predictor on DATASET, backtest it against seasonal naive, and store it."""
-    from forecast.config import DeepARHyperparameters
     from forecast.predictors import create_predictor
 
     values: dict[str, Any] = {}
@@ -139,7 +146,7 @@ def create(
     if cardinality is not None:
         values["cardinality"] = cardinality if cardinality in ("auto", "ignore") else _ints(cardinality, "cardinality")
     if num_dynamic_feat is not None:
-        values["num_dynamic_feat"] = num_dynamic_feat if num_dynamic_feat in ("auto", "ignore") else num_dynamic_feat
+        values["num_dynamic_feat"] = num_dynamic_feat  # "auto", "ignore" or an int as text (pydantic parses it)
     if early_stopping_patience is not None:
         values["early_stopping_patience"] = early_stopping_patience or None
     if test_quantiles is not None:
@@ -156,7 +163,7 @@ def create(
         print_json(_describe(resource))
         return
     training = resource.result["training"]
-    console.print(f"predictor {name!r} is ACTIVE: {training['epochs_run']} epoch(s), best {training['best_epoch']}, "
+    console.print(f"predictor {name!r} is ACTIVE: {training['epochs_run']} epoch(s), weights from epoch {training['best_epoch']}, "
                   f"{training['total_seconds']:.0f} s", highlight=False)
     console.print(_accuracy_table(resource.result))
 
@@ -180,7 +187,7 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     for r in resources:
         m = r.result.get("metrics", {})
         d, n = m.get("deepar", {}), m.get("seasonal_naive", {})
-        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        f = lambda v: "-" if v is None else f"{v:.3f}"
         t.add_row(r.name, r.status.value, r.spec.get("dataset", ""), str(r.spec.get("hyperparameters", {}).get("prediction_length", "")),
                   f(d.get("mean_wql")), f(n.get("mean_wql")), f(d.get("mase")), r.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(t)
@@ -202,7 +209,7 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
     console.print("hyperparameters: " + json.dumps(info["hyperparameters"]), highlight=False, markup=False)
     if r.result:
         tr = r.result["training"]
-        console.print(f"training: {tr['epochs_run']} epochs (best {tr['best_epoch']}), train {tr['train_seconds']:.1f} s, "
+        console.print(f"training: {tr['epochs_run']} epochs (weights from epoch {tr['best_epoch']}), train {tr['train_seconds']:.1f} s, "
                       f"backtest {tr['backtest_seconds']:.1f} s, total {tr['total_seconds']:.1f} s", highlight=False)
         console.print(_accuracy_table(r.result))
 

@@ -58,7 +58,7 @@ def test_create_describe_list_delete(cli, dataset: str, tmp_path: Path) -> None:
         (["--prediction-length", "4", "--likelihood", "poisson"], "likelihood: Input should be"),
         (["--prediction-length", "4", "--likelihood", "beta"], "needs every target value in (0, 1)"),
         (["--prediction-length", "61"], "every series is too short"),
-        (["--prediction-length", "41"], "every series is shorter than context_length"),
+        (["--prediction-length", "41", "--context-length", "41"], "every series is shorter than context_length"),
         (["--prediction-length", "4", "--cardinality", "3"], "cardinality has 1 entries but the data has 0"),
         ([], "--prediction-length is required"),
     ],
@@ -69,6 +69,19 @@ def test_bad_hyperparameters_exit_2(cli, dataset: str, args: list[str], fragment
     assert fragment in err
     code, out, _ = cli("predictors", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_help_shows_the_model_defaults(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from forecast.config import DeepARHyperparameters
+
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = cli("predictors", "create", "--help")
+    assert code == 0
+    fields = DeepARHyperparameters.model_fields
+    for name in ("epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate", "num_eval_samples"):
+        line = next(x for x in out.splitlines() if f"--{name.replace('_', '-')} " in x)
+        assert f"[default: {fields[name].default}]" in line, line
+    assert "[default: prediction_length, at most max(8, 1.25 seasons)]" in out
 
 
 def test_unknown_dataset(cli) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,16 @@ def test_time_freq_that_matches_is_accepted() -> None:
     assert resolve(DeepARHyperparameters(prediction_length=12, time_freq="M"), FACTS).freq == "M"
 
 
+@pytest.mark.parametrize(
+    ("freq", "horizon", "context"),
+    [("M", 24, 15), ("M", 12, 12), ("Q", 8, 8), ("Q", 4, 4), ("h", 48, 30), ("D", 14, 8), ("Y", 6, 6)],
+)
+def test_default_context_is_the_horizon_capped_at_a_season_and_a_quarter(freq: str, horizon: int, context: int) -> None:
+    facts = FACTS.model_copy(update={"freq": freq, "lengths_max": 500})
+    assert resolve(DeepARHyperparameters(prediction_length=horizon), facts).context_length == context
+    assert resolve(DeepARHyperparameters(prediction_length=horizon, context_length=40), facts).context_length == 40
+
+
 def test_resolution_defaults() -> None:
     cfg = resolve(DeepARHyperparameters(prediction_length=12), FACTS)
     assert cfg.context_length == 12

@@ -64,6 +64,29 @@ def test_same_seed_same_metrics(rt: Runtime, quarterly: str) -> None:
     assert a.result["metrics"] != c.result["metrics"]
 
 
+class _EpochStates(pl.Callback):
+    """The network's weights at the end of every epoch."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.states.append({k: v.detach().clone() for k, v in pl_module.state_dict().items()})
+
+
+def test_without_validation_the_final_weights_are_kept(rt: Runtime, quarterly: str) -> None:
+    # gluonts would restore the epoch with the lowest training loss, a choice made by which random
+    # windows each epoch drew; the stored predictor must hold the last epoch's weights
+    states = _EpochStates()
+    r = create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly,
+                         hyperparameters=tiny(epochs=4, early_stopping_patience=None), extra_callbacks=[states])
+    assert r.result["training"]["best_epoch"] == 4 == len(states.states)
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    kept = predictor.prediction_net.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in states.states[-1].items())
+    assert not all(torch.equal(kept[k], v) for k, v in states.states[0].items())
+
+
 class _Boom(pl.Callback):
     """Raises after epoch 2, when a checkpoint from epoch 1 exists (gluonts would 'recover')."""
 
