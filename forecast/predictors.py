@@ -168,6 +168,7 @@ def _train_backtest_save(
     training = {
         "epochs_run": len(trained.history),
         "best_epoch": trained.best_epoch,
+        "weights_from_epochs": list(trained.weights_from),
         "history": [e.model_dump() for e in trained.history],
         "train_seconds": round(trained.seconds, 3),
         "backtest_seconds": round(bt_seconds, 3),

@@ -7,15 +7,16 @@ exception first (Lightning's ``on_exception`` hook), so :func:`train_network` re
 
 Which weights are kept: with a validation split, those of the epoch with the lowest validation
 loss (gluonts' checkpoint). Without one, gluonts would restore the epoch with the lowest
-*training* loss, but an epoch's training loss is the mean over its randomly drawn windows, and
+*training* loss; but an epoch's training loss is the mean over its randomly drawn windows, and
 which epoch drew the easiest windows decides it: on Tourism monthly the same seed picked the same
 epoch (70, 45, 92 for seeds 0, 1, 2) whatever the context length, batch size or learning-rate
-schedule. So the final weights are kept instead (bench/README.md: better MASE on every seed).
+schedule. With small batches the weights also wander from epoch to epoch, so :class:`TailAverage`
+keeps the mean of the weights at the end of each epoch of the second half of training (stochastic
+weight averaging, Izmailov et al. 2018). Measured against the other choices in bench/README.md.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import signal
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from pydantic import BaseModel
 
@@ -55,7 +57,8 @@ class TrainedNetwork(BaseModel):
 
     predictor: Any
     history: list[EpochLoss]
-    best_epoch: int  # the epoch whose weights are kept: the best validation epoch, else the last
+    best_epoch: int  # the best validation epoch, else the last epoch
+    weights_from: tuple[int, int]  # first and last epoch whose weights were kept (averaged when they differ)
     seconds: float
 
 
@@ -67,10 +70,6 @@ class EpochRecorder(pl.Callback):
         self.max_epochs = max_epochs
         self.history: list[EpochLoss] = []
         self.exception: BaseException | None = None
-        self.final_state: dict[str, Any] | None = None
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.final_state = copy.deepcopy(pl_module.state_dict())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = trainer.callback_metrics
@@ -87,6 +86,26 @@ class EpochRecorder(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if self.exception is None:
             self.exception = exception
+
+
+class TailAverage(pl.Callback):
+    """Running mean of the weights at the end of epochs ``first`` .. the last one trained."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.count = 0
+        self.mean: dict[str, torch.Tensor] = {}
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch + 1 < self.first:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for name, value in pl_module.state_dict().items():
+                if name not in self.mean or not value.is_floating_point():
+                    self.mean[name] = value.detach().clone()
+                else:
+                    self.mean[name] += (value.detach() - self.mean[name]) / self.count
 
 
 @contextmanager
@@ -115,7 +134,7 @@ def train_network(
     extra_callbacks: list[pl.Callback] | None = None,
 ) -> TrainedNetwork:
     """Fit one network; with ``validation``, stop early on its loss and keep the best weights,
-    otherwise keep the final weights (see the module docstring).
+    otherwise keep the mean weights of the second half of training (see the module docstring).
 
     Raises
     ------
@@ -125,7 +144,8 @@ def train_network(
     hp = cfg.hp
     epochs = max_epochs or hp.epochs
     recorder = EpochRecorder(on_epoch, epochs)
-    callbacks: list[pl.Callback] = [recorder, *(extra_callbacks or [])]
+    average = TailAverage(first=epochs // 2 + 1) if validation is None else None
+    callbacks: list[pl.Callback] = [recorder, *([average] if average else []), *(extra_callbacks or [])]
     if validation is not None and hp.early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=hp.early_stopping_patience))
     pl.seed_everything(hp.seed, workers=True, verbose=False)
@@ -169,13 +189,14 @@ def train_network(
         if not recorder.history:
             raise TrainingError("training ran no epoch")
     history = recorder.history
-    if validation is not None and any(h.val_loss is not None for h in history):
-        kept = min(history, key=lambda h: h.val_loss if h.val_loss is not None else math.inf).epoch
+    if average is None:
+        best = min(history, key=lambda h: h.val_loss if h.val_loss is not None else math.inf).epoch
+        weights_from = (best, best)
     else:
-        if recorder.final_state is None:
-            raise TrainingError("training ended without final weights")
-        out.predictor.prediction_net.load_state_dict(recorder.final_state)
-        kept = history[-1].epoch
-    return TrainedNetwork(
-        predictor=out.predictor, history=history, best_epoch=kept, seconds=time.perf_counter() - started
-    )
+        if not average.count:
+            raise TrainingError("training ended before the epochs whose weights are averaged")
+        out.predictor.prediction_net.load_state_dict(average.mean)
+        best = history[-1].epoch
+        weights_from = (average.first, best)
+    return TrainedNetwork(predictor=out.predictor, history=history, best_epoch=best, weights_from=weights_from,
+                          seconds=time.perf_counter() - started)

@@ -29,6 +29,11 @@ def _opt(help_text: str) -> Any:
     return typer.Option(help=escape(help_text), show_default=False)
 
 
+def _weights(training: dict[str, Any]) -> str:
+    first, last = training.get("weights_from_epochs") or (training["best_epoch"],) * 2
+    return f"weights from epoch {last}" if first == last else f"weights averaged over epochs {first}-{last}"
+
+
 def _default(field: str) -> str:
     """``[default: X]`` from the hyperparameter model, so help and behaviour cannot drift apart."""
     return f"[default: {DeepARHyperparameters.model_fields[field].default}]"
@@ -163,7 +168,7 @@ def create(
         print_json(_describe(resource))
         return
     training = resource.result["training"]
-    console.print(f"predictor {name!r} is ACTIVE: {training['epochs_run']} epoch(s), weights from epoch {training['best_epoch']}, "
+    console.print(f"predictor {name!r} is ACTIVE: {training['epochs_run']} epoch(s), {_weights(training)}, "
                   f"{training['total_seconds']:.0f} s", highlight=False)
     console.print(_accuracy_table(resource.result))
 
@@ -209,7 +214,7 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
     console.print("hyperparameters: " + json.dumps(info["hyperparameters"]), highlight=False, markup=False)
     if r.result:
         tr = r.result["training"]
-        console.print(f"training: {tr['epochs_run']} epochs (weights from epoch {tr['best_epoch']}), train {tr['train_seconds']:.1f} s, "
+        console.print(f"training: {tr['epochs_run']} epochs ({_weights(tr)}), train {tr['train_seconds']:.1f} s, "
                       f"backtest {tr['backtest_seconds']:.1f} s, total {tr['total_seconds']:.1f} s", highlight=False)
         console.print(_accuracy_table(r.result))
 

@@ -74,17 +74,33 @@ class _EpochStates(pl.Callback):
         self.states.append({k: v.detach().clone() for k, v in pl_module.state_dict().items()})
 
 
-def test_without_validation_the_final_weights_are_kept(rt: Runtime, quarterly: str) -> None:
+def test_without_validation_the_second_half_of_training_is_averaged(rt: Runtime, quarterly: str) -> None:
     # gluonts would restore the epoch with the lowest training loss, a choice made by which random
-    # windows each epoch drew; the stored predictor must hold the last epoch's weights
+    # windows each epoch drew; the stored predictor holds the mean weights of epochs 3 and 4 of 4
     states = _EpochStates()
     r = create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly,
                          hyperparameters=tiny(epochs=4, early_stopping_patience=None), extra_callbacks=[states])
-    assert r.result["training"]["best_epoch"] == 4 == len(states.states)
+    training = r.result["training"]
+    assert training["best_epoch"] == 4 == len(states.states) and training["weights_from_epochs"] == [3, 4]
     _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
     kept = predictor.prediction_net.state_dict()
-    assert all(torch.equal(kept[k], v) for k, v in states.states[-1].items())
-    assert not all(torch.equal(kept[k], v) for k, v in states.states[0].items())
+    for name, value in kept.items():
+        expected = (states.states[2][name] + states.states[3][name]) / 2
+        torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(kept["model.rnn.weight_hh_l0"], states.states[3]["model.rnn.weight_hh_l0"])
+
+
+def test_with_validation_the_best_validation_epoch_is_kept(rt: Runtime, quarterly: str) -> None:
+    states = _EpochStates()
+    r = create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly, hyperparameters=tiny(epochs=4),
+                         extra_callbacks=[states])
+    training = r.result["training"]
+    losses = [h["val_loss"] for h in training["history"]]
+    best = losses.index(min(losses)) + 1
+    assert training["weights_from_epochs"] == [best, best] and training["best_epoch"] == best
+    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    kept = predictor.prediction_net.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in states.states[best - 1].items())
 
 
 class _Boom(pl.Callback):
