@@ -9,8 +9,8 @@ Which weights are kept: with a validation split, those of the epoch with the low
 loss (gluonts' checkpoint). Without one, gluonts would restore the epoch with the lowest
 *training* loss; but an epoch's training loss is the mean over its randomly drawn windows, and
 which epoch drew the easiest windows decides it: on Tourism monthly the same seed picked the same
-epoch (70, 45, 92 for seeds 0, 1, 2) whatever the context length, batch size or learning-rate
-schedule. With small batches the weights also wander from epoch to epoch, so :class:`TailAverage`
+epoch (70, 45, 92 for seeds 0, 1, 2) whatever the context length, learning-rate schedule or
+weight decay. With small batches the weights also wander from epoch to epoch, so :class:`TailAverage`
 keeps the mean of the weights at the end of each epoch of the second half of training (stochastic
 weight averaging, Izmailov et al. 2018). Measured against the other choices in bench/README.md.
 """
