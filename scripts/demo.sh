@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on embedded defaults: a local workspace folder ($FORECAST_HOME),
 # a SQLite registry inside it, and a real dataset shipped with the installed packages
-# (the Tourism forecasting competition's 427 quarterly series). Takes a few minutes on 2 cores.
+# (the Tourism forecasting competition's 427 quarterly series). Takes about a minute on 2 cores.
 set -euo pipefail
 : "${FORECAST_HOME:=$PWD/demo-home}"
 export FORECAST_HOME
