@@ -22,8 +22,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).parent))
+from tourism_bench import SETS
 
-SETS = {"monthly": ("tourism-monthly", "M", 24), "quarterly": ("tourism-quarterly", "Q", 8)}
 CHOICES = ("min", "last", "avg5", "avg10", "avg20", "avg50")
 
 

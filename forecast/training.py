@@ -57,9 +57,13 @@ class TrainedNetwork(BaseModel):
 
     predictor: Any
     history: list[EpochLoss]
-    best_epoch: int  # the best validation epoch, else the last epoch
     weights_from: tuple[int, int]  # first and last epoch whose weights were kept (averaged when they differ)
     seconds: float
+
+    @property
+    def best_epoch(self) -> int:
+        """The best validation epoch, else the last epoch: the end of ``weights_from``."""
+        return self.weights_from[1]
 
 
 class EpochRecorder(pl.Callback):
@@ -196,7 +200,6 @@ def train_network(
         if not average.count:
             raise TrainingError("training ended before the epochs whose weights are averaged")
         out.predictor.prediction_net.load_state_dict(average.mean)
-        best = history[-1].epoch
-        weights_from = (average.first, best)
-    return TrainedNetwork(predictor=out.predictor, history=history, best_epoch=best, weights_from=weights_from,
+        weights_from = (average.first, history[-1].epoch)
+    return TrainedNetwork(predictor=out.predictor, history=history, weights_from=weights_from,
                           seconds=time.perf_counter() - started)
