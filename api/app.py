@@ -4,6 +4,7 @@ inference loads predictors, and torch with them, on first use."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,22 +14,30 @@ from api.deps import AppState
 from api.errors import install_error_handlers
 from api.fastpath import FastItemQuery
 from api.jobs import JobRunner
-from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware
+from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostCheckMiddleware, is_loopback_name
 from api.predictor_cache import PredictorCache
 from api.routes import datasets, exports, forecasts, health, predictors
 from api.runtime import build_runtime
 from api.settings import Settings
+from resources.lifecycle import sweep
 from forecast.store import ForecastCache
 
 API_PREFIX = "/v1"
 
+logger = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(settings: Settings | None = None, *, bind_host: str | None = None) -> FastAPI:
+    """The app. ``bind_host`` is the address the server listens on: bound to loopback with no API
+    key, it answers loopback Host names only (and FORECAST_ALLOWED_HOSTS), against DNS rebinding."""
     settings = settings or Settings()
     runtime = build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        swept = sweep(runtime.registry, runtime.workspace)  # what jobs of a previous run left behind
+        if swept:
+            logger.warning("removed the partial output of %d job(s) that ended without finishing", len(swept))
         yield
         app.state.service.jobs.wait_all(timeout=0)
 
@@ -42,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime=runtime,
         forecasts=ForecastCache(runtime.workspace, runtime.registry, max_items=8),
         predictors=PredictorCache(runtime.workspace, runtime.registry, settings.predictor_cache_size),
-        jobs=JobRunner(settings, runtime.registry, home=runtime.workspace.root),
+        jobs=JobRunner(settings, runtime.registry),
     )
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (health, datasets, predictors, forecasts, exports):
@@ -52,5 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(FastItemQuery, cache=app.state.service.forecasts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(),
+                           exempt=frozenset({f"{API_PREFIX}/health"}))
+    loopback_only = settings.api_key is None and bind_host is not None and is_loopback_name(bind_host)
+    if settings.allowed_hosts or loopback_only:
+        app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_hosts, loopback=loopback_only)
     return app

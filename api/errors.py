@@ -1,13 +1,26 @@
-"""Domain errors -> HTTP status codes, with the message as ``detail``. Never a 500 for user input."""
+"""Domain errors -> HTTP status codes, with the message as ``detail``. Never a 500 for user input.
+
+Every error body has one shape, :class:`api.schemas.Message` (``{"detail": "..."}``). Validation
+errors name each field (``body.instances.0.target: ...``) and never echo the input back: an input
+such as ``NaN`` cannot be written as JSON, and an echoed secret would end up in client logs.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from resources import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, RequestTooLargeError, ServiceError
 from exports import DestinationNotAllowedError
-from datasets import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, ServiceError
+
+#: The error responses every route may give, for the OpenAPI document.
+ERROR_STATUSES = {401: "missing or invalid API key", 403: "destination not allowed", 404: "no such resource or item",
+                  409: "name taken, or the resource is in the wrong state", 413: "request too large",
+                  422: "invalid input; the message names the field"}
 
 
 def _handler(status: int):  # type: ignore[no-untyped-def]
@@ -17,16 +30,26 @@ def _handler(status: int):  # type: ignore[no-untyped-def]
     return handle
 
 
+def describe_errors(errors: Any) -> str:
+    """``loc: message`` for each pydantic error, joined; the input values are left out."""
+    problems = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1)
+        problems.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(problems) or "invalid request"
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
-    errors = exc.errors() if isinstance(exc, ValidationError) else []
-    problems = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in errors]
-    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+    errors = exc.errors() if isinstance(exc, (ValidationError, RequestValidationError)) else []
+    return JSONResponse({"detail": describe_errors(errors)}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ValidationError, _validation)
     app.add_exception_handler(DestinationNotAllowedError, _handler(403))
     app.add_exception_handler(NotFoundError, _handler(404))
+    app.add_exception_handler(RequestTooLargeError, _handler(413))
     app.add_exception_handler(AlreadyExistsError, _handler(409))
     app.add_exception_handler(ConflictError, _handler(409))
     app.add_exception_handler(InvalidInputError, _handler(422))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas import InvocationRequest
-from datasets import InvalidInputError
-from datasets.records import RecordValidator
+from resources import InvalidInputError, RequestTooLargeError
+from datasets.records import TIMESTAMP_RANGE, RecordValidator, end_of_series
 from forecast.sampling import Precision
 
 
@@ -29,6 +29,41 @@ def _levels(quantiles: list[str]) -> list[float]:
     return levels
 
 
+#: Bytes one value takes in the JSON response, at most (``-1234567.875,`` is 13; float32 in shortest
+#: form with a sign and an exponent needs up to 16).
+_BYTES_PER_VALUE = 16
+
+
+def check_size(body: InvocationRequest, prediction_length: int, *, max_values: int, max_response_bytes: int) -> None:
+    """Refuse a request whose work (sample paths x steps) or response would exceed the limits,
+    before any work starts.
+
+    Raises
+    ------
+    RequestTooLargeError
+        With the request's figure and the limit (``FORECAST_MAX_INVOCATION_VALUES``,
+        ``FORECAST_MAX_RESPONSE_BYTES``).
+    """
+    cfg = body.configuration
+    n = len(body.instances)
+    values = n * cfg.num_samples * prediction_length
+    if values > max_values:
+        raise RequestTooLargeError(
+            f"the request draws {n} instances x {cfg.num_samples} samples x {prediction_length} steps = {values:,} "
+            f"values, over the limit of {max_values:,} (FORECAST_MAX_INVOCATION_VALUES); send fewer instances "
+            "or samples per request"
+        )
+    per_step = ((cfg.num_samples if "samples" in cfg.output_types else 0)
+                + (len(cfg.quantiles) if "quantiles" in cfg.output_types else 0)
+                + (1 if "mean" in cfg.output_types else 0))
+    size = n * prediction_length * per_step * _BYTES_PER_VALUE
+    if size > max_response_bytes:
+        raise RequestTooLargeError(
+            f"the response would be up to {size:,} bytes, over the limit of {max_response_bytes:,} "
+            "(FORECAST_MAX_RESPONSE_BYTES); ask for fewer instances, samples or quantiles"
+        )
+
+
 def invoke(manifest: Any, predictor: Any, body: InvocationRequest, precision: Precision = "auto") -> dict[str, Any]:
     from forecast.data import model_view, to_entry
     from forecast.forecasts import check_static_cats
@@ -43,6 +78,10 @@ def invoke(manifest: Any, predictor: Any, body: InvocationRequest, precision: Pr
         if s is not None:
             raw.append({"item_id": str(i), "start": s.start, "target": s.target, "cat": s.cat,
                         "dynamic_feat": s.dynamic_feat})
+    for r in raw:
+        if end_of_series(r["start"], len(r["target"]) + manifest.prediction_length, manifest.freq) is None:
+            validator.add("instances", int(r["item_id"]), "start", f"the forecast of {manifest.prediction_length} steps after "
+                          f"{len(r['target'])} values from {r['start']} runs past the supported range {TIMESTAMP_RANGE}")
     if validator.problems:
         problems = [f"instances[{p.line}].{p.field or 'record'}: {p.message}" for p in validator.problems]
         raise InvalidInputError("invalid instances: " + "; ".join(problems))

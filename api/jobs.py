@@ -1,63 +1,118 @@
-"""Start registered jobs in worker processes and watch them.
+"""Start registered jobs in worker processes, watch them, keep their logs.
 
-A watcher thread waits for each worker; if it exits without finishing its job (it could not
-start, or died), the job is marked ``CREATE_FAILED`` with the end of the worker's stderr.
+The server registers a job (``CREATE_PENDING``), starts ``python -m api.worker KIND NAME``, makes
+the worker the job's owner at once (so a stop request signals the worker, never the server), and
+hands it the server's whole settings on stdin (secrets included, never through the environment or
+the command line). The worker's stdout and stderr go to the job's log file, which stays with the
+resource until it is deleted. A watcher thread reaps each worker (no zombies); if it exits while
+its job is still in flight, the job is marked failed (or stopped) with the last line of its log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from api.settings import Settings
-from datasets import Kind, Registry, Status
+from resources import Kind, NotFoundError, Registry, Status
 
 logger = logging.getLogger(__name__)
 
+#: The largest log tail ``GET /v1/{kind}s/{name}/log`` returns.
+MAX_LOG_BYTES = 1 << 20
+
+
+def settings_json(settings: Settings) -> str:
+    """The settings as JSON with secret values revealed (for the worker's stdin only)."""
+    def reveal(v: Any) -> Any:
+        if isinstance(v, SecretStr):
+            return v.get_secret_value()
+        raise TypeError(type(v).__name__)
+
+    return json.dumps(settings.model_dump(), default=reveal)
+
+
+def log_path(settings: Settings, kind: Kind, name: str) -> Path:
+    """Where the log of an HTTP-started job lives: beside the registry (always a local file)."""
+    return settings.registry_path().parent / "logs" / f"{kind.value}s" / f"{name}.log"
+
+
+def read_log(settings: Settings, kind: Kind, name: str, max_bytes: int = MAX_LOG_BYTES) -> str:
+    """The job's log (its last ``max_bytes``).
+
+    Raises
+    ------
+    NotFoundError
+        No log: the job was not started over HTTP (the CLI prints to the terminal instead).
+    """
+    path = log_path(settings, kind, name)
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except FileNotFoundError:
+        raise NotFoundError(f"{kind.value} {name!r} has no job log (only jobs started over HTTP keep one)") from None
+    return data.decode(errors="replace")
+
+
+def remove_log(settings: Settings, kind: Kind, name: str) -> None:
+    log_path(settings, kind, name).unlink(missing_ok=True)
+
 
 class JobRunner:
-    def __init__(self, settings: Settings, registry: Registry, *, home: str) -> None:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         self.registry = registry
-        self.home = home
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["FORECAST_HOME"] = self.home
-        env["FORECAST_REGISTRY"] = str(self.settings.registry_path())
-        s3 = self.settings.s3
-        for key, value in (("ENDPOINT_URL", s3.endpoint_url), ("REGION", s3.region),
-                           ("KEY", s3.key.get_secret_value() if s3.key else None),
-                           ("SECRET", s3.secret.get_secret_value() if s3.secret else None)):
-            if value:
-                env[f"FORECAST_S3__{key}"] = value
-        return env
-
     def start(self, kind: Kind, name: str) -> None:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api.worker", kind.value, name],
-            env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        path = log_path(self.settings, kind, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "api.worker", kind.value, name],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.registry.claim(kind, name, pid=proc.pid)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(settings_json(self.settings).encode())
+            proc.stdin.close()
+        except BrokenPipeError:  # the worker died at once; the watcher records it
+            pass
         with self._lock:
             self._procs[(kind.value, name)] = proc
         threading.Thread(target=self._watch, args=(kind, name, proc), daemon=True).start()
 
     def _watch(self, kind: Kind, name: str, proc: subprocess.Popen[bytes]) -> None:
-        _, err = proc.communicate()
+        proc.wait()
         with self._lock:
             self._procs.pop((kind.value, name), None)
         try:
             r = self.registry.get(kind, name)
-        except KeyError:
+        except NotFoundError:
             return
-        if r.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-            self.registry.update(kind, name, status=Status.CREATE_FAILED, message=f"worker exited: {tail[0]}")
+        if r.status.in_flight:
+            try:
+                lines = read_log(self.settings, kind, name, 4096).strip().splitlines()
+            except NotFoundError:
+                lines = []
+            reason = lines[-1] if lines else f"exit code {proc.returncode}"
+            if r.status == Status.CREATE_STOPPING:
+                self.registry.update(kind, name, status=Status.CREATE_STOPPED, message="stopped on request")
+            else:
+                self.registry.update(kind, name, status=Status.CREATE_FAILED, message=f"worker exited: {reason}")
         if proc.returncode:
             logger.warning("%s %s worker exited with %s", kind.value, name, proc.returncode)
 

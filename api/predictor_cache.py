@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from datasets import Kind, Registry, Workspace
+from resources import Kind, Registry, Workspace
 
 
 class PredictorCache:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.settings import Settings
-from datasets import Registry, Workspace
+from resources import Registry, Workspace
 
 
 @dataclass(frozen=True)
@@ -21,5 +21,5 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     home = settings.home
     if "://" not in home:
         home = str(Path(home).expanduser().resolve())
-    workspace = Workspace(home, storage_options=settings.storage_options(home))
+    workspace = Workspace(home, storage_options=settings.storage_options(home), options_for=settings.storage_options)
     return Runtime(settings=settings, workspace=workspace, registry=Registry(settings.registry_path()))

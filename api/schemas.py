@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from datasets import Resource
+from resources import Resource
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 
@@ -34,7 +34,7 @@ class ResourcesPublic(BaseModel):
 
 
 class ForecastCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=NAME_PATTERN)
     predictor: str = Field(pattern=NAME_PATTERN)
@@ -43,7 +43,7 @@ class ForecastCreate(BaseModel):
 
 
 class PredictorCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=NAME_PATTERN)
     dataset: str = Field(pattern=NAME_PATTERN)
@@ -51,7 +51,7 @@ class PredictorCreate(BaseModel):
 
 
 class InvocationConfiguration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     num_samples: int = Field(100, ge=1, le=1000)
     output_types: list[Literal["mean", "quantiles", "samples"]] = Field(default_factory=lambda: ["mean", "quantiles"])
@@ -61,7 +61,7 @@ class InvocationConfiguration(BaseModel):
 class InvocationRequest(BaseModel):
     """The DeepAR inference request shape."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     instances: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
     configuration: InvocationConfiguration = InvocationConfiguration()

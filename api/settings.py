@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class S3Settings(BaseModel):
@@ -57,6 +57,50 @@ class Settings(BaseSettings):
     allowed_export_prefixes: list[str] = Field(
         default_factory=list, description="destinations HTTP-started exports may write under"
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host header names the server answers (comma-separated or a JSON list; "
+        "'*.example.com' for subdomains); empty: any name, but only loopback names when there is no API key and "
+        "the server binds loopback",
+    )
+    # Bounds on one invocation request (on-demand inference)
+    max_invocation_values: int = Field(
+        2_000_000, ge=1, description="largest instances x num_samples x prediction_length one invocation may draw",
+    )
+    max_response_bytes: int = Field(
+        20 * 2**20, ge=1024, description="largest invocation response body (estimated before the work starts)",
+    )
+    # Training jobs
+    max_training_memory_mb: int | None = Field(
+        None, ge=64, description="hyperparameters whose estimated training memory exceeds this are refused "
+        "before training; default 80% of this machine's RAM",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            key = v.get_secret_value().strip()
+            if not key:
+                raise ValueError("FORECAST_API_KEY is blank; set a real key or unset the variable")
+            return SecretStr(key)
+        return v
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [h.strip() for h in text.split(",") if h.strip()]
+        return v
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line: the API key and the S3 key id and secret."""
+        values = [self.api_key, self.s3.key, self.s3.secret]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     def storage_options(self, url: str) -> dict[str, Any]:
         """fsspec options for ``url``: the S3 settings for ``s3://`` URLs, nothing otherwise."""

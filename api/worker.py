@@ -1,48 +1,63 @@
 """Run one registered job in its own process: ``python -m api.worker KIND NAME``.
 
-The HTTP service registers a job as ``CREATE_PENDING`` and starts this process, so the server
-itself never imports torch or trains. The worker takes the job over (it becomes the owner whose
-death marks the job failed) and runs it to ``ACTIVE`` or ``CREATE_FAILED``.
+The HTTP service registers a job as ``CREATE_PENDING`` and starts this process with its whole
+settings as JSON on stdin, so the server itself never imports torch or trains. The worker owns
+the job (its death marks the job failed) and runs it to ``ACTIVE``, ``CREATE_FAILED`` or, on a
+stop request (SIGTERM), ``CREATE_STOPPED``. What it prints is the job's log.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 from api.log_config import setup_logging
 from api.runtime import build_runtime
-from datasets import Kind, ServiceError
+from api.settings import Settings
+from resources import Kind, ServiceError
+from resources.errors import JobStopped
 
 
-def run(kind: str, name: str) -> int:
-    rt = build_runtime()
-    setup_logging(rt.settings.log_level, fmt=rt.settings.log_format)
-    resource = rt.registry.get(Kind(kind), name)
-    spec = resource.spec
+def run(kind: str, name: str, settings: Settings) -> int:
+    rt = build_runtime(settings)
+    setup_logging("INFO" if settings.log_level.upper() == "WARNING" else settings.log_level, fmt=settings.log_format,
+                  secrets=settings.secrets())
+    spec = rt.registry.get(Kind(kind), name).spec
+    print(f"{kind} {name!r}: started", flush=True)
     try:
         if kind == Kind.FORECAST.value:
             from forecast.forecasts import run_forecast
 
-            run_forecast(rt.workspace, rt.registry, name, precision=rt.settings.inference_precision)
+            r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision)
         elif kind == Kind.PREDICTOR.value:
             from forecast.config import DeepARHyperparameters
             from forecast.predictors import create_predictor
 
-            create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
-                             hyperparameters=DeepARHyperparameters.model_validate(spec["hyperparameters"]),
-                             registered=True, precision=rt.settings.inference_precision)
+            r = create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
+                                 hyperparameters=DeepARHyperparameters.model_validate(spec["hyperparameters"]),
+                                 registered=True, precision=settings.inference_precision,
+                                 memory_limit_mb=settings.max_training_memory_mb)
         elif kind == Kind.EXPORT.value:
             from exports.jobs import run_export
 
-            run_export(rt.workspace, rt.registry, name, storage_options=rt.settings.storage_options(spec["destination"]),
-                       registered=True)
+            r = run_export(rt.workspace, rt.registry, name, storage_options=settings.storage_options(spec["destination"]))
         else:
-            raise SystemExit(f"unknown job kind {kind!r}")
+            print(f"error: unknown job kind {kind!r}", flush=True)
+            return 2
+    except JobStopped as e:
+        print(f"{kind} {name!r}: {e}", flush=True)
+        return 0
     except ServiceError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}", flush=True)
         return 1
+    except Exception:  # noqa: BLE001 - the traceback belongs in the job's log
+        traceback.print_exc()
+        print(f"error: {kind} {name!r} failed unexpectedly (traceback above)", flush=True)
+        return 1
+    print(f"{kind} {name!r}: {r.status.value}", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1], sys.argv[2]))
+    settings = Settings.model_validate_json(sys.stdin.read())
+    sys.exit(run(sys.argv[1], sys.argv[2], settings))

@@ -31,7 +31,7 @@ PANDAS_BASELINE = r"""
 import sys, time, json
 import numpy as np, pandas as pd, pyarrow.parquet as pq
 from api.runtime import build_runtime
-from datasets import Kind
+from resources import Kind
 from forecast.store import load_forecast
 rt = build_runtime()
 f = load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, "f"))

@@ -39,7 +39,8 @@ def main() -> None:
 
     from api.runtime import build_runtime
     from api.settings import Settings
-    from datasets import Kind, import_dataset
+    from datasets import import_dataset
+    from resources import Kind
     from datasets.samples import write_sample
     from forecast.config import DeepARHyperparameters
     from forecast.data import load_entries, model_view

@@ -46,7 +46,8 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
 
     from api.runtime import build_runtime
     from api.settings import Settings
-    from datasets import Kind, import_dataset
+    from datasets import import_dataset
+    from resources import Kind
     from datasets.samples import write_sample
     from forecast.backtest import run_backtest
     from forecast.config import DEFAULT_TEST_QUANTILES, DeepARHyperparameters

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from datasets.columnar import ParquetSink, iter_entries
-from datasets.errors import AlreadyExistsError, ConflictError
-from datasets.registry import Kind, Registry, Resource, Status, check_name
+from resources.lifecycle import delete_resource
+from resources.registry import Kind, Registry, Resource, Status
 from datasets.scan import ProgressCallback, scan_dataset
 from datasets.summary import DatasetSummary
-from datasets.workspace import Workspace
+from resources.workspace import Workspace
 
 DATA_FILE = "series.parquet"
 MANIFEST_FILE = "manifest.json"
@@ -38,9 +38,7 @@ def import_dataset(
     DatasetValidationError
         The source has problems; every one is listed.
     """
-    check_name(name, "dataset name")
-    if registry.exists(Kind.DATASET, name):
-        raise AlreadyExistsError(f"dataset {name!r} already exists; delete it first or choose another name")
+    registry.require_free(Kind.DATASET, name)
     rel = workspace.new_artifact_dir("dataset", name)
     try:
         with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
@@ -73,18 +71,10 @@ def get_dataset(registry: Registry, name: str) -> Resource:
 
 
 def delete_dataset(workspace: Workspace, registry: Registry, name: str) -> None:
-    """Delete a dataset and its stored copy; refused while a predictor or forecast uses it."""
-    resource = registry.get(Kind.DATASET, name)
-    users = [
-        f"{r.kind.value} {r.name!r}"
-        for kind in (Kind.PREDICTOR, Kind.FORECAST)
-        for r in registry.find_referencing(kind, "dataset", name)
-    ]
-    if users:
-        raise ConflictError(f"dataset {name!r} is used by {', '.join(users)}; delete those first")
-    registry.delete(Kind.DATASET, name)
-    if resource.artifact:
-        workspace.remove_tree(resource.artifact)
+    """Delete a dataset and its stored copy; refused while a predictor or forecast uses it or reads
+    it (both are registered before they read any data)."""
+    delete_resource(registry, workspace, Kind.DATASET, name, users=lambda: [
+        r for kind in (Kind.PREDICTOR, Kind.FORECAST) for r in registry.find_referencing(kind, "dataset", name)])
 
 
 def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:

@@ -1,44 +1,10 @@
-"""Errors shared by every layer of the service.
-
-The tree::
-
-    ServiceError                      base of everything we raise on purpose
-    ├── InvalidInputError (ValueError) the caller's input is wrong: CLI exit 2, HTTP 422
-    │   ├── DatasetValidationError    a dataset failed validation; carries every Problem
-    │   └── NotFoundError (KeyError)  no resource or item of that name: HTTP 404
-    ├── AlreadyExistsError            a resource of that name exists: CLI exit 2, HTTP 409
-    └── ConflictError                 the resource is in the wrong state: HTTP 409
-
-``datasets`` is the lowest layer, so ``forecast`` and ``exports`` derive their own errors from
-these classes and the CLI and HTTP layers map whole families at once.
-"""
+"""Dataset validation errors: every :class:`Problem` of a dataset, located by file, line and field."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-
-class ServiceError(Exception):
-    """Base class of every error the service raises on purpose."""
-
-
-class InvalidInputError(ServiceError, ValueError):
-    """The caller's input is wrong; the message says what and what is allowed."""
-
-
-class NotFoundError(InvalidInputError, KeyError):
-    """No resource (or item) with that name."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we don't want that
-        return str(self.args[0]) if self.args else ""
-
-
-class AlreadyExistsError(ServiceError):
-    """A resource with that name exists already; nothing was overwritten."""
-
-
-class ConflictError(ServiceError):
-    """The resource exists but is not in a state that allows the operation."""
+from resources.errors import InvalidInputError
 
 
 class Problem(BaseModel):

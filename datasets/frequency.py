@@ -8,7 +8,7 @@ from functools import lru_cache
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from datasets.errors import InvalidInputError
+from resources.errors import InvalidInputError
 
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 

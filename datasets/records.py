@@ -40,21 +40,49 @@ _NUMBER_TYPES = frozenset({int, float, type(None)})  # numpy turns None into NaN
 _MISSING_TYPES = frozenset({int, float, str, type(None)})
 
 
+#: Timestamps pandas can hold (nanoseconds since 1970 in 64 bits), for messages.
+TIMESTAMP_RANGE = f"{pd.Timestamp.min.ceil('D').date()} .. {pd.Timestamp.max.floor('D').date()}"
+
+
+def in_timestamp_range(ts: pd.Timestamp) -> bool:
+    """Whether ``ts`` fits pandas' nanosecond timestamps (about 1677-09-22 .. 2262-04-11)."""
+    try:
+        ts.as_unit("ns")
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime is a ValueError
+        return False
+    return True
+
+
+def _finite_float32(arr: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """``arr`` as float32, or the position of the first value that is infinite or beyond float32."""
+    with np.errstate(over="ignore"):
+        out = arr.astype(np.float32, copy=False)
+    bad = np.isinf(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return None, (f"value {float(arr[i])!r} at position {i} is infinite or beyond the float32 range "
+                      "(about ±3.4e38); missing values are written \"NaN\" or null")
+    return out, None
+
+
 def parse_target(values: Any) -> tuple[np.ndarray | None, str | None]:
-    """Parse a target list: numbers, with ``"NaN"`` or ``null`` for missing values."""
+    """Parse a target list: finite numbers within float32, with ``"NaN"`` or ``null`` for missing
+    values."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-        return (values.astype(np.float32, copy=False), None) if len(values) else (None, "is empty")
+        return _finite_float32(values) if len(values) else (None, "is empty")
     if not isinstance(values, (list, tuple, np.ndarray)):
         return None, f"must be a list of numbers, got {type(values).__name__}"
     if len(values) == 0:
         return None, "is empty"
     types = set(map(type, values))
+    if int in types and any(v.__class__ is int and abs(v) > 2**128 for v in values):  # beyond float64 too
+        values = [float("inf") if v.__class__ is int and abs(v) > 2**128 else v for v in values]
     if types <= _NUMBER_TYPES:
-        return np.array(values, dtype=np.float32), None
+        return _finite_float32(np.array(values, dtype=np.float64))
     if types <= _MISSING_TYPES and all(
         s.strip().lower() == "nan" for s in {v for v in values if v.__class__ is str}
     ):
-        return np.array([None if v.__class__ is str else v for v in values], dtype=np.float32), None
+        return _finite_float32(np.array([None if v.__class__ is str else v for v in values], dtype=np.float64))
     for i, v in enumerate(values):
         if not (v is None or _is_number(v) or (isinstance(v, str) and v.strip().lower() == "nan")):
             return None, (
@@ -128,6 +156,8 @@ class RecordValidator:
             else:
                 if ts is pd.NaT:
                     result = None, f"cannot parse {raw!r} as a timestamp"
+                elif not in_timestamp_range(ts):
+                    result = None, f"{raw!r} is outside the supported range {TIMESTAMP_RANGE}"
                 else:
                     if ts.tz is not None:
                         ts = ts.tz_localize(None)
@@ -257,6 +287,11 @@ class RecordValidator:
                     f"like earlier records (as at {self._feat_shape[2]}), got {feats.shape[1]}",
                 )
 
+        if start is not None and target is not None:
+            end = end_of_series(start, len(target) + self.dynamic_feat_extension, self.freq)
+            if end is None:
+                self.add(file, line, TARGET, f"{len(target)} values from {start} run past the supported "
+                         f"range {TIMESTAMP_RANGE} at frequency {self.freq}")
         if len(self.problems) + (1 if self.truncated else 0) != before or start is None or target is None:
             return None
         return Series(item_id=item_id, start=start, target=target, cat=cat, dynamic_feat=feats)
@@ -272,6 +307,19 @@ class RecordValidator:
     @property
     def dynamic_feat_extension(self) -> int:
         return self._feat_shape[1] if self._feat_shape else 0
+
+
+def end_of_series(start: pd.Timestamp, periods: int, freq: str) -> pd.Timestamp | None:
+    """The start of the period ``periods`` after ``start``'s, or ``None`` past pandas' range."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            end = (pd.Period(start, freq=freq) + periods).start_time
+    except (OverflowError, ValueError):
+        return None
+    return end if in_timestamp_range(end) else None
 
 
 def decode_json_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:

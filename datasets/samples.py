@@ -27,7 +27,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from datasets.errors import InvalidInputError
+from resources.errors import InvalidInputError
 
 
 def _tourism(kind: str) -> Iterator[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import IO, Any, Literal
 import fsspec
 from fsspec.core import url_to_fs
 
-from datasets.errors import InvalidInputError
+from resources.errors import InvalidInputError
 from datasets.schema import JSON_SUFFIXES, PARQUET_SUFFIXES
 
 FileKind = Literal["json", "parquet"]

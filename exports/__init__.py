@@ -5,6 +5,8 @@ from exports.errors import DestinationNotAllowedError, ExportError
 from exports.jobs import create_export, delete_export, register_export, run_export
 from exports.writer import write_export
 
+__forecast_service__ = True  # checked at start-up (api.check_packages)
+
 __all__ = [
     "DestinationNotAllowedError",
     "ExportError",

@@ -1,13 +1,17 @@
-"""Export lifecycle: register, write, and record the outcome (``ACTIVE`` or ``CREATE_FAILED``)."""
+"""Export lifecycle: register, write, and record the outcome (``ACTIVE``, ``CREATE_FAILED`` or
+``CREATE_STOPPED``), through the same :func:`resources.lifecycle.building` as every other job."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-from datasets import AlreadyExistsError, ConflictError, InvalidInputError, Kind, Registry, Resource, Status, Workspace, check_name
 from exports.destinations import normalize, open_destination, redact
 from exports.errors import ExportError
-from exports.writer import Format, write_export
+from exports.writer import Format, run_name, write_export
+from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources.lifecycle import building, delete_resource
 
 DEFAULT_PART_SIZE_MB = 256
 
@@ -16,52 +20,52 @@ def register_export(
     registry: Registry, name: str, *, forecast: str, destination: str, fmt: Format = "csv",
     part_size_mb: float = DEFAULT_PART_SIZE_MB,
 ) -> Resource:
-    """Check the request and register the export as ``CREATE_PENDING``."""
-    check_name(name, "export name")
+    """Check the request and register the export as ``CREATE_PENDING``; the destination is stored
+    resolved (:func:`exports.destinations.resolve_destination`), so what runs is what was checked."""
+    registry.require_free(Kind.EXPORT, name)
     if fmt not in ("csv", "parquet"):
         raise InvalidInputError(f"format must be csv or parquet, got {fmt!r}")
     if not 0 < part_size_mb <= 100_000:
         raise InvalidInputError(f"part size must be between 0 and 100000 MB, got {part_size_mb}")
-    if registry.exists(Kind.EXPORT, name):
-        raise AlreadyExistsError(f"export {name!r} already exists; delete it first or choose another name")
+    destination = normalize(destination)
     registry.get_active(Kind.FORECAST, forecast)
     return registry.create(Kind.EXPORT, name, status=Status.CREATE_PENDING, spec={
-        "forecast": forecast, "destination": normalize(destination), "format": fmt, "part_size_mb": part_size_mb})
+        "forecast": forecast, "destination": destination, "format": fmt, "part_size_mb": part_size_mb})
 
 
 def run_export(
     workspace: Workspace, registry: Registry, name: str, *, storage_options: dict[str, Any] | None = None,
     registered: bool = True,
 ) -> Resource:
-    """Run a registered export to the end. A failure leaves ``CREATE_FAILED`` with the reason and
-    raises :class:`ExportError`."""
-    resource = registry.get(Kind.EXPORT, name)
-    spec = resource.spec
+    """Run a registered export to the end. A failure leaves ``CREATE_FAILED`` with the reason, no
+    run folder at the destination, and raises :class:`ExportError`."""
+    spec = registry.get(Kind.EXPORT, name).spec
     registry.claim(Kind.EXPORT, name)
-    registry.update(Kind.EXPORT, name, status=Status.CREATE_IN_PROGRESS)
+    where = redact(spec["destination"])
+    now = datetime.now(UTC)
+    run_folder = spec["destination"] + run_name(name, now)  # the destination is stored canonical, ending in /
+    last_report = [0.0]
+
+    def progress(rows: int) -> None:
+        if time.monotonic() - last_report[0] >= 0.5:
+            last_report[0] = time.monotonic()
+            registry.report_progress(Kind.EXPORT, name, {"rows_done": rows})
+
     try:
-        forecast = registry.get(Kind.FORECAST, spec["forecast"])
-        if forecast.status != Status.ACTIVE:
-            raise ExportError(f"forecast {spec['forecast']!r} is {forecast.status.value}, not ACTIVE")
-        fs, base = open_destination(spec["destination"], storage_options)
-        result = write_export(workspace, forecast, fs, base, name=name, fmt=spec["format"],
-                              part_size_bytes=int(spec["part_size_mb"] * 2**20))
-    except KeyboardInterrupt:
-        registry.update(Kind.EXPORT, name, status=Status.CREATE_FAILED, message="interrupted (Ctrl-C)")
-        raise
-    except BaseException as e:
-        message = str(e) if isinstance(e, ExportError) else f"{type(e).__name__}: {e}"
-        registry.update(Kind.EXPORT, name, status=Status.CREATE_FAILED,
-                        message=f"export to {redact(spec['destination'])} failed: {message}")
-        if isinstance(e, ExportError):
-            raise
-        if isinstance(e, Exception):
-            raise ExportError(f"export {name!r} to {redact(spec['destination'])} failed: {message}") from e
-        raise
-    return registry.update(Kind.EXPORT, name, status=Status.ACTIVE, result={
-        "folder": fs.unstrip_protocol(result.folder), "files": result.files, "rows": result.rows,
-        "bytes": result.bytes, "seconds": round(result.seconds, 3),
-        "rows_per_second": round(result.rows / result.seconds) if result.seconds else None})
+        with building(registry, workspace, Kind.EXPORT, name, run_folder, wrap=ExportError):
+            forecast = registry.get_active(Kind.FORECAST, spec["forecast"])
+            fs, base = open_destination(spec["destination"], storage_options)
+            result = write_export(workspace, forecast, fs, base, name=name, fmt=spec["format"],
+                                  part_size_bytes=int(spec["part_size_mb"] * 2**20), now=now, on_rows=progress)
+            registry.set_partial(Kind.EXPORT, name, None)  # the files now belong to their destination
+            return registry.update(Kind.EXPORT, name, status=Status.ACTIVE, result={
+                "folder": fs.unstrip_protocol(result.folder), "files": result.files, "rows": result.rows,
+                "bytes": result.bytes, "seconds": round(result.seconds, 3),
+                "rows_per_second": round(result.rows / result.seconds) if result.seconds else None})
+    except ExportError as e:
+        message = f"export to {where} failed: {e}"
+        registry.update(Kind.EXPORT, name, status=Status.CREATE_FAILED, message=message)
+        raise ExportError(message) from e
 
 
 def create_export(
@@ -73,9 +77,7 @@ def create_export(
     return run_export(workspace, registry, name, storage_options=storage_options)
 
 
-def delete_export(registry: Registry, name: str) -> None:
-    """Forget an export. The files it wrote belong to their destination and are left in place."""
-    r = registry.get(Kind.EXPORT, name)
-    if r.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
-        raise ConflictError(f"export {name!r} is {r.status.value}; wait for it to finish")
-    registry.delete(Kind.EXPORT, name)
+def delete_export(workspace: Workspace, registry: Registry, name: str) -> None:
+    """Forget an export. The files of a finished export belong to their destination and are left in
+    place; what a failed one left behind is removed."""
+    delete_resource(registry, workspace, Kind.EXPORT, name)

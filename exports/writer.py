@@ -7,9 +7,11 @@ Layout under the destination::
         <export>_<UTC timestamp>_part1.csv
         _SUCCESS                       written last
 
-Parts are written under ``_temporary/`` first and moved to their final names only when every
-part is complete, so an interrupted job leaves no ``_SUCCESS`` and no finished-looking part. Memory
-holds one batch of items at a time, whatever the forecast's size.
+The run folder is valid only with its ``_SUCCESS``. Parts are written under ``_temporary/`` first
+and moved to their final names only when every part is complete; a job that fails removes its run
+folder, and one that is killed has the folder recorded as its partial output, which the lifecycle
+removes when the death is noticed (:func:`resources.lifecycle.sweep`). Memory holds one batch of
+items at a time, whatever the forecast's size.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datasets import Resource, Workspace
+from resources import Resource, Workspace
 from forecast.store import FORECAST_FILE, forecast_timestamps
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ SUCCESS = "_SUCCESS"
 TEMPORARY = "_temporary"
 BATCH_ITEMS = 2048
 WRITE_ROWS = 1024
+
+
+def run_name(name: str, now: datetime) -> str:
+    """The run folder's name (and its parts' prefix): ``<export>_<UTC timestamp>``."""
+    return f"{name}_{now.strftime('%Y%m%dT%H%M%SZ')}"
 
 
 @dataclass
@@ -114,15 +121,15 @@ def write_export(
     part_size_bytes: int = 256 * 2**20,
     now: datetime | None = None,
     on_part: Callable[[int], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Write every row of ``forecast`` under ``base`` (a path on ``fs``); see the module docstring.
 
     ``on_part`` is called with the number of each part as it completes (progress, and tests that
-    interrupt a job midway).
+    interrupt a job midway); ``on_rows`` with the rows written so far, after each batch.
     """
     started = time.perf_counter()
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    run = f"{name}_{stamp}"
+    run = run_name(name, now or datetime.now(UTC))
     folder = f"{base}/{run}"
     temp = f"{folder}/{TEMPORARY}"
     ext = "csv" if fmt == "csv" else "parquet"
@@ -155,6 +162,8 @@ def write_export(
                 if part.tell() >= part_size_bytes:
                     close_part(part)
                     part = None
+            if on_rows is not None:
+                on_rows(result.rows)
         if part is None and not temp_parts:
             part = open_part()  # an empty forecast still gets a (header-only) part
         if part is not None:
@@ -176,11 +185,10 @@ def write_export(
                 part.writer.close()
             except Exception:  # noqa: BLE001 - best effort while failing
                 pass
-        for path in [*moved, temp]:
-            try:
-                fs.rm(path, recursive=True)
-            except Exception:  # noqa: BLE001 - best effort while failing
-                pass
+        try:
+            fs.rm(folder, recursive=True)  # the whole run: nothing of a failed run stays
+        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
+            pass
         raise
     result.files = [fs.unstrip_protocol(p) if "://" not in p else p for p in moved]
     result.seconds = time.perf_counter() - started

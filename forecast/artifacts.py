@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from datasets import Workspace
+from resources import Workspace
 
 MODEL_DIR = "model"
 MANIFEST = "manifest.json"

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datasets import Resource, Workspace, iter_dataset
+from datasets import iter_dataset
+
+from resources import Resource, Workspace
 from datasets.summary import DatasetSummary
 from forecast.config import DataFacts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets.errors import InvalidInputError, ServiceError
+from resources.errors import InvalidInputError, ServiceError
 
 
 class HyperparameterError(InvalidInputError):

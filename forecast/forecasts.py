@@ -19,17 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets import (
-    AlreadyExistsError,
-    ConflictError,
-    Kind,
-    Registry,
-    Resource,
-    Status,
-    Workspace,
-    check_name,
-)
-from datasets.lifecycle import building
+from resources import Kind, Registry, Resource, Status, Workspace
+from resources.lifecycle import building, delete_resource
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
@@ -168,10 +159,8 @@ def register_forecast(
     ForecastTypesError, NotFoundError, AlreadyExistsError, ConflictError, ForecastInputError
         Bad input; nothing is registered.
     """
-    check_name(name, "forecast name")
+    registry.require_free(Kind.FORECAST, name)
     parsed = parse_types(types)
-    if registry.exists(Kind.FORECAST, name):
-        raise AlreadyExistsError(f"forecast {name!r} already exists; delete it first or choose another name")
     _, ds, manifest = _check_sources(workspace, registry, predictor, dataset)
     spec = {"predictor": predictor, "dataset": ds.name, "types": [t.label for t in parsed],
             "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"]}
@@ -193,8 +182,18 @@ def run_forecast(
     spec = registry.get(Kind.FORECAST, name).spec
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
+
+    last_report = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= 0.5 or done == total:  # the registry is a file: a few writes a second
+            last_report[0] = now
+            registry.report_progress(Kind.FORECAST, name, {"items_done": done, "items_total": total})
+        if on_progress is not None:
+            on_progress(done, total)
+
     with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
-        registry.update(Kind.FORECAST, name, status=Status.CREATE_IN_PROGRESS)
         started = time.perf_counter()
         # checked at registration; again here, since a worker may run it later
         pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
@@ -210,7 +209,7 @@ def run_forecast(
             try:
                 torch.manual_seed(int(manifest.hyperparameters["seed"]))  # same predictor + data, same forecast
                 n = generate(model, entries, types, num_samples=spec["num_samples"], sink=writer.write_batch,
-                             horizon=horizon, precision=precision, on_progress=on_progress)
+                             horizon=horizon, precision=precision, on_progress=progress)
             finally:
                 writer.close()
         seconds = time.perf_counter() - started
@@ -251,13 +250,6 @@ def create_forecast(
 
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:
-    resource = registry.get(Kind.FORECAST, name)
-    if resource.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
-        raise ConflictError(f"forecast {name!r} is {resource.status.value}; wait for it to finish")
-    users = [r.name for r in registry.find_referencing(Kind.EXPORT, "forecast", name)
-             if r.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)]
-    if users:
-        raise ConflictError(f"forecast {name!r} is being exported by {', '.join(map(repr, users))}")
-    registry.delete(Kind.FORECAST, name)
-    if resource.artifact:
-        workspace.remove_tree(resource.artifact)
+    """Delete a forecast and its stored values; refused while it is in flight or being exported."""
+    delete_resource(registry, workspace, Kind.FORECAST, name, users=lambda: [
+        r for r in registry.find_referencing(Kind.EXPORT, "forecast", name) if r.status.in_flight])

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from datasets import Kind, NotFoundError, Registry, Resource, Workspace
+from resources import Kind, NotFoundError, Registry, Resource, Workspace
 from datasets.catalog import DATA_FILE
 from forecast.store import LoadedForecast, forecast_timestamps
 

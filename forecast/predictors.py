@@ -16,20 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
-from datasets import (
-    AlreadyExistsError,
-    ConflictError,
-    Kind,
-    Registry,
-    Resource,
-    Status,
-    Workspace,
-    check_name,
-)
-from datasets.lifecycle import building
+from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources.lifecycle import building, delete_resource
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, library_versions, load_predictor, save_predictor
-from forecast.config import DeepARHyperparameters, ResolvedConfig, resolve
+from forecast.config import DeepARHyperparameters, ResolvedConfig, check_fits_in_memory, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import TrainingError
 from forecast.sampling import Precision
@@ -47,9 +38,7 @@ PhaseCallback = Callable[[str], None]
 
 def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
     """What can be checked without reading the data: the name is free, the dataset ACTIVE."""
-    check_name(name, "predictor name")
-    if registry.exists(Kind.PREDICTOR, name):
-        raise AlreadyExistsError(f"predictor {name!r} already exists; delete it first or choose another name")
+    registry.require_free(Kind.PREDICTOR, name)
     return registry.get_active(Kind.DATASET, dataset)
 
 
@@ -80,6 +69,7 @@ def create_predictor(
     extra_callbacks: list[Any] | None = None,
     registered: bool = False,
     precision: Precision = "auto",
+    memory_limit_mb: int | None = None,
 ) -> Resource:
     """Train, backtest and store a DeepAR predictor named ``name`` on imported ``dataset``.
 
@@ -93,30 +83,58 @@ def create_predictor(
     TrainingError
         Training failed; the resource is ``CREATE_FAILED`` with the reason.
     """
-    phase = on_phase or (lambda _: None)
     started = time.perf_counter()
-    try:
-        if registered:
-            registry.claim(Kind.PREDICTOR, name)
-            ds = registry.get_active(Kind.DATASET, dataset)
-        else:
-            ds = _check_request(registry, name, dataset)
-        summary = DatasetSummary.model_validate(ds.result)
-        phase("loading")
-        entries = load_entries(workspace, ds)
-        cfg = resolve(hyperparameters, facts_of(entries, summary))
-    except BaseException as e:
-        if registered:
-            registry.update(Kind.PREDICTOR, name, status=Status.CREATE_FAILED, message=str(e))
-        raise
-    if not registered:
-        registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters))
+    if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
+        register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters)
+    progress = TrainingProgress(registry, name, on_epoch, on_phase)
     rel = workspace.new_artifact_dir("predictor", name)
-    with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError):
-        registry.update(Kind.PREDICTOR, name, status=Status.CREATE_IN_PROGRESS)
-        result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, on_epoch, phase,
-                                      extra_callbacks, started, precision)
-        return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
+    try:
+        registry.claim(Kind.PREDICTOR, name)
+        with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)):
+            ds = registry.get_active(Kind.DATASET, dataset)
+            summary = DatasetSummary.model_validate(ds.result)
+            progress.phase("loading")
+            entries = load_entries(workspace, ds)
+            cfg = resolve(hyperparameters, facts_of(entries, summary))
+            check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
+            result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, progress.epoch,
+                                          progress.phase, extra_callbacks, started, precision)
+            return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
+    except InvalidInputError:
+        if not registered:  # bad input found in the data: the CLI leaves nothing registered
+            registry.delete(Kind.PREDICTOR, name)
+        raise
+
+
+class TrainingProgress:
+    """Reports a training job's phase and epochs to the registry (``result.progress``: phase, epoch,
+    epochs, last loss, ETA) and to the caller's callbacks. A report raises :class:`JobStopped`
+    when a stop was asked for."""
+
+    def __init__(self, registry: Registry, name: str, on_epoch: EpochCallback | None,
+                 on_phase: PhaseCallback | None) -> None:
+        self.registry = registry
+        self.name = name
+        self.on_epoch = on_epoch
+        self.on_phase = on_phase
+        self.training_started: float | None = None
+
+    def phase(self, name: str) -> None:
+        if name == "training":
+            self.training_started = time.perf_counter()
+        self.registry.report_progress(Kind.PREDICTOR, self.name, {"phase": name})
+        if self.on_phase is not None:
+            self.on_phase(name)
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_loss: float | None) -> None:
+        elapsed = time.perf_counter() - (self.training_started or time.perf_counter())
+        eta = elapsed / epoch * (epochs - epoch) if epoch else None
+        self.registry.report_progress(Kind.PREDICTOR, self.name, {
+            "phase": "training", "epoch": epoch, "epochs": epochs, "train_loss": train_loss, "val_loss": val_loss,
+            "elapsed_seconds": round(elapsed, 1), "eta_seconds": round(eta, 1) if eta is not None else None})
+        logger.info("predictor %s: epoch %d/%d, loss %.4f", self.name, epoch, epochs, train_loss)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, epochs, train_loss, val_loss)
 
 
 def _train_backtest_save(
@@ -212,14 +230,6 @@ def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -
 
 
 def delete_predictor(workspace: Workspace, registry: Registry, name: str) -> None:
-    """Delete a predictor and its artifacts; refused while a forecast uses it or it is being created
-    by a live process."""
-    resource = registry.get(Kind.PREDICTOR, name)
-    if resource.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
-        raise ConflictError(f"predictor {name!r} is {resource.status.value}; wait for it to finish")
-    users = [r.name for r in registry.find_referencing(Kind.FORECAST, "predictor", name)]
-    if users:
-        raise ConflictError(f"predictor {name!r} is used by forecast(s) {', '.join(map(repr, users))}; delete those first")
-    registry.delete(Kind.PREDICTOR, name)
-    if resource.artifact:
-        workspace.remove_tree(resource.artifact)
+    """Delete a predictor and its artifacts; refused while it is in flight or a forecast uses it."""
+    delete_resource(registry, workspace, Kind.PREDICTOR, name,
+                    users=lambda: registry.find_referencing(Kind.FORECAST, "predictor", name))

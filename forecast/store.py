@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from datasets import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Workspace
+from resources import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Workspace
+from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
 
 FORECAST_FILE = "forecast.parquet"
@@ -55,7 +56,10 @@ def parse_bound(text: str | None, what: str) -> pd.Timestamp | None:
         raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp") from None
     if ts is pd.NaT:
         raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp")
-    return ts.tz_convert(None) if ts.tz is not None else ts
+    ts = ts.tz_convert(None) if ts.tz is not None else ts
+    if not in_timestamp_range(ts):
+        raise InvalidInputError(f"{what}: {text!r} is outside the supported range {TIMESTAMP_RANGE}")
+    return ts.as_unit("ns")
 
 
 @dataclass

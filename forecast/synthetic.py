@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets import Kind, Registry, Resource, Status, Workspace
+from resources import Kind, Registry, Resource, Status, Workspace
 from forecast.forecasts import FORECAST_FILE, MANIFEST_FILE, forecast_schema
 from forecast.types import parse_types
 

@@ -38,12 +38,21 @@ def callback(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")] = False,
 ) -> None:
     """Settings come from FORECAST_* environment variables (see the README)."""
+    from pydantic import ValidationError
+
+    from api.cli._common import EXIT_BAD_INPUT, print_error
     from api.log_config import setup_logging
     from api.settings import Settings
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        from api.errors import describe_errors
+
+        print_error(f"invalid settings (FORECAST_* environment variables): {describe_errors(e.errors())}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     level = "INFO" if verbose else settings.log_level
-    setup_logging(level, fmt=log_format or settings.log_format)
+    setup_logging(level, fmt=log_format or settings.log_format, secrets=settings.secrets())
 
 
 def main() -> None:

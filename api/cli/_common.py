@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -16,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from api.runtime import Runtime, build_runtime
-from datasets import AlreadyExistsError, ConflictError, InvalidInputError, Resource, ServiceError
+from resources import AlreadyExistsError, ConflictError, InvalidInputError, Kind, Resource, ServiceError, Status
+from resources.errors import JobStopped
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,12 +65,16 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except JobStopped as e:
+            print_error(str(e))
+            raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper
 
 
 def describe_resource(r: Resource) -> dict[str, Any]:
-    """A resource as one flat JSON object: name, status, what was asked for, what came out."""
+    """A resource as one flat JSON object: name, status, what was asked for, what came out (or, in
+    flight, its progress)."""
     return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
             "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
 
@@ -109,3 +115,50 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int | None, str],
             progress.update(tasks[name], completed=done)
 
         yield update
+
+
+def add_job_commands(app: typer.Typer, kind: Kind) -> None:
+    """``stop NAME`` and ``log NAME`` for a kind of job (predictors, forecasts, exports)."""
+
+    @app.command(help=f"Stop a {kind.value} job in progress (CREATE_STOPPING, then CREATE_STOPPED; delete it after).")
+    @handle_errors
+    def stop(
+        ctx: typer.Context,
+        name: str,
+        wait: Annotated[float, typer.Option(help="seconds to wait for CREATE_STOPPED (0: do not wait)")] = 60,
+    ) -> None:
+        from resources.lifecycle import request_stop
+
+        registry = runtime(ctx).registry
+        r = request_stop(registry, kind, name)
+        deadline = time.monotonic() + wait
+        while r.status == Status.CREATE_STOPPING and time.monotonic() < deadline:
+            time.sleep(0.2)
+            r = registry.get(kind, name)
+        console.print(f"{kind.value} {name!r} is {r.status.value}", highlight=False, markup=False)
+        if r.status == Status.CREATE_STOPPING:
+            raise typer.Exit(EXIT_FAILURE)
+
+    @app.command(help=f"Print the log of a {kind.value} job started over HTTP (progress, errors, tracebacks).")
+    @handle_errors
+    def log(ctx: typer.Context, name: str) -> None:
+        from api.jobs import read_log
+
+        rt = runtime(ctx)
+        rt.registry.get(kind, name)
+        sys.stdout.write(read_log(rt.settings, kind, name))
+
+
+def progress_line(r: Resource) -> str | None:
+    """``epoch 12/100, loss 1.234, about 40 s left`` / ``3,000 of 10,000 items`` for a job in flight."""
+    p = r.result.get("progress") if r.status.in_flight else None
+    if not p:
+        return None
+    if "epoch" in p:
+        eta = f", about {p['eta_seconds']:.0f} s left" if p.get("eta_seconds") is not None else ""
+        return f"training: epoch {p['epoch']}/{p['epochs']}, loss {p['train_loss']:.4f}{eta}"
+    if "items_done" in p:
+        return f"{p['items_done']:,} of {p['items_total']:,} items"
+    if "rows_done" in p:
+        return f"{p['rows_done']:,} rows written"
+    return str(p.get("phase", ""))

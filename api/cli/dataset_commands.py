@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from api.cli._common import byte_progress, console, err_console, handle_errors, print_json, runtime
-from datasets import DatasetSummary, Kind, Resource, delete_dataset, get_dataset, import_dataset, scan_dataset
+from datasets import DatasetSummary, delete_dataset, get_dataset, import_dataset, scan_dataset
+from resources import Kind, Resource
 
 app = typer.Typer(help="Import and inspect training data (DeepAR JSON lines or Parquet).", no_args_is_help=True)
 

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
-from datasets import Kind
+from api.cli._common import add_job_commands, describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
+from resources import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -67,5 +67,9 @@ def delete(ctx: typer.Context, name: str) -> None:
     """Forget an export job (the exported files are left where they are)."""
     from exports import delete_export
 
-    delete_export(runtime(ctx).registry, name)
+    rt = runtime(ctx)
+    delete_export(rt.workspace, rt.registry, name)
     err_console.print(f"deleted export {name!r} (its files were left in place)", highlight=False, markup=False)
+
+
+add_job_commands(app, Kind.EXPORT)

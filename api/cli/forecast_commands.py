@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli._common import (
+    add_job_commands,
     console,
     describe_resource,
     err_console,
@@ -22,7 +23,7 @@ from api.cli._common import (
     print_resource,
     runtime,
 )
-from datasets import Kind
+from resources import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -147,3 +148,6 @@ def delete(ctx: typer.Context, name: str) -> None:
     rt = runtime(ctx)
     delete_forecast(rt.workspace, rt.registry, name)
     err_console.print(f"deleted forecast {name!r}", highlight=False, markup=False)
+
+
+add_job_commands(app, Kind.FORECAST)

@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli._common import console, err_console, handle_errors, interactive, print_json, runtime
-from datasets import InvalidInputError, Kind, Resource
+from api.cli._common import add_job_commands, progress_line, console, err_console, handle_errors, interactive, print_json, runtime
+from resources import InvalidInputError, Kind, Resource
 from forecast.config import DeepARHyperparameters
 
 app = typer.Typer(help="Train DeepAR predictors and inspect their backtest accuracy.", no_args_is_help=True)
@@ -96,7 +96,8 @@ def _describe(r: Resource) -> dict[str, Any]:
         "hyperparameters": r.spec.get("hyperparameters"),
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
-        **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "metrics", "training", "versions")},
+        **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "metrics", "training", "versions",
+                                     "progress")},
     }
 
 
@@ -155,7 +156,7 @@ def create(
     if early_stopping_patience is not None:
         values["early_stopping_patience"] = early_stopping_patience or None
     if test_quantiles is not None:
-        values["test_quantiles"] = [float(q) for q in test_quantiles.split(",") if q.strip()]
+        values["test_quantiles"] = [q.strip() for q in test_quantiles.split(",") if q.strip()]  # pydantic parses
     if "prediction_length" not in values:
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
     hp = DeepARHyperparameters.model_validate(values)
@@ -163,7 +164,8 @@ def create(
     with _training_progress(name, hp.epochs) as (on_epoch, on_phase):
         resource = create_predictor(rt.workspace, rt.registry, name, dataset=dataset, hyperparameters=hp,
                                     on_epoch=on_epoch, on_phase=on_phase,
-                                    precision=rt.settings.inference_precision)
+                                    precision=rt.settings.inference_precision,
+                                    memory_limit_mb=rt.settings.max_training_memory_mb)
     if json_output:
         print_json(_describe(resource))
         return
@@ -210,9 +212,12 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
         print_json(info)
         return
     console.print(f"predictor {name!r}: {r.status.value}" + (f" ({r.message})" if r.message else ""), highlight=False)
+    line = progress_line(r)
+    if line:
+        console.print(line, highlight=False, markup=False)
     console.print(f"dataset {info['dataset']!r} (fingerprint {str(info['dataset_fingerprint'])[:16]})", highlight=False)
     console.print("hyperparameters: " + json.dumps(info["hyperparameters"]), highlight=False, markup=False)
-    if r.result:
+    if "training" in r.result:
         tr = r.result["training"]
         console.print(f"training: {tr['epochs_run']} epochs ({_weights(tr)}), train {tr['train_seconds']:.1f} s, "
                       f"backtest {tr['backtest_seconds']:.1f} s, total {tr['total_seconds']:.1f} s", highlight=False)
@@ -228,3 +233,6 @@ def delete(ctx: typer.Context, name: str) -> None:
     rt = runtime(ctx)
     delete_predictor(rt.workspace, rt.registry, name)
     err_console.print(f"deleted predictor {name!r}", highlight=False, markup=False)
+
+
+add_job_commands(app, Kind.PREDICTOR)

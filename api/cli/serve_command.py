@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from api.cli._common import err_console, handle_errors
-from datasets import InvalidInputError
+from resources import InvalidInputError
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +38,7 @@ def serve(
         raise InvalidInputError(
             f"refusing to bind {host}: a non-loopback address needs an API key (set FORECAST_API_KEY)"
         )
-    app = create_app(settings)
+    app = create_app(settings, bind_host=host)
     err_console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)", highlight=False,
                       markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -5,7 +5,8 @@ from fastapi import APIRouter, Response
 from api.deps import StateDep
 from api.routes._common import NameParam
 from api.schemas import ResourcePublic, ResourcesPublic
-from datasets import Kind, delete_dataset
+from datasets import delete_dataset
+from resources import Kind
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

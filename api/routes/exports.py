@@ -6,20 +6,21 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import StateDep
-from api.routes._common import NameParam
+from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
-from datasets import Kind
+from resources import Kind
 from exports import check_allowed, delete_export, register_export
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
 
 class ExportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=NAME_PATTERN)
     forecast: str = Field(pattern=NAME_PATTERN)
-    destination: str = Field(min_length=1, max_length=2000, description="folder or URL under an allowed prefix")
+    destination: str = Field(min_length=1, max_length=2000, description="folder or URL under an allowed prefix "
+                             "(no query string or fragment)")
     format: Literal["csv", "parquet"] = "csv"
     part_size_mb: float = Field(256, gt=0, le=100_000)
 
@@ -45,7 +46,11 @@ def create_export_job(body: ExportCreate, state: StateDep) -> ResourcePublic:
     return ResourcePublic.of(r)
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
 def delete_export_route(name: NameParam, state: StateDep) -> Response:
-    delete_export(state.runtime.registry, name)
-    return Response(status_code=204)
+    """Forget an export (its files stay at the destination); an export in progress is stopped."""
+    return delete_or_stop(state, Kind.EXPORT, name,
+                          lambda: delete_export(state.runtime.workspace, state.runtime.registry, name))
+
+
+add_log_route(router, Kind.EXPORT)

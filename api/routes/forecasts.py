@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
-from api.routes._common import NameParam
+from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import ForecastCreate, ResourcePublic, ResourcesPublic
-from datasets import Kind, NotFoundError
+from resources import Kind, NotFoundError
 from forecast.store import LoadedForecast, parse_bound
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
@@ -51,13 +51,19 @@ def read_forecast(name: NameParam, state: StateDep) -> ResourcePublic:
     return ResourcePublic.of(state.runtime.registry.get(Kind.FORECAST, name))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
 def delete_forecast_route(name: NameParam, state: StateDep) -> Response:
+    """Delete a forecast (refused while an export reads it); a forecast job in progress is stopped."""
     from forecast.forecasts import delete_forecast
 
-    delete_forecast(state.runtime.workspace, state.runtime.registry, name)
-    state.forecasts.drop(name)
-    return Response(status_code=204)
+    def delete() -> None:
+        delete_forecast(state.runtime.workspace, state.runtime.registry, name)
+        state.forecasts.drop(name)
+
+    return delete_or_stop(state, Kind.FORECAST, name, delete)
+
+
+add_log_route(router, Kind.FORECAST)
 
 
 @router.get("/{name}/items", response_class=JSONBytes)

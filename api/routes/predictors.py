@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
-from api.routes._common import NameParam
+from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
-from datasets import Kind
+from resources import Kind
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
 
@@ -36,19 +36,27 @@ def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePubl
     return ResourcePublic.of(r)
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
 def delete_predictor_route(name: NameParam, state: StateDep) -> Response:
+    """Delete a predictor (refused while a forecast uses it); a training job in progress is stopped."""
     from forecast.predictors import delete_predictor
 
-    delete_predictor(state.runtime.workspace, state.runtime.registry, name)
-    return Response(status_code=204)
+    return delete_or_stop(state, Kind.PREDICTOR, name,
+                          lambda: delete_predictor(state.runtime.workspace, state.runtime.registry, name))
+
+
+add_log_route(router, Kind.PREDICTOR)
 
 
 @router.post("/{name}/invocations")
 async def invoke_predictor(name: NameParam, body: InvocationRequest, state: StateDep) -> dict[str, Any]:
     """On-demand inference for series the service has not stored (the DeepAR request shape)."""
-    from api.invocations import invoke
+    from api.invocations import check_size, invoke
 
+    settings = state.runtime.settings
+    horizon = int(state.runtime.registry.get_active(Kind.PREDICTOR, name).result["prediction_length"])
+    check_size(body, horizon, max_values=settings.max_invocation_values,
+               max_response_bytes=settings.max_response_bytes)  # before loading anything
     manifest, predictor = await run_in_threadpool(state.predictors.get, name)
     return await run_in_threadpool(invoke, manifest, predictor, body, state.runtime.settings.inference_precision)
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from api.runtime import build_runtime
-from datasets import Kind, Status
+from forecast.predictors import delete_predictor
+from resources import ConflictError, Kind, Status
+from resources.lifecycle import sweep
 from tests.forecast.conftest import head_lines
 
 pytestmark = pytest.mark.slow
@@ -117,10 +119,21 @@ def test_interrupted_or_killed_training_is_failed(dataset: str, sig: signal.Sign
         proc.wait(timeout=60)
     finally:
         proc.kill()
-    r = build_runtime().registry.get(Kind.PREDICTOR, "long")
+    rt = build_runtime()
+    r = rt.registry.get(Kind.PREDICTOR, "long")  # a fresh process sees the truth
     assert r.status == Status.CREATE_FAILED
-    assert r.artifact is None
-    if sig == signal.SIGINT:
+    if sig == signal.SIGINT:  # the process cleaned up after itself
         assert proc.returncode == 130 and r.message == "interrupted (Ctrl-C)"
-    else:
+        assert r.artifact is None
+    else:  # killed: its partial folder is recorded, and the sweep removes it
         assert "exited before it finished" in (r.message or "")
+        partial = Path(rt.workspace.path(str(r.artifact)))
+        assert partial.parent == Path(rt.workspace.path("predictors/long"))
+        (partial / "predictor").mkdir(parents=True, exist_ok=True)  # as if it died while saving
+        (partial / "predictor" / "half-written.bin").write_bytes(b"\0" * 10)
+        assert [s.name for s in sweep(rt.registry, rt.workspace)] == ["long"]
+        assert not partial.exists() and rt.registry.get(Kind.PREDICTOR, "long").artifact is None
+    with pytest.raises(ConflictError, match="not ACTIVE"):
+        rt.registry.get_active(Kind.PREDICTOR, "long")
+    delete_predictor(rt.workspace, rt.registry, "long")  # the name can be reused
+    assert not rt.registry.exists(Kind.PREDICTOR, "long")

@@ -152,10 +152,31 @@ def test_api_key(world: World) -> None:
 
     settings = world.settings.model_copy(update={"api_key": SecretStr("s3cret")})
     with TestClient(create_app(settings)) as c:
-        assert c.get("/v1/health").status_code == 401
-        assert c.get("/v1/health", headers={"Authorization": "Bearer nope"}).status_code == 401
-        assert c.get("/v1/health", headers={"Authorization": "Bearer s3cret"}).json() == {"status": "ok"}
+        assert c.get("/v1/health").json() == {"status": "ok"}  # liveness probes need no key
+        assert c.get("/v1/metrics").status_code == 401
+        assert c.get("/v1/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.get("/v1/metrics", headers={"Authorization": "Basic s3cret"}).status_code == 401
+        assert c.get("/v1/metrics", headers={"Authorization": "s3cret"}).status_code == 401
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):  # RFC 7235: the scheme is case-insensitive
+            assert c.get("/v1/metrics", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200, scheme
         assert c.get("/openapi.json").status_code == 401
+        r = c.get("/v1/forecasts/fq/items/Q1")  # the fast path sits behind the key too
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("key", ["", " ", "  \t "])
+def test_blank_api_key_is_refused(key: str, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    if key.strip() != key or key:
+        with pytest.raises(ValidationError, match="blank"):
+            Settings(api_key=key)
+    monkeypatch.setenv("FORECAST_API_KEY", key)
+    code, _, err = cli("serve", "--host", "0.0.0.0")  # an empty variable counts as unset; blank is an error
+    assert code == 2
+    assert ("FORECAST_API_KEY is blank" in err) if key else ("needs an API key" in err)
 
 
 def test_serve_refuses_public_bind_without_key(cli) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +211,8 @@ def test_forecast_job_over_http(client: TestClient, world: World) -> None:
 def test_forecast_job_checks_the_dataset_before_accepting(client: TestClient, world: World, samples_dir: Path,
                                                          tmp_path: Path) -> None:
     """A request that cannot succeed is refused at once (422), not accepted and failed later."""
-    from datasets import Kind, delete_dataset, import_dataset
+    from datasets import delete_dataset, import_dataset
+    from resources import Kind
     from tests.forecast.conftest import head_lines
 
     rt = world.runtime

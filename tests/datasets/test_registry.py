@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets import ConflictError, Kind, Registry, Status
+from resources import ConflictError, Kind, Registry, Status
 
 
 def test_get_active(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from api.runtime import build_runtime
-from datasets import DatasetValidationError, InvalidInputError, import_dataset, iter_dataset, scan_dataset
+from datasets import DatasetValidationError, import_dataset, iter_dataset, scan_dataset
+from resources import InvalidInputError
 
 
 def test_real_samples_validate(samples_dir: Path) -> None:

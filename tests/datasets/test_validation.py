@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from api.runtime import build_runtime
-from datasets import DatasetValidationError, InvalidInputError, Kind, import_dataset, scan_dataset
+from datasets import DatasetValidationError, import_dataset, scan_dataset
+from resources import InvalidInputError, Kind
 
 
 def write_lines(path: Path, records: list[object]) -> Path:

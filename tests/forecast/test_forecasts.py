@@ -9,7 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from datasets import AlreadyExistsError, Kind, Status, import_dataset
+from datasets import import_dataset
+
+from resources import AlreadyExistsError, Kind, Status
 from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
 from forecast.forecasts import create_forecast, delete_forecast, generate, reduce_samples

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from api.runtime import Runtime, build_runtime
-from datasets import AlreadyExistsError, Kind, Status, import_dataset
+from datasets import import_dataset
+from resources import AlreadyExistsError, Kind, Status
 from forecast.artifacts import read_manifest
 from forecast.data import load_entries
 from forecast.errors import HyperparameterError, TrainingError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Callable
 from typing import IO, Any
 
 import fsspec
@@ -18,9 +19,14 @@ from fsspec.core import url_to_fs
 class Workspace:
     """A root URL plus the filesystem that serves it."""
 
-    def __init__(self, root: str, *, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str, *, storage_options: dict[str, Any] | None = None,
+        options_for: Callable[[str], dict[str, Any]] | None = None,
+    ) -> None:
+        """``options_for(url)`` gives fsspec options for URLs outside the root (export destinations)."""
         self.root = root.rstrip("/") or root
         self.storage_options = dict(storage_options or {})
+        self.options_for = options_for or (lambda url: {})
         self.fs: fsspec.AbstractFileSystem
         self.fs, self._base = url_to_fs(self.root, **self.storage_options)
         self.is_local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
@@ -54,6 +60,18 @@ class Workspace:
 
     def exists(self, rel: str) -> bool:
         return bool(self.fs.exists(self.path(rel)))
+
+    def remove(self, location: str) -> None:
+        """Remove a partial output: a workspace-relative folder, or a URL / absolute path elsewhere
+        (an export's run folder at its destination). A missing one is fine."""
+        if "://" not in location and not location.startswith("/"):
+            self.remove_tree(location)
+            return
+        fs, path = url_to_fs(location, **self.options_for(location))
+        try:
+            fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
 
     def remove_tree(self, rel: str) -> None:
         """Remove an artifact folder; a missing one is fine."""

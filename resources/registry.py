@@ -4,17 +4,18 @@ Every resource has a kind, a name, a status, timestamps and two JSON documents: 
 was asked for) and ``result`` (what came out). Artifacts live in the workspace; a row points at
 them only once they are complete, so a reader never sees a half-written resource as ``ACTIVE``.
 
-The row also records which process owns a resource being created. A process that dies (a crash,
-``kill -9``) cannot mark its resource failed, so readers do it for it: a ``CREATE_*`` resource
-whose owner process on this host no longer exists is reported ``CREATE_FAILED``.
+The row also records which process owns a resource being created (host, pid and the process's
+start time: see :mod:`resources.owner`). A process that dies (a crash, ``kill -9``) cannot mark
+its resource failed, so readers do it for it: a resource in flight whose owner on this host is
+gone (or a zombie, or its pid now belongs to another process) is reported ``CREATE_FAILED``
+(``CREATE_STOPPED`` if a stop was requested). While in flight, ``artifact`` names the partial
+output, which :func:`resources.lifecycle.sweep` removes once the job is known dead.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,16 +26,27 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from datasets.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from resources.errors import AlreadyExistsError, ConflictError, InvalidInputError, JobStopped, NotFoundError
+from resources.owner import ProcessIdentity
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 class Status(StrEnum):
+    """The managed services' names. In flight: ``CREATE_PENDING`` (registered), ``CREATE_IN_PROGRESS``
+    (working), ``CREATE_STOPPING`` (a stop was asked for). Final: ``ACTIVE``, ``CREATE_FAILED``,
+    ``CREATE_STOPPED``."""
+
     CREATE_PENDING = "CREATE_PENDING"
     CREATE_IN_PROGRESS = "CREATE_IN_PROGRESS"
+    CREATE_STOPPING = "CREATE_STOPPING"
     ACTIVE = "ACTIVE"
     CREATE_FAILED = "CREATE_FAILED"
+    CREATE_STOPPED = "CREATE_STOPPED"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS, Status.CREATE_STOPPING)
 
 
 class Kind(StrEnum):
@@ -78,23 +90,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_alive(owner: str | None) -> bool:
+def _owner_dead(owner: str | None) -> bool:
+    """Whether the recorded owner is known to be gone (another host's cannot be judged here)."""
     if not owner:
-        return True
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot tell for another host
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
         return False
-    except (PermissionError, ValueError):
-        return True
-    return True
+    try:
+        return ProcessIdentity.decode(owner).alive() is False
+    except ValueError:
+        return False
 
 
 _SCHEMA = """
@@ -136,10 +139,15 @@ class Registry:
     def _row(self, row: sqlite3.Row) -> Resource:
         status = Status(row["status"])
         message = row["message"]
-        if status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS) and not _owner_alive(row["owner"]):
-            status = Status.CREATE_FAILED
-            message = "the process creating this resource exited before it finished"
-            self._set(row["kind"], row["name"], status=status, message=message)
+        if status.in_flight and _owner_dead(row["owner"]):
+            if status == Status.CREATE_STOPPING:
+                status, message = Status.CREATE_STOPPED, "stopped on request (the job's process has exited)"
+            else:
+                status, message = Status.CREATE_FAILED, "the process creating this resource exited before it finished"
+            with self._connect() as db:  # only if nobody changed it meanwhile
+                db.execute("UPDATE resources SET status = ?, message = ?, updated_at = ? WHERE kind = ? AND name = ?"
+                           " AND status = ? AND owner IS ?",
+                           (status.value, message, _now(), row["kind"], row["name"], row["status"], row["owner"]))
         return Resource(
             kind=Kind(row["kind"]),
             name=row["name"],
@@ -177,7 +185,7 @@ class Registry:
                     "INSERT INTO resources (kind, name, status, created_at, updated_at, artifact, spec, result, owner)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (kind.value, name, status.value, now, now, artifact, json.dumps(spec or {}, default=str),
-                     json.dumps(result or {}, default=str), _owner()),
+                     json.dumps(result or {}, default=str), ProcessIdentity.of().encode()),
                 )
         except sqlite3.IntegrityError:
             raise AlreadyExistsError(
@@ -215,9 +223,74 @@ class Registry:
             self._set(kind.value, name, **fields)
         return self.get(kind, name)
 
-    def claim(self, kind: Kind, name: str) -> None:
-        """Make the current process the owner (a background worker taking over a job)."""
-        self._set(kind.value, name, owner=_owner())
+    def require_free(self, kind: Kind, name: str) -> None:
+        """Check that ``name`` is valid and not taken by a resource of ``kind``.
+
+        Raises
+        ------
+        InvalidInputError, AlreadyExistsError
+        """
+        check_name(name, f"{kind.value} name")
+        if self.exists(kind, name):
+            raise AlreadyExistsError(f"{kind.value} {name!r} already exists; delete it first or choose another name")
+
+    def claim(self, kind: Kind, name: str, pid: int | None = None) -> None:
+        """Make process ``pid`` (default: this one) the owner of a job in flight.
+
+        Raises
+        ------
+        JobStopped
+            A stop was asked for before the job started; it is now ``CREATE_STOPPED``.
+        """
+        owner = ProcessIdentity.of(pid).encode()
+        with self._connect() as db:
+            db.execute("UPDATE resources SET owner = ?, updated_at = ? WHERE kind = ? AND name = ?",
+                       (owner, _now(), kind.value, name))
+        if pid is None and self.get(kind, name).status == Status.CREATE_STOPPING:
+            self.update(kind, name, status=Status.CREATE_STOPPED, message="stopped on request before it started")
+            raise JobStopped(f"{kind.value} {name!r} was stopped before it started")
+
+    def owner(self, kind: Kind, name: str) -> ProcessIdentity | None:
+        with self._connect() as db:
+            row = db.execute("SELECT owner FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{kind.value} {name!r} not found")
+        try:
+            return ProcessIdentity.decode(row["owner"]) if row["owner"] else None
+        except ValueError:
+            return None
+
+    def transition(self, kind: Kind, name: str, *, from_: Status, to: Status, message: str | None = None) -> bool:
+        """Set ``to`` only if the status is still ``from_`` (compare and set); whether it was set."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE resources SET status = ?, message = ?, updated_at = ? WHERE kind = ? AND name = ? AND status = ?",
+                (to.value, message, _now(), kind.value, name, from_.value))
+        return cur.rowcount == 1
+
+    def report_progress(self, kind: Kind, name: str, progress: dict[str, Any]) -> None:
+        """Record a job's progress (shown by describe as ``result.progress``) and the partial output.
+
+        Raises
+        ------
+        JobStopped
+            A stop was asked for: the job should end now (cooperative stop, for owners that a
+            signal cannot reach).
+        """
+        with self._connect() as db:
+            row = db.execute("SELECT status FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone()
+            if row is None:
+                raise NotFoundError(f"{kind.value} {name!r} not found")
+            if row["status"] == Status.CREATE_STOPPING.value:
+                raise JobStopped(f"{kind.value} {name!r} was stopped on request")
+            db.execute("UPDATE resources SET result = ?, updated_at = ? WHERE kind = ? AND name = ? AND status = ?",
+                       (json.dumps({"progress": progress}, default=str), _now(), kind.value, name, row["status"]))
+
+    def set_partial(self, kind: Kind, name: str, artifact: str | None) -> None:
+        """Record (or, with ``None``, forget) where a job in flight writes, for the sweep."""
+        with self._connect() as db:
+            db.execute("UPDATE resources SET artifact = ?, updated_at = ? WHERE kind = ? AND name = ?",
+                       (artifact, _now(), kind.value, name))
 
     def get(self, kind: Kind, name: str) -> Resource:
         """Raises :class:`NotFoundError` naming the kind and name."""
@@ -234,6 +307,11 @@ class Registry:
     def exists(self, kind: Kind, name: str) -> bool:
         with self._connect() as db:
             return db.execute("SELECT 1 FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone() is not None
+
+    def list_all(self) -> list[Resource]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM resources ORDER BY created_at, name").fetchall()
+        return [self._row(r) for r in rows]
 
     def list(self, kind: Kind) -> list[Resource]:
         with self._connect() as db:
