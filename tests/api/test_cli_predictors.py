@@ -137,3 +137,21 @@ def test_interrupted_or_killed_training_is_failed(dataset: str, sig: signal.Sign
         rt.registry.get_active(Kind.PREDICTOR, "long")
     delete_predictor(rt.workspace, rt.registry, "long")  # the name can be reused
     assert not rt.registry.exists(Kind.PREDICTOR, "long")
+
+
+def test_dataset_cannot_be_deleted_while_a_job_reads_it(dataset: str) -> None:
+    """The predictor is registered before its data is read, so the dataset is in use from the start."""
+    from datasets import delete_dataset
+
+    proc = _start_long_training(dataset)
+    try:
+        rt = build_runtime()
+        deadline = time.monotonic() + 60
+        while not rt.registry.exists(Kind.PREDICTOR, "long"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(ConflictError, match=f"dataset '{dataset}' is used by predictor 'long'"):
+            delete_dataset(rt.workspace, rt.registry, dataset)
+    finally:
+        proc.kill()
+        proc.wait()
