@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api.deps import AppState
-from api.errors import install_error_handlers
+from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
+from api.schemas import Message
 from api.fastpath import FastItemQuery
 from api.jobs import JobRunner
 from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostCheckMiddleware, is_loopback_name
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         version="1",
         description="DeepAR predictors, stored probabilistic forecasts queried by item, on-demand inference.",
         lifespan=lifespan,
+        responses={status: {"model": Message, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.service = AppState(
         runtime=runtime,
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         v1.include_router(module.router)
     app.include_router(v1)
     install_error_handlers(app)
+    complete_openapi(app, key_required=settings.api_key is not None, exempt=f"{API_PREFIX}/health")
     app.add_middleware(FastItemQuery, cache=app.state.service.forecasts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:

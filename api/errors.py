@@ -18,9 +18,10 @@ from resources import AlreadyExistsError, ConflictError, InvalidInputError, NotF
 from exports import DestinationNotAllowedError
 
 #: The error responses every route may give, for the OpenAPI document.
-ERROR_STATUSES = {401: "missing or invalid API key", 403: "destination not allowed", 404: "no such resource or item",
-                  409: "name taken, or the resource is in the wrong state", 413: "request too large",
-                  422: "invalid input; the message names the field"}
+ERROR_STATUSES = {400: "Host not allowed", 401: "missing or invalid API key", 403: "destination not allowed",
+                  404: "no such resource or item", 409: "name taken, or the resource is in the wrong state",
+                  413: "request too large (body, work or response over a limit)",
+                  422: "invalid input; the message names the field", 500: "internal error (a bug: please report it)"}
 
 
 def _handler(status: int):  # type: ignore[no-untyped-def]
@@ -42,6 +43,33 @@ def describe_errors(errors: Any) -> str:
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, (ValidationError, RequestValidationError)) else []
     return JSONResponse({"detail": describe_errors(errors)}, status_code=422)
+
+
+def complete_openapi(app: FastAPI, *, key_required: bool, exempt: str) -> None:
+    """Finish the OpenAPI document: every error response is the JSON :class:`api.schemas.Message`
+    (also on routes that answer text or PNG), and the bearer scheme is described; with an API key
+    configured, every operation but ``exempt`` (liveness) requires it."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            message = {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status[0] in "45":
+                            response["content"] = message
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "FORECAST_API_KEY, when the server has one"}}
+            if key_required:
+                schema["security"] = [{"bearer": []}]
+                for method in schema["paths"].get(exempt, {}).values():
+                    method["security"] = []
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecast.config import DeepARHyperparameters
 from resources import Resource
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
@@ -47,7 +48,7 @@ class PredictorCreate(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     dataset: str = Field(pattern=NAME_PATTERN)
-    hyperparameters: dict[str, Any]
+    hyperparameters: DeepARHyperparameters
 
 
 class InvocationConfiguration(BaseModel):
@@ -68,4 +69,31 @@ class InvocationRequest(BaseModel):
 
 
 class Message(BaseModel):
-    detail: str
+    """The one error body of every 4xx and 5xx response."""
+
+    detail: str = Field(description="what is wrong, naming the field or resource")
+
+
+class Point(BaseModel):
+    timestamp: str = Field(description="ISO-8601 UTC, e.g. 2008-01-01T00:00:00Z")
+    value: float | None = Field(description="the stored float32 value; null where it is not a number")
+
+
+class ItemForecast(BaseModel):
+    """One item's forecast: each requested type as a list of points, in time order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "forecast": "q1", "item_id": "Q1",
+        "predictions": {"p10": [{"timestamp": "2008-01-01T00:00:00Z", "value": 3109.1}],
+                        "mean": [{"timestamp": "2008-01-01T00:00:00Z", "value": 4580.8}]}}]})
+
+    forecast: str
+    item_id: str
+    predictions: dict[str, list[Point]] = Field(description="type (p10, p50, mean, ...) -> points")
+
+
+class ItemForecasts(BaseModel):
+    """Several items' forecasts, in the order asked for."""
+
+    forecast: str
+    items: list[ItemForecast]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -24,4 +23,4 @@ def test_quickstart_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert len(images) == 3
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in outputs)
     assert "seasonal_naive" in text and "_SUCCESS" in text
-    assert os.environ["QUICKSTART_EPOCHS"] == "1"
+    assert "| epochs: 1" in text  # the notebook took the test's epoch budget (else a real 40-epoch run)

@@ -41,8 +41,9 @@ def add_log_route(router: APIRouter, kind: Kind) -> None:
         state.runtime.registry.get(kind, name)
         return PlainTextResponse(read_log(state.runtime.settings, kind, name))
 
-    read_job_log.__doc__ = (f"The log of a {kind.value} job started over HTTP: what the CLI would have printed, "
+    what = f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
+    read_job_log.__doc__ = (f"The log of {what} job started over HTTP: what the CLI would have printed, "
                             "progress, and any traceback (the last MiB).")
     router.add_api_route("/{name}/log", read_job_log, methods=["GET"], response_class=PlainTextResponse,
-                         summary=f"Read a {kind.value} job's log", name=f"read_{kind.value}_log",
+                         summary=f"Read {what} job's log", name=f"read_{kind.value}_log",
                          responses={200: {"content": {"text/plain": {}}}})

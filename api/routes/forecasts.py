@@ -5,10 +5,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
-from api.schemas import ForecastCreate, ResourcePublic, ResourcesPublic
+from api.schemas import ForecastCreate, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
 from resources import Kind, NotFoundError
 from forecast.store import LoadedForecast, parse_bound
 
@@ -19,8 +20,11 @@ StartQuery = Annotated[str | None, Query(description="first timestamp to include
 EndQuery = Annotated[str | None, Query(description="last timestamp to include, ISO-8601")]
 
 
-class JSONBytes(Response):
-    media_type = "application/json"
+class JSONBytes(JSONResponse):
+    """A JSON response from bytes already encoded (orjson); documented with the route's model."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
 
 
 async def _loaded(state: StateDep, name: str) -> LoadedForecast:
@@ -66,7 +70,7 @@ def delete_forecast_route(name: NameParam, state: StateDep) -> Response:
 add_log_route(router, Kind.FORECAST)
 
 
-@router.get("/{name}/items", response_class=JSONBytes)
+@router.get("/{name}/items", response_class=JSONBytes, response_model=ItemForecasts)
 async def read_items(
     name: NameParam, state: StateDep,
     item_id: Annotated[list[str], Query(min_length=1, max_length=1000, description="repeat for several items")],
@@ -94,7 +98,7 @@ def read_item_plot(name: NameParam, item_id: str, state: StateDep) -> Response:
     return Response(png, media_type="image/png")
 
 
-@router.get("/{name}/items/{item_id:path}", response_class=JSONBytes)
+@router.get("/{name}/items/{item_id:path}", response_class=JSONBytes, response_model=ItemForecast)
 async def read_item(
     name: NameParam, item_id: str, state: StateDep,
     types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,

@@ -27,11 +27,9 @@ def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
 @router.post("", status_code=202)
 def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
     """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
-    from forecast.config import DeepARHyperparameters
     from forecast.predictors import register_predictor
 
-    hp = DeepARHyperparameters.model_validate(body.hyperparameters)
-    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=hp)
+    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=body.hyperparameters)
     state.jobs.start(Kind.PREDICTOR, body.name)
     return ResourcePublic.of(r)
 

@@ -59,7 +59,10 @@ def test_import_does_not_load_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_query_item_over_a_real_socket(server: str) -> None:
+def test_query_item_over_a_real_socket(server: str, world: World) -> None:
+    from forecast.store import load_forecast
+    from resources import Kind
+
     with httpx.Client(base_url=server) as http:
         r = http.get("/v1/forecasts/fq/items/Q1")
         assert r.status_code == 200
@@ -67,7 +70,10 @@ def test_query_item_over_a_real_socket(server: str) -> None:
         assert body["forecast"] == "fq" and body["item_id"] == "Q1"
         assert list(body["predictions"]) == ["p10", "p35", "mean", "p50", "p90"]
         points = body["predictions"]["p50"]
-        assert len(points) == 4 and points[0] == {"timestamp": "2008-01-01T00:00:00Z", "value": points[0]["value"]}
+        assert len(points) == 4 and points[0]["timestamp"] == "2008-01-01T00:00:00Z"
+        stored = load_forecast(world.runtime.workspace, world.runtime.registry.get(Kind.FORECAST, "fq"))
+        row = stored.values["p50"][stored.index["Q1"]]
+        assert [np.float32(p["value"]) for p in points] == row.tolist()  # the stored float32 values
         r = http.get("/v1/forecasts/fq/items/Q1", params={"types": "p10,mean", "start": "2008-04-01", "end": "2008-07-01"})
         body = r.json()
         assert list(body["predictions"]) == ["p10", "mean"]
@@ -261,3 +267,27 @@ def test_predictor_job_over_http(client: TestClient) -> None:
     assert body["result"]["metrics"]["deepar"]["num_items"] == 40
     assert client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp}).status_code == 409
     assert client.delete("/v1/predictors/pjob").status_code == 204
+
+
+@pytest.mark.parametrize("query", ["", "?types=p10,mean", "?types=p90", "?types=mean,p10,p35"])
+def test_fast_path_answers_byte_for_byte_what_the_route_answers(world: World, query: str) -> None:
+    """The item-query fast path (api.fastpath) must be used for a loaded forecast and give exactly
+    the documented route's bytes and headers."""
+    from api.fastpath import FastItemQuery
+
+    app = create_app(world.settings)
+    with TestClient(app) as c:
+        for item in ("Q1", "Q7", "Q23"):
+            path = f"/v1/forecasts/fq/items/{item}{query}"
+            state = app.state.service
+            state.forecasts.drop("fq")
+            assert state.forecasts.fresh("fq") is None
+            routed = c.get(path)  # not loaded yet: the fast path steps aside, the route loads it
+            assert routed.status_code == 200
+            fast = FastItemQuery(app=None, cache=state.forecasts)._answer("fq", item, query.lstrip("?").encode())
+            assert fast is not None, "the fast path did not answer a loaded forecast"
+            assert fast == routed.content
+            again = c.get(path)  # answered by the fast path now
+            assert again.content == routed.content
+            assert again.headers["content-type"] == routed.headers["content-type"] == "application/json"
+            assert again.headers["content-length"] == routed.headers["content-length"]

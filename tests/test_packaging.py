@@ -1,0 +1,35 @@
+"""Our top-level packages have common names; another distribution's ``datasets`` (Hugging Face's,
+say) installed beside us must be a clear error at start-up, not a silent import of theirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import api
+
+
+@pytest.mark.parametrize("shadowed", ["datasets", "exports", "forecast", "resources"])
+def test_a_foreign_package_of_the_same_name_is_a_clear_error(tmp_path: Path, shadowed: str) -> None:
+    fake = tmp_path / shadowed
+    fake.mkdir()
+    (fake / "__init__.py").write_text("'''Another project's package.'''\nclass Dataset: ...\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # first on sys.path, as a site-packages install would be
+    forecast = str(Path(sys.executable).parent / "forecast")
+    for cmd in ([forecast, "datasets", "list"], [sys.executable, "-m", "api.worker", "forecast", "x"]):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        assert f"the package '{shadowed}' imported from {fake / '__init__.py'} is not forecast-service's" in out.stderr
+        assert "virtual environment of its own" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_our_packages_are_marked() -> None:
+    api.check_packages()  # passes in our own environment
+    for name in api.OUR_PACKAGES:
+        module = __import__(name)
+        assert module.__forecast_service__ is True
+        assert Path(module.__file__).parent.parent == Path(api.__file__).parent.parent
