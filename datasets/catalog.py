@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from datasets.columnar import ParquetSink, iter_entries
-from resources.lifecycle import delete_resource
+from datasets.frequency import normalize_freq
+from resources.errors import InvalidInputError, ServiceError
+from resources.lifecycle import building, delete_resource
 from resources.registry import Kind, Registry, Resource, Status
 from datasets.scan import ProgressCallback, scan_dataset
 from datasets.summary import DatasetSummary
@@ -28,37 +31,48 @@ def import_dataset(
     max_problems: int = 100,
     progress: ProgressCallback | None = None,
 ) -> Resource:
-    """Validate ``source`` and store it as ``name``: one pass, written to a fresh folder, and
-    registered only when complete. Nothing is registered or left behind when it is invalid.
+    """Validate ``source`` and store it as ``name`` in one pass, through the same lifecycle as every
+    job: registered ``CREATE_IN_PROGRESS`` first (so the name is taken atomically and a killed import
+    is seen as failed, its partial copy swept), ``ACTIVE`` when complete. An invalid source leaves
+    nothing registered and nothing behind.
 
     Raises
     ------
     AlreadyExistsError
-        ``name`` is taken (checked first, and again atomically at registration).
+        ``name`` is taken.
     DatasetValidationError
         The source has problems; every one is listed.
     """
     registry.require_free(Kind.DATASET, name)
+    spec = {"source": source, "freq": normalize_freq(freq)}
+    registry.create(Kind.DATASET, name, status=Status.CREATE_PENDING, spec=spec)
     rel = workspace.new_artifact_dir("dataset", name)
+    last_report = [0.0]
+
+    def report(done: int, total: int | None, path: str) -> None:
+        if time.monotonic() - last_report[0] >= 0.5:
+            last_report[0] = time.monotonic()
+            registry.report_progress(Kind.DATASET, name, {"bytes_read": done, "bytes_total": total, "file": path})
+        if progress is not None:
+            progress(done, total, path)
+
     try:
-        with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
-            sink = ParquetSink(f)
-            try:
-                summary = scan_dataset(
-                    source, freq=freq, storage_options=source_options, max_problems=max_problems,
-                    write=sink.write, progress=progress,
-                )
-            finally:
-                sink.close()
-        spec = {"source": source, "freq": summary.freq}
-        manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
-        workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
-        return registry.create(
-            Kind.DATASET, name, status=Status.ACTIVE, spec=spec, artifact=rel,
-            result=summary.model_dump(mode="json"),
-        )
-    except BaseException:
-        workspace.remove_tree(rel)
+        with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
+            with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
+                sink = ParquetSink(f)
+                try:
+                    summary = scan_dataset(
+                        source, freq=freq, storage_options=source_options, max_problems=max_problems,
+                        write=sink.write, progress=report,
+                    )
+                finally:
+                    sink.close()
+            manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
+            workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
+            return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
+                                   result=summary.model_dump(mode="json"))
+    except InvalidInputError:
+        registry.delete(Kind.DATASET, name)  # bad input: nothing registered
         raise
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from exports.destinations import normalize, open_destination, redact
@@ -35,7 +36,7 @@ def register_export(
 
 def run_export(
     workspace: Workspace, registry: Registry, name: str, *, storage_options: dict[str, Any] | None = None,
-    registered: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Resource:
     """Run a registered export to the end. A failure leaves ``CREATE_FAILED`` with the reason, no
     run folder at the destination, and raises :class:`ExportError`."""
@@ -46,14 +47,19 @@ def run_export(
     run_folder = spec["destination"] + run_name(name, now)  # the destination is stored canonical, ending in /
     last_report = [0.0]
 
+    total = [0]
+
     def progress(rows: int) -> None:
         if time.monotonic() - last_report[0] >= 0.5:
             last_report[0] = time.monotonic()
-            registry.report_progress(Kind.EXPORT, name, {"rows_done": rows})
+            registry.report_progress(Kind.EXPORT, name, {"rows_done": rows, "rows_total": total[0]})
+        if on_progress is not None:
+            on_progress(rows, total[0])
 
     try:
         with building(registry, workspace, Kind.EXPORT, name, run_folder, wrap=ExportError):
             forecast = registry.get_active(Kind.FORECAST, spec["forecast"])
+            total[0] = int(forecast.result.get("num_items", 0)) * int(forecast.result.get("prediction_length", 0))
             fs, base = open_destination(spec["destination"], storage_options)
             result = write_export(workspace, forecast, fs, base, name=name, fmt=spec["format"],
                                   part_size_bytes=int(spec["part_size_mb"] * 2**20), now=now, on_rows=progress)
@@ -71,10 +77,11 @@ def run_export(
 def create_export(
     workspace: Workspace, registry: Registry, name: str, *, forecast: str, destination: str, fmt: Format = "csv",
     part_size_mb: float = DEFAULT_PART_SIZE_MB, storage_options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Resource:
-    """Register and run an export in this process (the CLI's path)."""
+    """Register and run an export in this process (the CLI's path); ``on_progress(rows, total)``."""
     register_export(registry, name, forecast=forecast, destination=destination, fmt=fmt, part_size_mb=part_size_mb)
-    return run_export(workspace, registry, name, storage_options=storage_options)
+    return run_export(workspace, registry, name, storage_options=storage_options, on_progress=on_progress)
 
 
 def delete_export(workspace: Workspace, registry: Registry, name: str) -> None:

@@ -14,7 +14,15 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from api.runtime import Runtime, build_runtime
 from resources import AlreadyExistsError, ConflictError, InvalidInputError, Kind, Resource, ServiceError, Status
@@ -98,6 +106,22 @@ def interactive() -> bool:
 
 
 @contextmanager
+def count_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over a count (items, rows), shown only in a terminal."""
+    if not interactive():
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
 def byte_progress(description: str) -> Iterator[Callable[[int, int | None, str], None] | None]:
     """A progress bar over bytes read, shown only in a terminal."""
     if not interactive():
@@ -160,5 +184,8 @@ def progress_line(r: Resource) -> str | None:
     if "items_done" in p:
         return f"{p['items_done']:,} of {p['items_total']:,} items"
     if "rows_done" in p:
-        return f"{p['rows_done']:,} rows written"
+        return f"{p['rows_done']:,} of {p.get('rows_total') or 0:,} rows written"
+    if "bytes_read" in p:
+        total = f" of {p['bytes_total']:,}" if p.get("bytes_total") else ""
+        return f"{p['bytes_read']:,}{total} bytes read"
     return str(p.get("phase", ""))

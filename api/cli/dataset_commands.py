@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import byte_progress, console, err_console, handle_errors, print_json, runtime
+from api.cli._common import byte_progress, console, err_console, handle_errors, print_json, progress_line, runtime
 from datasets import DatasetSummary, delete_dataset, get_dataset, import_dataset, scan_dataset
-from resources import Kind, Resource
+from resources import Kind, Resource, Status
 
 app = typer.Typer(help="Import and inspect training data (DeepAR JSON lines or Parquet).", no_args_is_help=True)
 
@@ -132,6 +132,13 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
         print_json(_describe(resource))
         return
     console.print(f"source: {resource.spec.get('source')}", highlight=False)
+    if resource.status != Status.ACTIVE:  # importing, or failed: no summary yet
+        console.print(f"dataset {name!r}: {resource.status.value}" + (f" ({resource.message})" if resource.message else ""),
+                      highlight=False, markup=False)
+        line = progress_line(resource)
+        if line:
+            console.print(line, highlight=False, markup=False)
+        return
     console.print(summary_table(DatasetSummary.model_validate(resource.result), f"dataset {name!r} ({resource.status.value})"))
 
 

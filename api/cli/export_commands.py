@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import add_job_commands, describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
+from api.cli._common import add_job_commands, count_progress, describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
 from resources import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
@@ -29,9 +29,10 @@ def create(
     from exports import create_export
 
     rt = runtime(ctx)
-    r = create_export(rt.workspace, rt.registry, name, forecast=forecast, destination=destination,
-                      fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
-                      storage_options=rt.settings.storage_options(destination))
+    with count_progress(f"exporting {name} (rows)") as on_progress:
+        r = create_export(rt.workspace, rt.registry, name, forecast=forecast, destination=destination,
+                          fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
+                          storage_options=rt.settings.storage_options(destination), on_progress=on_progress)
     if json_output:
         print_json(describe_resource(r))
         return

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli._common import (
+    count_progress,
     add_job_commands,
     console,
     describe_resource,
     err_console,
     handle_errors,
-    interactive,
     print_json,
     print_resource,
     runtime,
@@ -27,21 +24,6 @@ from resources import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
-
-
-@contextmanager
-def _item_progress(name: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not interactive():
-        yield None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task(f"forecasting {name}", total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        yield update
 
 
 @app.command()
@@ -58,7 +40,7 @@ def create(
     from forecast.forecasts import create_forecast
 
     rt = runtime(ctx)
-    with _item_progress(name) as progress:
+    with count_progress(f"forecasting {name}") as progress:
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
                             precision=rt.settings.inference_precision, on_progress=progress)
     if json_output:

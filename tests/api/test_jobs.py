@@ -129,7 +129,19 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
     """Run one job in this (spawned) process and die without cleanup at the worst moment."""
     os.environ["FORECAST_HOME"], os.environ["FORECAST_REGISTRY"] = home, registry
     rt = build_runtime(Settings(home=home, registry=registry))
-    if kind == "forecast":
+    if kind == "dataset":
+        import datasets.catalog as catalog
+
+        original_write = catalog.ParquetSink.write
+
+        def write_then_die(self: Any, *a: Any, **k: Any) -> None:
+            original_write(self, *a, **k)
+            os._exit(9)  # part of the stored copy is written
+
+        catalog.ParquetSink.write = write_then_die  # type: ignore[method-assign]
+        source = Path(home).parent / "tq.jsonl"  # the world's source file
+        catalog.import_dataset(rt.workspace, rt.registry, "killed", str(source), freq="Q")
+    elif kind == "forecast":
         import pyarrow.parquet as pq
 
         from forecast.forecasts import create_forecast
@@ -171,7 +183,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
     raise SystemExit("did not die")
 
 
-@pytest.mark.parametrize("kind", ["forecast", "predictor", "export"])
+@pytest.mark.parametrize("kind", ["dataset", "forecast", "predictor", "export"])
 def test_a_job_killed_midway_leaves_the_truth(kind: str, world: World, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     home, registry_path = world.settings.home, str(world.settings.registry)
