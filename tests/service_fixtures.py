@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
@@ -34,3 +37,18 @@ def build_world(root: Path, samples_dir: Path, *, likelihood: str = "student-T",
     create_predictor(rt.workspace, rt.registry, "pq", dataset="tq", hyperparameters=tiny(likelihood=likelihood))
     create_forecast(rt.workspace, rt.registry, "fq", predictor="pq", types="0.1,0.35,mean,0.5,0.9")
     return World(settings=s, runtime=rt, dataset="tq", predictor="pq", forecast="fq")
+
+
+IN_FLIGHT = ("CREATE_PENDING", "CREATE_IN_PROGRESS", "CREATE_STOPPING")
+
+
+def poll(client: Any, path: str, until: Callable[[dict[str, Any]], bool] | None = None,
+         timeout: float = 120) -> dict[str, Any]:
+    """GET ``path`` until ``until(body)`` (default: the job is no longer in flight); the last body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = client.get(path).json()
+        if (until or (lambda b: b["status"] not in IN_FLIGHT))(body):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.conftest import free_port
-from tests.service_fixtures import World, build_world
+from tests.service_fixtures import World, build_world, poll
 
 pytestmark = pytest.mark.slow
 
@@ -203,12 +203,8 @@ def test_invocation_cache_metrics(client: TestClient) -> None:
 def test_forecast_job_over_http(client: TestClient, world: World) -> None:
     r = client.post("/v1/forecasts", json={"name": "job", "predictor": "pq", "types": "0.2,mean"})
     assert r.status_code == 202 and r.json()["status"] == "CREATE_PENDING"
-    for _ in range(600):
-        status = client.get("/v1/forecasts/job").json()["status"]
-        if status not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-            break
-        time.sleep(0.2)
-    assert status == "ACTIVE", client.get("/v1/forecasts/job").json()
+    body = poll(client, "/v1/forecasts/job")
+    assert body["status"] == "ACTIVE", body
     assert list(client.get("/v1/forecasts/job/items/Q3").json()["predictions"]) == ["p20", "mean"]
     assert client.delete("/v1/forecasts/job").status_code == 204
     assert client.get("/v1/forecasts/job").status_code == 404
@@ -258,11 +254,7 @@ def test_predictor_job_over_http(client: TestClient) -> None:
     hp = {"prediction_length": 4, **TINY, "likelihood": "negative-binomial"}
     r = client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp})
     assert r.status_code == 202 and r.json()["status"] == "CREATE_PENDING"
-    for _ in range(900):
-        body = client.get("/v1/predictors/pjob").json()
-        if body["status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-            break
-        time.sleep(0.2)
+    body = poll(client, "/v1/predictors/pjob", timeout=180)
     assert body["status"] == "ACTIVE", body
     assert body["result"]["metrics"]["deepar"]["num_items"] == 40
     assert client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp}).status_code == 409

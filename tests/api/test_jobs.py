@@ -22,7 +22,7 @@ from api.settings import Settings
 from resources import ConflictError, Kind, Status
 from resources.lifecycle import sweep
 from tests.forecast.conftest import TINY
-from tests.service_fixtures import World, build_world
+from tests.service_fixtures import World, build_world, poll
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +40,10 @@ def client(world: World) -> Iterator[TestClient]:
         yield c
 
 
-def _poll(client: TestClient, path: str, until: Any, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(path).json()
-        if until(body):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.1)
-
-
 def test_http_training_progress_log_and_stop(client: TestClient, world: World) -> None:
     r = client.post("/v1/predictors", json={"name": "long", "dataset": "tq", "hyperparameters": LONG})
     assert r.status_code == 202
-    body = _poll(client, "/v1/predictors/long", lambda b: b["result"].get("progress", {}).get("epoch", 0) >= 3)
+    body = poll(client, "/v1/predictors/long", lambda b: b["result"].get("progress", {}).get("epoch", 0) >= 3)
     p = body["result"]["progress"]
     assert body["status"] == "CREATE_IN_PROGRESS" and p["phase"] == "training" and p["epochs"] == 1000
     assert p["train_loss"] > 0 and p["eta_seconds"] > 0
@@ -66,7 +56,7 @@ def test_http_training_progress_log_and_stop(client: TestClient, world: World) -
         delete_dataset(world.runtime.workspace, world.runtime.registry, "tq")
     r = client.delete("/v1/predictors/long")  # in progress: DELETE stops it
     assert r.status_code == 202 and r.json()["status"] in ("CREATE_STOPPING", "CREATE_STOPPED")
-    body = _poll(client, "/v1/predictors/long", lambda b: b["status"] != "CREATE_STOPPING", timeout=60)
+    body = poll(client, "/v1/predictors/long", lambda b: b["status"] != "CREATE_STOPPING", timeout=60)
     assert body["status"] == "CREATE_STOPPED", body
     assert not list(Path(world.settings.home, "predictors").glob("long/*"))  # nothing partial kept
     assert "stopped" in client.get("/v1/predictors/long/log").text
@@ -85,7 +75,7 @@ def test_http_jobs_get_the_servers_whole_settings(world: World) -> None:
     with TestClient(create_app(settings)) as c:
         r = c.post("/v1/predictors", json={"name": "capped", "dataset": "tq", "hyperparameters": {"prediction_length": 4}})
         assert r.status_code == 202
-        body = _poll(c, "/v1/predictors/capped", lambda b: b["status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"))
+        body = poll(c, "/v1/predictors/capped")
         assert body["status"] == "CREATE_FAILED" and "over the limit of 0.1 GiB" in body["message"]
         assert "over the limit of 0.1 GiB" in c.get("/v1/predictors/capped/log").text
         assert c.delete("/v1/predictors/capped").status_code == 204

@@ -8,7 +8,6 @@ path while fsspec and the OS treat ``#`` and ``?`` as plain characters.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from exports.destinations import check_allowed, resolve_destination
 from exports.errors import DestinationNotAllowedError
 from forecast.synthetic import write_synthetic_forecast
 from resources import InvalidInputError
+from tests.service_fixtures import poll
 
 
 @pytest.fixture
@@ -112,11 +112,7 @@ def test_http_export_cannot_escape_the_prefix(folders: tuple[Path, Path]) -> Non
         r = c.post("/v1/exports", json={"name": "ok", "forecast": "f", "destination": f"file://{allowed}/daily"})
         assert r.status_code == 202, r.text
         assert r.json()["spec"]["destination"] == f"file://{allowed}/daily/"  # stored resolved
-        for _ in range(300):
-            body = c.get("/v1/exports/ok").json()
-            if body["status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-                break
-            time.sleep(0.1)
+        body = poll(c, "/v1/exports/ok")
         assert body["status"] == "ACTIVE", body
     assert list(elsewhere.iterdir()) == []
     assert not any("#" in p or "?" in p for p in map(str, Path(allowed).rglob("*")))

@@ -24,6 +24,7 @@ from exports import ExportError, create_export, register_export, write_export
 from exports.destinations import open_destination
 from forecast.store import load_forecast
 from forecast.synthetic import write_synthetic_forecast
+from tests.service_fixtures import poll
 
 AWKWARD = ["plain", "with,comma", 'with "quotes"', "multi\nline", "  spaced  ", "ünïcödé/ß", "semi;colon", "=1+2"]
 
@@ -168,11 +169,7 @@ def test_http_exports_only_under_allowed_prefixes(s3_bucket: str, rt: Runtime, t
         assert r.status_code == 422 and "'..'" in r.json()["detail"]
         r = c.post("/v1/exports", json={"name": "ok", "forecast": "f", "destination": f"{allowed}daily/", "part_size_mb": 1})
         assert r.status_code == 202, r.text
-        for _ in range(300):
-            body = c.get("/v1/exports/ok").json()
-            if body["status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
-                break
-            time.sleep(0.1)
+        body = poll(c, "/v1/exports/ok")
         assert body["status"] == "ACTIVE", body
         folder = body["result"]["folder"].removeprefix("s3://")
         assert s3fs_client.exists(f"{folder}/_SUCCESS")
