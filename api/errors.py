@@ -35,6 +35,9 @@ def describe_errors(errors: Any) -> str:
     """``loc: message`` for each pydantic error, joined; the input values are left out."""
     problems = []
     for e in errors:
+        if e.get("type") == "json_invalid":
+            problems.append(f"body: not valid JSON ({(e.get('ctx') or {}).get('error', 'cannot decode')})")
+            continue
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1)
         problems.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
     return "; ".join(problems) or "invalid request"

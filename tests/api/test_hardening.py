@@ -100,6 +100,12 @@ def test_nan_and_infinity_in_bodies_are_422_naming_the_field(client: TestClient,
     assert field in r.json()["detail"]
 
 
+def test_malformed_json_body_is_422(client: TestClient) -> None:
+    for body in (b"\xff\xfe", b'{"name": ', b"[1, 2"):
+        r = client.post("/v1/forecasts", content=body, headers=JSON)
+        assert r.status_code == 422 and r.json()["detail"].startswith("body: not valid JSON"), r.text
+
+
 def test_integer_item_ids_are_strings(client: TestClient, world: World, tmp_path: Path) -> None:
     from datasets import import_dataset
     from resources import Kind
