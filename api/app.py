@@ -12,16 +12,21 @@ from fastapi import APIRouter, FastAPI
 
 from api.deps import AppState
 from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
-from api.schemas import Message
 from api.fastpath import FastItemQuery
 from api.jobs import JobRunner
-from api.middleware import ApiKeyMiddleware, BodyLimitMiddleware, HostCheckMiddleware, is_loopback_name
+from api.middleware import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    HostCheckMiddleware,
+    is_loopback_name,
+)
 from api.predictor_cache import PredictorCache
 from api.routes import datasets, exports, forecasts, health, predictors
 from api.runtime import build_runtime
+from api.schemas import Message
 from api.settings import Settings
-from resources.lifecycle import sweep
 from forecast.store import ForecastCache
+from resources.lifecycle import sweep
 
 API_PREFIX = "/v1"
 

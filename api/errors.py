@@ -14,8 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from resources import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError, RequestTooLargeError, ServiceError
 from exports import DestinationNotAllowedError
+from resources import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RequestTooLargeError,
+    ServiceError,
+)
 
 #: The error responses every route may give, for the OpenAPI document.
 ERROR_STATUSES = {400: "Host not allowed", 401: "missing or invalid API key", 403: "destination not allowed",

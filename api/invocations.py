@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas import InvocationRequest
-from resources import InvalidInputError, RequestTooLargeError
 from datasets.records import TIMESTAMP_RANGE, RecordValidator, end_of_series
 from forecast.sampling import Precision
+from resources import InvalidInputError, RequestTooLargeError
 
 
 def _levels(quantiles: list[str]) -> list[float]:

@@ -9,11 +9,11 @@ from typing import Any
 
 from datasets.columnar import ParquetSink, iter_entries
 from datasets.frequency import normalize_freq
+from datasets.scan import ProgressCallback, scan_dataset
+from datasets.summary import DatasetSummary
 from resources.errors import InvalidInputError, ServiceError
 from resources.lifecycle import building, delete_resource
 from resources.registry import Kind, Registry, Resource, Status
-from datasets.scan import ProgressCallback, scan_dataset
-from datasets.summary import DatasetSummary
 from resources.workspace import Workspace
 
 DATA_FILE = "series.parquet"

@@ -10,8 +10,8 @@ from typing import IO, Any, Literal
 import fsspec
 from fsspec.core import url_to_fs
 
-from resources.errors import InvalidInputError
 from datasets.schema import JSON_SUFFIXES, PARQUET_SUFFIXES
+from resources.errors import InvalidInputError
 
 FileKind = Literal["json", "parquet"]
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import fsspec
 from fsspec.core import url_to_fs
 
-from resources import InvalidInputError
 from exports.errors import DestinationNotAllowedError, ExportError
+from resources import InvalidInputError
 
 _LOCAL_SCHEMES = ("file", "local")
 _S3_SCHEMES = ("s3", "s3a")

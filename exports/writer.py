@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from resources import Resource, Workspace
 from forecast.store import FORECAST_FILE, forecast_timestamps
+from resources import Resource, Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 
 from datasets import iter_dataset
-
-from resources import Resource, Workspace
 from datasets.summary import DatasetSummary
 from forecast.config import DataFacts
+from resources import Resource, Workspace
 
 Entry = dict[str, Any]
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gluonts.torch.distributions import BetaOutput, NegativeBinomialOutput, NormalOutput, StudentTOutput
+from gluonts.torch.distributions import (
+    BetaOutput,
+    NegativeBinomialOutput,
+    NormalOutput,
+    StudentTOutput,
+)
 from gluonts.torch.model.deepar import DeepAREstimator
 
 from forecast.config import ResolvedConfig

@@ -19,8 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from resources import Kind, Registry, Resource, Status, Workspace
-from resources.lifecycle import building, delete_resource
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
@@ -29,6 +27,8 @@ from forecast.inference import iter_samples, sampler_for, summarize
 from forecast.sampling import Precision
 from forecast.store import FORECAST_FILE, MANIFEST_FILE
 from forecast.types import ForecastType, parse_types
+from resources import Kind, Registry, Resource, Status, Workspace
+from resources.lifecycle import building, delete_resource
 
 logger = logging.getLogger(__name__)
 

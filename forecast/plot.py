@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from resources import Kind, NotFoundError, Registry, Resource, Workspace
 from datasets.catalog import DATA_FILE
 from forecast.store import LoadedForecast, forecast_timestamps
+from resources import Kind, NotFoundError, Registry, Resource, Workspace
 
 
 def item_history(workspace: Workspace, dataset: Resource, item_id: str) -> tuple[np.ndarray, np.ndarray] | None:

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
-from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
-from resources.lifecycle import building, delete_resource
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, library_versions, load_predictor, save_predictor
 from forecast.config import DeepARHyperparameters, ResolvedConfig, check_fits_in_memory, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import TrainingError
 from forecast.sampling import Precision
+from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources.lifecycle import building, delete_resource
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
     from forecast.training import EpochCallback

@@ -8,8 +8,8 @@ Torch-free on purpose (the HTTP service imports this, never the model). One load
 from __future__ import annotations
 
 import threading
-import warnings
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +18,17 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from resources import ConflictError, InvalidInputError, Kind, NotFoundError, Registry, Resource, Workspace
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
+from resources import (
+    ConflictError,
+    InvalidInputError,
+    Kind,
+    NotFoundError,
+    Registry,
+    Resource,
+    Workspace,
+)
 
 FORECAST_FILE = "forecast.parquet"
 MANIFEST_FILE = "manifest.json"

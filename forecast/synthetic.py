@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from resources import Kind, Registry, Resource, Status, Workspace
 from forecast.forecasts import FORECAST_FILE, MANIFEST_FILE, forecast_schema
 from forecast.types import parse_types
+from resources import Kind, Registry, Resource, Status, Workspace
 
 
 def write_synthetic_forecast(

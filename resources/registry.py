@@ -26,7 +26,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from resources.errors import AlreadyExistsError, ConflictError, InvalidInputError, JobStopped, NotFoundError
+from resources.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    JobStopped,
+    NotFoundError,
+)
 from resources.owner import ProcessIdentity
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")

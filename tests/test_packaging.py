@@ -21,7 +21,7 @@ def test_a_foreign_package_of_the_same_name_is_a_clear_error(tmp_path: Path, sha
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # first on sys.path, as a site-packages install would be
     forecast = str(Path(sys.executable).parent / "forecast")
     for cmd in ([forecast, "datasets", "list"], [sys.executable, "-m", "api.worker", "forecast", "x"]):
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
         assert out.returncode == 2, out.stderr
         assert f"the package '{shadowed}' imported from {fake / '__init__.py'} is not forecast-service's" in out.stderr
         assert "virtual environment of its own" in out.stderr and "Traceback" not in out.stderr

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from api.cli import dataset_commands, export_commands, forecast_commands, predictor_commands, serve_command
+from api.cli import (
+    dataset_commands,
+    export_commands,
+    forecast_commands,
+    predictor_commands,
+    serve_command,
+)
 
 app = typer.Typer(
     name="forecast",

@@ -25,7 +25,15 @@ from rich.progress import (
 )
 
 from api.runtime import Runtime, build_runtime
-from resources import AlreadyExistsError, ConflictError, InvalidInputError, Kind, Resource, ServiceError, Status
+from resources import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    Kind,
+    Resource,
+    ServiceError,
+    Status,
+)
 from resources.errors import JobStopped
 
 console = Console()

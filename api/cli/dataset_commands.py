@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import byte_progress, console, err_console, handle_errors, print_json, progress_line, runtime
+from api.cli._common import (
+    byte_progress,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    progress_line,
+    runtime,
+)
 from datasets import DatasetSummary, delete_dataset, get_dataset, import_dataset, scan_dataset
 from resources import Kind, Resource, Status
 

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli._common import add_job_commands, count_progress, describe_resource, print_resource, console, err_console, handle_errors, print_json, runtime
+from api.cli._common import (
+    add_job_commands,
+    console,
+    count_progress,
+    describe_resource,
+    err_console,
+    handle_errors,
+    print_json,
+    print_resource,
+    runtime,
+)
 from resources import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)

@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli._common import (
-    count_progress,
     add_job_commands,
     console,
+    count_progress,
     describe_resource,
     err_console,
     handle_errors,

@@ -14,9 +14,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli._common import add_job_commands, progress_line, console, err_console, handle_errors, interactive, print_json, runtime
-from resources import InvalidInputError, Kind, Resource
+from api.cli._common import (
+    add_job_commands,
+    console,
+    err_console,
+    handle_errors,
+    interactive,
+    print_json,
+    progress_line,
+    runtime,
+)
 from forecast.config import DeepARHyperparameters
+from resources import InvalidInputError, Kind, Resource
 
 app = typer.Typer(help="Train DeepAR predictors and inspect their backtest accuracy.", no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")

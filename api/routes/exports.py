@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
-from resources import Kind
 from exports import check_allowed, delete_export, register_export
+from resources import Kind
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import ForecastCreate, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
-from resources import Kind, NotFoundError
 from forecast.store import LoadedForecast, parse_bound
+from resources import Kind, NotFoundError
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
 

@@ -169,7 +169,7 @@ def test_training_memory_estimate_refuses_before_training(cli, world_env: None, 
     code, _, err = cli("predictors", "create", "huge", "--dataset", "tq", "--prediction-length", "4",
                        "--context-length", "60", "--mini-batch-size", "4096", "--num-cells", "512", "--num-layers", "8")
     assert code == 2 and "training would need about" in err and "GiB, over the limit" in err
-    code, out, _ = cli("predictors", "describe", "huge")
+    code, _, _ = cli("predictors", "describe", "huge")
     assert code == 2  # nothing registered
     monkeypatch.setenv("FORECAST_MAX_TRAINING_MEMORY_MB", "100")
     code, _, err = cli("predictors", "create", "small", "--dataset", "tq", "--prediction-length", "4", "--epochs", "1")
@@ -269,7 +269,7 @@ def test_s3_key_id_never_in_debug_logs(s3_bucket: str, world: World, tmp_path: P
            "FORECAST_S3__KEY": key_id, "FORECAST_S3__SECRET": "secret-for-moto-0001", "FORECAST_LOG_LEVEL": "DEBUG"}
     forecast = str(Path(sys.executable).parent / "forecast")
     out = subprocess.run([forecast, "exports", "create", "s3x", "--forecast", "fq", "--destination",
-                          f"s3://{s3_bucket}/out/"], env=env, capture_output=True, text=True, timeout=120)
+                          f"s3://{s3_bucket}/out/"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "botocore" in out.stderr  # DEBUG logging did happen
     assert key_id not in out.stderr + out.stdout and "secret-for-moto-0001" not in out.stderr + out.stdout

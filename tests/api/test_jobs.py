@@ -120,7 +120,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
     os.environ["FORECAST_HOME"], os.environ["FORECAST_REGISTRY"] = home, registry
     rt = build_runtime(Settings(home=home, registry=registry))
     if kind == "dataset":
-        import datasets.catalog as catalog
+        from datasets import catalog
 
         original_write = catalog.ParquetSink.write
 
@@ -145,7 +145,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
         pq.ParquetWriter.write_batch = write_then_die  # type: ignore[method-assign]
         create_forecast(rt.workspace, rt.registry, "killed", predictor="pq", types="0.5")
     elif kind == "predictor":
-        import forecast.predictors as predictors
+        from forecast import predictors
         from forecast.config import DeepARHyperparameters
 
         original_save = predictors.save_predictor
@@ -158,7 +158,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
         predictors.create_predictor(rt.workspace, rt.registry, "killed", dataset="tq",
                                     hyperparameters=DeepARHyperparameters.model_validate({"prediction_length": 4, **TINY}))
     else:
-        import fsspec.implementations.local as local
+        from fsspec.implementations import local
 
         from exports import create_export
 

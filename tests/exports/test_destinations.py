@@ -116,5 +116,5 @@ def test_http_export_cannot_escape_the_prefix(folders: tuple[Path, Path]) -> Non
         assert body["status"] == "ACTIVE", body
     assert list(elsewhere.iterdir()) == []
     assert not any("#" in p or "?" in p for p in map(str, Path(allowed).rglob("*")))
-    assert [p.name for p in (allowed / "daily").iterdir()][0].startswith("ok_")
+    assert next(p.name for p in (allowed / "daily").iterdir()).startswith("ok_")
     assert os.listdir(allowed) == ["daily"]

@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
-from resources import Kind, Status
 from exports import ExportError, create_export, register_export, write_export
 from exports.destinations import open_destination
 from forecast.store import load_forecast
 from forecast.synthetic import write_synthetic_forecast
+from resources import Kind, Status
 from tests.service_fixtures import poll
 
 AWKWARD = ["plain", "with,comma", 'with "quotes"', "multi\nline", "  spaced  ", "ünïcödé/ß", "semi;colon", "=1+2"]

@@ -10,8 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets import import_dataset
-
-from resources import AlreadyExistsError, Kind, Status
 from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
 from forecast.forecasts import create_forecast, delete_forecast, generate, reduce_samples
@@ -19,6 +17,7 @@ from forecast.inference import summarize
 from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
 from forecast.types import parse_types
+from resources import AlreadyExistsError, Kind, Status
 from tests.forecast.conftest import tiny
 from tests.service_fixtures import World, build_world
 

@@ -12,12 +12,12 @@ import torch
 
 from api.runtime import Runtime, build_runtime
 from datasets import import_dataset
-from resources import AlreadyExistsError, Kind, Status
 from forecast.artifacts import read_manifest
 from forecast.data import load_entries
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.inference import iter_samples
 from forecast.predictors import create_predictor, delete_predictor, load_active_predictor
+from resources import AlreadyExistsError, Kind, Status
 from tests.forecast.conftest import head_lines, tiny
 
 pytestmark = pytest.mark.slow
