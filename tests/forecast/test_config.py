@@ -62,7 +62,8 @@ def test_time_freq_that_matches_is_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("freq", "horizon", "context"),
-    [("M", 24, 15), ("M", 12, 12), ("Q", 8, 8), ("Q", 4, 4), ("h", 48, 30), ("D", 14, 8), ("Y", 6, 6)],
+    [("M", 24, 15), ("M", 12, 12), ("Q", 8, 8), ("Q", 4, 4), ("h", 48, 30), ("D", 14, 9), ("W-SUN", 104, 65),
+     ("Y", 6, 6)],
 )
 def test_default_context_is_the_horizon_capped_at_a_season_and_a_quarter(freq: str, horizon: int, context: int) -> None:
     facts = FACTS.model_copy(update={"freq": freq, "lengths_max": 500})
@@ -77,3 +78,27 @@ def test_resolution_defaults() -> None:
     assert cfg.num_dynamic_feat == 1
     ignored = resolve(DeepARHyperparameters(prediction_length=12, cardinality="ignore", num_dynamic_feat="ignore"), FACTS)
     assert ignored.cardinality == [] and ignored.num_dynamic_feat == 0
+
+
+@pytest.mark.parametrize(("freq", "period"), [
+    ("Y-DEC", 1), ("Q-DEC", 4), ("M", 12), ("MS", 12), ("W-SUN", 52), ("W-MON", 52), ("D", 7), ("B", 5), ("h", 24),
+    ("30min", 48), ("15min", 96), ("min", 1440), ("2h", 12), ("2D", 1), ("7D", 1),
+])
+def test_seasonal_periods_as_forecasting_practice_uses_them(freq: str, period: int) -> None:
+    """Daily 7 and weekly 52 (gluonts' table says 1 for both, which makes the seasonal-naive
+    baseline a last-value naive); the rest as gluonts."""
+    from forecast.config import seasonal_period
+
+    assert seasonal_period(freq) == period
+
+
+def test_daily_seasonal_naive_repeats_the_last_week() -> None:
+    import numpy as np
+
+    from forecast.config import seasonal_period
+    from forecast.metrics import seasonal_naive, seasonal_scale
+
+    history = np.tile(np.arange(7, dtype=np.float32), 6)  # a weekly pattern, no trend
+    m = seasonal_period("D")
+    assert seasonal_naive(history, 10, m).tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2]
+    assert seasonal_scale(history, m) == 0  # perfectly weekly: the seasonal difference is zero
