@@ -40,7 +40,6 @@ def main() -> None:
     from api.runtime import build_runtime
     from api.settings import Settings
     from datasets import import_dataset
-    from resources import Kind
     from datasets.samples import write_sample
     from forecast.config import DeepARHyperparameters
     from forecast.data import load_entries, model_view
@@ -48,6 +47,7 @@ def main() -> None:
     from forecast.inference import sampler_for
     from forecast.predictors import create_predictor, load_active_predictor
     from forecast.types import parse_types
+    from resources import Kind
 
     with tempfile.TemporaryDirectory() as tmp:
         rt = build_runtime(Settings(home=f"{tmp}/home", registry=f"{tmp}/reg.db"))

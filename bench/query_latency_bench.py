@@ -55,12 +55,12 @@ def main() -> None:
     from api.runtime import build_runtime
     from api.settings import Settings
     from datasets import import_dataset
-    from resources import Kind
     from datasets.samples import write_sample
     from forecast.config import DeepARHyperparameters
     from forecast.data import load_entries
     from forecast.predictors import create_predictor
     from forecast.synthetic import write_synthetic_forecast
+    from resources import Kind
 
     with tempfile.TemporaryDirectory() as tmp:
         home, reg = f"{tmp}/home", f"{tmp}/registry.db"

@@ -67,10 +67,10 @@ def precision_check(home: str, horizon: int) -> dict[str, object]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from api.runtime import build_runtime
     from api.settings import Settings
-    from resources import Kind
     from forecast.backtest import run_backtest
     from forecast.data import load_entries, model_view
     from forecast.predictors import load_active_predictor
+    from resources import Kind
 
     rt = build_runtime(Settings(home=home))
     resource, predictor = load_active_predictor(rt.workspace, rt.registry, "p")

@@ -47,12 +47,12 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
     from api.runtime import build_runtime
     from api.settings import Settings
     from datasets import import_dataset
-    from resources import Kind
     from datasets.samples import write_sample
     from forecast.backtest import run_backtest
     from forecast.config import DEFAULT_TEST_QUANTILES, DeepARHyperparameters
     from forecast.data import load_entries, model_view
     from forecast.predictors import create_predictor, load_active_predictor
+    from resources import Kind
 
     class EpochStates(pl.Callback):
         def __init__(self) -> None:

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from forecast.store import FORECAST_FILE, forecast_timestamps
+from forecast.store import forecast_timestamps, iter_forecast_batches
 from resources import Resource, Workspace
 
 logger = logging.getLogger(__name__)
@@ -71,21 +71,19 @@ def iter_long_batches(
     freq = forecast.result["freq"]
     schema = long_schema(columns, fmt)
     stamps: dict[int, np.ndarray] = {}
-    with workspace.open(f"{forecast.artifact}/{FORECAST_FILE}", "rb") as f:
-        pf = pq.ParquetFile(f)
-        for batch in pf.iter_batches(batch_size=batch_items, columns=["item_id", "start", *columns]):
-            n = batch.num_rows
-            starts = batch.column("start").cast(pa.int64()).to_numpy()
-            uniq, inverse = np.unique(starts, return_inverse=True)
-            table = np.stack([stamps.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
-            dates_ns = table[inverse].reshape(-1)
-            if fmt == "csv":
-                dates = pc.strftime(pa.array(dates_ns // 1_000_000_000, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ")
-            else:
-                dates = pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
-            ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
-            values = [batch.column(c).flatten() for c in columns]
-            yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)
+    for batch in iter_forecast_batches(workspace, forecast, columns=columns, batch_items=batch_items):
+        n = batch.num_rows
+        starts = batch.column("start").cast(pa.int64()).to_numpy()
+        uniq, inverse = np.unique(starts, return_inverse=True)
+        table = np.stack([stamps.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
+        dates_ns = table[inverse].reshape(-1)
+        if fmt == "csv":
+            dates = pc.strftime(pa.array(dates_ns // 1_000_000_000, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ")
+        else:
+            dates = pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
+        ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
+        values = [batch.column(c).flatten() for c in columns]
+        yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)
 
 
 class _PartWriter:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
@@ -25,7 +24,7 @@ from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
 from forecast.inference import iter_samples, sampler_for, summarize
 from forecast.sampling import Precision
-from forecast.store import FORECAST_FILE, MANIFEST_FILE
+from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer
 from forecast.types import ForecastType, parse_types
 from resources import Kind, Registry, Resource, Status, Workspace
 from resources.lifecycle import building, delete_resource
@@ -35,13 +34,6 @@ logger = logging.getLogger(__name__)
 
 #: Called with (items done, items total).
 ProgressCallback = Callable[[int, int], None]
-
-
-def forecast_schema(columns: Sequence[str], horizon: int) -> pa.Schema:
-    return pa.schema(
-        [pa.field("item_id", pa.string(), nullable=False), pa.field("start", pa.timestamp("ns"), nullable=False)]
-        + [pa.field(c, pa.list_(pa.float32(), horizon), nullable=False) for c in columns]
-    )
 
 
 def reduce_samples(samples: np.ndarray, types: Sequence[ForecastType]) -> dict[str, np.ndarray]:
@@ -75,14 +67,6 @@ def _start_times(periods: list[Any]) -> np.ndarray:
     return pd.PeriodIndex(periods).to_timestamp(how="start").asi8
 
 
-def _to_batch(ids: list[str], starts: np.ndarray, values: dict[str, np.ndarray], types: Sequence[ForecastType],
-              horizon: int) -> pa.RecordBatch:
-    arrays = [pa.array(ids, pa.string()), pa.array(starts, pa.timestamp("ns"))]
-    for t in types:
-        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values[t.column].reshape(-1), pa.float32()), horizon))
-    return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema([t.column for t in types], horizon))
-
-
 def generate(
     predictor: Any,
     entries: list[Entry],
@@ -106,7 +90,7 @@ def generate(
                           threads=threads, reduce=lambda samples: reduce_samples(samples, types)):
         ids = [str(i) for i in b.item_ids]
         starts = _start_times(b.forecast_start)
-        sink(_to_batch(ids, starts, b.reduced, types, horizon))
+        sink(forecast_batch(ids, starts, b.reduced, [t.column for t in types], horizon))
         done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))
@@ -204,14 +188,10 @@ def run_forecast(
         check_static_cats(entries, resolved["cardinality"])
         horizon = manifest.prediction_length
         types = parse_types(spec["types"])
-        with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
-            writer = pq.ParquetWriter(f, forecast_schema(spec["columns"], horizon), compression="zstd")
-            try:
-                torch.manual_seed(int(manifest.hyperparameters["seed"]))  # same predictor + data, same forecast
-                n = generate(model, entries, types, num_samples=spec["num_samples"], sink=writer.write_batch,
-                             horizon=horizon, precision=precision, on_progress=progress)
-            finally:
-                writer.close()
+        with forecast_table_writer(workspace, rel, spec["columns"], horizon) as write:
+            torch.manual_seed(int(manifest.hyperparameters["seed"]))  # same predictor + data, same forecast
+            n = generate(model, entries, types, num_samples=spec["num_samples"], sink=write,
+                         horizon=horizon, precision=precision, on_progress=progress)
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,

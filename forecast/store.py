@@ -1,4 +1,9 @@
-"""Serve stored forecasts: load a forecast's columnar file once, answer item queries from memory.
+"""The stored forecast table, in one place: its schema, its writer, its readers, and serving it
+(load a forecast's table once, answer item queries from memory).
+
+The table (``forecast.parquet`` in the forecast's artifact folder) has one row per item:
+``item_id`` (string), ``start`` (timestamp of the first forecast step) and one fixed-size list of
+``horizon`` float32 values per forecast type column (``p10``, ``mean``, ...), in creation order.
 
 Torch-free on purpose (the HTTP service imports this, never the model). One loaded forecast holds
 ``items x horizon x types`` float32 values plus an item index; 100k items x 24 steps x 5 types is
@@ -11,11 +16,14 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
@@ -32,6 +40,47 @@ from resources import (
 
 FORECAST_FILE = "forecast.parquet"
 MANIFEST_FILE = "manifest.json"
+
+
+def forecast_schema(columns: Sequence[str], horizon: int) -> pa.Schema:
+    return pa.schema(
+        [pa.field("item_id", pa.string(), nullable=False), pa.field("start", pa.timestamp("ns"), nullable=False)]
+        + [pa.field(c, pa.list_(pa.float32(), horizon), nullable=False) for c in columns]
+    )
+
+
+def forecast_batch(ids: Sequence[str], starts_ns: np.ndarray, values: dict[str, np.ndarray], columns: Sequence[str],
+                   horizon: int) -> pa.RecordBatch:
+    """One batch of the table: ``values[column]`` has shape ``(len(ids), horizon)``."""
+    arrays = [pa.array(list(ids), pa.string()), pa.array(starts_ns, pa.timestamp("ns"))]
+    for c in columns:
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values[c].reshape(-1), pa.float32()), horizon))
+    return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema(columns, horizon))
+
+
+@contextmanager
+def forecast_table_writer(
+    workspace: Workspace, rel: str, columns: Sequence[str], horizon: int
+) -> Iterator[Callable[[pa.RecordBatch], None]]:
+    """Write the table of a forecast being created under ``rel``, batch by batch (see
+    :func:`forecast_batch`); the file is complete when the block exits."""
+    with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
+        writer = pq.ParquetWriter(f, forecast_schema(columns, horizon), compression="zstd")
+        try:
+            yield writer.write_batch
+        finally:
+            writer.close()
+
+
+def iter_forecast_batches(
+    workspace: Workspace, resource: Resource, *, columns: Sequence[str] | None = None, batch_items: int = 2048,
+) -> Iterator[pa.RecordBatch]:
+    """Stream an ``ACTIVE`` forecast's table: ``item_id``, ``start`` and ``columns`` (default all),
+    ``batch_items`` items at a time; memory holds one batch."""
+    resource.require_active()
+    wanted = list(columns if columns is not None else resource.result["columns"])
+    with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
+        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_items, columns=["item_id", "start", *wanted])
 
 
 def iso_utc(ts_ns: np.ndarray) -> list[str]:

@@ -8,10 +8,8 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from forecast.forecasts import FORECAST_FILE, MANIFEST_FILE, forecast_schema
+from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer
 from forecast.types import parse_types
 from resources import Kind, Registry, Resource, Status, Workspace
 
@@ -27,8 +25,7 @@ def write_synthetic_forecast(
     rng = np.random.default_rng(seed)
     rel = workspace.new_artifact_dir("forecast", name)
     start_ns = np.datetime64(start, "ns").astype(np.int64)
-    with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
-        writer = pq.ParquetWriter(f, forecast_schema(columns, horizon), compression="zstd")
+    with forecast_table_writer(workspace, rel, columns, horizon) as write:
         for lo in range(0, len(ids), batch_items):
             chunk = ids[lo : lo + batch_items]
             n = len(chunk)
@@ -37,10 +34,7 @@ def write_synthetic_forecast(
             spread = np.sort(rng.normal(0, 1, size=(n, max(len(q_levels), 2), horizon)).astype(np.float32), axis=1)
             qvals = {f"p{round(q * 100)}": base[:, 0] + 10 * spread[:, i] for i, q in enumerate(q_levels)}
             qvals["mean"] = base[:, 0] + 10 * spread.mean(axis=1)
-            arrays = [pa.array(chunk, pa.string()), pa.array(np.full(n, start_ns), pa.timestamp("ns"))]
-            arrays += [pa.FixedSizeListArray.from_arrays(pa.array(qvals[c].reshape(-1)), horizon) for c in columns]
-            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=forecast_schema(columns, horizon)))
-        writer.close()
+            write(forecast_batch(chunk, np.full(n, start_ns), qvals, columns, horizon))
     result = {"columns": columns, "types": [t.label for t in parsed], "prediction_length": horizon, "freq": freq,
               "num_items": len(ids), "seconds": 0.0, "items_per_second": None,
               "created_at": datetime.now(UTC).isoformat(), "synthetic": True}
