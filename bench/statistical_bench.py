@@ -11,7 +11,9 @@ from the training part. Quantiles 0.1..0.9 come from each model's own prediction
 the median, scaled by the in-sample seasonal-naive error with the competition's period) and mean
 wQL over 0.1..0.9 come from ``forecast.metrics.accuracy``, the function every predictor's backtest
 uses, so these figures compare directly with a predictor's stored metrics. Seasonal naive's
-quantiles are its point forecast. One JSON line per set and model: MASE, mean wQL, fit seconds.
+quantiles are its point forecast. With two or more statistical models, their equal-weight quantile
+average is scored too (weights fixed in advance, so it involves no selection on the test window).
+One JSON line per set and model: MASE, mean wQL, fit seconds.
 
 This is the baseline the auto predictor must match or beat (issue "accurate by default").
 """
@@ -71,6 +73,7 @@ def run(set_name: str, models: list[str]) -> list[dict[str, object]]:
         rows.append({**score(s, "seasonal_naive", np.repeat(naive[:, None, :], len(LEVELS), axis=1), naive, naive),
                      "seconds": round(time.perf_counter() - started, 2)})
     df = _frame(s)
+    members: list[np.ndarray] = []
     for name, model in _models(models, s.period):
         started = time.perf_counter()
         sf = StatsForecast(models=[model], freq=1, n_jobs=os.cpu_count() or 1)
@@ -87,6 +90,11 @@ def run(set_name: str, models: list[str]) -> list[dict[str, object]]:
                      + [grid(f"{col}-hi-{20 + 20 * i}") for i in range(4)], axis=1)
         q = np.sort(q, axis=1)  # guard against an interval pair that crossed
         rows.append({**score(s, name, q, point, point), "seconds": round(seconds, 1)})
+        members.append(q)
+    if len(members) >= 2:  # equal weights, chosen without looking at any data: no leakage possible
+        q = np.mean(members, axis=0)  # averaging sorted quantile vectors keeps them sorted
+        rows.append({**score(s, "equal_mean_of_" + "+".join(m for m in models if m != "snaive"), q, q[:, 4], q[:, 4]),
+                     "seconds": None})
     return rows
 
 
