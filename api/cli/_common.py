@@ -149,10 +149,11 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int | None, str],
         yield update
 
 
-def add_job_commands(app: typer.Typer, kind: Kind) -> None:
-    """``stop NAME`` and ``log NAME`` for a kind of job (predictors, forecasts, exports)."""
+def add_job_commands(app: typer.Typer, kind: Kind, *, with_log: bool = True) -> None:
+    """``stop NAME`` and (``with_log``, for kinds that run over HTTP) ``log NAME``."""
+    job = "an import" if kind == Kind.DATASET else f"{'an' if kind == Kind.EXPORT else 'a'} {kind.value} job"
 
-    @app.command(help=f"Stop a {kind.value} job in progress (CREATE_STOPPING, then CREATE_STOPPED; delete it after).")
+    @app.command(help=f"Stop {job} in progress (CREATE_STOPPING, then CREATE_STOPPED; delete it after).")
     @handle_errors
     def stop(
         ctx: typer.Context,
@@ -171,7 +172,10 @@ def add_job_commands(app: typer.Typer, kind: Kind) -> None:
         if r.status == Status.CREATE_STOPPING:
             raise typer.Exit(EXIT_FAILURE)
 
-    @app.command(help=f"Print the log of a {kind.value} job started over HTTP (progress, errors, tracebacks).")
+    if not with_log:
+        return
+
+    @app.command(help=f"Print the log of {job} started over HTTP (progress, errors, tracebacks).")
     @handle_errors
     def log(ctx: typer.Context, name: str) -> None:
         from api.jobs import read_log

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from api.cli._common import (
+    add_job_commands,
     byte_progress,
     console,
     err_console,
@@ -172,3 +173,6 @@ def sample(
     freq, horizon, _, description = SAMPLES[name]
     err_console.print(f"wrote {n} series to {out}: {description}; use --freq {freq} (suggested horizon {horizon})",
                       highlight=False)
+
+
+add_job_commands(app, Kind.DATASET, with_log=False)  # imports run in the CLI only

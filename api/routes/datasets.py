@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api.deps import StateDep
-from api.routes._common import NameParam
+from api.routes._common import DELETE_RESPONSES, NameParam, delete_or_stop
 from api.schemas import ResourcePublic, ResourcesPublic
 from datasets import delete_dataset
 from resources import Kind
@@ -22,7 +22,8 @@ def read_dataset(name: NameParam, state: StateDep) -> ResourcePublic:
     return ResourcePublic.of(state.runtime.registry.get(Kind.DATASET, name))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
 def delete_dataset_route(name: NameParam, state: StateDep) -> Response:
-    delete_dataset(state.runtime.workspace, state.runtime.registry, name)
-    return Response(status_code=204)
+    """Delete a dataset (refused while a predictor or forecast uses it); an import in progress is stopped."""
+    return delete_or_stop(state, Kind.DATASET, name,
+                          lambda: delete_dataset(state.runtime.workspace, state.runtime.registry, name))

@@ -217,3 +217,21 @@ def test_server_start_sweeps_what_dead_jobs_left(world: World, tmp_path: Path) -
         assert c.get("/v1/forecasts/orphan").json()["status"] == "CREATE_FAILED"
         assert not rt.workspace.exists(rel)
         assert c.delete("/v1/forecasts/orphan").status_code == 204
+
+
+def test_http_delete_stops_an_import_in_progress(client: TestClient, world: World) -> None:
+    """A CLI import in progress (here: a row owned by another process) is stopped by DELETE, then
+    deleted by the next one."""
+    registry = world.runtime.registry
+    importer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        registry.create(Kind.DATASET, "importing", status=Status.CREATE_IN_PROGRESS, spec={"source": "x", "freq": "Q"})
+        registry.claim(Kind.DATASET, "importing", pid=importer.pid)
+        r = client.delete("/v1/datasets/importing")
+        assert r.status_code == 202 and r.json()["status"] in ("CREATE_STOPPING", "CREATE_STOPPED")
+        assert importer.wait(timeout=10) == -15  # SIGTERM reached the importing process
+        assert poll(client, "/v1/datasets/importing")["status"] == "CREATE_STOPPED"
+        assert client.delete("/v1/datasets/importing").status_code == 204
+    finally:
+        importer.kill()
+        importer.wait()

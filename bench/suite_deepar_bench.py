@@ -1,0 +1,73 @@
+"""Default DeepAR on the development suite, through the service's own CLI, several seeds.
+
+    .venv/bin/python bench/suite_deepar_bench.py                      # every suite set, seeds 0 1 2
+    .venv/bin/python bench/suite_deepar_bench.py m1-quarterly --seeds 0
+
+Each set's series (training part and held-out test joined, with a nominal calendar start so the
+last observation falls in 2007) are imported with ``forecast datasets import`` and a predictor is
+created with only ``--prediction-length`` (the competition horizon) and ``--seed``: its stored
+backtest holds out exactly the competition's test window, and its metrics come from the same
+``forecast.metrics.accuracy`` as ``bench/statistical_bench.py``, so the two tables compare
+directly. One JSON line per set and seed: MASE, mean wQL, training seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from suite import SUITE, load
+
+FREQ = {"M": ("M", "2007-12"), "Q": ("Q", "2007Q4"), "Y": ("Y", "2007")}
+
+
+def write_jsonl(set_name: str, path: Path) -> tuple[str, int]:
+    s = load(set_name)
+    freq, last = FREQ[s.freq]
+    end = pd.Period(last, freq=freq)
+    with open(path, "w") as f:
+        for item, train, test in zip(s.ids, s.train, s.test, strict=True):
+            y = np.concatenate([train, test])
+            start = (end - (len(y) - 1)).start_time
+            f.write(json.dumps({"item_id": item, "start": str(start),
+                                "target": [None if np.isnan(v) else float(v) for v in y]}) + "\n")
+    return freq, s.horizon
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sets", nargs="*", default=list(SUITE))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    forecast = str(Path(sys.executable).parent / "forecast")
+    for set_name in args.sets:
+        with tempfile.TemporaryDirectory() as home:
+            env = {**os.environ, "FORECAST_HOME": home}
+            freq, horizon = write_jsonl(set_name, Path(home) / "data.jsonl")
+            subprocess.run([forecast, "datasets", "import", "d", f"{home}/data.jsonl", "--freq", freq], env=env,
+                           check=True, capture_output=True)
+            for seed in args.seeds:
+                subprocess.run([forecast, "predictors", "create", f"p{seed}", "--dataset", "d", "--prediction-length",
+                                str(horizon), "--seed", str(seed)], env=env, check=True, capture_output=True)
+                out = subprocess.run([forecast, "predictors", "describe", f"p{seed}", "--json"], env=env, check=True,
+                                     capture_output=True, text=True)
+                info = json.loads(out.stdout)
+                d, n = info["metrics"]["deepar"], info["metrics"]["seasonal_naive"]
+                print(json.dumps({"set": set_name, "model": "deepar", "seed": seed, "mase": round(d["mase"], 4),
+                                  "mean_wql": round(d["mean_wql"], 4), "naive_mase": round(n["mase"], 4),
+                                  "naive_wql": round(n["mean_wql"], 4), "items": d["num_items"],
+                                  "train_seconds": info["training"]["train_seconds"], "cpus": os.cpu_count()}),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
