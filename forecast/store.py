@@ -98,25 +98,38 @@ def forecast_timestamps(start_ns: int, horizon: int, freq: str) -> np.ndarray:
 
 
 def parse_bound(text: str | None, what: str) -> pd.Timestamp | None:
-    """A query's ``start``/``end`` bound: ISO-8601, a timezone converted to naive UTC.
+    """A query's ``start``/``end`` bound: ISO-8601 (a date or date and time, optionally with a
+    timezone, converted to naive UTC), within pandas' timestamp range.
 
     Raises
     ------
     InvalidInputError
-        The text is not a timestamp; the message names the bound.
+        The text is not an ISO-8601 timestamp (words pandas would accept, such as ``now``, are not),
+        or lies outside the range; the message names the bound.
     """
     if text is None:
         return None
+    cannot = InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp (e.g. 2008-04-01)")
+    if not text.strip()[:1].isdigit():
+        raise cannot
     try:
         ts = pd.Timestamp(text)
     except ValueError:
-        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp") from None
+        raise cannot from None
     if ts is pd.NaT:
-        raise InvalidInputError(f"{what}: cannot parse {text!r} as an ISO-8601 timestamp")
+        raise cannot
     ts = ts.tz_convert(None) if ts.tz is not None else ts
     if not in_timestamp_range(ts):
         raise InvalidInputError(f"{what}: {text!r} is outside the supported range {TIMESTAMP_RANGE}")
     return ts.as_unit("ns")
+
+
+def parse_bounds(start: str | None, end: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """Both bounds of a query; ``start`` after ``end`` is an error, not an empty answer."""
+    lo, hi = parse_bound(start, "start"), parse_bound(end, "end")
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidInputError(f"start: {start!r} is after end {end!r}")
+    return lo, hi
 
 
 @dataclass

@@ -62,12 +62,13 @@ def query(
     json_output: JsonFlag = False,
 ) -> None:
     """Show one item's forecast."""
-    from forecast.store import ForecastCache, parse_bound
+    from forecast.store import ForecastCache, parse_bounds
 
     rt = runtime(ctx)
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
     columns = loaded.select_columns(types)
-    result = loaded.item(item_id, columns=columns, start=parse_bound(start, "start"), end=parse_bound(end, "end"))
+    lo, hi = parse_bounds(start, end)
+    result = loaded.item(item_id, columns=columns, start=lo, end=hi)
     if json_output:
         print_json({"forecast": name, **result})
         return

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import ForecastCreate, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
-from forecast.store import LoadedForecast, parse_bound
+from forecast.store import LoadedForecast, parse_bounds
 from resources import Kind, NotFoundError
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
@@ -79,7 +79,7 @@ async def read_items(
     """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item."""
     loaded = await _loaded(state, name)
     columns = loaded.select_columns(types)
-    lo, hi = parse_bound(start, "start"), parse_bound(end, "end")
+    lo, hi = parse_bounds(start, end)
     missing = [i for i in item_id if i not in loaded.index]
     if missing:
         raise NotFoundError(f"item(s) {', '.join(map(repr, missing[:10]))} not found in forecast {name!r}")
@@ -105,6 +105,6 @@ async def read_item(
 ) -> Response:
     """One item's forecast: each type as a list of ``{timestamp, value}`` points."""
     loaded = await _loaded(state, name)
-    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types),
-                                         start=parse_bound(start, "start"), end=parse_bound(end, "end"))
+    lo, hi = parse_bounds(start, end)
+    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types), start=lo, end=hi)
     return JSONBytes(orjson.dumps({"forecast": name, **result}))

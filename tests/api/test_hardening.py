@@ -53,6 +53,10 @@ def _instances(start: str = "2000-01-01", target: str = "[1, 2, 3, 4, 5, 6, 7, 8
     ("/v1/forecasts/fq/items/Q1", {"start": "10000-01-01"}, "start"),
     ("/v1/forecasts/fq/items", {"item_id": "Q1", "start": "1600-01-01"}, "start"),
     ("/v1/forecasts/fq/items", {"item_id": "Q1", "end": "9999-12-31T23:59:59+05:00"}, "end"),
+    ("/v1/forecasts/fq/items/Q1", {"start": "now"}, "start"),
+    ("/v1/forecasts/fq/items/Q1", {"end": "today"}, "end"),
+    ("/v1/forecasts/fq/items/Q1", {"start": "2009-01-01", "end": "2008-01-01"}, "start"),
+    ("/v1/forecasts/fq/items", {"item_id": "Q1", "start": "2009-01-01", "end": "2008-01-01"}, "start"),
 ])
 def test_query_bounds_out_of_range_are_422(client: TestClient, path: str, params: dict[str, str], field: str) -> None:
     r = client.get(path, params=params)
