@@ -96,6 +96,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _taken(kind: Kind, name: str) -> AlreadyExistsError:
+    return AlreadyExistsError(f"{kind.value} {name!r} already exists; delete it first or choose another name")
+
+
 def _owner_dead(owner: str | None) -> bool:
     """Whether the recorded owner is known to be gone (another host's cannot be judged here)."""
     if not owner:
@@ -194,9 +198,7 @@ class Registry:
                      json.dumps(result or {}, default=str), ProcessIdentity.of().encode()),
                 )
         except sqlite3.IntegrityError:
-            raise AlreadyExistsError(
-                f"{kind.value} {name!r} already exists; delete it first or choose another name"
-            ) from None
+            raise _taken(kind, name) from None
         return self.get(kind, name)
 
     def _set(self, kind: str, name: str, **fields: Any) -> None:
@@ -238,7 +240,7 @@ class Registry:
         """
         check_name(name, f"{kind.value} name")
         if self.exists(kind, name):
-            raise AlreadyExistsError(f"{kind.value} {name!r} already exists; delete it first or choose another name")
+            raise _taken(kind, name)
 
     def claim(self, kind: Kind, name: str, pid: int | None = None) -> None:
         """Make process ``pid`` (default: this one) the owner of a job in flight.
