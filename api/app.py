@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         runtime=runtime,
         forecasts=ForecastCache(runtime.workspace, runtime.registry, max_items=8),
         predictors=PredictorCache(runtime.workspace, runtime.registry, settings.predictor_cache_size),
-        jobs=JobRunner(settings, runtime.registry),
+        jobs=JobRunner(settings, runtime.registry, runtime.workspace),
     )
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (health, datasets, predictors, forecasts, exports):

@@ -5,7 +5,8 @@ the worker the job's owner at once (so a stop request signals the worker, never 
 hands it the server's whole settings on stdin (secrets included, never through the environment or
 the command line). The worker's stdout and stderr go to the job's log file, which stays with the
 resource until it is deleted. A watcher thread reaps each worker (no zombies); if it exits while
-its job is still in flight, the job is marked failed (or stopped) with the last line of its log.
+its job is still in flight, the job is marked failed (or stopped) with the last line of its log
+and its partial output is removed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from api.settings import Settings
-from resources import Kind, NotFoundError, Registry, Status
+from resources import Kind, NotFoundError, Registry, Workspace
+from resources.lifecycle import end_orphaned
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,10 @@ def remove_log(settings: Settings, kind: Kind, name: str) -> None:
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry, workspace: Workspace) -> None:
         self.settings = settings
         self.registry = registry
+        self.workspace = workspace
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
@@ -100,19 +103,14 @@ class JobRunner:
         with self._lock:
             self._procs.pop((kind.value, name), None)
         try:
-            r = self.registry.get(kind, name)
+            lines = read_log(self.settings, kind, name, 4096).strip().splitlines()
         except NotFoundError:
+            lines = []
+        reason = lines[-1] if lines else f"exit code {proc.returncode}"
+        try:
+            end_orphaned(self.registry, self.workspace, kind, name, f"worker exited: {reason}")
+        except NotFoundError:  # deleted meanwhile
             return
-        if r.status.in_flight:
-            try:
-                lines = read_log(self.settings, kind, name, 4096).strip().splitlines()
-            except NotFoundError:
-                lines = []
-            reason = lines[-1] if lines else f"exit code {proc.returncode}"
-            if r.status == Status.CREATE_STOPPING:
-                self.registry.update(kind, name, status=Status.CREATE_STOPPED, message="stopped on request")
-            else:
-                self.registry.update(kind, name, status=Status.CREATE_FAILED, message=f"worker exited: {reason}")
         if proc.returncode:
             logger.warning("%s %s worker exited with %s", kind.value, name, proc.returncode)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ from datasets.frequency import normalize_freq
 from datasets.scan import ProgressCallback, scan_dataset
 from datasets.summary import DatasetSummary
 from resources.errors import InvalidInputError, ServiceError
-from resources.lifecycle import building, delete_resource
+from resources.lifecycle import building, delete_resource, throttled_progress
 from resources.registry import Kind, Registry, Resource, Status
 from resources.workspace import Workspace
 
@@ -47,12 +46,10 @@ def import_dataset(
     spec = {"source": source, "freq": normalize_freq(freq)}
     registry.create(Kind.DATASET, name, status=Status.CREATE_PENDING, spec=spec)
     rel = workspace.new_artifact_dir("dataset", name)
-    last_report = [0.0]
+    report_progress = throttled_progress(registry, Kind.DATASET, name)
 
     def report(done: int, total: int | None, path: str) -> None:
-        if time.monotonic() - last_report[0] >= 0.5:
-            last_report[0] = time.monotonic()
-            registry.report_progress(Kind.DATASET, name, {"bytes_read": done, "bytes_total": total, "file": path})
+        report_progress({"bytes_read": done, "bytes_total": total, "file": path})
         if progress is not None:
             progress(done, total, path)
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from exports.destinations import normalize, open_destination, redact
 from exports.errors import ExportError
 from exports.writer import Format, run_name, write_export
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
-from resources.lifecycle import building, delete_resource
+from resources.lifecycle import building, delete_resource, throttled_progress
 
 DEFAULT_PART_SIZE_MB = 256
 
@@ -45,14 +44,11 @@ def run_export(
     where = redact(spec["destination"])
     now = datetime.now(UTC)
     run_folder = spec["destination"] + run_name(name, now)  # the destination is stored canonical, ending in /
-    last_report = [0.0]
-
-    total = [0]
+    report = throttled_progress(registry, Kind.EXPORT, name)
+    total = [0]  # known once the forecast is read
 
     def progress(rows: int) -> None:
-        if time.monotonic() - last_report[0] >= 0.5:
-            last_report[0] = time.monotonic()
-            registry.report_progress(Kind.EXPORT, name, {"rows_done": rows, "rows_total": total[0]})
+        report({"rows_done": rows, "rows_total": total[0]})
         if on_progress is not None:
             on_progress(rows, total[0])
 

@@ -27,7 +27,7 @@ from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer
 from forecast.types import ForecastType, parse_types
 from resources import Kind, Registry, Resource, Status, Workspace
-from resources.lifecycle import building, delete_resource
+from resources.lifecycle import building, delete_resource, throttled_progress
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +167,10 @@ def run_forecast(
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
 
-    last_report = [0.0]
+    report = throttled_progress(registry, Kind.FORECAST, name)
 
     def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last_report[0] >= 0.5 or done == total:  # the registry is a file: a few writes a second
-            last_report[0] = now
-            registry.report_progress(Kind.FORECAST, name, {"items_done": done, "items_total": total})
+        report({"items_done": done, "items_total": total}, final=done == total)
         if on_progress is not None:
             on_progress(done, total)
 

@@ -11,21 +11,24 @@
   removes the partial output.
 - :func:`request_stop` asks a job in flight to stop: ``CREATE_STOPPING``, then SIGTERM to its
   owner (when on this host); a job also notices the request at its next progress report.
-- A job whose owner died is reported failed by the registry on the next read; :func:`sweep`
-  (run when the server starts, and by every delete) removes what such jobs left behind.
+- A job whose owner died is reported failed by the registry on the next read. The server's job
+  runner removes what its dead workers left (:func:`end_orphaned`); :func:`sweep` (when the server
+  starts) removes what any other dead job left; a delete removes its resource's own.
 - :func:`delete_resource` is the one delete guard: nothing in flight, nothing in use.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from resources.errors import ConflictError, JobStopped, ServiceError
-from resources.registry import Kind, Registry, Resource, Status
+from resources.registry import OWNER_DIED, Kind, Registry, Resource, Status
 from resources.workspace import Workspace
 
 
@@ -91,10 +94,22 @@ def building(
         raise
 
 
-def fail_before_start(registry: Registry, kind: Kind, name: str, exc: BaseException) -> None:
-    """Record the end of a registered job that failed before :func:`building` (loading, checks)."""
-    if registry.exists(kind, name):
-        record_end(registry, kind, name, exc)
+def throttled_progress(
+    registry: Registry, kind: Kind, name: str, every_seconds: float = 0.5,
+) -> Callable[..., None]:
+    """``report(progress, final=False)``: record a job's progress at most every ``every_seconds``
+    (the registry is a file: a few writes a second), and always when ``final``. Each write is
+    also where the job notices a stop request (:meth:`Registry.report_progress`)."""
+    last = -math.inf
+
+    def report(progress: dict[str, Any], *, final: bool = False) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if final or now - last >= every_seconds:
+            last = now
+            registry.report_progress(kind, name, progress)
+
+    return report
 
 
 def request_stop(registry: Registry, kind: Kind, name: str) -> Resource:
@@ -121,14 +136,36 @@ def request_stop(registry: Registry, kind: Kind, name: str) -> Resource:
     return registry.get(kind, name)
 
 
+def discard_partial(registry: Registry, workspace: Workspace, r: Resource) -> None:
+    """Remove what a job that ended without success left at its recorded partial location."""
+    if r.artifact:
+        workspace.remove(r.artifact)
+        registry.set_partial(r.kind, r.name, None)
+
+
+def end_orphaned(registry: Registry, workspace: Workspace, kind: Kind, name: str, reason: str) -> None:
+    """A job's process exited while the job was still in flight (killed, crashed): record that
+    (``CREATE_STOPPED`` if a stop was asked for, else ``CREATE_FAILED`` with ``reason``) and remove
+    its partial output now. A reader may have found the dead owner first and recorded it without a
+    reason; ``reason`` then replaces that. A job that ended on its own is left as it is."""
+    r = registry.get(kind, name, judge_owner=False)  # the caller knows the owner is gone, and why
+    if r.status == Status.CREATE_STOPPING:
+        r = registry.update(kind, name, status=Status.CREATE_STOPPED, message="stopped on request")
+    elif r.status.in_flight or (r.status == Status.CREATE_FAILED and r.message == OWNER_DIED):
+        r = registry.update(kind, name, status=Status.CREATE_FAILED, message=reason)
+    elif r.status != Status.CREATE_STOPPED:
+        return
+    discard_partial(registry, workspace, r)
+
+
 def sweep(registry: Registry, workspace: Workspace) -> list[Resource]:
-    """Remove the partial output of every job known to have ended without success (its owner died,
-    or it failed before it could clean up); returns those resources. Jobs in flight are untouched."""
+    """Remove the partial output of every job known to have ended without success (its owner died
+    without anyone watching it); returns those resources. Jobs in flight are untouched. Run when
+    the server starts; a delete removes its own resource's partial output."""
     swept = []
     for r in registry.list_all():  # reading marks jobs with dead owners failed / stopped
         if r.artifact and r.status in (Status.CREATE_FAILED, Status.CREATE_STOPPED):
-            workspace.remove(r.artifact)
-            registry.set_partial(r.kind, r.name, None)
+            discard_partial(registry, workspace, r)
             swept.append(r)
     return swept
 

@@ -96,6 +96,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: The message of a job a reader found dead (its owner gave no reason).
+OWNER_DIED = "the process creating this resource exited before it finished"
+
+
 def _taken(kind: Kind, name: str) -> AlreadyExistsError:
     return AlreadyExistsError(f"{kind.value} {name!r} already exists; delete it first or choose another name")
 
@@ -146,14 +150,14 @@ class Registry:
         finally:
             db.close()
 
-    def _row(self, row: sqlite3.Row) -> Resource:
+    def _row(self, row: sqlite3.Row, *, judge_owner: bool = True) -> Resource:
         status = Status(row["status"])
         message = row["message"]
-        if status.in_flight and _owner_dead(row["owner"]):
+        if judge_owner and status.in_flight and _owner_dead(row["owner"]):
             if status == Status.CREATE_STOPPING:
                 status, message = Status.CREATE_STOPPED, "stopped on request (the job's process has exited)"
             else:
-                status, message = Status.CREATE_FAILED, "the process creating this resource exited before it finished"
+                status, message = Status.CREATE_FAILED, OWNER_DIED
             with self._connect() as db:  # only if nobody changed it meanwhile
                 db.execute("UPDATE resources SET status = ?, message = ?, updated_at = ? WHERE kind = ? AND name = ?"
                            " AND status = ? AND owner IS ?",
@@ -300,13 +304,14 @@ class Registry:
             db.execute("UPDATE resources SET artifact = ?, updated_at = ? WHERE kind = ? AND name = ?",
                        (artifact, _now(), kind.value, name))
 
-    def get(self, kind: Kind, name: str) -> Resource:
-        """Raises :class:`NotFoundError` naming the kind and name."""
+    def get(self, kind: Kind, name: str, *, judge_owner: bool = True) -> Resource:
+        """The resource; with ``judge_owner`` (the default) a job in flight whose owner is dead is
+        reported (and recorded) as ended. Raises :class:`NotFoundError` naming the kind and name."""
         with self._connect() as db:
             row = db.execute("SELECT * FROM resources WHERE kind = ? AND name = ?", (kind.value, name)).fetchone()
         if row is None:
             raise NotFoundError(f"{kind.value} {name!r} not found")
-        return self._row(row)
+        return self._row(row, judge_owner=judge_owner)
 
     def get_active(self, kind: Kind, name: str) -> Resource:
         """:meth:`get`, then :meth:`Resource.require_active`."""

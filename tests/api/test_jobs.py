@@ -235,3 +235,24 @@ def test_http_delete_stops_an_import_in_progress(client: TestClient, world: Worl
     finally:
         importer.kill()
         importer.wait()
+
+
+def test_a_killed_worker_is_noticed_and_its_partial_output_removed(client: TestClient, world: World) -> None:
+    """kill -9 of an HTTP job's worker: the server's watcher records why (the log's last line) and
+    removes the partial output at once, without waiting for a sweep."""
+    import signal
+
+    r = client.post("/v1/predictors", json={"name": "doomed", "dataset": "tq", "hyperparameters": LONG})
+    assert r.status_code == 202
+    poll(client, "/v1/predictors/doomed", lambda b: b["result"].get("progress", {}).get("epoch", 0) >= 1)
+    registry = world.runtime.registry
+    partial = registry.get(Kind.PREDICTOR, "doomed").artifact
+    assert partial
+    owner = registry.owner(Kind.PREDICTOR, "doomed")
+    assert owner is not None and owner.pid != os.getpid()
+    os.kill(owner.pid, signal.SIGKILL)
+    body = poll(client, "/v1/predictors/doomed", lambda b: b["status"] == "CREATE_FAILED" and b["message"].startswith("worker exited"))
+    assert "epoch" in body["message"]  # the last line of its log
+    assert registry.get(Kind.PREDICTOR, "doomed").artifact is None
+    assert not world.runtime.workspace.exists(partial)
+    assert client.delete("/v1/predictors/doomed").status_code == 204
