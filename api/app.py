@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     app.state.service = AppState(
         runtime=runtime,
         forecasts=ForecastCache(runtime.workspace, runtime.registry, max_items=8),
-        predictors=PredictorCache(runtime.workspace, runtime.registry, settings.predictor_cache_size),
+        predictors=PredictorCache(runtime.workspace, runtime.registry, settings.predictor_cache_size,
+                                  settings.inference_precision),
         jobs=JobRunner(settings, runtime.registry, runtime.workspace),
     )
     v1 = APIRouter(prefix=API_PREFIX)

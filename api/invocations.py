@@ -10,7 +10,6 @@ from typing import Any
 
 from api.schemas import InvocationRequest
 from datasets.records import TIMESTAMP_RANGE, RecordValidator, end_of_series
-from forecast.sampling import Precision
 from resources import InvalidInputError, RequestTooLargeError
 
 
@@ -64,10 +63,12 @@ def check_size(body: InvocationRequest, prediction_length: int, *, max_values: i
         )
 
 
-def invoke(manifest: Any, predictor: Any, body: InvocationRequest, precision: Precision = "auto") -> dict[str, Any]:
+def invoke(manifest: Any, model: Any, body: InvocationRequest) -> dict[str, Any]:
+    """Forecasts for the request's instances from their own histories (statistical models are
+    fitted on them here; DeepAR conditions on them)."""
     from forecast.data import model_view, to_entry
     from forecast.forecasts import check_static_cats
-    from forecast.inference import check_future_features, iter_samples, summarize
+    from forecast.inference import check_future_features
 
     cfg = body.configuration
     levels = _levels(cfg.quantiles) if "quantiles" in cfg.output_types else []
@@ -97,17 +98,17 @@ def invoke(manifest: Any, predictor: Any, body: InvocationRequest, precision: Pr
         check_static_cats(entries, resolved["cardinality"])
     check_future_features(entries, manifest.prediction_length, num_feat)
     predictions: list[dict[str, Any]] = []
-    # threads=1: this runs on a server thread, beside others; no process-wide thread settings
-    for batch in iter_samples(predictor, entries, num_samples=cfg.num_samples, precision=precision, threads=1):
-        samples = batch.samples
-        q, mean = summarize(samples, levels)
-        for j in range(samples.shape[0]):
+    # threads=1: this runs on a server thread, beside others; no process-wide thread or seed settings
+    for p in model.predict(entries, levels, num_samples=cfg.num_samples, want_samples="samples" in cfg.output_types,
+                           threads=1):
+        q, mean, samples = p.quantiles, p.mean, p.samples
+        for j in range(len(p.item_ids)):
             out: dict[str, Any] = {}
             if "mean" in cfg.output_types:
                 out["mean"] = mean[j].tolist()
             if "quantiles" in cfg.output_types:
                 out["quantiles"] = {label: q[j, k].tolist() for k, label in enumerate(cfg.quantiles)}
-            if "samples" in cfg.output_types:
+            if samples is not None:
                 out["samples"] = samples[j].tolist()
             predictions.append(out)
     return {"predictions": predictions}

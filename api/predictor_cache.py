@@ -10,12 +10,14 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from forecast.sampling import Precision
 from resources import Kind, Registry, Workspace
 
 
 class PredictorCache:
-    def __init__(self, workspace: Workspace, registry: Registry, max_items: int) -> None:
+    def __init__(self, workspace: Workspace, registry: Registry, max_items: int, precision: Precision = "auto") -> None:
         self.workspace = workspace
+        self.precision = precision
         self.registry = registry
         self.max_items = max_items
         self._items: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
@@ -29,7 +31,7 @@ class PredictorCache:
         self.last_load_seconds: float | None = None
 
     def get(self, name: str) -> tuple[Any, Any]:
-        """(manifest, gluonts predictor) of an ACTIVE predictor; loads it on a miss."""
+        """(manifest, fitted model) of an ACTIVE predictor; loads it on a miss."""
         from forecast.artifacts import load_predictor, read_manifest
 
         resource = self.registry.get_active(Kind.PREDICTOR, name)
@@ -48,7 +50,8 @@ class PredictorCache:
             if hit is not None:
                 return hit
             started = time.perf_counter()
-            value = (read_manifest(self.workspace, key), load_predictor(self.workspace, key))
+            manifest = read_manifest(self.workspace, key)
+            value = (manifest, load_predictor(self.workspace, key, manifest, self.precision))
             seconds = time.perf_counter() - started
             with self._lock:
                 self.loads += 1

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forecast.config import DeepARHyperparameters
+from forecast.config import Hyperparameters
 from resources import Resource
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
@@ -48,7 +48,7 @@ class PredictorCreate(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     dataset: str = Field(pattern=NAME_PATTERN)
-    hyperparameters: DeepARHyperparameters
+    hyperparameters: Hyperparameters
 
 
 class InvocationConfiguration(BaseModel):

@@ -30,11 +30,11 @@ def run(kind: str, name: str, settings: Settings) -> int:
 
             r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision)
         elif kind == Kind.PREDICTOR.value:
-            from forecast.config import DeepARHyperparameters
+            from forecast.config import Hyperparameters
             from forecast.predictors import create_predictor
 
             r = create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
-                                 hyperparameters=DeepARHyperparameters.model_validate(spec["hyperparameters"]),
+                                 hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
                                  registered=True, precision=settings.inference_precision,
                                  memory_limit_mb=settings.max_training_memory_mb)
         elif kind == Kind.EXPORT.value:

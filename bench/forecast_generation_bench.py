@@ -41,7 +41,7 @@ def main() -> None:
     from api.settings import Settings
     from datasets import import_dataset
     from datasets.samples import write_sample
-    from forecast.config import DeepARHyperparameters
+    from forecast.config import Hyperparameters
     from forecast.data import load_entries, model_view
     from forecast.forecasts import generate
     from forecast.inference import sampler_for
@@ -53,7 +53,7 @@ def main() -> None:
         rt = build_runtime(Settings(home=f"{tmp}/home", registry=f"{tmp}/reg.db"))
         write_sample("tourism-monthly", f"{tmp}/m.jsonl")
         import_dataset(rt.workspace, rt.registry, "m", f"{tmp}/m.jsonl", freq="M")
-        create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=DeepARHyperparameters(
+        create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=Hyperparameters(
             prediction_length=24, epochs=args.epochs, early_stopping_patience=None,
             # pinned: gluonts predicts in batches of the training batch size, and 32 (our default) would
             # slow its baseline; context 24 is the setup the README's figures were measured with

@@ -56,7 +56,7 @@ def main() -> None:
     from api.settings import Settings
     from datasets import import_dataset
     from datasets.samples import write_sample
-    from forecast.config import DeepARHyperparameters
+    from forecast.config import Hyperparameters
     from forecast.data import load_entries
     from forecast.predictors import create_predictor
     from forecast.synthetic import write_synthetic_forecast
@@ -67,7 +67,7 @@ def main() -> None:
         rt = build_runtime(Settings(home=home, registry=reg))
         write_sample("tourism-monthly", f"{tmp}/m.jsonl")
         import_dataset(rt.workspace, rt.registry, "m", f"{tmp}/m.jsonl", freq="M")
-        create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=DeepARHyperparameters(
+        create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=Hyperparameters(
             prediction_length=24, epochs=2, early_stopping_patience=None))
         entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "m"))
         ids = [f"{entries[i % len(entries)]['item_id']}-{i}" for i in range(args.items)]

@@ -1,14 +1,16 @@
-"""Default DeepAR on the development suite, through the service's own CLI, several seeds.
+"""A predictor algorithm on the development suite, through the service's own CLI, several seeds.
 
-    .venv/bin/python bench/suite_deepar_bench.py                      # every suite set, seeds 0 1 2
+    .venv/bin/python bench/suite_deepar_bench.py                      # DeepAR, every suite set, seeds 0 1 2
     .venv/bin/python bench/suite_deepar_bench.py m1-quarterly --seeds 0
+    .venv/bin/python bench/suite_deepar_bench.py --algorithm auto     # the default predictor, with its members
 
 Each set's series (training part and held-out test joined, with a nominal calendar start so the
 last observation falls in 2007) are imported with ``forecast datasets import`` and a predictor is
-created with only ``--prediction-length`` (the competition horizon) and ``--seed``: its stored
+created with only ``--prediction-length`` (the competition horizon), ``--algorithm`` and ``--seed``: its stored
 backtest holds out exactly the competition's test window, and its metrics come from the same
 ``forecast.metrics.accuracy`` as ``bench/statistical_bench.py``, so the two tables compare
-directly. One JSON line per set and seed: MASE, mean wQL, training seconds.
+directly. One JSON line per set, seed and model (the predictor, each ensemble member, seasonal naive): MASE,
+mean wQL, training seconds and peak memory of the training process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", default=list(SUITE))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--algorithm", default="deepar")
+    parser.add_argument("--members", default=None, help="auto's members, comma-separated")
     args = parser.parse_args()
     forecast = str(Path(sys.executable).parent / "forecast")
     for set_name in args.sets:
@@ -56,17 +61,24 @@ def main() -> None:
             subprocess.run([forecast, "datasets", "import", "d", f"{home}/data.jsonl", "--freq", freq], env=env,
                            check=True, capture_output=True)
             for seed in args.seeds:
-                subprocess.run([forecast, "predictors", "create", f"p{seed}", "--dataset", "d", "--prediction-length",
-                                str(horizon), "--seed", str(seed)], env=env, check=True, capture_output=True)
+                extra = ["--members", args.members] if args.members else []
+                started = time.perf_counter()
+                subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f"{home}/rss", forecast, "predictors", "create",
+                                f"p{seed}", "--dataset", "d", "--prediction-length", str(horizon), "--seed", str(seed),
+                                "--algorithm", args.algorithm, *extra], env=env, check=True, stdout=subprocess.DEVNULL)
+                seconds = time.perf_counter() - started
+                rss_mib = int(Path(f"{home}/rss").read_text().split()[-1]) // 1024
                 out = subprocess.run([forecast, "predictors", "describe", f"p{seed}", "--json"], env=env, check=True,
                                      capture_output=True, text=True)
                 info = json.loads(out.stdout)
-                d, n = info["metrics"]["deepar"], info["metrics"]["seasonal_naive"]
-                print(json.dumps({"set": set_name, "model": "deepar", "seed": seed, "mase": round(d["mase"], 4),
-                                  "mean_wql": round(d["mean_wql"], 4), "naive_mase": round(n["mase"], 4),
-                                  "naive_wql": round(n["mean_wql"], 4), "items": d["num_items"],
-                                  "train_seconds": info["training"]["train_seconds"], "cpus": os.cpu_count()}),
-                      flush=True)
+                m = info["metrics"]
+                models = {args.algorithm: m["predictor"], **m.get("members", {}), "seasonal_naive": m["seasonal_naive"]}
+                for model, a in models.items():
+                    print(json.dumps({"set": set_name, "model": model, "seed": seed, "mase": round(a["mase"], 4),
+                                      "mean_wql": round(a["mean_wql"], 4), "items": a["num_items"],
+                                      **({"seconds": round(seconds, 1), "peak_rss_mib": rss_mib,
+                                          "weights": info["training"].get("weights"), "cpus": os.cpu_count()}
+                                         if model == args.algorithm else {})}), flush=True)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
     from datasets import import_dataset
     from datasets.samples import write_sample
     from forecast.backtest import run_backtest
-    from forecast.config import DEFAULT_TEST_QUANTILES, DeepARHyperparameters
+    from forecast.config import DEFAULT_TEST_QUANTILES, Hyperparameters
     from forecast.data import load_entries, model_view
     from forecast.predictors import create_predictor, load_active_predictor
     from resources import Kind
@@ -68,7 +68,7 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
         import_dataset(rt.workspace, rt.registry, "d", f"{tmp}/d.jsonl", freq=freq)
         epochs = EpochStates()
         r = create_predictor(rt.workspace, rt.registry, "p", dataset="d", extra_callbacks=[epochs],
-                             hyperparameters=DeepARHyperparameters(prediction_length=h, seed=seed))
+                             hyperparameters=Hyperparameters(prediction_length=h, seed=seed))
         losses = [e["train_loss"] for e in r.result["training"]["history"]]
         lowest = losses.index(min(losses))
         _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")

@@ -9,7 +9,7 @@ from typing import Any
 
 from exports.destinations import normalize, open_destination, redact
 from exports.errors import ExportError
-from exports.writer import Format, run_name, write_export
+from exports.writer import Format, backtest_source, forecast_source, run_name, write_export
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.lifecycle import building, delete_resource, throttled_progress
 
@@ -17,20 +17,28 @@ DEFAULT_PART_SIZE_MB = 256
 
 
 def register_export(
-    registry: Registry, name: str, *, forecast: str, destination: str, fmt: Format = "csv",
-    part_size_mb: float = DEFAULT_PART_SIZE_MB,
+    registry: Registry, name: str, *, forecast: str | None = None, destination: str, fmt: Format = "csv",
+    part_size_mb: float = DEFAULT_PART_SIZE_MB, backtest_of: str | None = None,
 ) -> Resource:
     """Check the request and register the export as ``CREATE_PENDING``; the destination is stored
-    resolved (:func:`exports.destinations.resolve_destination`), so what runs is what was checked."""
+    resolved (:func:`exports.destinations.resolve_destination`), so what runs is what was checked.
+    It exports ``forecast``, or with ``backtest_of`` that predictor's backtest forecasts and actuals."""
     registry.require_free(Kind.EXPORT, name)
+    if (forecast is None) == (backtest_of is None):
+        raise InvalidInputError("give either a forecast to export or a predictor whose backtest to export")
     if fmt not in ("csv", "parquet"):
         raise InvalidInputError(f"format must be csv or parquet, got {fmt!r}")
     if not 0 < part_size_mb <= 100_000:
         raise InvalidInputError(f"part size must be between 0 and 100000 MB, got {part_size_mb}")
     destination = normalize(destination)
-    registry.get_active(Kind.FORECAST, forecast)
+    if forecast is not None:
+        registry.get_active(Kind.FORECAST, forecast)
+        what = {"forecast": forecast}
+    else:
+        registry.get_active(Kind.PREDICTOR, str(backtest_of))
+        what = {"predictor": str(backtest_of), "backtest": True}
     return registry.create(Kind.EXPORT, name, status=Status.CREATE_PENDING, spec={
-        "forecast": forecast, "destination": destination, "format": fmt, "part_size_mb": part_size_mb})
+        **what, "destination": destination, "format": fmt, "part_size_mb": part_size_mb})
 
 
 def run_export(
@@ -54,10 +62,13 @@ def run_export(
 
     try:
         with building(registry, workspace, Kind.EXPORT, name, run_folder, wrap=ExportError):
-            forecast = registry.get_active(Kind.FORECAST, spec["forecast"])
-            total[0] = int(forecast.result.get("num_items", 0)) * int(forecast.result.get("prediction_length", 0))
+            if spec.get("backtest"):
+                source = backtest_source(workspace, registry.get_active(Kind.PREDICTOR, spec["predictor"]), spec["format"])
+            else:
+                source = forecast_source(workspace, registry.get_active(Kind.FORECAST, spec["forecast"]), spec["format"])
+            total[0] = source.rows_total
             fs, base = open_destination(spec["destination"], storage_options)
-            result = write_export(workspace, forecast, fs, base, name=name, fmt=spec["format"],
+            result = write_export(source, fs, base, name=name, fmt=spec["format"],
                                   part_size_bytes=int(spec["part_size_mb"] * 2**20), now=now, on_rows=progress)
             registry.set_partial(Kind.EXPORT, name, None)  # the files now belong to their destination
             return registry.update(Kind.EXPORT, name, status=Status.ACTIVE, result={
@@ -71,12 +82,13 @@ def run_export(
 
 
 def create_export(
-    workspace: Workspace, registry: Registry, name: str, *, forecast: str, destination: str, fmt: Format = "csv",
-    part_size_mb: float = DEFAULT_PART_SIZE_MB, storage_options: dict[str, Any] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    workspace: Workspace, registry: Registry, name: str, *, forecast: str | None = None, destination: str,
+    fmt: Format = "csv", part_size_mb: float = DEFAULT_PART_SIZE_MB, storage_options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None, backtest_of: str | None = None,
 ) -> Resource:
     """Register and run an export in this process (the CLI's path); ``on_progress(rows, total)``."""
-    register_export(registry, name, forecast=forecast, destination=destination, fmt=fmt, part_size_mb=part_size_mb)
+    register_export(registry, name, forecast=forecast, destination=destination, fmt=fmt, part_size_mb=part_size_mb,
+                    backtest_of=backtest_of)
     return run_export(workspace, registry, name, storage_options=storage_options, on_progress=on_progress)
 
 

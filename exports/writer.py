@@ -1,4 +1,5 @@
-"""Stream a stored forecast into numbered CSV or Parquet part files, then mark success.
+"""Stream a stored forecast (or a predictor's backtest forecasts) into numbered CSV or Parquet part
+files, then mark success.
 
 Layout under the destination::
 
@@ -56,10 +57,66 @@ class ExportResult:
     seconds: float = 0.0
 
 
+def _date_type(fmt: Format) -> pa.DataType:
+    return pa.string() if fmt == "csv" else pa.timestamp("ms", tz="UTC")
+
+
+def _dates(dates_ns: np.ndarray, fmt: Format) -> pa.Array:
+    """Timestamps as the export writes them: ISO-8601 UTC text in CSV, UTC milliseconds in Parquet."""
+    if fmt == "csv":
+        return pc.strftime(pa.array(dates_ns // 1_000_000_000, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ")
+    return pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
+
+
 def long_schema(columns: list[str], fmt: Format) -> pa.Schema:
-    date = pa.string() if fmt == "csv" else pa.timestamp("ms", tz="UTC")
-    return pa.schema([pa.field("item_id", pa.string()), pa.field("date", date)]
+    return pa.schema([pa.field("item_id", pa.string()), pa.field("date", _date_type(fmt))]
                      + [pa.field(c, pa.float32()) for c in columns])
+
+
+@dataclass
+class ExportSource:
+    """What an export writes: the schema, the row batches and their expected count."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+    rows_total: int
+
+
+def forecast_source(workspace: Workspace, forecast: Resource, fmt: Format) -> ExportSource:
+    columns = list(forecast.result["columns"])
+    return ExportSource(long_schema(columns, fmt), iter_long_batches(workspace, forecast, fmt),
+                        int(forecast.result.get("num_items", 0)) * int(forecast.result.get("prediction_length", 0)))
+
+
+def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, batch_rows: int = 65_536) -> ExportSource:
+    """A predictor's backtest forecasts beside the actual values, one row per item, window and
+    timestamp: ``item_id, date, backtest_window, actual, <quantiles>, mean`` (as the managed
+    services' backtest export jobs write them)."""
+    from forecast.predictors import BACKTEST_FORECASTS_FILE
+
+    path = f"{predictor.artifact}/{BACKTEST_FORECASTS_FILE}"
+    if not workspace.exists(path):
+        from resources import InvalidInputError
+
+        raise InvalidInputError(f"predictor {predictor.name!r} was created before backtest forecasts were stored; "
+                                "create it again to export its backtest")
+    f = workspace.open(path, "rb")
+    parquet = pq.ParquetFile(f)
+    values = [n for n in parquet.schema_arrow.names if n not in ("item_id", "window", "timestamp", "actual")]
+    schema = pa.schema([pa.field("item_id", pa.string()), pa.field("date", _date_type(fmt)),
+                        pa.field("backtest_window", pa.int16()), pa.field("actual", pa.float32())]
+                       + [pa.field(c, pa.float32()) for c in values])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for b in parquet.iter_batches(batch_size=batch_rows):
+                dates = _dates(b.column("timestamp").cast(pa.int64()).to_numpy(), fmt)
+                yield pa.RecordBatch.from_arrays([b.column("item_id"), dates, b.column("window"), b.column("actual"),
+                                                  *(b.column(c) for c in values)], schema=schema)
+        finally:
+            f.close()
+
+    return ExportSource(schema, batches(), parquet.metadata.num_rows)
 
 
 def iter_long_batches(
@@ -76,11 +133,7 @@ def iter_long_batches(
         starts = batch.column("start").cast(pa.int64()).to_numpy()
         uniq, inverse = np.unique(starts, return_inverse=True)
         table = np.stack([stamps.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
-        dates_ns = table[inverse].reshape(-1)
-        if fmt == "csv":
-            dates = pc.strftime(pa.array(dates_ns // 1_000_000_000, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ")
-        else:
-            dates = pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
+        dates = _dates(table[inverse].reshape(-1), fmt)
         ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
         values = [batch.column(c).flatten() for c in columns]
         yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)
@@ -109,8 +162,7 @@ class _PartWriter:
 
 
 def write_export(
-    workspace: Workspace,
-    forecast: Resource,
+    source: ExportSource,
     fs: fsspec.AbstractFileSystem,
     base: str,
     *,
@@ -121,7 +173,7 @@ def write_export(
     on_part: Callable[[int], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ExportResult:
-    """Write every row of ``forecast`` under ``base`` (a path on ``fs``); see the module docstring.
+    """Write every row of ``source`` under ``base`` (a path on ``fs``); see the module docstring.
 
     ``on_part`` is called with the number of each part as it completes (progress, and tests that
     interrupt a job midway); ``on_rows`` with the rows written so far, after each batch.
@@ -131,7 +183,7 @@ def write_export(
     folder = f"{base}/{run}"
     temp = f"{folder}/{TEMPORARY}"
     ext = "csv" if fmt == "csv" else "parquet"
-    schema = long_schema(list(forecast.result["columns"]), fmt)
+    schema = source.schema
     result = ExportResult(folder=folder)
     temp_parts: list[str] = []
     moved: list[str] = []
@@ -150,7 +202,7 @@ def write_export(
             on_part(len(temp_parts) - 1)
 
     try:
-        for batch in iter_long_batches(workspace, forecast, fmt):
+        for batch in source.batches:
             for offset in range(0, batch.num_rows, WRITE_ROWS):  # small writes: parts end near their size
                 chunk = batch.slice(offset, WRITE_ROWS)
                 if part is None:

@@ -1,4 +1,5 @@
-"""Predictor artifacts in the workspace: the serialized gluonts predictor plus ``manifest.json``.
+"""Predictor artifacts in the workspace: the fitted model (``model/``, written by the algorithm's
+:meth:`forecast.models.base.Model.save`) plus ``manifest.json``.
 
 The folder is written in full (to a local temporary folder, then uploaded for a remote
 workspace) before the registry points at it. Loading a remote artifact downloads it once into a
@@ -10,15 +11,19 @@ from __future__ import annotations
 import platform
 import shutil
 import tempfile
-import warnings
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from forecast.config import Hyperparameters, ResolvedConfig
+from forecast.sampling import Precision
 from resources import Workspace
+
+if TYPE_CHECKING:
+    from forecast.models.base import Model
 
 MODEL_DIR = "model"
 MANIFEST = "manifest.json"
@@ -28,6 +33,7 @@ class PredictorManifest(BaseModel):
     """Everything needed to trust and reuse a predictor, stored beside its weights."""
 
     name: str
+    algorithm: str = "deepar"  # predictors made before the other algorithms are DeepAR
     dataset: str
     dataset_fingerprint: str
     freq: str
@@ -44,16 +50,20 @@ class PredictorManifest(BaseModel):
 def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in ("gluonts", "torch", "lightning", "numpy", "pandas", "forecast-service")},
+        **{pkg: version(pkg) for pkg in ("gluonts", "torch", "lightning", "statsforecast", "numpy", "pandas",
+                                         "forecast-service")},
     }
 
 
-def save_predictor(workspace: Workspace, rel: str, predictor: Any, manifest: PredictorManifest) -> None:
-    """Write ``<rel>/model/`` (gluonts serialization) and ``<rel>/manifest.json``."""
+def save_predictor(workspace: Workspace, rel: str, model: Model, manifest: PredictorManifest,
+                   extra_files: dict[str, bytes] | None = None) -> None:
+    """Write ``<rel>/model/``, ``<rel>/manifest.json`` and ``extra_files`` (name -> bytes) in one go."""
     with tempfile.TemporaryDirectory(prefix="forecast-artifact-") as tmp:
         local = Path(tmp)
         (local / MODEL_DIR).mkdir()
-        predictor.serialize(local / MODEL_DIR)
+        model.save(local / MODEL_DIR)
+        for file_name, data in (extra_files or {}).items():
+            (local / file_name).write_bytes(data)
         (local / MANIFEST).write_text(manifest.model_dump_json(indent=2))
         if workspace.is_local:
             dest = Path(workspace.path(rel))
@@ -73,11 +83,19 @@ def _cache_root() -> Path:
     return root
 
 
-def load_predictor(workspace: Workspace, rel: str) -> Any:
-    """Deserialize the gluonts predictor at ``rel`` onto the CPU (imports torch). A remote
-    artifact is downloaded once, into a local cache keyed by its unique folder."""
-    from gluonts.model.predictor import Predictor
+def resolved_config(manifest: PredictorManifest) -> ResolvedConfig:
+    """The configuration a predictor was fitted with, from its manifest."""
+    hp = Hyperparameters.model_validate({**manifest.hyperparameters, "algorithm": manifest.algorithm})
+    return ResolvedConfig.model_validate({**manifest.resolved, "hp": hp})
 
+
+def load_predictor(workspace: Workspace, rel: str, manifest: PredictorManifest | None = None,
+                   precision: Precision = "auto") -> Model:
+    """The fitted model at ``rel`` (DeepAR onto the CPU; ``precision`` is its decoding precision).
+    A remote artifact is downloaded once, into a local cache keyed by its unique folder."""
+    from forecast.models import load_model
+
+    manifest = manifest or read_manifest(workspace, rel)
     if workspace.is_local:
         path = Path(workspace.path(rel)) / MODEL_DIR
     else:
@@ -88,6 +106,8 @@ def load_predictor(workspace: Workspace, rel: str) -> Any:
         (staging / ".complete").write_text(datetime.now(UTC).isoformat())
         shutil.rmtree(path.parent, ignore_errors=True)
         staging.rename(path.parent)
-    with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
-        warnings.simplefilter("ignore")
-        return Predictor.deserialize(path, device="cpu")
+    model = load_model(path, resolved_config(manifest))
+    for member in [model, *getattr(model, "members", {}).values()]:
+        if hasattr(member, "decode_precision"):
+            member.decode_precision = precision
+    return model

@@ -1,9 +1,9 @@
-"""Backtest: forecast held-out windows from the history before them, score DeepAR and a
-seasonal-naive baseline on the same windows."""
+"""Backtest: forecast held-out windows from the history before them, and score the predictor, each
+ensemble member and a seasonal-naive baseline on the same windows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,20 +11,23 @@ import pyarrow as pa
 
 from forecast.config import seasonal_period
 from forecast.data import Entry, truncate
-from forecast.inference import iter_samples, summarize
 from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
-from forecast.sampling import Precision
+from forecast.models.base import Model
+
+METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase")
 
 
 @dataclass
 class BacktestResult:
-    deepar: Accuracy
+    predictor: Accuracy
     seasonal_naive: Accuracy
-    per_item: pa.Table  # item_id, window, model, mean_wql, wape, rmse, mase
+    members: dict[str, Accuracy] = field(default_factory=dict)
+    per_item: pa.Table | None = None  # item_id, window, model, mean_wql, wape, rmse, mase
+    forecasts: pa.Table | None = None  # item_id, window, step, actual, the predictor's quantiles and mean
 
 
 def run_backtest(
-    predictor: Any,
+    model: Model,
     entries: list[Entry],
     *,
     freq: str,
@@ -32,55 +35,83 @@ def run_backtest(
     windows: int,
     num_samples: int,
     levels: list[float],
-    precision: Precision = "auto",
+    seed: int | None = None,
 ) -> BacktestResult:
     """Score the last ``windows`` windows of ``prediction_length`` points of every series.
 
     ``entries`` are full-length model-view entries (dynamic features, if any, as long as the
-    target). The predictor must have been trained without those windows.
+    target). The model must have been fitted without those windows.
     """
     h = prediction_length
     m = seasonal_period(freq)
-    ys, qs, means, medians, scales, naive, ids, wins = [], [], [], [], [], [], [], []
     eval_levels = sorted(set(levels) | {0.5})
     median_idx = eval_levels.index(0.5)
     level_idx = [eval_levels.index(q) for q in levels]
+    ys, scales, naive, ids, wins, starts = [], [], [], [], [], []
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
     for w in range(windows, 0, -1):
         history = truncate(entries, w * h, keep_future_feat=h, min_length=1)
-        keep = {id(e) for e in entries if len(e["target"]) - w * h >= 1}
-        full = [e for e in entries if id(e) in keep]
+        full = [e for e in entries if len(e["target"]) - w * h >= 1]
         offset = 0
-        for batch in iter_samples(predictor, history, num_samples=num_samples, precision=precision,
-                                  reduce=lambda samples: summarize(samples, eval_levels)):
-            q, mean = batch.reduced
-            n = len(batch.samples)
+        for p in model.predict(history, eval_levels, num_samples=num_samples, seed=seed, members=True):
+            n = len(p.item_ids)
             for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):
                 cut = len(e_hist["target"])
                 ys.append(e_full["target"][cut : cut + h])
                 scales.append(seasonal_scale(e_hist["target"], m))
                 naive.append(seasonal_naive(e_hist["target"], h, m))
-                ids.append(e_full.get("item_id"))
+                ids.append(str(e_full.get("item_id")))
                 wins.append(windows - w + 1)
-            qs.append(q[:, level_idx, :])
-            medians.append(q[:, median_idx, :])
-            means.append(mean)
+            starts.extend(p.forecast_start)
+            out.setdefault("predictor", []).append((p.quantiles, p.mean))
+            for name, forecast in p.members.items():
+                out.setdefault(name, []).append(forecast)
             offset += n
     y = np.stack(ys)
     scale = np.asarray(scales)
-    deepar, deepar_rows = accuracy(y, np.concatenate(qs), levels, np.concatenate(means), np.concatenate(medians), scale)
     naive_arr = np.stack(naive)
-    naive_q = np.repeat(naive_arr[:, None, :], len(levels), axis=1)
-    base, base_rows = accuracy(y, naive_q, levels, naive_arr, naive_arr, scale)
+    scored: dict[str, tuple[Accuracy, dict[str, np.ndarray]]] = {}
+    for name, parts in out.items():
+        q = np.concatenate([p[0] for p in parts])
+        scored[name] = accuracy(y, q[:, level_idx, :], levels, np.concatenate([p[1] for p in parts]),
+                                q[:, median_idx, :], scale)
+    scored["seasonal_naive"] = accuracy(y, np.repeat(naive_arr[:, None, :], len(levels), axis=1), levels,
+                                        naive_arr, naive_arr, scale)
+    label = {"predictor": model.algorithm}
     n = len(ids)
-    per_item = pa.table(
-        {
-            "item_id": pa.array([str(i) for i in ids] * 2),
-            "window": pa.array(wins * 2, pa.int16()),
-            "model": pa.array(["deepar"] * n + ["seasonal_naive"] * n),
-            **{
-                k: pa.array(np.concatenate([deepar_rows[k], base_rows[k]]), pa.float64())
-                for k in ("mean_wql", "wape", "rmse", "mase")
-            },
-        }
-    )
-    return BacktestResult(deepar=deepar, seasonal_naive=base, per_item=per_item)
+    per_item = pa.table({
+        "item_id": pa.array(ids * len(scored)),
+        "window": pa.array(wins * len(scored), pa.int16()),
+        "model": pa.array([label.get(k, k) for k in scored for _ in range(n)]),
+        **{c: pa.array(np.concatenate([rows[c] for _, rows in scored.values()]), pa.float64()) for c in METRIC_COLUMNS},
+    })
+    q = np.concatenate([p[0] for p in out["predictor"]])
+    mean = np.concatenate([p[1] for p in out["predictor"]])
+    forecasts = _forecast_rows(ids, wins, starts, freq, y, q[:, level_idx, :], mean, levels)
+    return BacktestResult(predictor=scored["predictor"][0], seasonal_naive=scored["seasonal_naive"][0],
+                          members={k: v[0] for k, v in scored.items() if k not in ("predictor", "seasonal_naive")},
+                          per_item=per_item, forecasts=forecasts)
+
+
+def _forecast_rows(ids: list[str], wins: list[int], starts: list[Any], freq: str, y: np.ndarray, q: np.ndarray,
+                   mean: np.ndarray, levels: list[float]) -> pa.Table:
+    """One row per item, window and step: the actual value beside the forecast quantiles and mean
+    (what a backtest export writes)."""
+    import pandas as pd
+
+    from forecast.store import forecast_timestamps
+    from forecast.types import ForecastType
+
+    n, h = y.shape
+    first = pd.PeriodIndex(starts).to_timestamp(how="start").asi8
+    stamps = np.concatenate([forecast_timestamps(int(s), h, freq) for s in first]) if n else np.zeros(0, np.int64)
+    cols: dict[str, Any] = {
+        "item_id": pa.array(np.repeat(np.asarray(ids, dtype=object), h).tolist(), pa.string()),
+        "window": pa.array(np.repeat(wins, h), pa.int16()),
+        "timestamp": pa.array(stamps.astype("datetime64[ns]"), pa.timestamp("ns")),
+        "actual": pa.array(y.reshape(-1), pa.float32(), from_pandas=True),
+    }
+    for i, level in enumerate(levels):
+        cols[ForecastType(round(level * 100)).column] = pa.array(q[:, i, :].reshape(-1), pa.float32())
+    cols["mean"] = pa.array(mean.reshape(-1), pa.float32())
+    return pa.table(cols)

@@ -1,7 +1,8 @@
-"""DeepAR hyperparameters with the names users know from managed DeepAR services.
+"""Predictor hyperparameters: the algorithm, the horizon and backtest, and each algorithm's options
+(DeepAR's with the names users know from managed DeepAR services).
 
 One frozen pydantic model; it is stored verbatim with each predictor so every artifact says how it
-was made. Values that depend on the data (``cardinality``, ``num_dynamic_feat``,
+was made. Options that belong to one algorithm are refused for the others. Values that depend on the data (``cardinality``, ``num_dynamic_feat``,
 ``context_length``) are resolved against the dataset by :func:`resolve`.
 
 What an epoch means here: ``num_batches_per_epoch`` mini-batches, each of ``mini_batch_size``
@@ -18,9 +19,19 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Likelihood = Literal["student-T", "gaussian", "negative-binomial", "beta"]
+Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive"]
+ALGORITHMS: tuple[str, ...] = ("auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive")
+#: The per-series statistical models (statsforecast).
+STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive")
+#: What ``auto`` combines unless ``members`` says otherwise (chosen on the suite: bench/README.md).
+DEFAULT_MEMBERS: tuple[str, ...] = ("deepar", "ets", "theta", "ces")
+#: Options that only DeepAR (alone or as a member of ``auto``) uses.
+DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate",
+                  "num_cells", "num_layers", "likelihood", "dropout_rate", "embedding_dimension", "cardinality",
+                  "num_dynamic_feat", "early_stopping_patience")
 
 DEFAULT_TEST_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -68,10 +79,14 @@ def default_context_length(prediction_length: int, freq: str) -> int:
     return min(prediction_length, max(MIN_DEFAULT_CONTEXT, math.ceil(1.25 * seasonal_period(freq))))
 
 
-class DeepARHyperparameters(BaseModel):
+class Hyperparameters(BaseModel):
     """Hyperparameters of ``forecast predictors create`` (and ``--hyperparameters FILE.json``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    algorithm: Algorithm = Field("auto", description="auto (default: several algorithms combined by backtest), deepar, ets, theta, arima, ces, npts or seasonal_naive")
+    members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
+    season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period; default from the frequency (monthly 12, daily 7, ...)")] = None
 
     prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]
     context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting; default prediction_length, at most max(8, 1.25 seasons)")] = None
@@ -106,6 +121,38 @@ class DeepARHyperparameters(BaseModel):
             if key in aliases:
                 return aliases[key]
         return v
+
+    @field_validator("members")
+    @classmethod
+    def _members_valid(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("give at least one member")
+        if "auto" in v:
+            raise ValueError("auto cannot be a member of itself")
+        if len(set(v)) != len(v):
+            raise ValueError(f"members must be distinct, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _options_fit_algorithm(self) -> Hyperparameters:
+        """An option another algorithm uses is an error, not silently ignored (compared with the
+        default, so a stored, fully written-out set of values reads back)."""
+        fields = type(self).model_fields
+        changed = [f for f in self.model_fields_set if getattr(self, f) != fields[f].get_default(call_default_factory=True)]
+        uses_deepar = self.algorithm == "deepar" or (self.algorithm == "auto" and "deepar" in self.members)
+        statistical = self.algorithm in STATISTICAL or (self.algorithm == "auto" and set(self.members) & set(STATISTICAL))
+        for f in changed:
+            if f in DEEPAR_OPTIONS and not uses_deepar:
+                raise ValueError(f"{f} is a DeepAR option; algorithm {self.algorithm!r} does not use it")
+            if f == "members" and self.algorithm != "auto":
+                raise ValueError(f"members is an option of algorithm 'auto', not {self.algorithm!r}")
+            if f == "season_length" and not statistical:
+                raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")
+        return self
+
+    @property
+    def uses_deepar(self) -> bool:
+        return self.algorithm == "deepar" or (self.algorithm == "auto" and "deepar" in self.members)
 
     @field_validator("test_quantiles")
     @classmethod
@@ -142,7 +189,7 @@ class ResolvedConfig(BaseModel):
     cardinality: list[int]
     embedding_dimension: list[int]
     num_dynamic_feat: int
-    hp: DeepARHyperparameters
+    hp: Hyperparameters
 
 
 def physical_memory_bytes() -> int | None:
@@ -202,7 +249,7 @@ def check_fits_in_memory(cfg: ResolvedConfig, limit_bytes: int | None = None) ->
     return estimate
 
 
-def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
+def resolve(hp: Hyperparameters, facts: DataFacts) -> ResolvedConfig:
     """Check ``hp`` against the data and fix the data-dependent values.
 
     Raises
@@ -228,7 +275,8 @@ def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
             f"{hp.backtest_windows} backtest window(s) of prediction_length={hp.prediction_length} and "
             f"training on at least one more window needs {needed}; lower prediction_length or backtest_windows"
         )
-    if facts.lengths_max < context + hp.prediction_length * (hp.backtest_windows + 1):
+    explicit = hp.algorithm == "deepar" or (hp.uses_deepar and hp.context_length is not None)
+    if explicit and facts.lengths_max < context + hp.prediction_length * (hp.backtest_windows + 1):
         raise HyperparameterError(
             f"every series is shorter than context_length + prediction_length x (backtest_windows + 1) = "
             f"{context} + {hp.prediction_length} x {hp.backtest_windows + 1}; the longest has {facts.lengths_max} "
@@ -248,8 +296,10 @@ def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
             "likelihood 'negative-binomial' is for counts and needs whole-number targets; the data has fractions "
             "(use student-T or gaussian)"
         )
-    if hp.cardinality == "ignore":
+    if not hp.uses_deepar:  # the other algorithms forecast each series from its own history
         cardinality: list[int] = []
+    elif hp.cardinality == "ignore":
+        cardinality = []
     elif hp.cardinality == "auto":
         cardinality = list(facts.cat_cardinalities)
     else:
@@ -263,7 +313,7 @@ def resolve(hp: DeepARHyperparameters, facts: DataFacts) -> ResolvedConfig:
                 raise HyperparameterError(
                     f"cardinality[{i}] = {given} but the data has cat values up to {seen - 1}; it must be at least {seen}"
                 )
-    if hp.num_dynamic_feat == "ignore":
+    if not hp.uses_deepar or hp.num_dynamic_feat == "ignore":
         num_dynamic_feat = 0
     elif hp.num_dynamic_feat == "auto":
         num_dynamic_feat = facts.num_dynamic_feat

@@ -20,9 +20,9 @@ import pyarrow as pa
 
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
+from forecast.models.base import Model
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
-from forecast.inference import iter_samples, sampler_for, summarize
 from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer
 from forecast.types import ForecastType, parse_types
@@ -34,17 +34,6 @@ logger = logging.getLogger(__name__)
 
 #: Called with (items done, items total).
 ProgressCallback = Callable[[int, int], None]
-
-
-def reduce_samples(samples: np.ndarray, types: Sequence[ForecastType]) -> dict[str, np.ndarray]:
-    """Each type's values ``(items, H)`` from samples ``(items, num_samples, H)``: quantiles of the
-    sample set (which never cross) and the true sample mean."""
-    quantile_types = [t for t in types if not t.is_mean]
-    q, mean = summarize(samples, [t.level for t in quantile_types])
-    out = {t.column: q[:, i, :] for i, t in enumerate(quantile_types)}
-    if len(quantile_types) < len(types):
-        out["mean"] = mean
-    return out
 
 
 def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> None:
@@ -68,29 +57,29 @@ def _start_times(periods: list[Any]) -> np.ndarray:
 
 
 def generate(
-    predictor: Any,
+    model: Model,
     entries: list[Entry],
     types: Sequence[ForecastType],
     *,
     num_samples: int,
     sink: Callable[[pa.RecordBatch], None],
     horizon: int,
-    batch_size: int | None = None,
-    precision: Precision = "auto",
+    seed: int | None = None,
     threads: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> int:
-    """Sample, reduce and hand Arrow batches to ``sink`` in input order; returns the item count.
-
-    ``batch_size``, ``precision`` and ``threads`` are :func:`forecast.inference.iter_samples`'s:
-    by default batches are decoded on all cores at once.
-    """
+    """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
+    count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
+    mean. By default the work is spread over all cores."""
+    quantile_types = [t for t in types if not t.is_mean]
+    levels = [t.level for t in quantile_types]
     done = 0
-    for b in iter_samples(predictor, entries, num_samples=num_samples, batch_size=batch_size, precision=precision,
-                          threads=threads, reduce=lambda samples: reduce_samples(samples, types)):
-        ids = [str(i) for i in b.item_ids]
-        starts = _start_times(b.forecast_start)
-        sink(forecast_batch(ids, starts, b.reduced, [t.column for t in types], horizon))
+    for p in model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads):
+        values = {t.column: p.quantiles[:, i, :] for i, t in enumerate(quantile_types)}
+        if len(quantile_types) < len(types):
+            values["mean"] = p.mean
+        ids = [str(i) for i in p.item_ids]
+        sink(forecast_batch(ids, _start_times(p.forecast_start), values, [t.column for t in types], horizon))
         done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))
@@ -161,8 +150,6 @@ def run_forecast(
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
     history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason."""
-    import torch
-
     spec = registry.get(Kind.FORECAST, name).spec
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
@@ -179,20 +166,20 @@ def run_forecast(
         # checked at registration; again here, since a worker may run it later
         pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
         resolved = manifest.resolved
-        model = load_predictor(workspace, str(pred.artifact))
+        model = load_predictor(workspace, str(pred.artifact), manifest, precision)
         entries = model_view(load_entries(workspace, ds), num_dynamic_feat=int(resolved["num_dynamic_feat"]),
                              num_cat=len(resolved["cardinality"]), for_training=False)
         check_static_cats(entries, resolved["cardinality"])
         horizon = manifest.prediction_length
         types = parse_types(spec["types"])
         with forecast_table_writer(workspace, rel, spec["columns"], horizon) as write:
-            torch.manual_seed(int(manifest.hyperparameters["seed"]))  # same predictor + data, same forecast
-            n = generate(model, entries, types, num_samples=spec["num_samples"], sink=write,
-                         horizon=horizon, precision=precision, on_progress=progress)
+            # seeded: the same predictor and data give the same forecast
+            n = generate(model, entries, types, num_samples=spec["num_samples"], sink=write, horizon=horizon,
+                         seed=int(manifest.hyperparameters["seed"]), on_progress=progress)
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
-            "num_items": n, "precision": sampler_for(model, precision).precision,
+            "num_items": n, "precision": model.precision, "algorithm": manifest.algorithm,
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }

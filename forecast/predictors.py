@@ -14,15 +14,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
 from datasets.summary import DatasetSummary
-from forecast.artifacts import PredictorManifest, library_versions, load_predictor, save_predictor
-from forecast.config import DeepARHyperparameters, ResolvedConfig, check_fits_in_memory, resolve
+from forecast.artifacts import PredictorManifest, library_versions, load_predictor, read_manifest, save_predictor
+from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import TrainingError
 from forecast.sampling import Precision
-from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.lifecycle import building, delete_resource
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
@@ -31,6 +33,8 @@ if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes 
 logger = logging.getLogger(__name__)
 
 BACKTEST_FILE = "backtest_items.parquet"
+#: Per item, window and step: actuals beside the backtest forecasts (what backtest exports write).
+BACKTEST_FORECASTS_FILE = "backtest_forecasts.parquet"
 
 #: Called with a phase name ("loading", "training", "backtest", "refit", "saving") as work moves on.
 PhaseCallback = Callable[[str], None]
@@ -42,13 +46,13 @@ def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
     return registry.get_active(Kind.DATASET, dataset)
 
 
-def _spec(ds: Resource, hyperparameters: DeepARHyperparameters) -> dict[str, Any]:
+def _spec(ds: Resource, hyperparameters: Hyperparameters) -> dict[str, Any]:
     return {"dataset": ds.name, "dataset_fingerprint": ds.result.get("fingerprint"),
             "hyperparameters": hyperparameters.model_dump(mode="json")}
 
 
 def register_predictor(
-    registry: Registry, name: str, *, dataset: str, hyperparameters: DeepARHyperparameters
+    registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
@@ -63,7 +67,7 @@ def create_predictor(
     name: str,
     *,
     dataset: str,
-    hyperparameters: DeepARHyperparameters,
+    hyperparameters: Hyperparameters,
     on_epoch: EpochCallback | None = None,
     on_phase: PhaseCallback | None = None,
     extra_callbacks: list[Any] | None = None,
@@ -71,7 +75,8 @@ def create_predictor(
     precision: Precision = "auto",
     memory_limit_mb: int | None = None,
 ) -> Resource:
-    """Train, backtest and store a DeepAR predictor named ``name`` on imported ``dataset``.
+    """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
+    algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`).
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
@@ -96,7 +101,8 @@ def create_predictor(
             progress.phase("loading")
             entries = load_entries(workspace, ds)
             cfg = resolve(hyperparameters, facts_of(entries, summary))
-            check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
+            if cfg.hp.uses_deepar:
+                check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, progress.epoch,
                                           progress.phase, extra_callbacks, started, precision)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
@@ -151,64 +157,58 @@ def _train_backtest_save(
     started: float,
     precision: Precision,
 ) -> dict[str, Any]:
+    """Fit on the histories before the backtest window(s), backtest, finalize, store."""
     from forecast.backtest import run_backtest
-    from forecast.inference import sampler_for
-    from forecast.training import train_network
+    from forecast.models import build_algorithm
+    from forecast.models.base import FitContext
 
     hp = cfg.hp
     h = cfg.prediction_length
+    algorithm = build_algorithm(cfg)
     view = model_view(entries, num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), for_training=True)
     nonnegative = all(not (e["target"] < 0).any() for e in view)
-    train_part = truncate(view, hp.backtest_windows * h, min_length=1)
-    use_validation = hp.early_stopping_patience is not None
-    fit_on = truncate(train_part, h, min_length=1) if use_validation else train_part
-    phase("training")
-    trained = train_network(cfg, fit_on, train_part if use_validation else None, nonnegative=nonnegative,
-                            on_epoch=on_epoch, extra_callbacks=extra_callbacks)
+    ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
+                     extra_callbacks=extra_callbacks)
+    fit_started = time.perf_counter()
+    model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
+    fit_seconds = time.perf_counter() - fit_started
+    _set_precision(model, precision)
     phase("backtest")
     bt_started = time.perf_counter()
-    backtest = run_backtest(
-        trained.predictor, view,
-        freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows, num_samples=hp.num_eval_samples,
-        levels=hp.test_quantiles, precision=precision,
-    )
+    backtest = run_backtest(model, view, freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
+                            num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed)
     bt_seconds = time.perf_counter() - bt_started
-    final = trained
-    if hp.refit:
-        phase("refit")
-        final = train_network(cfg, view, None, max_epochs=trained.best_epoch, nonnegative=nonnegative,
-                              extra_callbacks=extra_callbacks)
+    final_started = time.perf_counter()
+    final = algorithm.finalize(model, view, ctx)
     metrics = {
+        "algorithm": hp.algorithm,
         "backtest_windows": hp.backtest_windows,
-        "deepar": backtest.deepar.model_dump(),
+        "predictor": backtest.predictor.model_dump(),
+        "members": {n: a.model_dump() for n, a in backtest.members.items()},
         "seasonal_naive": backtest.seasonal_naive.model_dump(),
     }
     training = {
-        "epochs_run": len(trained.history),
-        "best_epoch": trained.best_epoch,
-        "weights_from_epochs": list(trained.weights_from),
-        "history": [e.model_dump() for e in trained.history],
-        "train_seconds": round(trained.seconds, 3),
+        **final.describe(),
+        "fit_seconds": round(fit_seconds, 3),
         "backtest_seconds": round(bt_seconds, 3),
-        "backtest_precision": sampler_for(trained.predictor, precision).precision,
-        "refit_seconds": round(final.seconds, 3) if hp.refit else None,
+        "backtest_precision": model.precision,
+        "finalize_seconds": round(time.perf_counter() - final_started, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
-        "nonnegative_samples": nonnegative,
-        "num_train_series": len(fit_on),
+        "nonnegative": nonnegative,
+        "notes": ctx.notes + _drop_notes(model),
     }
     manifest = PredictorManifest(
-        name=name, dataset=dataset, dataset_fingerprint=summary.fingerprint, freq=cfg.freq,
+        name=name, algorithm=hp.algorithm, dataset=dataset, dataset_fingerprint=summary.fingerprint, freq=cfg.freq,
         prediction_length=h, context_length=cfg.context_length,
         hyperparameters=hp.model_dump(mode="json"),
         resolved=cfg.model_dump(mode="json", exclude={"hp"}),
         metrics=metrics, training=training, versions=library_versions(), created_at=datetime.now(UTC),
     )
     phase("saving")
-    save_predictor(workspace, rel, final.predictor, manifest)
-    buf = io.BytesIO()
-    pq.write_table(backtest.per_item, buf, compression="zstd")
-    workspace.write_bytes(f"{rel}/{BACKTEST_FILE}", buf.getvalue())
+    save_predictor(workspace, rel, final, manifest, extra_files={
+        BACKTEST_FILE: _parquet_bytes(backtest.per_item), BACKTEST_FORECASTS_FILE: _parquet_bytes(backtest.forecasts)})
     return {
+        "algorithm": hp.algorithm,
         "metrics": metrics,
         "training": training,
         "freq": cfg.freq,
@@ -219,17 +219,121 @@ def _train_backtest_save(
     }
 
 
+def _parquet_bytes(table: Any) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _set_precision(model: Any, precision: Precision) -> None:
+    for member in [model, *getattr(model, "members", {}).values()]:
+        if hasattr(member, "decode_precision"):
+            member.decode_precision = precision
+
+
+def _drop_notes(model: Any) -> list[str]:
+    dropped = getattr(model, "dropped", None) or {}
+    return [f"backtest: {member} diverged or failed on {n} item-window(s) and was left out for them"
+            for member, n in dropped.items()]
+
+
 def get_predictor(registry: Registry, name: str) -> Resource:
     return registry.get(Kind.PREDICTOR, name)
 
 
 def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -> tuple[Resource, Any]:
-    """The resource and its deserialized gluonts predictor (imports torch)."""
+    """The resource and its fitted model (DeepAR's import torch)."""
     resource = registry.get_active(Kind.PREDICTOR, name)
-    return resource, load_predictor(workspace, str(resource.artifact))
+    return resource, load_predictor(workspace, str(resource.artifact), read_manifest(workspace, str(resource.artifact)))
 
 
 def delete_predictor(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a predictor and its artifacts; refused while it is in flight or a forecast uses it."""
-    delete_resource(registry, workspace, Kind.PREDICTOR, name,
-                    users=lambda: registry.find_referencing(Kind.FORECAST, "predictor", name))
+    delete_resource(registry, workspace, Kind.PREDICTOR, name, users=lambda: [
+        *registry.find_referencing(Kind.FORECAST, "predictor", name),
+        *[r for r in registry.find_referencing(Kind.EXPORT, "predictor", name) if r.status.in_flight]])
+
+
+class BacktestItemMetrics(BaseModel):
+    """One item's accuracy in one backtest window, for one model."""
+
+    item_id: str
+    window: int
+    model: str
+    mean_wql: float | None
+    wape: float | None
+    rmse: float | None
+    mase: float | None
+
+
+class BacktestPoint(BaseModel):
+    """One step of a backtest window: the actual value beside the predictor's forecast."""
+
+    window: int
+    timestamp: str
+    actual: float | None
+    values: dict[str, float | None] = Field(description="p10, p50, ..., mean")
+
+
+class BacktestReport(BaseModel):
+    """A predictor's backtest: overall metrics of the predictor, each ensemble member and seasonal
+    naive, the ensemble's weights, and item-level rows (one item's, or a page of all)."""
+
+    predictor: str
+    algorithm: str
+    backtest_windows: int
+    metrics: dict[str, Any]
+    weights: dict[str, float] | None = None
+    items: list[BacktestItemMetrics]
+    total_items: int
+    points: list[BacktestPoint] | None = Field(None, description="with an item: its backtest forecasts and actuals")
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: str | None = None,
+                  offset: int = 0, limit: int = 100) -> BacktestReport:
+    """The stored backtest of ACTIVE predictor ``name``: with ``item``, that item's metrics for every
+    model and window and its forecasts beside the actuals; without, the predictor's own per-item
+    metrics, ``limit`` rows from ``offset``, in stored order.
+
+    Raises
+    ------
+    NotFoundError
+        The predictor, or ``item`` in its backtest.
+    """
+    import pyarrow.compute as pc
+
+    r = registry.get_active(Kind.PREDICTOR, name)
+    metrics = r.result.get("metrics", {})
+    algorithm = r.result.get("algorithm", "deepar")
+    with workspace.open(f"{r.artifact}/{BACKTEST_FILE}", "rb") as f:
+        table = pq.read_table(f)
+    if item is not None:
+        rows = table.filter(pc.field("item_id") == item)
+        if rows.num_rows == 0:
+            raise NotFoundError(f"item {item!r} is not in the backtest of predictor {name!r}")
+    else:
+        rows = table.filter(pc.field("model") == (algorithm if "predictor" in metrics else "deepar"))
+    total = len(set(rows.column("item_id").to_pylist())) if item is not None else rows.num_rows
+    if item is None:
+        rows = rows.slice(offset, limit)
+    items = [BacktestItemMetrics(item_id=d["item_id"], window=d["window"], model=d["model"],
+                                 **{k: _finite(d[k]) for k in ("mean_wql", "wape", "rmse", "mase")})
+             for d in rows.to_pylist()]
+    points = None
+    if item is not None and workspace.exists(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}"):
+        with workspace.open(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}", "rb") as f:
+            fc = pq.read_table(f, filters=pc.field("item_id") == item)
+        values = [c for c in fc.column_names if c not in ("item_id", "window", "timestamp", "actual")]
+        stamps = fc.column("timestamp").cast("int64").to_numpy()
+        points = [BacktestPoint(window=int(w), timestamp=datetime.fromtimestamp(int(s) / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                actual=_finite(a), values={c: _finite(fc.column(c)[i].as_py()) for c in values})
+                  for i, (w, s, a) in enumerate(zip(fc.column("window").to_pylist(), stamps,
+                                                    fc.column("actual").to_pylist(), strict=True))]
+    return BacktestReport(predictor=name, algorithm=algorithm, backtest_windows=int(metrics.get("backtest_windows", 1)),
+                          metrics={k: v for k, v in metrics.items() if isinstance(v, dict)},
+                          weights=r.result.get("training", {}).get("weights"), items=items, total_items=total,
+                          points=points)

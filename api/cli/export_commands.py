@@ -29,18 +29,22 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable J
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="name for the export job")],
-    forecast: Annotated[str, typer.Option("--forecast", help="ACTIVE forecast to export")],
     destination: Annotated[str, typer.Option("--destination", help="folder or URL, e.g. s3://bucket/prefix/")],
+    forecast: Annotated[str | None, typer.Option("--forecast", help="ACTIVE forecast to export")] = None,
+    backtest_of: Annotated[str | None, typer.Option("--backtest-of", help="instead of a forecast: export this "
+                                                    "predictor's backtest forecasts beside the actual values")] = None,
     format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",  # noqa: A002
     part_size_mb: Annotated[float, typer.Option(help="start a new part file after this many MB")] = 256,
     json_output: JsonFlag = False,
 ) -> None:
-    """Write every item and timestamp of FORECAST under DESTINATION, then a _SUCCESS marker."""
+    """Write every item and timestamp of a forecast (or a predictor's backtest) under DESTINATION, then
+    a _SUCCESS marker."""
     from exports import create_export
 
     rt = runtime(ctx)
     with count_progress(f"exporting {name} (rows)") as on_progress:
-        r = create_export(rt.workspace, rt.registry, name, forecast=forecast, destination=destination,
+        r = create_export(rt.workspace, rt.registry, name, forecast=forecast, backtest_of=backtest_of,
+                          destination=destination,
                           fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
                           storage_options=rt.settings.storage_options(destination), on_progress=on_progress)
     if json_output:
@@ -58,9 +62,10 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     if json_output:
         print_json([describe_resource(r) for r in resources])
         return
-    t = Table("name", "status", "forecast", "format", "rows", "destination")
+    t = Table("name", "status", "source", "format", "rows", "destination")
     for r in resources:
-        t.add_row(r.name, r.status.value, r.spec.get("forecast", ""), r.spec.get("format", ""),
+        source = r.spec.get("forecast") or f"backtest of {r.spec.get('predictor')}"
+        t.add_row(r.name, r.status.value, source, r.spec.get("format", ""),
                   f"{r.result.get('rows', 0):,}", r.spec.get("destination", ""))
     console.print(t)
 

@@ -24,10 +24,11 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
-from forecast.config import DeepARHyperparameters
+from forecast.config import Hyperparameters
 from resources import InvalidInputError, Kind, Resource
 
-app = typer.Typer(help="Train DeepAR predictors and inspect their backtest accuracy.", no_args_is_help=True)
+app = typer.Typer(help="Train predictors (auto, DeepAR, statistical models) and inspect their backtest accuracy.",
+                  no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -43,9 +44,30 @@ def _weights(training: dict[str, Any]) -> str:
     return f"weights from epoch {last}" if first == last else f"weights averaged over epochs {first}-{last}"
 
 
+def _model_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The predictor's own backtest accuracy (``deepar`` in predictors made before ``auto``)."""
+    return metrics.get("predictor") or metrics.get("deepar") or {}
+
+
+def _summary(result: dict[str, Any]) -> str:
+    """One line on how the predictor was fitted."""
+    training = result.get("training", {})
+    algorithm = result.get("algorithm", "deepar")
+    parts = [f"algorithm {algorithm}"]
+    if "weights" in training:
+        parts.append("weights " + ", ".join(f"{n} {w:.2f}" for n, w in training["weights"].items()))
+    if "epochs_run" in training:
+        parts.append(f"{training['epochs_run']} epoch(s), {_weights(training)}")
+    elif "deepar" in training.get("members", {}) and "epochs_run" in training["members"]["deepar"]:
+        parts.append(f"deepar {training['members']['deepar']['epochs_run']} epoch(s)")
+    if "total_seconds" in training:
+        parts.append(f"{training['total_seconds']:.0f} s")
+    return ", ".join(parts)
+
+
 def _default(field: str) -> str:
     """``[default: X]`` from the hyperparameter model, so help and behaviour cannot drift apart."""
-    return f"[default: {DeepARHyperparameters.model_fields[field].default}]"
+    return f"[default: {Hyperparameters.model_fields[field].default}]"
 
 
 @contextmanager
@@ -78,20 +100,22 @@ def _training_progress(name: str, epochs: int) -> Iterator[tuple[Any, Any]]:
 
 
 def _accuracy_table(result: dict[str, Any]) -> Table:
+    """The predictor's backtest metrics beside each ensemble member's and seasonal naive's."""
     metrics = result.get("metrics", {})
-    deepar, naive = metrics.get("deepar", {}), metrics.get("seasonal_naive", {})
-    t = Table("metric", "DeepAR", "seasonal naive", title=f"backtest accuracy ({metrics.get('backtest_windows', 1)} window(s), "
-              f"{deepar.get('num_items', 0)} items)", title_justify="left")
+    own = _model_metrics(metrics)
+    columns = {result.get("algorithm", "deepar"): own, **metrics.get("members", {}),
+               "seasonal naive": metrics.get("seasonal_naive", {})}
+    t = Table("metric", *columns, title=f"backtest accuracy ({metrics.get('backtest_windows', 1)} window(s), "
+              f"{own.get('num_items', 0)} items)", title_justify="left")
 
     def fmt(v: Any) -> str:
         return "-" if v is None else f"{v:.4f}"
 
     for key, label in (("mean_wql", "mean wQL"), ("wape", "WAPE"), ("rmse", "RMSE"), ("mase", "MASE"), ("mape", "MAPE")):
-        t.add_row(label, fmt(deepar.get(key)), fmt(naive.get(key)))
-    for q, v in deepar.get("wql", {}).items():
-        t.add_row(f"wQL[{q}]", fmt(v), fmt(naive.get("wql", {}).get(q)))
-    for q, v in deepar.get("coverage", {}).items():
-        t.add_row(f"coverage[{q}]", fmt(v), fmt(naive.get("coverage", {}).get(q)))
+        t.add_row(label, *(fmt(m.get(key)) for m in columns.values()))
+    for group, label in (("wql", "wQL"), ("coverage", "coverage")):
+        for q in own.get(group, {}):
+            t.add_row(f"{label}[{q}]", *(fmt(m.get(group, {}).get(q)) for m in columns.values()))
     return t
 
 
@@ -105,6 +129,7 @@ def _describe(r: Resource) -> dict[str, Any]:
         "hyperparameters": r.spec.get("hyperparameters"),
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
+        "algorithm": r.spec.get("hyperparameters", {}).get("algorithm", "deepar"),
         **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "metrics", "training", "versions",
                                      "progress")},
     }
@@ -117,6 +142,10 @@ def create(
     name: Annotated[str, typer.Argument(help="name for the predictor")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="imported dataset to train on")],
     prediction_length: Annotated[int | None, _opt("forecast horizon (steps), required unless in the file")] = None,
+    algorithm: Annotated[str | None, _opt("auto, deepar, ets, theta, arima, ces, npts or seasonal_naive [default: auto: "
+                                          "several combined by weights chosen on a validation window]")] = None,
+    members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine [default: deepar,ets,theta,ces]")] = None,
+    season_length: Annotated[int | None, _opt("statistical models' seasonal period [default: from the frequency]")] = None,
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
     context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length, at most max(8, 1.25 seasons)]")] = None,
     epochs: Annotated[int | None, _opt("maximum epochs " + _default("epochs"))] = None,
@@ -138,7 +167,10 @@ def create(
     seed: Annotated[int | None, _opt("[default: 0]")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Train a DeepAR predictor on DATASET, backtest it against seasonal naive, and store it."""
+    """Train a predictor on DATASET, backtest it against seasonal naive, and store it.
+
+    DeepAR options (context length, epochs, cells, ...) apply to --algorithm deepar and to auto's
+    DeepAR member; giving one to another algorithm is an error."""
     from forecast.predictors import create_predictor
 
     values: dict[str, Any] = {}
@@ -151,13 +183,16 @@ def create(
             raise InvalidInputError(f"{hyperparameters}: expected a JSON object of hyperparameters")
         values.update(loaded)
     given = {
-        "prediction_length": prediction_length, "context_length": context_length, "epochs": epochs,
+        "prediction_length": prediction_length, "algorithm": algorithm, "season_length": season_length,
+        "context_length": context_length, "epochs": epochs,
         "num_batches_per_epoch": num_batches_per_epoch, "mini_batch_size": mini_batch_size,
         "learning_rate": learning_rate, "num_cells": num_cells, "num_layers": num_layers, "likelihood": likelihood,
         "dropout_rate": dropout_rate, "embedding_dimension": embedding_dimension, "num_eval_samples": num_eval_samples,
         "backtest_windows": backtest_windows, "refit": refit, "seed": seed,
     }
     values.update({k: v for k, v in given.items() if v is not None})
+    if members is not None:
+        values["members"] = [m.strip() for m in members.split(",") if m.strip()]
     if cardinality is not None:
         values["cardinality"] = cardinality if cardinality in ("auto", "ignore") else _ints(cardinality, "cardinality")
     if num_dynamic_feat is not None:
@@ -168,9 +203,9 @@ def create(
         values["test_quantiles"] = [q.strip() for q in test_quantiles.split(",") if q.strip()]  # pydantic parses
     if "prediction_length" not in values:
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
-    hp = DeepARHyperparameters.model_validate(values)
+    hp = Hyperparameters.model_validate(values)
     rt = runtime(ctx)
-    with _training_progress(name, hp.epochs) as (on_epoch, on_phase):
+    with _training_progress(name, hp.epochs if hp.uses_deepar else 0) as (on_epoch, on_phase):
         resource = create_predictor(rt.workspace, rt.registry, name, dataset=dataset, hyperparameters=hp,
                                     on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
@@ -178,9 +213,9 @@ def create(
     if json_output:
         print_json(_describe(resource))
         return
-    training = resource.result["training"]
-    console.print(f"predictor {name!r} is ACTIVE: {training['epochs_run']} epoch(s), {_weights(training)}, "
-                  f"{training['total_seconds']:.0f} s", highlight=False)
+    console.print(f"predictor {name!r} is ACTIVE: {_summary(resource.result)}", highlight=False)
+    for note in resource.result["training"].get("notes", []):
+        console.print(f"note: {note}", highlight=False, markup=False)
     console.print(_accuracy_table(resource.result))
 
 
@@ -199,12 +234,13 @@ def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
     if json_output:
         print_json([_describe(r) for r in resources])
         return
-    t = Table("name", "status", "dataset", "horizon", "mean wQL", "naive wQL", "MASE", "created")
+    t = Table("name", "status", "algorithm", "dataset", "horizon", "mean wQL", "naive wQL", "MASE", "created")
     for r in resources:
         m = r.result.get("metrics", {})
-        d, n = m.get("deepar", {}), m.get("seasonal_naive", {})
+        d, n = _model_metrics(m), m.get("seasonal_naive", {})
         f = lambda v: "-" if v is None else f"{v:.3f}"
-        t.add_row(r.name, r.status.value, r.spec.get("dataset", ""), str(r.spec.get("hyperparameters", {}).get("prediction_length", "")),
+        t.add_row(r.name, r.status.value, str(r.spec.get("hyperparameters", {}).get("algorithm", "deepar")),
+                  r.spec.get("dataset", ""), str(r.spec.get("hyperparameters", {}).get("prediction_length", "")),
                   f(d.get("mean_wql")), f(n.get("mean_wql")), f(d.get("mase")), r.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(t)
 
@@ -228,9 +264,47 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
     console.print("hyperparameters: " + json.dumps(info["hyperparameters"]), highlight=False, markup=False)
     if "training" in r.result:
         tr = r.result["training"]
-        console.print(f"training: {tr['epochs_run']} epochs ({_weights(tr)}), train {tr['train_seconds']:.1f} s, "
-                      f"backtest {tr['backtest_seconds']:.1f} s, total {tr['total_seconds']:.1f} s", highlight=False)
+        console.print(f"fitted: {_summary(r.result)}; backtest {tr['backtest_seconds']:.1f} s", highlight=False)
+        for note in tr.get("notes", []):
+            console.print(f"note: {note}", highlight=False, markup=False)
         console.print(_accuracy_table(r.result))
+
+
+@app.command()
+@handle_errors
+def backtest(
+    ctx: typer.Context,
+    name: str,
+    item: Annotated[str | None, typer.Option("--item", help="one item: its metrics per model and window, and its "
+                                             "backtest forecasts beside the actuals")] = None,
+    limit: Annotated[int, typer.Option(help="items to show without --item")] = 20,
+    json_output: JsonFlag = False,
+) -> None:
+    """Backtest accuracy: overall per model, and per item (the predictor's own, or one item's)."""
+    from forecast.predictors import read_backtest
+
+    rt = runtime(ctx)
+    report = read_backtest(rt.workspace, rt.registry, name, item=item, limit=limit if not json_output or item else 10**9)
+    if json_output:
+        print_json(report.model_dump(mode="json"))
+        return
+    r = rt.registry.get(Kind.PREDICTOR, name)
+    console.print(_accuracy_table(r.result))
+    if report.weights:
+        console.print("weights: " + ", ".join(f"{n} {w:.2f}" for n, w in report.weights.items()), highlight=False)
+    t = Table("item", "window", "model", "mean wQL", "WAPE", "RMSE", "MASE",
+              title=f"item {item!r}" if item else f"first {len(report.items)} of {report.total_items} item rows",
+              title_justify="left")
+    f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for row in report.items:
+        t.add_row(row.item_id, str(row.window), row.model, f(row.mean_wql), f(row.wape), f(row.rmse), f(row.mase))
+    console.print(t)
+    if report.points:
+        columns = list(report.points[0].values)
+        pts = Table("window", "timestamp", "actual", *columns, title="backtest forecasts", title_justify="left")
+        for p in report.points:
+            pts.add_row(str(p.window), p.timestamp, f(p.actual), *(f(p.values[c]) for c in columns))
+        console.print(pts)
 
 
 @app.command()

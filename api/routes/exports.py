@@ -18,7 +18,9 @@ class ExportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=NAME_PATTERN)
-    forecast: str = Field(pattern=NAME_PATTERN)
+    forecast: str | None = Field(None, pattern=NAME_PATTERN, description="the forecast to export")
+    backtest_of: str | None = Field(None, pattern=NAME_PATTERN, description="instead of a forecast: the predictor "
+                                    "whose backtest forecasts and actuals to export")
     destination: str = Field(min_length=1, max_length=2000, description="folder or URL under an allowed prefix "
                              "(no query string or fragment)")
     format: Literal["csv", "parquet"] = "csv"
@@ -41,7 +43,7 @@ def create_export_job(body: ExportCreate, state: StateDep) -> ResourcePublic:
     """Start an export in a worker process. Only destinations under FORECAST_ALLOWED_EXPORT_PREFIXES."""
     check_allowed(body.destination, state.runtime.settings.allowed_export_prefixes)
     r = register_export(state.runtime.registry, body.name, forecast=body.forecast, destination=body.destination,
-                        fmt=body.format, part_size_mb=body.part_size_mb)
+                        fmt=body.format, part_size_mb=body.part_size_mb, backtest_of=body.backtest_of)
     state.jobs.start(Kind.EXPORT, body.name)
     return ResourcePublic.of(r)
 

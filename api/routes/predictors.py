@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
+from forecast.predictors import BacktestReport
 from resources import Kind
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
@@ -46,6 +47,22 @@ def delete_predictor_route(name: NameParam, state: StateDep) -> Response:
 add_log_route(router, Kind.PREDICTOR)
 
 
+@router.get("/{name}/backtest")
+def read_backtest_route(
+    name: NameParam, state: StateDep,
+    item_id: Annotated[str | None, Query(max_length=1000, description="one item: its metrics for every model and "
+                                         "window, and its backtest forecasts beside the actuals")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> BacktestReport:
+    """Backtest accuracy of a predictor: overall (the predictor, each ensemble member, seasonal naive)
+    and per item."""
+    from forecast.predictors import read_backtest
+
+    return read_backtest(state.runtime.workspace, state.runtime.registry, name, item=item_id, offset=offset,
+                         limit=limit)
+
+
 @router.post("/{name}/invocations")
 async def invoke_predictor(name: NameParam, body: InvocationRequest, state: StateDep) -> dict[str, Any]:
     """On-demand inference for series the service has not stored (the DeepAR request shape)."""
@@ -56,5 +73,5 @@ async def invoke_predictor(name: NameParam, body: InvocationRequest, state: Stat
     check_size(body, horizon, max_values=settings.max_invocation_values,
                max_response_bytes=settings.max_response_bytes)  # before loading anything
     manifest, predictor = await run_in_threadpool(state.predictors.get, name)
-    return await run_in_threadpool(invoke, manifest, predictor, body, state.runtime.settings.inference_precision)
+    return await run_in_threadpool(invoke, manifest, predictor, body)
 

@@ -20,7 +20,7 @@ from tests.forecast.conftest import head_lines
 
 pytestmark = pytest.mark.slow
 
-TINY_ARGS = ["--epochs", "2", "--num-batches-per-epoch", "3", "--mini-batch-size", "8", "--num-cells", "8",
+TINY_ARGS = ["--algorithm", "deepar", "--epochs", "2", "--num-batches-per-epoch", "3", "--mini-batch-size", "8", "--num-cells", "8",
              "--num-layers", "1", "--num-eval-samples", "20"]
 
 
@@ -74,12 +74,12 @@ def test_bad_hyperparameters_exit_2(cli, dataset: str, args: list[str], fragment
 
 
 def test_help_shows_the_model_defaults(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from forecast.config import DeepARHyperparameters
+    from forecast.config import Hyperparameters
 
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = cli("predictors", "create", "--help")
     assert code == 0
-    fields = DeepARHyperparameters.model_fields
+    fields = Hyperparameters.model_fields
     for name in ("epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate", "num_eval_samples"):
         line = next(x for x in out.splitlines() if f"--{name.replace('_', '-')} " in x)
         assert f"[default: {fields[name].default}]" in line, line
@@ -93,7 +93,7 @@ def test_unknown_dataset(cli) -> None:  # type: ignore[no-untyped-def]
 
 def _start_long_training(dataset: str) -> subprocess.Popen[str]:
     forecast = str(Path(sys.executable).parent / "forecast")
-    cmd = [forecast, "predictors", "create", "long", "--dataset", dataset, "--prediction-length", "4",
+    cmd = [forecast, "predictors", "create", "long", "--dataset", dataset, "--prediction-length", "4", "--algorithm", "deepar",
            "--epochs", "1000", "--num-batches-per-epoch", "5", "--mini-batch-size", "8", "--num-cells", "8",
            "--num-layers", "1", "--early-stopping-patience", "0"]
     return subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

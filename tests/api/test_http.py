@@ -105,7 +105,7 @@ def test_list_and_describe(client: TestClient) -> None:
         one = client.get(f"/v1/{kind}/{name}").json()
         assert one["status"] == "ACTIVE"
     metrics = client.get("/v1/predictors/pq").json()["result"]["metrics"]
-    assert set(metrics) >= {"deepar", "seasonal_naive"}
+    assert set(metrics) >= {"predictor", "members", "seasonal_naive"}
     assert client.get("/openapi.json").json()["info"]["title"] == "Forecast service"
 
 
@@ -256,7 +256,7 @@ def test_predictor_job_over_http(client: TestClient) -> None:
     assert r.status_code == 202 and r.json()["status"] == "CREATE_PENDING"
     body = poll(client, "/v1/predictors/pjob", timeout=180)
     assert body["status"] == "ACTIVE", body
-    assert body["result"]["metrics"]["deepar"]["num_items"] == 40
+    assert body["result"]["metrics"]["predictor"]["num_items"] == 40
     assert client.post("/v1/predictors", json={"name": "pjob", "dataset": "tq", "hyperparameters": hp}).status_code == 409
     assert client.delete("/v1/predictors/pjob").status_code == 204
 

@@ -146,7 +146,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
         create_forecast(rt.workspace, rt.registry, "killed", predictor="pq", types="0.5")
     elif kind == "predictor":
         from forecast import predictors
-        from forecast.config import DeepARHyperparameters
+        from forecast.config import Hyperparameters
 
         original_save = predictors.save_predictor
 
@@ -156,7 +156,7 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
 
         predictors.save_predictor = save_then_die  # type: ignore[assignment]
         predictors.create_predictor(rt.workspace, rt.registry, "killed", dataset="tq",
-                                    hyperparameters=DeepARHyperparameters.model_validate({"prediction_length": 4, **TINY}))
+                                    hyperparameters=Hyperparameters.model_validate({"prediction_length": 4, **TINY}))
     else:
         from fsspec.implementations import local
 

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
-from exports import ExportError, create_export, register_export, write_export
+from exports import ExportError, create_export, forecast_source, register_export, write_export
 from exports.destinations import open_destination
 from forecast.store import load_forecast
 from forecast.synthetic import write_synthetic_forecast
@@ -117,7 +117,7 @@ def test_failure_midway_leaves_nothing_that_looks_complete(s3_bucket: str, rt: R
             raise RuntimeError("network gone")
 
     with pytest.raises(RuntimeError):
-        write_export(rt.workspace, f, fs, base, name="mid", part_size_bytes=50_000, on_part=boom)
+        write_export(forecast_source(rt.workspace, f, "csv"), fs, base, name="mid", part_size_bytes=50_000, on_part=boom)
     left = s3fs_client.find(f"{s3_bucket}/mid")
     assert not any(p.endswith("_SUCCESS") for p in left)
     assert not any("_part" in p for p in left), left

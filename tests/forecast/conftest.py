@@ -6,14 +6,14 @@ import pytest
 
 from api.runtime import Runtime, build_runtime
 from datasets import import_dataset
-from forecast.config import DeepARHyperparameters
+from forecast.config import Hyperparameters
 
-TINY = {"epochs": 2, "num_batches_per_epoch": 3, "mini_batch_size": 8, "num_cells": 8, "num_layers": 1,
+TINY = {"algorithm": "deepar", "epochs": 2, "num_batches_per_epoch": 3, "mini_batch_size": 8, "num_cells": 8, "num_layers": 1,
         "num_eval_samples": 20, "early_stopping_patience": 5}
 
 
-def tiny(**overrides: object) -> DeepARHyperparameters:
-    return DeepARHyperparameters.model_validate({"prediction_length": 4, **TINY, **overrides})
+def tiny(**overrides: object) -> Hyperparameters:
+    return Hyperparameters.model_validate({"prediction_length": 4, **TINY, **overrides})
 
 
 @pytest.fixture

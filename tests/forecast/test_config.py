@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from forecast.config import DataFacts, DeepARHyperparameters, resolve
+from forecast.config import DataFacts, Hyperparameters, resolve
 from forecast.errors import HyperparameterError
 
 FACTS = DataFacts(num_series=10, lengths_min=20, lengths_max=100, target_min=0.0, target_max=50.0, target_integer=True,
@@ -27,12 +27,12 @@ FACTS = DataFacts(num_series=10, lengths_min=20, lengths_max=100, target_min=0.0
 )
 def test_out_of_range(values: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValidationError, match=fragment):
-        DeepARHyperparameters.model_validate(values)
+        Hyperparameters.model_validate(values)
 
 
 def test_likelihood_spellings() -> None:
-    assert DeepARHyperparameters(prediction_length=1, likelihood="Student-T").likelihood == "student-T"
-    assert DeepARHyperparameters(prediction_length=1, likelihood="negative_binomial").likelihood == "negative-binomial"
+    assert Hyperparameters(prediction_length=1, likelihood="Student-T").likelihood == "student-T"
+    assert Hyperparameters(prediction_length=1, likelihood="negative_binomial").likelihood == "negative-binomial"
 
 
 @pytest.mark.parametrize(
@@ -50,14 +50,14 @@ def test_likelihood_spellings() -> None:
     ],
 )
 def test_checks_against_the_data(values: dict[str, object], facts: dict[str, object], fragment: str) -> None:
-    hp = DeepARHyperparameters.model_validate({"prediction_length": 12, **values})
+    hp = Hyperparameters.model_validate({"prediction_length": 12, **values})
     with pytest.raises(HyperparameterError) as info:
         resolve(hp, FACTS.model_copy(update=facts))
     assert fragment in str(info.value)
 
 
 def test_time_freq_that_matches_is_accepted() -> None:
-    assert resolve(DeepARHyperparameters(prediction_length=12, time_freq="M"), FACTS).freq == "M"
+    assert resolve(Hyperparameters(prediction_length=12, time_freq="M"), FACTS).freq == "M"
 
 
 @pytest.mark.parametrize(
@@ -67,16 +67,16 @@ def test_time_freq_that_matches_is_accepted() -> None:
 )
 def test_default_context_is_the_horizon_capped_at_a_season_and_a_quarter(freq: str, horizon: int, context: int) -> None:
     facts = FACTS.model_copy(update={"freq": freq, "lengths_max": 500})
-    assert resolve(DeepARHyperparameters(prediction_length=horizon), facts).context_length == context
-    assert resolve(DeepARHyperparameters(prediction_length=horizon, context_length=40), facts).context_length == 40
+    assert resolve(Hyperparameters(prediction_length=horizon), facts).context_length == context
+    assert resolve(Hyperparameters(prediction_length=horizon, context_length=40), facts).context_length == 40
 
 
 def test_resolution_defaults() -> None:
-    cfg = resolve(DeepARHyperparameters(prediction_length=12), FACTS)
+    cfg = resolve(Hyperparameters(prediction_length=12), FACTS)
     assert cfg.context_length == 12
     assert cfg.cardinality == [3, 5] and cfg.embedding_dimension == [10, 10]
     assert cfg.num_dynamic_feat == 1
-    ignored = resolve(DeepARHyperparameters(prediction_length=12, cardinality="ignore", num_dynamic_feat="ignore"), FACTS)
+    ignored = resolve(Hyperparameters(prediction_length=12, cardinality="ignore", num_dynamic_feat="ignore"), FACTS)
     assert ignored.cardinality == [] and ignored.num_dynamic_feat == 0
 
 

@@ -12,7 +12,7 @@ import pytest
 from datasets import import_dataset
 from forecast.data import load_entries, model_view
 from forecast.errors import ForecastInputError, ForecastTypesError
-from forecast.forecasts import create_forecast, delete_forecast, generate, reduce_samples
+from forecast.forecasts import create_forecast, delete_forecast
 from forecast.inference import summarize
 from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
@@ -41,14 +41,14 @@ def test_types_names() -> None:
     assert [t.column for t in parse_types(None)] == ["p10", "p50", "p90"]
 
 
-def test_reduce_samples_mean_is_the_sample_mean_on_skewed_samples() -> None:
+def test_summarize_mean_is_the_sample_mean_on_skewed_samples() -> None:
     rng = np.random.default_rng(0)
     samples = rng.lognormal(0, 1.5, size=(3, 500, 4)).astype(np.float32)
-    out = reduce_samples(samples, parse_types("0.1,0.5,mean,0.9"))
-    np.testing.assert_allclose(out["mean"], samples.mean(axis=1), rtol=1e-6)
-    np.testing.assert_allclose(out["p50"], np.quantile(samples, 0.5, axis=1), rtol=1e-6)
-    assert (out["mean"] > out["p50"] * 1.3).all()  # right-skewed: mean well above the median
-    assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+    q, mean = summarize(samples, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(mean, samples.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(q[:, 1], np.quantile(samples, 0.5, axis=1), rtol=1e-6)
+    assert (mean > q[:, 1] * 1.3).all()  # right-skewed: mean well above the median
+    assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
 
 
 @pytest.mark.parametrize("num_samples", [1, 2, 7, 100, 1000])
@@ -86,16 +86,19 @@ def test_float32_forecast_is_what_gluonts_predict_gives(world: World) -> None:
     ``predictor.predict`` on the same network and random state: the same numbers."""
     import torch
 
+    from forecast.inference import iter_samples
+
     rt = world.runtime
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "pq")
+    _, model = load_active_predictor(rt.workspace, rt.registry, "pq")
+    predictor = model.predictor
     entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
                          num_cat=0, for_training=False)
     n = predictor.prediction_net.model.num_parallel_samples
-    batches: list = []
     torch.manual_seed(11)
-    generate(predictor, entries, parse_types("0.1,0.5,mean,0.9"), num_samples=n, sink=batches.append, horizon=4,
-             batch_size=predictor.batch_size, precision="float32", threads=1)
-    ours = {c: np.concatenate([b.column(c).to_numpy(zero_copy_only=False) for b in batches]) for c in ("p10", "mean")}
+    reduced = [b.reduced for b in iter_samples(predictor, entries, num_samples=n, batch_size=predictor.batch_size,
+                                               precision="float32", threads=1,
+                                               reduce=lambda s: summarize(s, [0.1, 0.5, 0.9]))]
+    ours = {"p10": np.concatenate([q[:, 0] for q, _ in reduced]), "mean": np.concatenate([m for _, m in reduced])}
     torch.manual_seed(11)
     theirs = np.stack([f.samples for f in predictor.predict(entries, num_samples=n)])  # (items, samples, H)
     assert theirs.shape == (40, n, 4)
@@ -113,7 +116,7 @@ def test_parallel_decoding_is_deterministic_whatever_the_thread_count(world: Wor
     from forecast.inference import iter_samples
 
     rt = world.runtime
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "pq")
+    predictor = load_active_predictor(rt.workspace, rt.registry, "pq")[1].predictor
     entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
                          num_cat=0, for_training=False)
 

@@ -29,10 +29,11 @@ def test_create_stores_metrics_manifest_and_reloads(rt: Runtime, quarterly: str)
     r = create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly, hyperparameters=tiny(),
                          on_phase=phases.append, on_epoch=lambda e, _, t, v: epochs.append((e, t, v)))
     assert r.status == Status.ACTIVE and r.artifact
-    assert phases == ["loading", "training", "backtest", "saving"]
+    assert phases == ["loading", "training", "backtest", "saving"]  # no refit asked
     assert [e for e, _, _ in epochs] == [1, 2] and all(v is not None for _, _, v in epochs)
     metrics = r.result["metrics"]
-    for model in ("deepar", "seasonal_naive"):
+    assert metrics["algorithm"] == "deepar" and metrics["members"] == {}
+    for model in ("predictor", "seasonal_naive"):
         m = metrics[model]
         assert m["num_items"] == 40 and m["num_points"] == 160
         assert set(m["wql"]) == {"0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"}
@@ -45,7 +46,7 @@ def test_create_stores_metrics_manifest_and_reloads(rt: Runtime, quarterly: str)
     assert manifest.hyperparameters["num_cells"] == 8
 
     # a fresh process-like reload from the workspace forecasts with the stored weights
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    predictor = load_active_predictor(rt.workspace, rt.registry, "p")[1].predictor
     entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
     torch.manual_seed(0)
     (batch,) = list(iter_samples(predictor, entries[:5], num_samples=30))
@@ -83,7 +84,7 @@ def test_without_validation_the_second_half_of_training_is_averaged(rt: Runtime,
                          hyperparameters=tiny(epochs=4, early_stopping_patience=None), extra_callbacks=[states])
     training = r.result["training"]
     assert training["best_epoch"] == 4 == len(states.states) and training["weights_from_epochs"] == [3, 4]
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    predictor = load_active_predictor(rt.workspace, rt.registry, "p")[1].predictor
     kept = predictor.prediction_net.state_dict()
     for name, value in kept.items():
         expected = (states.states[2][name] + states.states[3][name]) / 2
@@ -99,7 +100,7 @@ def test_with_validation_the_best_validation_epoch_is_kept(rt: Runtime, quarterl
     losses = [h["val_loss"] for h in training["history"]]
     best = losses.index(min(losses)) + 1
     assert training["weights_from_epochs"] == [best, best] and training["best_epoch"] == best
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    predictor = load_active_predictor(rt.workspace, rt.registry, "p")[1].predictor
     kept = predictor.prediction_net.state_dict()
     assert all(torch.equal(kept[k], v) for k, v in states.states[best - 1].items())
 
@@ -149,7 +150,7 @@ def test_categorical_and_dynamic_features(rt: Runtime, samples_dir: Path, tmp_pa
     import_dataset(rt.workspace, rt.registry, "epf", str(samples_dir / "epf-fr-be.jsonl"), freq="H")
     e = create_predictor(rt.workspace, rt.registry, "pe", dataset="epf", hyperparameters=tiny(prediction_length=24))
     assert e.result["resolved"]["num_dynamic_feat"] == 2
-    assert e.result["metrics"]["deepar"]["num_points"] == 48
+    assert e.result["metrics"]["predictor"]["num_points"] == 48
 
 
 def test_s3_workspace(s3_bucket: str, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +163,7 @@ def test_s3_workspace(s3_bucket: str, samples_dir: Path, tmp_path: Path, monkeyp
     r = create_predictor(rt.workspace, rt.registry, "p", dataset="tq", hyperparameters=tiny())
     assert r.artifact and rt.workspace.exists(f"{r.artifact}/model/prediction-net-state.pt")
     assert read_manifest(rt.workspace, r.artifact).name == "p"
-    _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    predictor = load_active_predictor(rt.workspace, rt.registry, "p")[1].predictor
     entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
     (batch,) = list(iter_samples(predictor, entries[:3], num_samples=10))
     assert batch.samples.shape == (3, 10, 4)

@@ -1,0 +1,149 @@
+"""The one interface every forecasting algorithm implements.
+
+An :class:`Algorithm` (DeepAR, a statistical model, NPTS, the ensemble) is built from the
+predictor's hyperparameters and :meth:`~Algorithm.fit` on training histories; the
+:class:`Model` it returns forecasts ``prediction_length`` steps past any histories given to
+:meth:`~Model.predict` (the stored dataset, a backtest cut, an HTTP request's instances), as
+quantiles at any levels and a mean, in batches, in input order. :meth:`Model.save` writes it into
+a predictor's folder and :func:`forecast.models.load_model` reads it back.
+
+Quantiles never cross: each model's come from one predictive distribution (a sample set, or a
+Gaussian), and the ensemble averages them with non-negative weights.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from forecast.config import ResolvedConfig
+from forecast.data import Entry
+
+#: Called with a phase name ("training deepar", "fitting ets", ...) as work moves on.
+PhaseCallback = Callable[[str], None]
+#: Called after each DeepAR epoch with (epoch, epochs, train loss, validation loss or None).
+EpochCallback = Callable[[int, int, float, float | None], None]
+
+
+@dataclass
+class Prediction:
+    """Forecasts of a batch of items: ``quantiles`` ``(items, len(levels), H)`` and ``mean``
+    ``(items, H)``, float32; ``samples`` ``(items, S, H)`` when the caller asked for them.
+    ``members`` holds each ensemble member's own ``(quantiles, mean)`` for the same items."""
+
+    item_ids: list[Any]
+    forecast_start: list[Any]  # pd.Period of the first forecast step, per item
+    quantiles: np.ndarray
+    mean: np.ndarray
+    samples: np.ndarray | None = None
+    members: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class FitContext:
+    """What fitting needs beside the training histories."""
+
+    cfg: ResolvedConfig
+    nonnegative: bool  # every training target is >= 0: forecasts are kept >= 0 too
+    on_phase: PhaseCallback | None = None
+    on_epoch: EpochCallback | None = None
+    extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)
+    notes: list[str] = field(default_factory=list)  # what fitting wants the user to know
+
+    def phase(self, name: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(name)
+
+
+class Model(ABC):
+    """A fitted model: forecasts from any histories, saves and loads."""
+
+    #: the algorithm's name (``deepar``, ``ets``, ...), stored in the manifest
+    algorithm: ClassVar[str]
+
+    @abstractmethod
+    def predict(
+        self,
+        entries: Sequence[Entry],
+        levels: Sequence[float],
+        *,
+        num_samples: int,
+        seed: int | None = None,
+        want_samples: bool = False,
+        threads: int | None = None,
+        members: bool = False,
+    ) -> Iterator[Prediction]:
+        """Forecasts of ``prediction_length`` steps after each entry's target, in input order.
+
+        ``threads=1`` keeps to the calling thread (a server answering requests); by default the
+        work is spread over the machine. ``members=True`` also returns ensemble members' own
+        forecasts (for the backtest). ``num_samples`` is the sample-path count of sampling models;
+        ``seed`` seeds their draws (``None``: leave the random state as it is).
+        """
+
+    @abstractmethod
+    def save(self, folder: Path) -> None:
+        """Write the model into ``folder`` (which exists and is empty)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path, cfg: ResolvedConfig) -> Model:
+        """Read back what :meth:`save` wrote."""
+
+    @property
+    def precision(self) -> str:
+        """Arithmetic of the forecasts (``float32``; DeepAR may decode in ``float16``)."""
+        return "float32"
+
+    def describe(self) -> dict[str, Any]:
+        """What ``describe`` shows about the fitted model (ensemble weights, notes)."""
+        return {}
+
+
+class Algorithm(ABC):
+    """Builds a :class:`Model` from training histories."""
+
+    name: ClassVar[str]
+    #: whether the algorithm uses cat and dynamic features (DeepAR); the others ignore them
+    uses_features: ClassVar[bool] = False
+
+    def __init__(self, cfg: ResolvedConfig) -> None:
+        self.cfg = cfg
+
+    @abstractmethod
+    def fit(self, entries: list[Entry], ctx: FitContext) -> Model:
+        """Fit on ``entries`` (the histories before the backtest windows)."""
+
+    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
+        """The model forecasts will use, after the backtest, given the full ``entries``: the same
+        model unless the algorithm wants to refit (DeepAR with ``refit``) or can precompute the
+        forecasts of the stored histories (statistical models)."""
+        return model
+
+
+def sample_from_quantiles(quantiles: np.ndarray, levels: Sequence[float], num_samples: int,
+                          rng: np.random.Generator) -> np.ndarray:
+    """Draws ``(items, num_samples, H)`` from the piecewise-linear quantile function through
+    ``quantiles`` ``(items, Q, H)`` at increasing ``levels`` (held flat beyond the outer levels):
+    sample paths for models whose output is a distribution rather than paths."""
+    n, _, h = quantiles.shape
+    u = rng.uniform(levels[0], levels[-1], size=(n, num_samples, h))
+    lv = np.asarray(levels)
+    idx = np.clip(np.searchsorted(lv, u, side="right") - 1, 0, len(lv) - 2)
+    lo, hi = lv[idx], lv[idx + 1]
+    t = (u - lo) / (hi - lo)
+    q = np.moveaxis(quantiles, 1, 2)  # (n, h, Q)
+    items = np.arange(n)[:, None, None]
+    steps = np.arange(h)[None, None, :]
+    a = q[items, steps, idx]
+    b = q[items, steps, idx + 1]
+    return (a + (b - a) * t).astype(np.float32)
+
+
+#: Levels used to turn a distribution into sample paths (1 % .. 99 %).
+SAMPLING_LEVELS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 100))

@@ -1,0 +1,104 @@
+"""DeepAR (gluonts' torch estimator): one global network trained on every series, forecasting by
+sample paths. Training is :mod:`forecast.training`; sampling is :mod:`forecast.inference`."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from forecast.config import ResolvedConfig
+from forecast.data import Entry, truncate
+from forecast.models.base import Algorithm, FitContext, Model, Prediction
+from forecast.sampling import Precision
+
+TRAINING_FILE = "training.json"
+
+
+class DeepARModel(Model):
+    algorithm: ClassVar[str] = "deepar"
+
+    def __init__(self, predictor: Any, cfg: ResolvedConfig, training: dict[str, Any] | None = None,
+                 precision: Precision = "auto") -> None:
+        self.predictor = predictor  # gluonts PyTorchPredictor
+        self.cfg = cfg
+        self.training = training or {}
+        self.decode_precision: Precision = precision
+
+    @property
+    def precision(self) -> str:
+        from forecast.inference import sampler_for
+
+        return sampler_for(self.predictor, self.decode_precision).precision
+
+    def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
+                want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
+        import torch
+
+        from forecast.inference import iter_samples, summarize
+
+        if seed is not None:  # a job that owns the process: the same predictor and data give the same forecast
+            torch.manual_seed(seed)
+        for b in iter_samples(self.predictor, entries, num_samples=num_samples, precision=self.decode_precision,
+                              threads=threads, reduce=lambda samples: summarize(samples, levels)):
+            q, mean = b.reduced
+            yield Prediction(item_ids=b.item_ids, forecast_start=b.forecast_start, quantiles=q, mean=mean,
+                             samples=b.samples if want_samples else None)
+
+    def save(self, folder: Path) -> None:
+        self.predictor.serialize(folder)
+        (folder / TRAINING_FILE).write_text(json.dumps(self.training))
+
+    @classmethod
+    def load(cls, folder: Path, cfg: ResolvedConfig) -> DeepARModel:
+        from gluonts.model.predictor import Predictor
+
+        with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
+            warnings.simplefilter("ignore")
+            predictor = Predictor.deserialize(folder, device="cpu")
+        training = json.loads((folder / TRAINING_FILE).read_text()) if (folder / TRAINING_FILE).exists() else {}
+        return cls(predictor, cfg, training)
+
+    def describe(self) -> dict[str, Any]:
+        return self.training
+
+
+class DeepARAlgorithm(Algorithm):
+    name: ClassVar[str] = "deepar"
+    uses_features: ClassVar[bool] = True
+
+    def fit(self, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+        from forecast.training import train_network
+
+        hp = self.cfg.hp
+        use_validation = hp.early_stopping_patience is not None
+        fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
+        ctx.phase("training")
+        trained = train_network(self.cfg, fit_on, entries if use_validation else None, nonnegative=ctx.nonnegative,
+                                on_epoch=ctx.on_epoch, extra_callbacks=ctx.extra_callbacks)
+        training = {
+            "epochs_run": len(trained.history),
+            "best_epoch": trained.best_epoch,
+            "weights_from_epochs": list(trained.weights_from),
+            "history": [e.model_dump() for e in trained.history],
+            "train_seconds": round(trained.seconds, 3),
+            "nonnegative_samples": ctx.nonnegative,
+            "num_train_series": len(fit_on),
+        }
+        return DeepARModel(trained.predictor, self.cfg, training)
+
+    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+        from forecast.training import train_network
+
+        assert isinstance(model, DeepARModel)
+        if not self.cfg.hp.refit:
+            return model
+        ctx.phase("refit")
+        started = time.perf_counter()
+        final = train_network(self.cfg, entries, None, max_epochs=model.training["best_epoch"],
+                              nonnegative=ctx.nonnegative, extra_callbacks=ctx.extra_callbacks)
+        return DeepARModel(final.predictor, self.cfg,
+                           {**model.training, "refit_seconds": round(time.perf_counter() - started, 3)})

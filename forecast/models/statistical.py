@@ -1,0 +1,327 @@
+"""Statistical models per series, by statsforecast: AutoETS, AutoTheta, AutoARIMA, AutoCES and
+seasonal naive.
+
+Each series gets its own model, fitted in parallel on every core (forked worker processes). The forecast of a series
+is the model's own predictive distribution: statsforecast's intervals for these models are
+Gaussian around the point forecast (checked: the 80 % half-width is 1.900x the 50 % one, the
+normal ratio), so a mean and a standard deviation per step give every quantile from 0.01 to 0.99
+exactly, and no conformal calibration is needed. When every training value is >= 0 the forecast
+is that of ``max(Y, 0)``: quantiles clipped at 0 and the mean of the censored Gaussian.
+
+Parameters are estimated once, on the histories :meth:`StatisticalAlgorithm.fit` sees (before the
+backtest window); later forecasts of the same items from longer histories keep those parameters
+and update the state with the newer observations (statsforecast's ``forward``): that is how the
+backtest of the ensemble and the stored final forecasts are made without refitting. With
+``refit`` the final forecasts are refitted on the full histories instead. A history the model has
+not seen (another dataset, an HTTP request) is fitted from scratch.
+
+A series a model cannot fit (too short, degenerate) gets seasonal naive instead, and is counted
+in the predictor's notes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import multiprocessing
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from forecast.config import ResolvedConfig, seasonal_period
+from forecast.data import Entry
+from forecast.models.base import SAMPLING_LEVELS, Algorithm, FitContext, Model, Prediction, sample_from_quantiles
+
+logger = logging.getLogger(__name__)
+
+#: Items per batch handed to the process pool (and yielded to the caller).
+ITEMS_PER_BATCH = 2_000
+#: Stored final forecasts of the training histories.
+FORECASTS_FILE = "gaussian_forecasts.parquet"
+_Z80 = 1.2815515655446004  # standard normal quantile at 0.9: the 80 % interval's half-width in sigmas
+
+
+def _make(algorithm: str, season: int) -> Any:
+    from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta, SeasonalNaive
+
+    table = {"ets": AutoETS, "theta": AutoTheta, "arima": AutoARIMA, "ces": AutoCES, "seasonal_naive": SeasonalNaive}
+    return table[algorithm](season_length=season)
+
+
+def _clean(target: np.ndarray) -> np.ndarray:
+    """The series statsforecast can take: leading missing values dropped, inner ones interpolated,
+    trailing ones carried forward."""
+    y = target.astype(np.float64)
+    finite = np.isfinite(y)
+    if not finite.any():
+        return y[:0]
+    y = y[np.argmax(finite):]
+    finite = np.isfinite(y)
+    if not finite.all():
+        idx = np.arange(len(y))
+        y = np.interp(idx, idx[finite], y[finite])
+    return y
+
+
+def _digest(y: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(y, dtype=np.float32).tobytes(), digest_size=12).hexdigest()
+
+
+@dataclass
+class _Job:
+    algorithm: str
+    season: int
+    horizon: int
+    target: np.ndarray  # cleaned float64
+    fitted: Any = None  # a model fitted on a prefix of ``target``: update its state instead of fitting
+    keep: bool = False  # return the fitted model
+
+
+def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    mean = np.asarray(out["mean"], dtype=np.float64)
+    sigma = (np.asarray(out["hi-80"], dtype=np.float64) - mean) / _Z80
+    return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
+
+
+def _run(job: _Job) -> tuple[np.ndarray, np.ndarray, Any, str | None]:
+    """(mean, sigma) of one series, the fitted model if asked for, and a note if it fell back."""
+    y, h = job.target, job.horizon
+    if len(y) == 0:
+        return np.zeros(h), np.zeros(h), None, "no observations"
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            if job.fitted is not None:
+                return (*_gaussian(job.fitted.forward(y=y, h=h, level=[80])), job.fitted, None)
+            if job.keep:
+                model = _make(job.algorithm, job.season).fit(y)
+                return (*_gaussian(model.predict(h=h, level=[80])), model, None)
+            return (*_gaussian(_make(job.algorithm, job.season).forecast(y=y, h=h, level=[80])), None, None)
+        except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
+            note = f"{type(e).__name__}: {e}"[:200]
+        try:
+            season = job.season if len(y) > job.season else 1
+            out = _make("seasonal_naive", season).forecast(y=y, h=h, level=[80])
+            return (*_gaussian(out), None, note)
+        except Exception:  # noqa: BLE001 - one point: repeat it
+            return np.full(h, y[-1]), np.zeros(h), None, note
+
+
+def _run_chunk(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
+    return [_run(j) for j in jobs]
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool of forked workers per process, kept for later calls (as statsforecast's own). Fork,
+    not spawn: a spawned worker re-runs the caller's ``__main__``, which breaks scripts and
+    notebooks without a main guard. The workers only run statsforecast's numba code and numpy, never
+    torch's OpenMP, so a parent that trained DeepAR first is safe to fork."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != workers:  # type: ignore[attr-defined]
+        if _pool is not None and _pool_pid == os.getpid():
+            _pool.shutdown(cancel_futures=True)
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def shutdown_pool() -> None:
+    global _pool
+    if _pool is not None and _pool_pid == os.getpid():
+        _pool.shutdown(cancel_futures=True)
+    _pool = None
+
+
+def run_jobs(jobs: list[_Job], threads: int | None) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
+    """Every job's result in order: in this process with ``threads=1`` or few jobs, else spread
+    over a process per core."""
+    workers = threads or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 8:
+        return _run_chunk(jobs)
+    size = max(1, math.ceil(len(jobs) / (workers * 4)))
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    out: list[tuple[np.ndarray, np.ndarray, Any, str | None]] = []
+    for part in _process_pool(workers).map(_run_chunk, chunks):
+        out.extend(part)
+    return out
+
+
+def gaussian_quantiles(mean: np.ndarray, sigma: np.ndarray, levels: Sequence[float],
+                       nonnegative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles ``(N, Q, H)`` and mean ``(N, H)`` of ``N(mean, sigma)`` per step, or of its
+    censoring at 0 (``max(Y, 0)``) when ``nonnegative``."""
+    from scipy.special import ndtr, ndtri
+
+    z = ndtri(np.asarray(levels, dtype=np.float64))
+    q = mean[:, None, :] + sigma[:, None, :] * z[None, :, None]
+    m = mean
+    if nonnegative:
+        q = np.maximum(q, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(sigma > 0, mean / sigma, np.copysign(np.inf, mean))
+            pdf = np.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
+            m = np.where(sigma > 0, mean * ndtr(a) + sigma * pdf, np.maximum(mean, 0.0))
+    return q.astype(np.float32), m.astype(np.float32)
+
+
+@dataclass
+class _Known:
+    """What the model knows of one item: the history it forecast from (length, digest) and its
+    forecast; the fitted statsforecast model while fitting."""
+
+    length: int
+    digest: str
+    mean: np.ndarray
+    sigma: np.ndarray
+    fitted: Any = None
+
+
+class StatisticalModel(Model):
+    """Per-series statistical forecasts; ``algorithm`` is set per instance."""
+
+    algorithm: ClassVar[str] = "statistical"
+
+    def __init__(self, name: str, cfg: ResolvedConfig, season: int, nonnegative: bool,
+                 known: dict[str, _Known] | None = None) -> None:
+        self.name = name
+        self.algorithm = name  # type: ignore[misc]  # one class serves the five models
+        self.cfg = cfg
+        self.season = season
+        self.nonnegative = nonnegative
+        self.known = known or {}
+        self.notes: dict[str, str] = {}  # item -> why it fell back to seasonal naive
+
+    def forecast_gaussian(self, entries: Sequence[Entry], *, threads: int | None, remember: bool = False,
+                          keep: bool = False, refit: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, sigma)`` ``(N, H)`` for every entry: known histories from memory, longer
+        histories of fitted items by updating their state, the rest fitted. ``remember`` keeps the
+        forecasts for these histories, ``keep`` also the fitted models; ``refit`` fits every item
+        afresh."""
+        h = self.cfg.prediction_length
+        mean = np.empty((len(entries), h))
+        sigma = np.empty((len(entries), h))
+        todo: list[tuple[int, str, np.ndarray, str]] = []
+        jobs: list[_Job] = []
+        for i, e in enumerate(entries):
+            y = _clean(e["target"])
+            key = str(e.get("item_id"))
+            digest = _digest(y)
+            k = self.known.get(key)
+            if not refit and k is not None and k.length == len(y) and k.digest == digest:
+                mean[i], sigma[i] = k.mean, k.sigma
+                continue
+            fitted = None
+            if not refit and k is not None and k.fitted is not None and len(y) > k.length \
+                    and _digest(y[: k.length]) == k.digest:
+                fitted = k.fitted
+            todo.append((i, key, y, digest))
+            jobs.append(_Job(self.name, self.season, h, y, fitted=fitted, keep=keep))
+        for (i, key, y, digest), (m, s, fitted, note) in zip(todo, run_jobs(jobs, threads), strict=True):
+            mean[i], sigma[i] = m, s
+            if note is not None:
+                self.notes[key] = note
+            if remember:
+                self.known[key] = _Known(len(y), digest, m, s, fitted if keep else None)
+        return mean, sigma
+
+    def remember(self, entries: Sequence[Entry], mean: np.ndarray, sigma: np.ndarray) -> None:
+        """Keep these forecasts as the stored ones (saved with the predictor)."""
+        self.known = {str(e.get("item_id")): _Known(len(y := _clean(e["target"])), _digest(y), m, s)
+                      for e, m, s in zip(entries, mean, sigma, strict=True)}
+
+    def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
+                want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
+        rng = np.random.default_rng(seed)
+        for start in range(0, len(entries), ITEMS_PER_BATCH):
+            batch = entries[start : start + ITEMS_PER_BATCH]
+            mean, sigma = self.forecast_gaussian(batch, threads=threads)
+            q, m = gaussian_quantiles(mean, sigma, levels, self.nonnegative)
+            samples = None
+            if want_samples:
+                grid, _ = gaussian_quantiles(mean, sigma, SAMPLING_LEVELS, self.nonnegative)
+                samples = sample_from_quantiles(grid, SAMPLING_LEVELS, num_samples, rng)
+            yield Prediction(item_ids=[e.get("item_id") for e in batch],
+                             forecast_start=[e["start"] + len(e["target"]) for e in batch],
+                             quantiles=q, mean=m, samples=samples)
+
+    def save(self, folder: Path) -> None:
+        ids = list(self.known)
+        h = self.cfg.prediction_length
+        table = pa.table({
+            "item_id": pa.array(ids, pa.string()),
+            "length": pa.array([self.known[i].length for i in ids], pa.int64()),
+            "digest": pa.array([self.known[i].digest for i in ids], pa.string()),
+            "mean": pa.FixedSizeListArray.from_arrays(
+                pa.array(np.concatenate([self.known[i].mean for i in ids]) if ids else np.zeros(0)), h),
+            "sigma": pa.FixedSizeListArray.from_arrays(
+                pa.array(np.concatenate([self.known[i].sigma for i in ids]) if ids else np.zeros(0)), h),
+        }, metadata={b"algorithm": self.name.encode(), b"season": str(self.season).encode(),
+                     b"nonnegative": str(int(self.nonnegative)).encode()})
+        pq.write_table(table, folder / FORECASTS_FILE, compression="zstd")
+
+    @classmethod
+    def load(cls, folder: Path, cfg: ResolvedConfig) -> StatisticalModel:
+        table = pq.read_table(folder / FORECASTS_FILE)
+        meta = table.schema.metadata
+        h = cfg.prediction_length
+        means = table.column("mean").combine_chunks().flatten().to_numpy().reshape(-1, h)
+        sigmas = table.column("sigma").combine_chunks().flatten().to_numpy().reshape(-1, h)
+        known = {i: _Known(n, d, m, s) for i, n, d, m, s in zip(
+            table.column("item_id").to_pylist(), table.column("length").to_pylist(),
+            table.column("digest").to_pylist(), means, sigmas, strict=True)}
+        return cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1", known)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"season_length": self.season,
+                               "distribution": "gaussian (the model's own prediction intervals)"}
+        if self.notes:
+            out["fallbacks"] = {"items": len(self.notes), "to": "seasonal_naive",
+                                "examples": dict(list(self.notes.items())[:5])}
+        return out
+
+
+class StatisticalAlgorithm(Algorithm):
+    """``ets``, ``theta``, ``arima``, ``ces``, ``seasonal_naive``."""
+
+    name: ClassVar[str] = "statistical"
+    CHOICES: ClassVar[tuple[str, ...]] = ("ets", "theta", "arima", "ces", "seasonal_naive")
+
+    def __init__(self, cfg: ResolvedConfig, algorithm: str, *, keep_fits: bool = False) -> None:
+        super().__init__(cfg)
+        self.algorithm = algorithm
+        self.keep_fits = keep_fits
+
+    @property
+    def season(self) -> int:
+        return self.cfg.hp.season_length or seasonal_period(self.cfg.freq)
+
+    def fit(self, entries: list[Entry], ctx: FitContext) -> StatisticalModel:
+        ctx.phase(f"fitting {self.algorithm}")
+        model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative)
+        model.forecast_gaussian(entries, threads=None, remember=True, keep=self.keep_fits)
+        return model
+
+    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> StatisticalModel:
+        assert isinstance(model, StatisticalModel)
+        ctx.phase(f"final forecasts {self.algorithm}")
+        mean, sigma = model.forecast_gaussian(entries, threads=None, refit=self.cfg.hp.refit)
+        final = StatisticalModel(self.algorithm, self.cfg, self.season, model.nonnegative)
+        final.remember(entries, mean, sigma)
+        final.notes = model.notes
+        if model.notes:
+            ctx.notes.append(f"{self.algorithm}: {len(model.notes)} item(s) fell back to seasonal naive "
+                             f"(e.g. {next(iter(model.notes))!r}: {next(iter(model.notes.values()))})")
+        return final
