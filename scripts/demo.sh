@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on embedded defaults: a local workspace folder ($FORECAST_HOME),
 # a SQLite registry inside it, and a real dataset shipped with the installed packages
-# (the Tourism forecasting competition's 427 quarterly series). Takes about a minute on 2 cores.
+# (the Tourism forecasting competition's 427 quarterly series). Takes a few minutes on 2 cores.
 set -euo pipefail
 : "${FORECAST_HOME:=$PWD/demo-home}"
 export FORECAST_HOME
@@ -18,19 +18,22 @@ forecast datasets sample tourism-quarterly "$DATA"
 step "2. Validate and import it as dataset 'tourism-$RUN'"
 forecast datasets import "tourism-$RUN" "$DATA" --freq Q
 
-step "3. Train a DeepAR predictor (default hyperparameters, horizon 8) and backtest it on the last 8 quarters"
-forecast predictors create "deepar-$RUN" --dataset "tourism-$RUN" --prediction-length 8
+step "3. Train the default 'auto' predictor (DeepAR, AutoETS, AutoTheta, AutoCES combined by weights chosen on a validation window; horizon 8) and backtest it on the last 8 quarters"
+forecast predictors create "auto-$RUN" --dataset "tourism-$RUN" --prediction-length 8
 
-step "4. Forecast every item from its full history: p10, p50, p90 and the mean"
-forecast forecasts create "forecast-$RUN" --predictor "deepar-$RUN" --types 0.1,0.5,0.9,mean
+step "4. One item's backtest: every model's accuracy, the forecasts beside the actual values"
+forecast predictors backtest "auto-$RUN" --item "$ITEM"
 
-step "5. Query one item"
+step "5. Forecast every item from its full history: p10, p50, p90 and the mean"
+forecast forecasts create "forecast-$RUN" --predictor "auto-$RUN" --types 0.1,0.5,0.9,mean
+
+step "6. Query one item"
 forecast forecasts query "forecast-$RUN" "$ITEM"
 
-step "6. Export the whole forecast as CSV to a local folder"
+step "7. Export the whole forecast as CSV to a local folder"
 forecast exports create "export-$RUN" --forecast "forecast-$RUN" --destination "$OUT"
 
-step "7. Draw one item"
+step "8. Draw one item"
 forecast forecasts plot "forecast-$RUN" "$ITEM" --out "$FORECAST_HOME/$ITEM-$RUN.png"
 
 step "Where everything went"

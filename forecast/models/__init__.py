@@ -30,9 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["ALGORITHMS", "STATISTICAL", "build_algorithm", "load_model", "model_class"]
 
 
-def build_algorithm(cfg: ResolvedConfig, name: str | None = None, *, in_ensemble: bool = False) -> Algorithm:
-    """The algorithm ``name`` (default: the configuration's) for ``cfg``. Inside the ensemble,
-    statistical members keep their fitted models so later windows update rather than refit."""
+def build_algorithm(cfg: ResolvedConfig, name: str | None = None) -> Algorithm:
+    """The algorithm ``name`` (default: the configuration's) for ``cfg``."""
     name = name or cfg.hp.algorithm
     if name == "auto":
         from forecast.models.ensemble import EnsembleAlgorithm
@@ -49,7 +48,7 @@ def build_algorithm(cfg: ResolvedConfig, name: str | None = None, *, in_ensemble
     if name in STATISTICAL:
         from forecast.models.statistical import StatisticalAlgorithm
 
-        return StatisticalAlgorithm(cfg, name, keep_fits=in_ensemble)
+        return StatisticalAlgorithm(cfg, name)
     raise ValueError(f"unknown algorithm {name!r}")
 
 

@@ -111,13 +111,17 @@ class Algorithm(ABC):
     name: ClassVar[str]
     #: whether the algorithm uses cat and dynamic features (DeepAR); the others ignore them
     uses_features: ClassVar[bool] = False
+    #: per-series models, fitted at each forecast origin (cheap to fit again; the ensemble does)
+    refits_per_origin: ClassVar[bool] = False
 
     def __init__(self, cfg: ResolvedConfig) -> None:
         self.cfg = cfg
 
     @abstractmethod
-    def fit(self, entries: list[Entry], ctx: FitContext) -> Model:
-        """Fit on ``entries`` (the histories before the backtest windows)."""
+    def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> Model:
+        """Fit on ``entries`` (the histories before the backtest windows). ``keep_fits=False``: the
+        model will only forecast from these histories (a validation window), so per-series
+        models need not keep what :meth:`finalize` would update."""
 
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
         """The model forecasts will use, after the backtest, given the full ``entries``: the same

@@ -70,7 +70,7 @@ class DeepARAlgorithm(Algorithm):
     name: ClassVar[str] = "deepar"
     uses_features: ClassVar[bool] = True
 
-    def fit(self, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+    def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> DeepARModel:
         from forecast.training import train_network
 
         hp = self.cfg.hp

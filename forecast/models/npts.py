@@ -76,5 +76,5 @@ class NPTSModel(Model):
 class NPTSAlgorithm(Algorithm):
     name: ClassVar[str] = "npts"
 
-    def fit(self, entries: list[Entry], ctx: FitContext) -> NPTSModel:
+    def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> NPTSModel:
         return NPTSModel(self.cfg)
