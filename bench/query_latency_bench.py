@@ -68,7 +68,7 @@ def main() -> None:
         write_sample("tourism-monthly", f"{tmp}/m.jsonl")
         import_dataset(rt.workspace, rt.registry, "m", f"{tmp}/m.jsonl", freq="M")
         create_predictor(rt.workspace, rt.registry, "p", dataset="m", hyperparameters=Hyperparameters(
-            prediction_length=24, epochs=2, early_stopping_patience=None))
+            prediction_length=24, epochs=2, early_stopping_patience=None, algorithm="deepar"))
         entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "m"))
         ids = [f"{entries[i % len(entries)]['item_id']}-{i}" for i in range(args.items)]
         t = time.perf_counter()

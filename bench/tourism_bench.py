@@ -39,7 +39,7 @@ def main() -> None:
         subprocess.run([forecast, "datasets", "import", "d", f"{home}/data.jsonl", "--freq", freq], env=env, check=True,
                        capture_output=True)
         run = run_measured([forecast, "predictors", "create", "p", "--dataset", "d", "--prediction-length",
-                            str(horizon), *extra], env)
+                            str(horizon), "--algorithm", "deepar", *extra], env)
         out = subprocess.run([forecast, "predictors", "describe", "p", "--json"], env=env, check=True,
                              capture_output=True, text=True)
         precision = precision_check(home, horizon)
@@ -52,7 +52,7 @@ def main() -> None:
 
     print(json.dumps({
         "dataset": sample, "prediction_length": horizon, "extra_args": extra,
-        "deepar": pick(m["deepar"]), "seasonal_naive": pick(m["seasonal_naive"]),
+        "deepar": pick(m["predictor"]), "seasonal_naive": pick(m["seasonal_naive"]),
         "epochs_run": tr["epochs_run"], "best_epoch": tr["best_epoch"], "train_seconds": tr["train_seconds"],
         "total_seconds_wall": round(run["seconds"], 1), "peak_rss_mib": round(run["peak_mib"]), "cpus": os.cpu_count(),
         "backtest_precision": tr.get("backtest_precision"), "precision_check": precision,
@@ -62,7 +62,6 @@ def main() -> None:
 def precision_check(home: str, horizon: int) -> dict[str, object]:
     """The stored predictor's backtest again, float32 vs float16 decoding, sampling seeds 0-2."""
     import numpy as np
-    import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from api.runtime import build_runtime
@@ -73,7 +72,7 @@ def precision_check(home: str, horizon: int) -> dict[str, object]:
     from resources import Kind
 
     rt = build_runtime(Settings(home=home))
-    resource, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+    resource, model = load_active_predictor(rt.workspace, rt.registry, "p")
     view = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "d")), num_dynamic_feat=0, num_cat=0,
                       for_training=True)
     hp = resource.spec["hyperparameters"]
@@ -81,11 +80,11 @@ def precision_check(home: str, horizon: int) -> dict[str, object]:
     for precision in ("float32", "float16"):
         runs = []
         for seed in range(3):
-            torch.manual_seed(seed)
-            r = run_backtest(predictor, view, freq=resource.result["freq"], prediction_length=horizon,
+            model.use_precision(precision)  # type: ignore[arg-type]
+            r = run_backtest(model, view, freq=resource.result["freq"], prediction_length=horizon,
                              windows=hp["backtest_windows"], num_samples=hp["num_eval_samples"],
-                             levels=hp["test_quantiles"], precision=precision)  # type: ignore[arg-type]
-            runs.append((r.deepar.mase, r.deepar.mean_wql))
+                             levels=hp["test_quantiles"], seed=seed)
+            runs.append((r.predictor.mase, r.predictor.mean_wql))
         mase, wql = np.array(runs).T
         out[precision] = {"mase_per_seed": [round(x, 3) for x in mase], "mean_wql_per_seed": [round(x, 4) for x in wql],
                           "mase_mean": round(float(mase.mean()), 3), "mean_wql_mean": round(float(wql.mean()), 4)}

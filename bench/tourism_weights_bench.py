@@ -68,10 +68,11 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
         import_dataset(rt.workspace, rt.registry, "d", f"{tmp}/d.jsonl", freq=freq)
         epochs = EpochStates()
         r = create_predictor(rt.workspace, rt.registry, "p", dataset="d", extra_callbacks=[epochs],
-                             hyperparameters=Hyperparameters(prediction_length=h, seed=seed))
+                             hyperparameters=Hyperparameters(prediction_length=h, seed=seed, algorithm="deepar"))
         losses = [e["train_loss"] for e in r.result["training"]["history"]]
         lowest = losses.index(min(losses))
-        _, predictor = load_active_predictor(rt.workspace, rt.registry, "p")
+        _, model = load_active_predictor(rt.workspace, rt.registry, "p")
+        predictor = model.predictor
         view = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "d")), num_dynamic_feat=0,
                           num_cat=0, for_training=True)
 
@@ -84,10 +85,9 @@ def one_seed(which: str, seed: int) -> dict[str, object]:
                                   "context_length": r.result["context_length"]}
         for name, state in choices.items():
             predictor.prediction_net.load_state_dict(state)
-            torch.manual_seed(0)
-            b = run_backtest(predictor, view, freq=r.result["freq"], prediction_length=h, windows=1, num_samples=100,
-                             levels=list(DEFAULT_TEST_QUANTILES))
-            out[name] = [round(b.deepar.mase, 4), round(b.deepar.mean_wql, 4)]
+            b = run_backtest(model, view, freq=r.result["freq"], prediction_length=h, windows=1, num_samples=100,
+                             levels=list(DEFAULT_TEST_QUANTILES), seed=0)
+            out[name] = [round(b.predictor.mase, 4), round(b.predictor.mean_wql, 4)]
     return out
 
 

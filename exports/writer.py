@@ -233,11 +233,11 @@ def write_export(
         if part is not None:
             try:
                 part.writer.close()
-            except Exception:  # noqa: BLE001 - best effort while failing
+            except Exception:
                 pass
         try:
             fs.rm(folder, recursive=True)  # the whole run: nothing of a failed run stays
-        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
+        except Exception:
             pass
         raise
     result.files = [fs.unstrip_protocol(p) if "://" not in p else p for p in moved]

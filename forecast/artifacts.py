@@ -107,7 +107,5 @@ def load_predictor(workspace: Workspace, rel: str, manifest: PredictorManifest |
         shutil.rmtree(path.parent, ignore_errors=True)
         staging.rename(path.parent)
     model = load_model(path, resolved_config(manifest))
-    for member in [model, *getattr(model, "members", {}).values()]:
-        if hasattr(member, "decode_precision"):
-            member.decode_precision = precision
+    model.use_precision(precision)
     return model

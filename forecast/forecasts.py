@@ -20,9 +20,9 @@ import pyarrow as pa
 
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
-from forecast.models.base import Model
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
+from forecast.models.base import Model
 from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer
 from forecast.types import ForecastType, parse_types

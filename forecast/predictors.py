@@ -19,7 +19,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from datasets.summary import DatasetSummary
-from forecast.artifacts import PredictorManifest, library_versions, load_predictor, read_manifest, save_predictor
+from forecast.artifacts import (
+    PredictorManifest,
+    library_versions,
+    load_predictor,
+    read_manifest,
+    save_predictor,
+)
 from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import TrainingError
@@ -172,7 +178,7 @@ def _train_backtest_save(
     fit_started = time.perf_counter()
     model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
     fit_seconds = time.perf_counter() - fit_started
-    _set_precision(model, precision)
+    model.use_precision(precision)
     phase("backtest")
     bt_started = time.perf_counter()
     backtest = run_backtest(model, view, freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
@@ -223,12 +229,6 @@ def _parquet_bytes(table: Any) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
-
-
-def _set_precision(model: Any, precision: Precision) -> None:
-    for member in [model, *getattr(model, "members", {}).values()]:
-        if hasattr(member, "decode_precision"):
-            member.decode_precision = precision
 
 
 def _drop_notes(model: Any) -> list[str]:

@@ -295,7 +295,7 @@ def backtest(
     t = Table("item", "window", "model", "mean wQL", "WAPE", "RMSE", "MASE",
               title=f"item {item!r}" if item else f"first {len(report.items)} of {report.total_items} item rows",
               title_justify="left")
-    f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    f = lambda v: "-" if v is None else f"{v:.4f}"
     for row in report.items:
         t.add_row(row.item_id, str(row.window), row.model, f(row.mean_wql), f(row.wape), f(row.rmse), f(row.mase))
     console.print(t)

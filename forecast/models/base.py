@@ -23,6 +23,7 @@ import numpy as np
 
 from forecast.config import ResolvedConfig
 from forecast.data import Entry
+from forecast.sampling import Precision
 
 #: Called with a phase name ("training deepar", "fitting ets", ...) as work moves on.
 PhaseCallback = Callable[[str], None]
@@ -99,6 +100,9 @@ class Model(ABC):
     def precision(self) -> str:
         """Arithmetic of the forecasts (``float32``; DeepAR may decode in ``float16``)."""
         return "float32"
+
+    def use_precision(self, precision: Precision) -> None:
+        """Decode sample paths in ``precision`` from now on (DeepAR; the others have nothing to set)."""
 
     def describe(self) -> dict[str, Any]:
         """What ``describe`` shows about the fitted model (ensemble weights, notes)."""

@@ -34,6 +34,9 @@ class DeepARModel(Model):
 
         return sampler_for(self.predictor, self.decode_precision).precision
 
+    def use_precision(self, precision: Precision) -> None:
+        self.decode_precision = precision
+
     def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
                 want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
         import torch

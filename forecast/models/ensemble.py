@@ -40,7 +40,15 @@ import numpy as np
 from forecast.config import ResolvedConfig, seasonal_period
 from forecast.data import Entry, truncate
 from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
-from forecast.models.base import SAMPLING_LEVELS, Algorithm, FitContext, Model, Prediction, sample_from_quantiles
+from forecast.models.base import (
+    SAMPLING_LEVELS,
+    Algorithm,
+    FitContext,
+    Model,
+    Prediction,
+    sample_from_quantiles,
+)
+from forecast.sampling import Precision
 
 ENSEMBLE_FILE = "ensemble.json"
 #: Greedy selection rounds: weights are multiples of 1/ROUNDS.
@@ -160,6 +168,10 @@ class EnsembleModel(Model):
     def precision(self) -> str:
         precisions = {m.precision for m in self.members.values()}
         return "float16" if "float16" in precisions else "float32"
+
+    def use_precision(self, precision: Precision) -> None:
+        for m in self.members.values():
+            m.use_precision(precision)
 
     def member_forecasts(self, entries: Sequence[Entry], levels: Sequence[float], *, names: Sequence[str],
                          num_samples: int, seed: int | None, threads: int | None) -> MemberForecasts:

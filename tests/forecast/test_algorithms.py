@@ -354,3 +354,30 @@ def test_deepar_checks_still_apply_inside_auto() -> None:
                       cat_cardinalities=[], num_dynamic_feat=0, freq="M")
     with pytest.raises(HyperparameterError, match="lower context_length"):
         resolve(tiny(algorithm="auto", context_length=30, prediction_length=4), facts)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_invocation_and_export_for_every_algorithm(world: Any, settings: Settings, algorithm: str) -> None:
+    """On-demand forecasts of a series the service has never seen, and a CSV export of the stored
+    forecast, from every algorithm."""
+    from api.invocations import invoke
+    from api.schemas import InvocationRequest
+
+    name = algorithm.replace("_", "-")
+    manifest, model = _loaded(world, name)
+    y = [float(100 + 10 * (i % 4) + i) for i in range(30)]
+    body = InvocationRequest.model_validate({"instances": [{"start": "2001-01-01", "target": y}],
+                                             "configuration": {"output_types": ["mean", "quantiles"],
+                                                               "quantiles": ["0.1", "0.5", "0.9"]}})
+    (p,) = invoke(manifest, model, body)["predictions"]
+    q = {k: np.asarray(v) for k, v in p["quantiles"].items()}
+    assert len(p["mean"]) == 4 and (q["0.1"] <= q["0.5"]).all() and (q["0.5"] <= q["0.9"]).all()
+    assert 50 < float(np.mean(p["mean"])) < 300  # near the level of the history it was given
+    if not world.registry.exists(Kind.FORECAST, f"f-{name}"):  # when run on its own
+        create_forecast(world.workspace, world.registry, f"f-{name}", predictor=name, types=TYPES)
+    out = Path(settings.allowed_export_prefixes[0]) / f"csv-{name}"
+    r = create_export(world.workspace, world.registry, f"csv-{name}", forecast=f"f-{name}", destination=str(out))
+    (part,) = [Path(f.removeprefix("file://")) for f in r.result["files"]]
+    table = pd.read_csv(part)
+    assert list(table.columns) == ["item_id", "date", "p5", "p35", "mean", "p50", "p95"]
+    assert len(table) == ITEMS.get(algorithm, 40) * 4
