@@ -52,7 +52,7 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken format string is still logged, redacted
             message = str(record.msg)
         record.msg, record.args = self.redact(message), None
         if record.exc_info:

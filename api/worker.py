@@ -50,7 +50,7 @@ def run(kind: str, name: str, settings: Settings) -> int:
     except ServiceError as e:
         print(f"error: {e}", flush=True)
         return 1
-    except Exception:
+    except Exception:  # noqa: BLE001 - the traceback belongs in the job's log
         traceback.print_exc()
         print(f"error: {kind} {name!r} failed unexpectedly (traceback above)", flush=True)
         return 1

@@ -233,11 +233,11 @@ def write_export(
         if part is not None:
             try:
                 part.writer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort while failing
                 pass
         try:
             fs.rm(folder, recursive=True)  # the whole run: nothing of a failed run stays
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
             pass
         raise
     result.files = [fs.unstrip_protocol(p) if "://" not in p else p for p in moved]

@@ -124,13 +124,13 @@ def _run(job: _Job) -> tuple[np.ndarray, np.ndarray, Any, str | None]:
                 model = _make(job.algorithm, job.season).fit(y)
                 return (*_gaussian(model.predict(h=h, level=[80])), model, None)
             return (*_gaussian(_make(job.algorithm, job.season).forecast(y=y, h=h, level=[80])), None, None)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
             season = job.season if len(y) > job.season else 1
             out = _make("seasonal_naive", season).forecast(y=y, h=h, level=[80])
             return (*_gaussian(out), None, note)
-        except Exception:
+        except Exception:  # noqa: BLE001 - one point: repeat it
             return np.full(h, y[-1]), np.zeros(h), None, note
 
 
