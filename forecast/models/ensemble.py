@@ -39,6 +39,7 @@ import numpy as np
 
 from forecast.config import ResolvedConfig, seasonal_period
 from forecast.data import Entry, truncate
+from forecast.errors import HyperparameterError
 from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
 from forecast.models.base import (
     SAMPLING_LEVELS,
@@ -253,6 +254,8 @@ class EnsembleAlgorithm(Algorithm):
                                   f"(context {self.cfg.context_length} + horizon {h})")
                 continue
             fitted[name] = algorithm.fit(inner, ctx, keep_fits=False)
+        if not fitted:
+            raise HyperparameterError("auto: no member could be fitted: " + "; ".join(f"{n}: {why}" for n, why in left_out.items()))
         if not scored:
             weights = {n: 1 / len(fitted) for n in fitted}
             selection: dict[str, Any] = {"method": "equal weights: no series is long enough for a validation window"}

@@ -381,3 +381,17 @@ def test_invocation_and_export_for_every_algorithm(world: Any, settings: Setting
     table = pd.read_csv(part)
     assert list(table.columns) == ["item_id", "date", "p5", "p35", "mean", "p50", "p95"]
     assert len(table) == ITEMS.get(algorithm, 40) * 4
+
+
+def test_auto_with_no_member_that_can_fit_is_bad_input(tmp_path: Path) -> None:
+    from api.runtime import build_runtime
+
+    rt = build_runtime(Settings(home=str(tmp_path / "h"), registry=str(tmp_path / "r.db")))  # type: ignore[call-arg]
+    lines = [{"item_id": f"s{i}", "start": "2020-01", "target": [float(10 + i + t % 3) for t in range(12)]}
+             for i in range(5)]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    import_dataset(rt.workspace, rt.registry, "s", str(tmp_path / "s.jsonl"), freq="M")
+    with pytest.raises(HyperparameterError, match="no member could be fitted: deepar: the series are too short"):
+        create_predictor(rt.workspace, rt.registry, "p", dataset="s",
+                         hyperparameters=tiny(algorithm="auto", members=["deepar"]))
+    assert not rt.registry.exists(Kind.PREDICTOR, "p")  # bad input: nothing left registered
