@@ -38,6 +38,9 @@ def serve(
         raise InvalidInputError(
             f"refusing to bind {host}: a non-loopback address needs an API key (set FORECAST_API_KEY)"
         )
+    from forecast.models.statistical import fit_requests_out_of_process
+
+    fit_requests_out_of_process()  # invocations of statistical models must not hold the server's GIL
     app = create_app(settings, bind_host=host)
     err_console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)", highlight=False,
                       markup=False)

@@ -1,8 +1,8 @@
 """Statistical models per series, by statsforecast: AutoETS, AutoTheta, AutoARIMA, AutoCES and
 seasonal naive.
 
-Each series gets its own model, fitted in parallel on every core (forked worker processes; a server's requests
-use a spawned worker, so fitting never holds the server's GIL). The forecast of a series
+Each series gets its own model, fitted in parallel on every core (forked worker processes; ``forecast serve``'s
+requests use a spawned worker, so fitting never holds the server's GIL). The forecast of a series
 is the model's own predictive distribution: statsforecast's intervals for these models are
 Gaussian around the point forecast (checked: the 80 % half-width is 1.900x the 50 % one, the
 normal ratio), so a mean and a standard deviation per step give every quantile from 0.01 to 0.99
@@ -139,6 +139,16 @@ def _run_chunk(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray, Any, str 
 
 
 _pools: dict[str, tuple[int, ProcessPoolExecutor]] = {}  # start method -> (owner pid, pool)
+_server_workers = False
+
+
+def fit_requests_out_of_process(enabled: bool = True) -> None:
+    """Fit single-threaded requests (``threads=1``: a server's invocations) in a spawned worker
+    process instead of the calling thread. ``forecast serve`` turns it on: its ``__main__`` is the
+    guarded ``forecast`` command, which a spawned worker can import. Elsewhere (scripts without a
+    main guard, notebooks, a TestClient) requests are fitted in the calling thread."""
+    global _server_workers
+    _server_workers = enabled
 
 
 def _process_pool(method: str, workers: int) -> ProcessPoolExecutor:
@@ -167,13 +177,16 @@ def shutdown_pools() -> None:
 
 def run_jobs(jobs: list[_Job], threads: int | None) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
     """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
-    forked process per core. ``threads=1`` (a server thread): in a spawned worker process, because
-    AutoETS and AutoTheta hold the GIL while they fit (measured: a 1 ms ticker thread ran 44 times
-    during a 1.3 s AutoETS fit), which would stall every other request of the server."""
+    forked process per core. ``threads=1`` (a request): in this thread, or in a spawned worker
+    process in a server (:func:`fit_requests_out_of_process`), because AutoETS and AutoTheta hold
+    the GIL while they fit (measured: a 1 ms ticker thread ran 44 times during a 1.3 s AutoETS
+    fit), which would stall every other request."""
     if not jobs:
         return []
     if threads == 1:
-        return _process_pool("spawn", 1).submit(_run_chunk, jobs).result()
+        if _server_workers:
+            return _process_pool("spawn", 1).submit(_run_chunk, jobs).result()
+        return _run_chunk(jobs)
     workers = threads or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 8:
         return _run_chunk(jobs)

@@ -5,6 +5,7 @@ members, and option validation."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -395,3 +396,24 @@ def test_auto_with_no_member_that_can_fit_is_bad_input(tmp_path: Path) -> None:
         create_predictor(rt.workspace, rt.registry, "p", dataset="s",
                          hyperparameters=tiny(algorithm="auto", members=["deepar"]))
     assert not rt.registry.exists(Kind.PREDICTOR, "p")  # bad input: nothing left registered
+
+
+def test_a_server_fits_requests_in_a_worker_process(world: Any) -> None:
+    """``forecast serve`` fits invocations in a spawned worker (the fit holds the GIL): the same
+    forecasts as in the calling thread."""
+    from api.invocations import invoke
+    from api.schemas import InvocationRequest
+    from forecast.models import statistical
+
+    manifest, model = _loaded(world, "theta")
+    body = InvocationRequest.model_validate({"instances": [{"start": "2001-01-01", "target": [float(5 + i % 4 + i)
+                                                                                              for i in range(24)]}]})
+    here = invoke(manifest, model, body)
+    statistical.fit_requests_out_of_process(True)
+    try:
+        there = invoke(manifest, model, body)
+        (owner, pool) = statistical._pools["spawn"]
+        assert owner == os.getpid() and pool._processes  # a worker process did the fit
+    finally:
+        statistical.fit_requests_out_of_process(False)
+    np.testing.assert_allclose(there["predictions"][0]["mean"], here["predictions"][0]["mean"], rtol=1e-6)
