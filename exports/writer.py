@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from forecast.store import forecast_timestamps, iter_forecast_batches
+from forecast.store import iter_forecast_batches, timestamp_grid
 from resources import Resource, Workspace
 
 logger = logging.getLogger(__name__)
@@ -131,9 +131,7 @@ def iter_long_batches(
     for batch in iter_forecast_batches(workspace, forecast, columns=columns, batch_items=batch_items):
         n = batch.num_rows
         starts = batch.column("start").cast(pa.int64()).to_numpy()
-        uniq, inverse = np.unique(starts, return_inverse=True)
-        table = np.stack([stamps.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
-        dates = _dates(table[inverse].reshape(-1), fmt)
+        dates = _dates(timestamp_grid(starts, horizon, freq, stamps).reshape(-1), fmt)
         ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
         values = [batch.column(c).flatten() for c in columns]
         yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)

@@ -97,14 +97,11 @@ def _forecast_rows(ids: list[str], wins: list[int], starts: list[Any], freq: str
                    mean: np.ndarray, levels: list[float]) -> pa.Table:
     """One row per item, window and step: the actual value beside the forecast quantiles and mean
     (what a backtest export writes)."""
-    import pandas as pd
-
-    from forecast.store import forecast_timestamps
+    from forecast.store import period_starts_ns, timestamp_grid
     from forecast.types import ForecastType
 
-    n, h = y.shape
-    first = pd.PeriodIndex(starts).to_timestamp(how="start").asi8
-    stamps = np.concatenate([forecast_timestamps(int(s), h, freq) for s in first]) if n else np.zeros(0, np.int64)
+    h = y.shape[1]
+    stamps = timestamp_grid(period_starts_ns(starts), h, freq).reshape(-1)
     cols: dict[str, Any] = {
         "item_id": pa.array(np.repeat(np.asarray(ids, dtype=object), h).tolist(), pa.string()),
         "window": pa.array(np.repeat(wins, h), pa.int16()),

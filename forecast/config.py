@@ -65,6 +65,11 @@ def seasonal_period(freq: str) -> int:
         return int(get_seasonality(freq))
 
 
+def season_length(cfg: ResolvedConfig) -> int:
+    """The statistical models' seasonal period: ``season_length`` if given, else the frequency's."""
+    return cfg.hp.season_length or seasonal_period(cfg.freq)
+
+
 def default_context_length(prediction_length: int, freq: str) -> int:
     """``prediction_length``, but at most ``max(8, ceil(1.25 x seasonal period))``.
 

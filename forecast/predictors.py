@@ -23,7 +23,6 @@ from forecast.artifacts import (
     PredictorManifest,
     library_versions,
     load_predictor,
-    read_manifest,
     save_predictor,
 )
 from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
@@ -244,7 +243,7 @@ def get_predictor(registry: Registry, name: str) -> Resource:
 def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -> tuple[Resource, Any]:
     """The resource and its fitted model (DeepAR's import torch)."""
     resource = registry.get_active(Kind.PREDICTOR, name)
-    return resource, load_predictor(workspace, str(resource.artifact), read_manifest(workspace, str(resource.artifact)))
+    return resource, load_predictor(workspace, str(resource.artifact))
 
 
 def delete_predictor(workspace: Workspace, registry: Registry, name: str) -> None:

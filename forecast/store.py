@@ -88,6 +88,24 @@ def iso_utc(ts_ns: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit="s").tolist()]
 
 
+def period_starts_ns(periods: list[Any]) -> np.ndarray:
+    """Each period's start as int64 nanoseconds; one vectorized conversion (``Period.start_time``
+    one at a time costs ~40 us each, a twentieth of generating the item's forecast)."""
+    return pd.PeriodIndex(periods).to_timestamp(how="start").asi8
+
+
+def timestamp_grid(starts_ns: np.ndarray, horizon: int, freq: str,
+                   cache: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """``(items, horizon)`` nanosecond timestamps from each item's first forecast step, one
+    period range per distinct start (items mostly share a few), memoised in ``cache``."""
+    cache = {} if cache is None else cache
+    uniq, inverse = np.unique(starts_ns, return_inverse=True)
+    if not len(uniq):
+        return np.zeros((0, horizon), dtype=np.int64)
+    table = np.stack([cache.setdefault(int(s), forecast_timestamps(int(s), horizon, freq)) for s in uniq])
+    return table[inverse.reshape(-1)]
+
+
 def forecast_timestamps(start_ns: int, horizon: int, freq: str) -> np.ndarray:
     """Nanosecond timestamps of ``horizon`` periods of ``freq`` from the period holding ``start_ns``
     (each the first instant of its period, as in the input data)."""

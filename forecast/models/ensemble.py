@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from forecast.config import ResolvedConfig, seasonal_period
+from forecast.config import ResolvedConfig, season_length
 from forecast.data import Entry, truncate
 from forecast.errors import HyperparameterError
 from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
@@ -143,7 +143,7 @@ def select_weights(
         report[n] = score({n: 1.0})[1]
     counts: Counter[str] = Counter()
     for _ in range(ROUNDS):
-        best = min(forecasts, key=lambda n: (score({m: c + (m == n) for m, c in {**counts, n: counts[n]}.items()})[0], n))
+        best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n])))[0], n))
         counts[best] += 1
     weights = {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
     report["ensemble"] = score(weights)[1]
@@ -163,7 +163,7 @@ class EnsembleModel(Model):
 
     @property
     def season(self) -> int:
-        return self.cfg.hp.season_length or seasonal_period(self.cfg.freq)
+        return season_length(self.cfg)
 
     @property
     def precision(self) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forecast.config import ResolvedConfig, seasonal_period
+from forecast.config import ResolvedConfig, season_length
 from forecast.data import Entry
 from forecast.models.base import (
     SAMPLING_LEVELS,
@@ -235,7 +235,6 @@ class StatisticalModel(Model):
 
     def __init__(self, name: str, cfg: ResolvedConfig, season: int, nonnegative: bool,
                  known: dict[str, _Known] | None = None) -> None:
-        self.name = name
         self.algorithm = name  # type: ignore[misc]  # one class serves the five models
         self.cfg = cfg
         self.season = season
@@ -274,7 +273,7 @@ class StatisticalModel(Model):
                     and _digest(y[: k.length]) == k.digest:
                 fitted = k.fitted
             todo.append((i, key, y, digest))
-            jobs.append(_Job(self.name, self.season, h, y[-self.history_limit :], fitted=fitted, keep=keep))
+            jobs.append(_Job(self.algorithm, self.season, h, y[-self.history_limit :], fitted=fitted, keep=keep))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
             for (i, key, y, digest), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads),
@@ -319,7 +318,7 @@ class StatisticalModel(Model):
                 pa.array(np.concatenate([self.known[i].mean for i in ids]) if ids else np.zeros(0)), h),
             "sigma": pa.FixedSizeListArray.from_arrays(
                 pa.array(np.concatenate([self.known[i].sigma for i in ids]) if ids else np.zeros(0)), h),
-        }, metadata={b"algorithm": self.name.encode(), b"season": str(self.season).encode(),
+        }, metadata={b"algorithm": self.algorithm.encode(), b"season": str(self.season).encode(),
                      b"nonnegative": str(int(self.nonnegative)).encode()})
         pq.write_table(table, folder / FORECASTS_FILE, compression="zstd")
 
@@ -358,7 +357,7 @@ class StatisticalAlgorithm(Algorithm):
 
     @property
     def season(self) -> int:
-        return self.cfg.hp.season_length or seasonal_period(self.cfg.freq)
+        return season_length(self.cfg)
 
     def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> StatisticalModel:
         ctx.phase(f"fitting {self.algorithm}")
