@@ -41,6 +41,9 @@ class ForecastCreate(BaseModel):
     predictor: str = Field(pattern=NAME_PATTERN)
     types: str | list[str] = Field("0.1,0.5,0.9", description="quantiles 0.01..0.99 in steps of 0.01, and mean")
     dataset: str | None = Field(None, pattern=NAME_PATTERN)
+    related: str | None = Field(None, pattern=NAME_PATTERN, description="what-if: a related dataset of other future values")
+    metadata: str | None = Field(None, pattern=NAME_PATTERN, description="an item metadata dataset in place of the predictor's")
+    transforms: list[str] = Field([], max_length=50, description="what-if: e.g. 'price*0.9 where store=3'")
 
 
 class PredictorCreate(BaseModel):
@@ -49,6 +52,22 @@ class PredictorCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     dataset: str = Field(pattern=NAME_PATTERN)
     hyperparameters: Hyperparameters
+    related: str | None = Field(None, pattern=NAME_PATTERN, description="a related time series dataset")
+    metadata: str | None = Field(None, pattern=NAME_PATTERN, description="an item metadata dataset")
+    holidays: list[str] = Field([], max_length=20, description="country codes (US, FR, DE-BY): holiday features")
+
+
+class ForecastQuery(BaseModel):
+    """One series' forecast by filters, as the managed query APIs take them: ``item_id`` and a
+    value for each dimension that tells the item's series apart."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"filters": {"item_id": "Takeaway food services", "state": "Victoria"}, "types": "p10,p50,mean"}]})
+
+    filters: dict[str, str] = Field(description="item_id, and dimension -> value")
+    types: str | None = Field(None, description="output columns, e.g. p10,mean (default: all)")
+    start: str | None = Field(None, description="first timestamp to include, ISO-8601")
+    end: str | None = Field(None, description="last timestamp to include, ISO-8601")
 
 
 class InvocationConfiguration(BaseModel):
@@ -89,6 +108,7 @@ class ItemForecast(BaseModel):
 
     forecast: str
     item_id: str
+    dimensions: dict[str, str] | None = Field(None, description="the series' dimension values, when the forecast has dimensions")
     predictions: dict[str, list[Point]] = Field(description="type (p10, p50, mean, ...) -> points")
 
 

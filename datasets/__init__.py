@@ -1,11 +1,22 @@
-"""Datasets: read, validate and store time series in the DeepAR JSON-lines format (or Parquet).
+"""Datasets: read, validate and store time series: DeepAR JSON lines (or Parquet), and long-format
+CSV or Parquet as warehouses export it (target, related time series, item metadata).
 
 The registry, workspace, lifecycle and error tree every layer shares live in ``resources``.
 """
 
-from datasets.catalog import delete_dataset, get_dataset, import_dataset, iter_dataset
+from datasets.catalog import (
+    dataset_type,
+    delete_dataset,
+    get_dataset,
+    import_dataset,
+    iter_dataset,
+    read_metadata,
+    require_type,
+    validate_source,
+)
 from datasets.errors import DatasetValidationError, Problem
 from datasets.frequency import normalize_freq
+from datasets.long_format import DatasetType, Filling, LongFormat, series_key
 from datasets.scan import scan_dataset
 from datasets.summary import DatasetSummary
 
@@ -13,6 +24,14 @@ __forecast_service__ = True  # checked at start-up: this is our package, not ano
 
 __all__ = [
     "DatasetSummary",
+    "DatasetType",
+    "Filling",
+    "LongFormat",
+    "dataset_type",
+    "read_metadata",
+    "require_type",
+    "series_key",
+    "validate_source",
     "DatasetValidationError",
     "Problem",
     "delete_dataset",

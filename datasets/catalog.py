@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
-from datasets.columnar import ParquetSink, iter_entries
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datasets.columnar import ParquetSink, iter_entries, series_to_batch
 from datasets.frequency import normalize_freq
+from datasets.long_format import DatasetType, LongFormat
+from datasets.long_scan import scan_long
+from datasets.metadata import scan_metadata
+from datasets.records import Series
 from datasets.scan import ProgressCallback, scan_dataset
+from datasets.schema import TARGET
+from datasets.sources import file_kind, list_source_files
 from datasets.summary import DatasetSummary
 from resources.errors import InvalidInputError, ServiceError
 from resources.lifecycle import building, delete_resource, throttled_progress
@@ -16,7 +25,96 @@ from resources.registry import Kind, Registry, Resource, Status
 from resources.workspace import Workspace
 
 DATA_FILE = "series.parquet"
+METADATA_FILE = "metadata.parquet"
 MANIFEST_FILE = "manifest.json"
+
+#: ``jsonlines``: DeepAR records (one series per line, or per Parquet row with a ``target`` list);
+#: ``long``: one row per observation (CSV or Parquet); ``auto``: CSV is long, JSON lines are not,
+#: Parquet is long unless it has a ``target`` column.
+Layout = Literal["auto", "jsonlines", "long"]
+
+
+def resolve_layout(source: str, layout: Layout, *, storage_options: dict[str, Any] | None = None) -> str:
+    """The layout ``auto`` stands for, from the source's files."""
+    if layout != "auto":
+        return layout
+    if file_kind(source) == "csv":
+        return "long"
+    if file_kind(source) == "json":
+        return "jsonlines"
+    fs, _, files = list_source_files(source, storage_options=storage_options, layout="any")
+    kinds = {k for _, k in files}
+    if "csv" in kinds:
+        return "long"
+    if "json" in kinds:
+        return "jsonlines"
+    with fs.open(files[0][0], "rb") as f:
+        names = pq.ParquetFile(f).schema_arrow.names
+    return "jsonlines" if TARGET in names else "long"
+
+
+def _long_options(source: str, layout: Layout, long: LongFormat | None, freq: str | None,
+                  storage_options: dict[str, Any] | None) -> tuple[LongFormat | None, DatasetType]:
+    """The long-format options in force (``None`` for JSON lines) and the dataset's type."""
+    if resolve_layout(source, layout, storage_options=storage_options) == "long":
+        long = long or LongFormat()
+    elif long is not None and long != LongFormat():
+        raise InvalidInputError(f"{source}: long-format options (columns, dimensions, type, filling) apply to "
+                                "CSV or long Parquet sources; give --format long for a long Parquet file")
+    else:
+        long = None
+    kind = long.type if long is not None else DatasetType.TARGET
+    if kind != DatasetType.METADATA and not freq:
+        raise InvalidInputError(f"a {kind.value} time series dataset needs --freq (H, D, W, M, Q, 15min, ...)")
+    return long, kind
+
+
+def validate_source(source: str, *, freq: str | None, layout: Layout = "auto", long: LongFormat | None = None,
+                    storage_options: dict[str, Any] | None = None, max_problems: int = 100,
+                    progress: ProgressCallback | None = None) -> DatasetSummary:
+    """Check a source as :func:`import_dataset` would, storing nothing.
+
+    Raises
+    ------
+    DatasetValidationError, InvalidInputError
+        As :func:`import_dataset`.
+    """
+    long, kind = _long_options(source, layout, long, freq, storage_options)
+    if long is None:
+        return scan_dataset(source, freq=str(freq), storage_options=storage_options, max_problems=max_problems,
+                            progress=progress)
+    if kind == DatasetType.METADATA:
+        return scan_metadata(source, fmt=long, storage_options=storage_options, max_problems=max_problems,
+                             progress=progress)[1]
+    return scan_long(source, freq=str(freq), fmt=long, storage_options=storage_options, max_problems=max_problems,
+                     progress=progress)
+
+
+def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | None, long: LongFormat | None,
+                    source_options: dict[str, Any] | None, max_problems: int,
+                    progress: ProgressCallback) -> DatasetSummary:
+    """Validate ``source`` and write its stored copy under ``rel`` in the same pass."""
+    if long is not None and long.type == DatasetType.METADATA:
+        table, summary = scan_metadata(source, fmt=long, storage_options=source_options, max_problems=max_problems,
+                                       progress=progress)
+        with workspace.open(f"{rel}/{METADATA_FILE}", "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+        return summary
+    assert freq is not None
+    with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
+        sink = ParquetSink(f)
+        try:
+            if long is None:
+                return scan_dataset(source, freq=freq, storage_options=source_options, max_problems=max_problems,
+                                    write=sink.write, progress=progress)
+
+            def write(batch: list[Series]) -> None:
+                sink.write(series_to_batch(batch, [str(s.item_id) for s in batch]))
+
+            return scan_long(source, freq=freq, fmt=long, storage_options=source_options,
+                             max_problems=max_problems, write=write, progress=progress)
+        finally:
+            sink.close()
 
 
 def import_dataset(
@@ -25,7 +123,9 @@ def import_dataset(
     name: str,
     source: str,
     *,
-    freq: str,
+    freq: str | None,
+    layout: Layout = "auto",
+    long: LongFormat | None = None,
     source_options: dict[str, Any] | None = None,
     max_problems: int = 100,
     progress: ProgressCallback | None = None,
@@ -41,9 +141,15 @@ def import_dataset(
         ``name`` is taken.
     DatasetValidationError
         The source has problems; every one is listed.
+    InvalidInputError
+        No frequency for a time series dataset, or long-format options with a JSON-lines source.
     """
     registry.require_free(Kind.DATASET, name)
-    spec = {"source": source, "freq": normalize_freq(freq)}
+    long, kind = _long_options(source, layout, long, freq, source_options)
+    spec: dict[str, Any] = {"source": source, "freq": normalize_freq(freq) if kind != DatasetType.METADATA else None,
+                            "type": kind.value}
+    if long is not None:
+        spec["long_format"] = long.model_dump(mode="json")
     registry.create(Kind.DATASET, name, status=Status.CREATE_PENDING, spec=spec)
     rel = workspace.new_artifact_dir("dataset", name)
     report_progress = throttled_progress(registry, Kind.DATASET, name)
@@ -55,15 +161,8 @@ def import_dataset(
 
     try:
         with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
-            with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
-                sink = ParquetSink(f)
-                try:
-                    summary = scan_dataset(
-                        source, freq=freq, storage_options=source_options, max_problems=max_problems,
-                        write=sink.write, progress=report,
-                    )
-                finally:
-                    sink.close()
+            summary = _scan_and_store(workspace, rel, source, freq=spec["freq"], long=long,
+                                      source_options=source_options, max_problems=max_problems, progress=report)
             manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
             workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
             return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
@@ -85,11 +184,35 @@ def delete_dataset(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a dataset and its stored copy; refused while a predictor or forecast uses it or reads
     it (both are registered before they read any data)."""
     delete_resource(registry, workspace, Kind.DATASET, name, users=lambda: [
-        r for kind in (Kind.PREDICTOR, Kind.FORECAST) for r in registry.find_referencing(kind, "dataset", name)])
+        r for kind in (Kind.PREDICTOR, Kind.FORECAST) for role in ("dataset", "related", "metadata")
+        for r in registry.find_referencing(kind, role, name)])
+
+
+def dataset_type(resource: Resource) -> DatasetType:
+    return DatasetType(resource.spec.get("type", DatasetType.TARGET.value))
+
+
+def require_type(resource: Resource, kind: DatasetType, role: str) -> None:
+    """Refuse a dataset of another type where ``role`` (e.g. ``--related``) needs ``kind``."""
+    actual = dataset_type(resource)
+    if actual != kind:
+        raise InvalidInputError(f"{role}: dataset {resource.name!r} is a {actual.value} dataset; "
+                                f"a {kind.value} dataset is needed (import with --type {kind.value})")
 
 
 def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Stream the stored series of an ``ACTIVE`` dataset (see :func:`datasets.columnar.iter_entries`)."""
+    """Stream the stored series of an ``ACTIVE`` target or related dataset (see
+    :func:`datasets.columnar.iter_entries`)."""
     resource.require_active()
+    if dataset_type(resource) == DatasetType.METADATA:
+        raise InvalidInputError(f"dataset {resource.name!r} holds item metadata, not time series")
     with workspace.open(f"{resource.artifact}/{DATA_FILE}", "rb") as f:
         yield from iter_entries(f, columns=columns)
+
+
+def read_metadata(workspace: Workspace, resource: Resource) -> pa.Table:
+    """An ``ACTIVE`` item metadata dataset: ``item_id`` and its attribute columns."""
+    resource.require_active()
+    require_type(resource, DatasetType.METADATA, "metadata")
+    with workspace.open(f"{resource.artifact}/{METADATA_FILE}", "rb") as f:
+        return pq.read_table(f)

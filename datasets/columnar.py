@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.records import Series
-from datasets.schema import CAT, DYNAMIC_FEAT, ITEM_ID, START, STORED_SCHEMA, TARGET
+from datasets.schema import CAT, DIMENSIONS, DYNAMIC_FEAT, ITEM_ID, START, STORED_SCHEMA, TARGET
 
 
 def _offsets(lengths: Sequence[int]) -> np.ndarray:
@@ -43,8 +43,9 @@ def series_to_batch(series: Sequence[Series], item_ids: Sequence[str]) -> pa.Rec
         dyn = pa.ListArray.from_arrays(pa.array(_offsets([f.shape[0] for f in feats]), pa.int32()), rows)  # type: ignore[union-attr]
     else:
         dyn = pa.nulls(n, type=pa.list_(pa.list_(pa.float32())))
+    dims = pa.array([list(s.dimensions) if s.dimensions is not None else None for s in series], pa.list_(pa.string()))
     return pa.RecordBatch.from_arrays(
-        [pa.array(item_ids, pa.string()), starts, target, cat, dyn], schema=STORED_SCHEMA
+        [pa.array(item_ids, pa.string()), starts, target, cat, dyn, dims], schema=STORED_SCHEMA
     )
 
 
@@ -65,8 +66,10 @@ class ParquetSink:
 
 def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
     """Yield stored series as dicts (``item_id``, ``start`` as ``pd.Timestamp``, ``target`` float32
-    array, ``cat`` list or ``None``, ``dynamic_feat`` ``(k, n)`` float32 array or ``None``),
-    one row group at a time. Arrays are views into the row group's buffers."""
+    array, ``cat`` list or ``None``, ``dynamic_feat`` ``(k, n)`` float32 array or ``None``, and
+    ``dimensions`` (a list of strings) when the dataset has dimensions), one row group at a time.
+    Arrays are views into the row group's buffers. Files stored before dimensions existed have no
+    such column."""
     import pandas as pd
 
     pf = pq.ParquetFile(f)
@@ -81,6 +84,7 @@ def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None) ->
             tgt_offsets = t.offsets.to_numpy()
             tgt_values = t.values.to_numpy(zero_copy_only=False)
         cats = table.column(CAT).to_pylist() if CAT in cols else None
+        dims = table.column(DIMENSIONS).to_pylist() if DIMENSIONS in cols else None
         dyn = table.column(DYNAMIC_FEAT).combine_chunks() if DYNAMIC_FEAT in cols else None
         dyn_nulls = dyn is None or dyn.null_count == len(dyn)
         if not dyn_nulls:
@@ -97,6 +101,8 @@ def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None) ->
                 entry[TARGET] = tgt_values[tgt_offsets[i] : tgt_offsets[i + 1]]  # type: ignore[index]
             if cats is not None:
                 entry[CAT] = cats[i]
+            if dims is not None and dims[i] is not None:
+                entry[DIMENSIONS] = dims[i]
             if DYNAMIC_FEAT in cols:
                 if dyn_nulls:
                     entry[DYNAMIC_FEAT] = None

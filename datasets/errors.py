@@ -24,6 +24,38 @@ class Problem(BaseModel):
         return f"{where}: {self.message}"
 
 
+class ProblemLog:
+    """Collects :class:`Problem` s up to a cap, so a user sees all that is wrong with a source in
+    one go; :meth:`raise_if_any` ends a pass."""
+
+    def __init__(self, *, max_problems: int = 100) -> None:
+        self.max_problems = max_problems
+        self.problems: list[Problem] = []
+        self.truncated = False
+
+    def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
+        if len(self.problems) >= self.max_problems:
+            self.truncated = True
+            return
+        self.problems.append(Problem(file=file, line=line, field=field, message=message))
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def full(self) -> bool:
+        """No more problems will be listed: further checks can stop."""
+        return len(self.problems) >= self.max_problems
+
+    def raise_if_any(self) -> None:
+        """Raise with every problem, by file (in the order files were read) and line."""
+        if self.problems or self.truncated:
+            files = {f: i for i, f in enumerate(dict.fromkeys(p.file for p in self.problems))}
+            ordered = sorted(self.problems, key=lambda p: (files[p.file], p.line or 0))
+            raise DatasetValidationError(ordered, truncated=self.truncated)
+
+
 class DatasetValidationError(InvalidInputError):
     """A dataset failed validation. ``problems`` lists every problem found (up to a cap)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datasets.errors import Problem
+from datasets.errors import ProblemLog
 from datasets.frequency import misalignment
 from datasets.schema import ALIASES, CAT, DYNAMIC_FEAT, ITEM_ID, KNOWN_FIELDS, START, TARGET
 
@@ -23,13 +23,17 @@ from datasets.schema import ALIASES, CAT, DYNAMIC_FEAT, ITEM_ID, KNOWN_FIELDS, S
 @dataclass(slots=True)
 class Series:
     """One valid series. ``target`` is float32 with NaN for missing values; ``dynamic_feat`` has
-    shape ``(num_features, len(target) + extension)``."""
+    shape ``(num_features, len(target) + extension)``. A related time series has an empty target
+    and its named columns in ``dynamic_feat``. ``dimensions`` are the values of the dataset's
+    dimension columns and ``key`` the series key (:func:`datasets.long_format.series_key`)."""
 
     item_id: str | None
     start: pd.Timestamp
     target: np.ndarray
     cat: list[int] | None
     dynamic_feat: np.ndarray | None
+    dimensions: tuple[str, ...] | None = None
+    key: str | None = None
 
 
 def _is_number(v: Any) -> bool:
@@ -114,30 +118,17 @@ def parse_feature_row(values: Any) -> tuple[np.ndarray | None, str | None]:
     return arr.astype(np.float32), None
 
 
-class RecordValidator:
+class RecordValidator(ProblemLog):
     """Checks records one by one against ``freq`` and the records seen before them."""
 
     def __init__(self, freq: str, *, max_problems: int = 100) -> None:
+        super().__init__(max_problems=max_problems)
         self.freq = freq
-        self.max_problems = max_problems
-        self.problems: list[Problem] = []
-        self.truncated = False
         self.ignored_fields: set[str] = set()
         self._ids: dict[str, str] = {}
         self._num_cat: tuple[int, str] | None = None
         self._feat_shape: tuple[int, int, str] | None = None
         self._starts: dict[Any, tuple[pd.Timestamp | None, str | None]] = {}
-
-    # -- problem collection -------------------------------------------------
-    def add(self, file: str, line: int | None, field: str | None, message: str) -> None:
-        if len(self.problems) >= self.max_problems:
-            self.truncated = True
-            return
-        self.problems.append(Problem(file=file, line=line, field=field, message=message))
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
     # -- fields ----------------------------------------------------------------
     def _start(self, raw: Any) -> tuple[pd.Timestamp | None, str | None]:

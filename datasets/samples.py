@@ -104,6 +104,65 @@ SAMPLES: Final[dict[str, tuple[str, int, Callable[[], Iterator[dict[str, Any]]],
 }
 
 
+def _fpp3_long(frame: pd.DataFrame, time: str, item: str, dims: dict[str, str], value: str, freq: str) -> pd.DataFrame:
+    stamps = frame[time].astype(str)
+    if freq == "M":  # fpp3 writes months as "1982 Apr"
+        ts = pd.DatetimeIndex(pd.to_datetime(stamps, format="%Y %b"))
+    else:  # and quarters as "1998 Q1"
+        ts = pd.PeriodIndex(stamps.str.replace(" ", ""), freq=freq).to_timestamp()
+    out = pd.DataFrame({"item_id": frame[item].to_numpy(), **{d: frame[c].to_numpy() for d, c in dims.items()},
+                        "timestamp": ts.strftime("%Y-%m-%d"), "target_value": frame[value].to_numpy()})
+    return out.sort_values(["item_id", *dims, "timestamp"], kind="stable")
+
+
+def long_frames(name: str) -> dict[str, pd.DataFrame]:
+    """Sample ``name`` in long format, as a warehouse holds it: ``target`` (``item_id``, dimension
+    columns, ``timestamp``, ``target_value``) and, for ``epf-fr-be``, ``related`` (the two regressors
+    over the history and the next 24 hours, whose prices the target leaves out)."""
+    if name in ("tourism-monthly", "tourism-quarterly"):
+        rows = []
+        for r in SAMPLES[name][2]():
+            stamps = pd.date_range(r["start"], periods=len(r["target"]), freq="MS" if name.endswith("monthly") else "QS")
+            rows.append(pd.DataFrame({"item_id": r["item_id"], "timestamp": stamps.strftime("%Y-%m-%d"),
+                                      "target_value": r["target"]}))
+        return {"target": pd.concat(rows, ignore_index=True)}
+    if name == "aus-retail":
+        return {"target": _fpp3_long(_tsdata("fpp3", "aus_retail"), "Month", "Industry", {"state": "State"},
+                                     "Turnover", "M")}
+    if name == "tourism-regions":
+        return {"target": _fpp3_long(_tsdata("fpp3", "tourism"), "Quarter", "Region",
+                                     {"state": "State", "purpose": "Purpose"}, "Trips", "Q")}
+    if name == "epf-fr-be":
+        df = _tsdata("fpppy", "EPF_FR_BE")
+        df = df.assign(timestamp=pd.to_datetime(df["ds"]).dt.strftime("%Y-%m-%d %H:%M:%S")).rename(
+            columns={"unique_id": "item_id"}).sort_values(["item_id", "timestamp"])
+        last = df.groupby("item_id")["timestamp"].transform("max")
+        held = df["timestamp"] > (pd.to_datetime(last) - pd.Timedelta(hours=24)).dt.strftime("%Y-%m-%d %H:%M:%S")
+        target = df.loc[~held, ["item_id", "timestamp", "y"]].rename(columns={"y": "target_value"})
+        related = df[["item_id", "timestamp", "gen_forecast", "system_load"]]
+        return {"target": target, "related": related}
+    raise InvalidInputError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
+
+
+def write_long_sample(name: str, path: str | Path) -> dict[str, tuple[Path, int]]:
+    """Write sample ``name`` in long format as CSV to ``path`` (gzip when it ends in ``.gz``), and
+    its related series, if any, beside it as ``<stem>-related.csv``; return what was written
+    (kind -> (path, rows))."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for kind, frame in long_frames(name).items():
+        out = path if kind == "target" else path.with_name(path.name.replace(".csv", f"-{kind}.csv", 1))
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            frame.to_csv(tmp, index=False, compression="gzip" if out.suffix == ".gz" else None)
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        written[kind] = (out, len(frame))
+    return written
+
+
 def write_sample(name: str, path: str | Path, *, compress: bool | None = None) -> int:
     """Write sample ``name`` as JSON lines to ``path`` (gzip when it ends in ``.gz``); return the
     number of series written."""

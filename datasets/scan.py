@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.columnar import series_to_batch
-from datasets.errors import DatasetValidationError
 from datasets.frequency import normalize_freq
 from datasets.records import RecordValidator, Series, decode_json_line
 from datasets.sources import list_source_files, open_source_file
@@ -138,8 +137,7 @@ def scan_dataset(
         if progress is not None:
             progress(size or 0, size, name)
     flush()
-    if not v.ok or v.truncated:
-        raise DatasetValidationError(v.problems, truncated=v.truncated)
+    v.raise_if_any()
     return summary.build(
         freq=freq,
         num_files=len(files),

@@ -10,20 +10,23 @@ from typing import IO, Any, Literal
 import fsspec
 from fsspec.core import url_to_fs
 
-from datasets.schema import JSON_SUFFIXES, PARQUET_SUFFIXES
+from datasets.schema import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
 from resources.errors import InvalidInputError
 
-FileKind = Literal["json", "parquet"]
+FileKind = Literal["json", "parquet", "csv"]
 
 
 def file_kind(path: str) -> FileKind | None:
-    """``"json"`` or ``"parquet"`` by suffix (``.gz`` allowed on JSON lines), else ``None``."""
+    """``"json"``, ``"csv"`` or ``"parquet"`` by suffix (``.gz`` allowed on JSON lines and CSV),
+    else ``None``."""
     name = posixpath.basename(path).lower()
     if name.endswith(".gz"):
         name = name[:-3]
-        return "json" if name.endswith(JSON_SUFFIXES) else None
+        return "json" if name.endswith(JSON_SUFFIXES) else "csv" if name.endswith(CSV_SUFFIXES) else None
     if name.endswith(JSON_SUFFIXES):
         return "json"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     return None
@@ -33,20 +36,33 @@ def _skipped(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
+#: The files each layout is read from.
+SUFFIXES: dict[str, tuple[FileKind, ...]] = {"jsonlines": ("json", "parquet"), "long": ("csv", "parquet"),
+                                             "any": ("json", "csv", "parquet")}
+_SHOWN = {"json": "JSON lines (.json, .jsonl, .ndjson, also .gz)", "csv": "CSV (.csv, also .gz)",
+          "parquet": "Parquet (.parquet, .pq)"}
+
+
+def _expected(kinds: tuple[FileKind, ...]) -> str:
+    return " or ".join(_SHOWN[k] for k in kinds)
+
+
 def list_source_files(
-    source: str, *, storage_options: dict[str, Any] | None = None
+    source: str, *, storage_options: dict[str, Any] | None = None, layout: str = "jsonlines",
 ) -> tuple[fsspec.AbstractFileSystem, str, list[tuple[str, FileKind]]]:
-    """Resolve ``source`` to its filesystem, its path there, and its data files sorted by path.
+    """Resolve ``source`` to its filesystem, its path there, and its data files sorted by path,
+    of the kinds ``layout`` (``jsonlines`` or ``long``) reads.
 
     A folder is searched recursively; dotfiles, ``_SUCCESS`` and other ``_``-prefixed files are
-    skipped, as are files with other suffixes inside a folder. A single file with an unknown
-    suffix is an error.
+    skipped, as are files with other suffixes inside a folder. A single file of another kind is
+    an error (a CSV given as JSON lines says to use the long format).
 
     Raises
     ------
     InvalidInputError
         The source does not exist, or holds no data files.
     """
+    kinds = SUFFIXES[layout]
     fs, path = url_to_fs(source, **(storage_options or {}))
     try:
         exists = fs.exists(path)
@@ -61,20 +77,19 @@ def list_source_files(
             if any(_skipped(part) for part in rel.split("/")):
                 continue
             kind = file_kind(p)
-            if kind is not None:
+            if kind in kinds:
                 found.append((p, kind))
         if not found:
-            raise InvalidInputError(
-                f"{source}: the folder holds no data files "
-                f"(expected {', '.join(JSON_SUFFIXES + PARQUET_SUFFIXES)} or .gz)"
-            )
+            raise InvalidInputError(f"{source}: the folder holds no data files (expected {_expected(kinds)})")
         return fs, path, found
     kind = file_kind(path)
-    if kind is None:
-        raise InvalidInputError(
-            f"{source}: unknown file type; expected one of "
-            f"{', '.join(JSON_SUFFIXES + PARQUET_SUFFIXES)} (JSON lines may be .gz)"
-        )
+    if kind == "csv" and layout == "jsonlines":
+        raise InvalidInputError(f"{source}: a CSV file holds long-format rows; import it with --format long "
+                                "(columns item_id, timestamp, target_value; see --item-column and the others)")
+    if kind == "json" and layout == "long":
+        raise InvalidInputError(f"{source}: JSON lines are read as DeepAR records; leave out --format long")
+    if kind not in kinds:
+        raise InvalidInputError(f"{source}: unknown file type; expected {_expected(kinds)}")
     return fs, path, [(path, kind)]
 
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 import hashlib
 import warnings
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from datasets.long_format import Aggregation, DatasetType, Filling
 from datasets.records import Series
+
+
+class Attribute(BaseModel):
+    """One column of an item metadata dataset."""
+
+    kind: Literal["categorical", "numeric"]
+    cardinality: int | None = Field(default=None, description="distinct values of a categorical column")
 
 
 class DatasetSummary(BaseModel):
@@ -23,17 +32,24 @@ class DatasetSummary(BaseModel):
     length_min: int
     length_median: float
     length_max: int
-    missing_share: float = Field(description="share of target points that are missing")
+    missing_share: float = Field(description="share of target points (related: values) that are missing")
     cat_cardinalities: list[int] = Field(description="per cat position: largest value + 1")
     num_dynamic_feat: int
     dynamic_feat_extension: int = Field(
         description="how many steps the dynamic features extend past the target (0 for training data)"
     )
-    start_min: datetime
-    end_max: datetime = Field(description="timestamp of the latest target observation")
+    start_min: datetime | None = Field(description="first timestamp (none for item metadata)")
+    end_max: datetime | None = Field(description="timestamp of the latest target observation")
     assigned_item_ids: int = Field(description="records without item_id that were given one")
     ignored_fields: list[str] = []
     fingerprint: str = Field(description="sha256 of the validated content")
+    format: Literal["jsonlines", "long"] = "jsonlines"
+    dataset_type: DatasetType = DatasetType.TARGET
+    dimensions: list[str] = Field(default=[], description="dimension columns: a series is an item and their values")
+    feature_names: list[str] = Field(default=[], description="a related dataset's value columns")
+    attributes: dict[str, Attribute] = Field(default={}, description="an item metadata dataset's columns")
+    aggregation: Aggregation | None = None
+    filling: Filling | None = None
 
 
 class SummaryBuilder:
@@ -42,14 +58,17 @@ class SummaryBuilder:
     def __init__(self) -> None:
         self.lengths: list[int] = []
         self.missing = 0
+        self.cells = 0
         self.cat_max: list[int] = []
         self._hash = hashlib.sha256()
         self._max_len_by_start: dict[pd.Timestamp, int] = {}
 
     def add(self, item_id: str, s: Series) -> None:
-        n = int(s.target.shape[0])
+        values = s.target if len(s.target) or s.dynamic_feat is None else s.dynamic_feat  # related: its columns
+        n = int(values.shape[-1])
         self.lengths.append(n)
-        self.missing += int(np.isnan(s.target).sum())
+        self.missing += int(np.isnan(values).sum())
+        self.cells += int(values.size)
         if s.cat:
             if not self.cat_max:
                 self.cat_max = list(s.cat)
@@ -94,7 +113,7 @@ class SummaryBuilder:
             length_min=int(lengths.min()),
             length_median=float(np.median(lengths)),
             length_max=int(lengths.max()),
-            missing_share=(self.missing / total) if total else 0.0,
+            missing_share=(self.missing / self.cells) if self.cells else 0.0,
             cat_cardinalities=[m + 1 for m in self.cat_max],
             num_dynamic_feat=num_dynamic_feat,
             dynamic_feat_extension=dynamic_feat_extension,

@@ -68,8 +68,10 @@ def _dates(dates_ns: np.ndarray, fmt: Format) -> pa.Array:
     return pa.array(dates_ns // 1_000_000, pa.timestamp("ms", tz="UTC"))
 
 
-def long_schema(columns: list[str], fmt: Format) -> pa.Schema:
+def long_schema(columns: list[str], fmt: Format, dimensions: list[str] | None = None) -> pa.Schema:
+    """``item_id, date, <dimensions...>, <types...>``, as the managed services' exports order them."""
     return pa.schema([pa.field("item_id", pa.string()), pa.field("date", _date_type(fmt))]
+                     + [pa.field(d, pa.string()) for d in dimensions or []]
                      + [pa.field(c, pa.float32()) for c in columns])
 
 
@@ -84,7 +86,8 @@ class ExportSource:
 
 def forecast_source(workspace: Workspace, forecast: Resource, fmt: Format) -> ExportSource:
     columns = list(forecast.result["columns"])
-    return ExportSource(long_schema(columns, fmt), iter_long_batches(workspace, forecast, fmt),
+    dims = list(forecast.result.get("dimensions") or [])
+    return ExportSource(long_schema(columns, fmt, dims), iter_long_batches(workspace, forecast, fmt),
                         int(forecast.result.get("num_items", 0)) * int(forecast.result.get("prediction_length", 0)))
 
 
@@ -122,19 +125,22 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
 def iter_long_batches(
     workspace: Workspace, forecast: Resource, fmt: Format, *, batch_items: int = BATCH_ITEMS
 ) -> Iterator[pa.RecordBatch]:
-    """One row per item and timestamp, columns ``item_id, date, <types in creation order>``."""
+    """One row per item and timestamp, columns ``item_id, date, <dimensions>, <types in creation order>``."""
     columns = list(forecast.result["columns"])
+    dims = list(forecast.result.get("dimensions") or [])
     horizon = int(forecast.result["prediction_length"])
     freq = forecast.result["freq"]
-    schema = long_schema(columns, fmt)
+    schema = long_schema(columns, fmt, dims)
     stamps: dict[int, np.ndarray] = {}
     for batch in iter_forecast_batches(workspace, forecast, columns=columns, batch_items=batch_items):
         n = batch.num_rows
         starts = batch.column("start").cast(pa.int64()).to_numpy()
         dates = _dates(timestamp_grid(starts, horizon, freq, stamps).reshape(-1), fmt)
-        ids = batch.column("item_id").take(pa.array(np.repeat(np.arange(n), horizon)))
+        repeat = pa.array(np.repeat(np.arange(n), horizon))
+        ids = batch.column("item_id").take(repeat)
+        keys = [batch.column(d).take(repeat) for d in dims]
         values = [batch.column(c).flatten() for c in columns]
-        yield pa.RecordBatch.from_arrays([ids, dates, *values], schema=schema)
+        yield pa.RecordBatch.from_arrays([ids, dates, *keys, *values], schema=schema)
 
 
 class _PartWriter:

@@ -41,6 +41,7 @@ class PredictorManifest(BaseModel):
     context_length: int
     hyperparameters: dict[str, Any]
     resolved: dict[str, Any]
+    features: dict[str, Any] = {}  # forecast.features.FeaturePlan
     metrics: dict[str, Any]
     training: dict[str, Any]
     versions: dict[str, str]

@@ -180,6 +180,7 @@ class DataFacts(BaseModel):
     target_integer: bool = False
     cat_cardinalities: list[int]
     num_dynamic_feat: int
+    num_static_real: int = 0
     freq: str
 
 
@@ -194,6 +195,7 @@ class ResolvedConfig(BaseModel):
     cardinality: list[int]
     embedding_dimension: list[int]
     num_dynamic_feat: int
+    num_static_real: int = 0
     hp: Hyperparameters
 
 
@@ -222,7 +224,7 @@ def estimate_training_bytes(cfg: ResolvedConfig) -> int:
         lags = get_lags_for_frequency(cfg.freq)
         n_time = len(time_features_from_frequency_str(cfg.freq))
     embedded = sum(cfg.embedding_dimension)
-    inputs = len(lags) + n_time + embedded + cfg.num_dynamic_feat + 3  # + age, scale, observed
+    inputs = len(lags) + n_time + embedded + cfg.num_dynamic_feat + cfg.num_static_real + 3  # + age, scale, observed
     h = hp.num_cells
     params = sum(c * e for c, e in zip(cfg.cardinality, cfg.embedding_dimension, strict=True))
     params += sum(4 * h * ((inputs if layer == 0 else h) + h + 2) for layer in range(hp.num_layers))
@@ -335,5 +337,6 @@ def resolve(hp: Hyperparameters, facts: DataFacts) -> ResolvedConfig:
         cardinality=cardinality,
         embedding_dimension=[hp.embedding_dimension] * len(cardinality),
         num_dynamic_feat=num_dynamic_feat,
+        num_static_real=facts.num_static_real if hp.uses_deepar else 0,
         hp=hp,
     )

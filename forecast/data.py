@@ -1,7 +1,10 @@
 """Stored dataset -> gluonts data entries, the facts training checks, and backtest splits.
 
 Entries are plain dicts with gluonts field names (``start`` as ``pd.Period``, ``target`` float32,
-``feat_static_cat``, ``feat_dynamic_real``, ``item_id``); gluonts' transformations take them as is.
+``feat_static_cat``, ``feat_static_real``, ``feat_dynamic_real``, ``item_id``); gluonts'
+transformations take them as is. A series of a dataset with dimensions has the series key as its
+``item_id`` (``A|store=3``, unique), with ``series_item`` (``A``) and ``dimensions``
+(``{"store": "3"}``) beside it; :func:`model_view` removes those two.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datasets import iter_dataset
+from datasets import iter_dataset, series_key
 from datasets.summary import DatasetSummary
 from forecast.config import DataFacts
 from resources import Resource, Workspace
@@ -21,7 +24,11 @@ from resources import Resource, Workspace
 Entry = dict[str, Any]
 
 
-def to_entry(raw: dict[str, Any], freq: str) -> Entry:
+#: Entry fields that name a series for people and exports; models never see them.
+SERIES_FIELDS = ("series_item", "dimensions")
+
+
+def to_entry(raw: dict[str, Any], freq: str, dimension_names: list[str] | None = None) -> Entry:
     """One stored series (or an HTTP instance) as a gluonts entry."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -30,6 +37,11 @@ def to_entry(raw: dict[str, Any], freq: str) -> Entry:
             "start": pd.Period(raw["start"], freq=freq),
             "target": np.asarray(raw["target"], dtype=np.float32),
         }
+    if dimension_names and raw.get("dimensions") is not None:
+        dims = dict(zip(dimension_names, raw["dimensions"], strict=True))
+        entry["series_item"] = str(raw["item_id"])
+        entry["dimensions"] = dims
+        entry["item_id"] = series_key(str(raw["item_id"]), dims)
     if raw.get("cat") is not None:
         entry["feat_static_cat"] = np.asarray(raw["cat"], dtype=np.int64)
     if raw.get("dynamic_feat") is not None:
@@ -40,10 +52,15 @@ def to_entry(raw: dict[str, Any], freq: str) -> Entry:
 def load_entries(workspace: Workspace, dataset: Resource) -> list[Entry]:
     """All series of an imported dataset, in stored order."""
     freq = dataset.spec["freq"]
-    return [to_entry(raw, freq) for raw in iter_dataset(workspace, dataset)]
+    names = DatasetSummary.model_validate(dataset.result).dimensions
+    return [to_entry(raw, freq, names) for raw in iter_dataset(workspace, dataset)]
 
 
-def facts_of(entries: list[Entry], summary: DatasetSummary) -> DataFacts:
+def facts_of(entries: list[Entry], summary: DatasetSummary, *, extra_cardinalities: list[int] | None = None
+             ) -> DataFacts:
+    """The facts of ``entries`` with their features attached (:func:`forecast.features.attach_features`):
+    dynamic and static feature counts are read off the entries, cardinalities are the dataset's
+    ``cat`` ones and then ``extra_cardinalities`` (metadata categories)."""
     lengths = np.fromiter((len(e["target"]) for e in entries), dtype=np.int64, count=len(entries))
     lo, hi = np.inf, -np.inf
     integer = True
@@ -62,10 +79,16 @@ def facts_of(entries: list[Entry], summary: DatasetSummary) -> DataFacts:
         target_min=lo if np.isfinite(lo) else 0.0,
         target_max=hi if np.isfinite(hi) else 0.0,
         target_integer=integer,
-        cat_cardinalities=summary.cat_cardinalities,
-        num_dynamic_feat=summary.num_dynamic_feat,
+        cat_cardinalities=[*summary.cat_cardinalities, *(extra_cardinalities or [])],
+        num_dynamic_feat=_rows(entries, "feat_dynamic_real"),
+        num_static_real=_rows(entries, "feat_static_real"),
         freq=summary.freq,
     )
+
+
+def _rows(entries: list[Entry], field: str) -> int:
+    value = entries[0].get(field) if entries else None
+    return 0 if value is None else int(np.shape(value)[0])
 
 
 def truncate(entries: Iterable[Entry], drop: int, *, keep_future_feat: int = 0, min_length: int = 1) -> list[Entry]:
@@ -84,12 +107,15 @@ def truncate(entries: Iterable[Entry], drop: int, *, keep_future_feat: int = 0, 
     return out
 
 
-def model_view(entries: Iterable[Entry], *, num_dynamic_feat: int, num_cat: int, for_training: bool) -> list[Entry]:
+def model_view(entries: Iterable[Entry], *, num_dynamic_feat: int, num_cat: int, for_training: bool,
+               num_static_real: int = 0) -> list[Entry]:
     """Entries as the estimator was configured: fields it does not use are removed; for training,
     dynamic features are cut to the target length (for inference they must reach past it)."""
     out = []
     for e in entries:
-        v = dict(e)
+        v = {k: x for k, x in e.items() if k not in SERIES_FIELDS}
+        if num_static_real == 0:
+            v.pop("feat_static_real", None)
         if num_dynamic_feat == 0:
             v.pop("feat_dynamic_real", None)
         elif for_training and "feat_dynamic_real" in v:

@@ -36,6 +36,7 @@ def build_estimator(
         dropout_rate=hp.dropout_rate,
         num_feat_dynamic_real=cfg.num_dynamic_feat,
         num_feat_static_cat=len(cfg.cardinality),
+        num_feat_static_real=cfg.num_static_real,
         cardinality=cfg.cardinality or None,
         embedding_dimension=cfg.embedding_dimension or None,
         distr_output=LIKELIHOODS[hp.likelihood](),

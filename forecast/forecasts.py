@@ -8,18 +8,29 @@ column per forecast type (``p10``, ``mean``, ...), written in row groups as gene
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 
+from datasets import DatasetType, require_type
 from datasets.summary import DatasetSummary
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
+from forecast.features import (
+    FeaturePlan,
+    Transform,
+    attach_features,
+    check_related_for,
+    check_related_reach,
+    check_transforms,
+)
 from forecast.models.base import Model
 from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer, period_starts_ns
@@ -57,10 +68,13 @@ def generate(
     seed: int | None = None,
     threads: int | None = None,
     on_progress: ProgressCallback | None = None,
+    series: Sequence[tuple[str, dict[str, str] | None]] | None = None,
+    dimensions: Sequence[str] = (),
 ) -> int:
     """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
     count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
-    mean. By default the work is spread over all cores."""
+    mean. By default the work is spread over all cores. With ``dimensions``, ``series`` gives each
+    entry's item id and dimension values (the entries' ``item_id`` is the series key)."""
     quantile_types = [t for t in types if not t.is_mean]
     levels = [t.level for t in quantile_types]
     done = 0
@@ -69,7 +83,13 @@ def generate(
         if len(quantile_types) < len(types):
             values["mean"] = p.mean
         ids = [str(i) for i in p.item_ids]
-        sink(forecast_batch(ids, period_starts_ns(p.forecast_start), values, [t.column for t in types], horizon))
+        dims = None
+        if dimensions and series is not None:
+            rows = series[done:done + len(ids)]
+            ids = [str(item) for item, _ in rows]
+            dims = {d: [str((values_ or {}).get(d)) for _, values_ in rows] for d in dimensions}
+        sink(forecast_batch(ids, period_starts_ns(p.forecast_start), values, [t.column for t in types], horizon,
+                            dims))
         done += len(ids)
         if on_progress is not None:
             on_progress(done, len(entries))
@@ -90,7 +110,13 @@ def _check_sources(
         raise ForecastInputError(
             f"dataset {dataset!r} has frequency {summary.freq} but predictor {predictor!r} was trained on {manifest.freq}"
         )
-    num_feat = int(manifest.resolved["num_dynamic_feat"])
+    plan = FeaturePlan.model_validate(manifest.features)
+    require_type(ds, DatasetType.TARGET, "dataset")
+    if summary.dimensions != plan.dataset_dimensions and manifest.features:
+        raise ForecastInputError(f"dataset {dataset!r} has dimensions {summary.dimensions or 'none'} but predictor "
+                                 f"{predictor!r} was trained on {plan.dataset_dimensions or 'none'}")
+    # the dataset's own dynamic_feat (related series and holidays are added from elsewhere)
+    num_feat = plan.dataset_dynamic_feat if manifest.features else int(manifest.resolved["num_dynamic_feat"])
     if num_feat and summary.dynamic_feat_extension < manifest.prediction_length:
         raise ForecastInputError(
             f"predictor {predictor!r} uses {num_feat} dynamic feature(s), so the dataset's dynamic_feat must extend "
@@ -113,9 +139,14 @@ def register_forecast(
     types: str | list[str] | None = None,
     dataset: str | None = None,
     num_samples: int | None = None,
+    related: str | None = None,
+    metadata: str | None = None,
+    transforms: Sequence[str] = (),
 ) -> Resource:
     """Check a forecast request and register it as ``CREATE_PENDING`` (run it with
-    :func:`run_forecast`, here or in a worker process).
+    :func:`run_forecast`, here or in a worker process). ``related`` (a dataset of future values)
+    and ``transforms`` (``price*0.9 where store=3``) make it a what-if scenario of the predictor's
+    related series; ``metadata`` replaces its item metadata dataset (new items' attributes).
 
     Raises
     ------
@@ -125,8 +156,25 @@ def register_forecast(
     registry.require_free(Kind.FORECAST, name)
     parsed = parse_types(types)
     _, ds, manifest = _check_sources(workspace, registry, predictor, dataset)
+    plan = FeaturePlan.model_validate(manifest.features)
+    summary = DatasetSummary.model_validate(ds.result)
+    if (related or transforms) and not plan.related:
+        raise ForecastInputError(f"predictor {predictor!r} uses no related time series, so a scenario of them "
+                                 "(--related, --transform) cannot change its forecast")
+    if related or plan.related:
+        rel = registry.get_active(Kind.DATASET, related or str(plan.related))
+        if related:
+            check_related_for(plan, rel, summary)
+        check_related_reach(rel, summary, manifest.prediction_length)
+    if metadata:
+        if not plan.metadata:
+            raise ForecastInputError(f"predictor {predictor!r} uses no item metadata; --metadata does not apply")
+        require_type(registry.get_active(Kind.DATASET, metadata), DatasetType.METADATA, "metadata")
+    parsed_transforms = [Transform.parse(t) for t in transforms]
+    check_transforms(plan, parsed_transforms, summary.dimensions)
     spec = {"predictor": predictor, "dataset": ds.name, "types": [t.label for t in parsed],
-            "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"]}
+            "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"],
+            "related": related, "metadata": metadata, "transforms": [str(t) for t in parsed_transforms]}
     return registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
 
 
@@ -156,25 +204,90 @@ def run_forecast(
         # checked at registration; again here, since a worker may run it later
         pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
         resolved = manifest.resolved
-        model = load_predictor(workspace, str(pred.artifact), manifest, precision)
-        entries = model_view(load_entries(workspace, ds), num_dynamic_feat=int(resolved["num_dynamic_feat"]),
-                             num_cat=len(resolved["cardinality"]), for_training=False)
-        check_static_cats(entries, resolved["cardinality"])
         horizon = manifest.prediction_length
+        plan = FeaturePlan.model_validate(manifest.features)
+        raw = load_entries(workspace, ds)
+        transforms = [Transform.parse(t) for t in spec.get("transforms") or []]
+        entries = attach_features(workspace, registry, raw, plan, freq=manifest.freq, horizon=horizon,
+                                  related=spec.get("related"), metadata=spec.get("metadata"), transforms=transforms)
+        series = [(e.get("series_item", e["item_id"]), e.get("dimensions")) for e in entries]
+
+        def view(items: list[Entry]) -> list[Entry]:
+            return model_view(items, num_dynamic_feat=int(resolved["num_dynamic_feat"]),
+                              num_cat=len(resolved["cardinality"]), for_training=False,
+                              num_static_real=int(resolved.get("num_static_real", 0)))
+
+        entries = view(entries)
+        check_static_cats(entries, resolved["cardinality"])
+        baseline = None
+        if spec.get("related") or spec.get("metadata") or transforms:
+            baseline = _baseline(workspace, registry, raw, plan, manifest.freq, horizon, view)
+        model = load_predictor(workspace, str(pred.artifact), manifest, precision)
         types = parse_types(spec["types"])
-        with forecast_table_writer(workspace, rel, spec["columns"], horizon) as write:
+        dimensions = DatasetSummary.model_validate(ds.result).dimensions
+        seed = int(manifest.hyperparameters["seed"])
+        with forecast_table_writer(workspace, rel, spec["columns"], horizon, dimensions) as write:
             # seeded: the same predictor and data give the same forecast
-            n = generate(model, entries, types, num_samples=spec["num_samples"], sink=write, horizon=horizon,
-                         seed=int(manifest.hyperparameters["seed"]), on_progress=progress)
+            run = functools.partial(generate, model, types=types, num_samples=spec["num_samples"], horizon=horizon,
+                                    seed=seed, dimensions=dimensions)
+            if baseline is None:
+                n = run(entries, sink=write, on_progress=progress, series=series)
+            else:
+                # what-if: the items the scenario changes are forecast with it; every other item gets
+                # exactly the baseline forecast (the same batches and random numbers), so the
+                # difference between the two forecasts is the scenario's effect, not sampling noise
+                changed = [i for i, (a, b) in enumerate(zip(entries, baseline, strict=True)) if _differs(a, b)]
+                scenario: list[pa.RecordBatch] = []
+                run([entries[i] for i in changed], sink=scenario.append, series=[series[i] for i in changed])
+                n = run(baseline, sink=_replacing(write, dict(zip(changed, range(len(changed)), strict=True)),
+                                                  scenario), on_progress=progress, series=series)
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
+            "dimensions": dimensions,
+            "scenario": {k: spec.get(k) for k in ("related", "metadata", "transforms")}
+            if spec.get("related") or spec.get("metadata") or spec.get("transforms") else None,
             "num_items": n, "precision": model.precision, "algorithm": manifest.algorithm,
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }
         workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
         return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
+
+
+def _baseline(workspace: Workspace, registry: Registry, raw: list[Entry], plan: FeaturePlan, freq: str, horizon: int,
+              view: Callable[[list[Entry]], list[Entry]]) -> list[Entry] | None:
+    """The entries as the predictor's own related and metadata datasets give them, or ``None``
+    where they cannot (new items that only the scenario's metadata describes)."""
+    try:
+        return view(attach_features(workspace, registry, raw, plan, freq=freq, horizon=horizon))
+    except ForecastInputError:
+        return None
+
+
+def _differs(a: Entry, b: Entry) -> bool:
+    return any(not np.array_equal(a.get(k), b.get(k)) for k in ("feat_dynamic_real", "feat_static_cat",
+                                                                 "feat_static_real") if k in a or k in b)
+
+
+def _replacing(sink: Callable[[pa.RecordBatch], None], rows: dict[int, int],
+               replacements: list[pa.RecordBatch]) -> Callable[[pa.RecordBatch], None]:
+    """A sink that passes batches on with row ``i`` (counted over all batches) replaced by row
+    ``rows[i]`` of ``replacements``."""
+    table = pa.Table.from_batches(replacements) if replacements else None
+    done = 0
+
+    def write(batch: pa.RecordBatch) -> None:
+        nonlocal done
+        picks = [rows.get(done + i) for i in range(batch.num_rows)]
+        if table is not None and any(p is not None for p in picks):
+            both = pa.concat_tables([pa.Table.from_batches([batch]), table])
+            take = [batch.num_rows + p if p is not None else i for i, p in enumerate(picks)]
+            batch = both.take(take).combine_chunks().to_batches()[0]
+        done += batch.num_rows
+        sink(batch)
+
+    return write
 
 
 def create_forecast(
@@ -186,6 +299,9 @@ def create_forecast(
     types: str | list[str] | None = None,
     dataset: str | None = None,
     num_samples: int | None = None,
+    related: str | None = None,
+    metadata: str | None = None,
+    transforms: Sequence[str] = (),
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> Resource:
@@ -199,7 +315,7 @@ def create_forecast(
         Generation failed; the forecast is ``CREATE_FAILED`` with the reason.
     """
     register_forecast(workspace, registry, name, predictor=predictor, types=types, dataset=dataset,
-                      num_samples=num_samples)
+                      num_samples=num_samples, related=related, metadata=metadata, transforms=transforms)
     return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress)
 
 

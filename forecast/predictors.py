@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from datasets import DatasetType, require_type
 from datasets.summary import DatasetSummary
 from forecast.artifacts import (
     PredictorManifest,
@@ -27,7 +28,8 @@ from forecast.artifacts import (
 )
 from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
 from forecast.data import facts_of, load_entries, model_view, truncate
-from forecast.errors import TrainingError
+from forecast.errors import HyperparameterError, TrainingError
+from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_features
 from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.lifecycle import building, delete_resource
@@ -51,19 +53,37 @@ def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
     return registry.get_active(Kind.DATASET, dataset)
 
 
-def _spec(ds: Resource, hyperparameters: Hyperparameters) -> dict[str, Any]:
+def _spec(ds: Resource, hyperparameters: Hyperparameters, features: FeatureInputs) -> dict[str, Any]:
     return {"dataset": ds.name, "dataset_fingerprint": ds.result.get("fingerprint"),
-            "hyperparameters": hyperparameters.model_dump(mode="json")}
+            "hyperparameters": hyperparameters.model_dump(mode="json"),
+            # top level, so the datasets count as in use (see datasets.delete_dataset)
+            "related": features.related, "metadata": features.metadata, "holidays": features.holidays}
+
+
+def _check_features(registry: Registry, hyperparameters: Hyperparameters, features: FeatureInputs) -> None:
+    if features.any and not hyperparameters.uses_deepar:
+        raise HyperparameterError(
+            f"algorithm {hyperparameters.algorithm!r} forecasts each series from its own history and uses no "
+            "related series, metadata or holidays; use deepar, or auto with deepar among its members")
+    for role, name, kind in (("related", features.related, DatasetType.RELATED),
+                             ("metadata", features.metadata, DatasetType.METADATA)):
+        if name:
+            require_type(registry.get_active(Kind.DATASET, name), kind, role)
 
 
 def register_predictor(
-    registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters
+    registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
+    features: FeatureInputs | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
     (likelihood vs targets, series lengths) fail the job with the reason."""
+    features = features or FeatureInputs()
     ds = _check_request(registry, name, dataset)
-    return registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters))
+    require_type(ds, DatasetType.TARGET, "dataset")
+    _check_features(registry, hyperparameters, features)
+    return registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING,
+                           spec=_spec(ds, hyperparameters, features))
 
 
 def create_predictor(
@@ -73,6 +93,7 @@ def create_predictor(
     *,
     dataset: str,
     hyperparameters: Hyperparameters,
+    features: FeatureInputs | None = None,
     on_epoch: EpochCallback | None = None,
     on_phase: PhaseCallback | None = None,
     extra_callbacks: list[Any] | None = None,
@@ -95,7 +116,11 @@ def create_predictor(
     """
     started = time.perf_counter()
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
-        register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters)
+        register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features)
+    if registered:  # a worker: the inputs are on record
+        spec = registry.get(Kind.PREDICTOR, name).spec
+        features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
+    features = features or FeatureInputs()
     progress = TrainingProgress(registry, name, on_epoch, on_phase)
     rel = workspace.new_artifact_dir("predictor", name)
     try:
@@ -105,10 +130,12 @@ def create_predictor(
             summary = DatasetSummary.model_validate(ds.result)
             progress.phase("loading")
             entries = load_entries(workspace, ds)
-            cfg = resolve(hyperparameters, facts_of(entries, summary))
+            plan = plan_features(workspace, registry, features, ds)
+            entries = attach_features(workspace, registry, entries, plan, freq=summary.freq, horizon=0)
+            cfg = resolve(hyperparameters, facts_of(entries, summary, extra_cardinalities=plan.cardinalities))
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
-            result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, entries, progress.epoch,
+            result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
                                           progress.phase, extra_callbacks, started, precision)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
@@ -155,6 +182,7 @@ def _train_backtest_save(
     dataset: str,
     summary: DatasetSummary,
     cfg: ResolvedConfig,
+    plan: FeaturePlan,
     entries: list[dict[str, Any]],
     on_epoch: EpochCallback | None,
     phase: PhaseCallback,
@@ -170,7 +198,8 @@ def _train_backtest_save(
     hp = cfg.hp
     h = cfg.prediction_length
     algorithm = build_algorithm(cfg)
-    view = model_view(entries, num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), for_training=True)
+    view = model_view(entries, num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), for_training=True,
+                      num_static_real=cfg.num_static_real)
     nonnegative = all(not (e["target"] < 0).any() for e in view)
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks)
@@ -206,7 +235,7 @@ def _train_backtest_save(
         name=name, algorithm=hp.algorithm, dataset=dataset, dataset_fingerprint=summary.fingerprint, freq=cfg.freq,
         prediction_length=h, context_length=cfg.context_length,
         hyperparameters=hp.model_dump(mode="json"),
-        resolved=cfg.model_dump(mode="json", exclude={"hp"}),
+        resolved=cfg.model_dump(mode="json", exclude={"hp"}), features=plan.model_dump(mode="json"),
         metrics=metrics, training=training, versions=library_versions(), created_at=datetime.now(UTC),
     )
     phase("saving")
@@ -220,6 +249,7 @@ def _train_backtest_save(
         "prediction_length": h,
         "context_length": cfg.context_length,
         "resolved": manifest.resolved,
+        "features": plan.describe(),
         "versions": manifest.versions,
     }
 

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
 from resources import (
@@ -42,30 +43,34 @@ FORECAST_FILE = "forecast.parquet"
 MANIFEST_FILE = "manifest.json"
 
 
-def forecast_schema(columns: Sequence[str], horizon: int) -> pa.Schema:
+def forecast_schema(columns: Sequence[str], horizon: int, dimensions: Sequence[str] = ()) -> pa.Schema:
     return pa.schema(
         [pa.field("item_id", pa.string(), nullable=False), pa.field("start", pa.timestamp("ns"), nullable=False)]
+        + [pa.field(d, pa.string(), nullable=False) for d in dimensions]
         + [pa.field(c, pa.list_(pa.float32(), horizon), nullable=False) for c in columns]
     )
 
 
 def forecast_batch(ids: Sequence[str], starts_ns: np.ndarray, values: dict[str, np.ndarray], columns: Sequence[str],
-                   horizon: int) -> pa.RecordBatch:
-    """One batch of the table: ``values[column]`` has shape ``(len(ids), horizon)``."""
+                   horizon: int, dimensions: dict[str, list[str]] | None = None) -> pa.RecordBatch:
+    """One batch of the table: ``values[column]`` has shape ``(len(ids), horizon)``; ``dimensions``
+    maps each dimension column to its values, one per item."""
+    dims = dimensions or {}
     arrays = [pa.array(list(ids), pa.string()), pa.array(starts_ns, pa.timestamp("ns"))]
+    arrays += [pa.array(v, pa.string()) for v in dims.values()]
     for c in columns:
         arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values[c].reshape(-1), pa.float32()), horizon))
-    return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema(columns, horizon))
+    return pa.RecordBatch.from_arrays(arrays, schema=forecast_schema(columns, horizon, list(dims)))
 
 
 @contextmanager
 def forecast_table_writer(
-    workspace: Workspace, rel: str, columns: Sequence[str], horizon: int
+    workspace: Workspace, rel: str, columns: Sequence[str], horizon: int, dimensions: Sequence[str] = ()
 ) -> Iterator[Callable[[pa.RecordBatch], None]]:
     """Write the table of a forecast being created under ``rel``, batch by batch (see
     :func:`forecast_batch`); the file is complete when the block exits."""
     with workspace.open(f"{rel}/{FORECAST_FILE}", "wb") as f:
-        writer = pq.ParquetWriter(f, forecast_schema(columns, horizon), compression="zstd")
+        writer = pq.ParquetWriter(f, forecast_schema(columns, horizon, dimensions), compression="zstd")
         try:
             yield writer.write_batch
         finally:
@@ -75,12 +80,13 @@ def forecast_table_writer(
 def iter_forecast_batches(
     workspace: Workspace, resource: Resource, *, columns: Sequence[str] | None = None, batch_items: int = 2048,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream an ``ACTIVE`` forecast's table: ``item_id``, ``start`` and ``columns`` (default all),
-    ``batch_items`` items at a time; memory holds one batch."""
+    """Stream an ``ACTIVE`` forecast's table: ``item_id``, ``start``, its dimension columns and
+    ``columns`` (default all), ``batch_items`` items at a time; memory holds one batch."""
     resource.require_active()
     wanted = list(columns if columns is not None else resource.result["columns"])
+    dims = list(resource.result.get("dimensions") or [])
     with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
-        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_items, columns=["item_id", "start", *wanted])
+        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_items, columns=["item_id", "start", *dims, *wanted])
 
 
 def iso_utc(ts_ns: np.ndarray) -> list[str]:
@@ -160,6 +166,9 @@ class LoadedForecast:
     index: dict[str, int]
     starts: np.ndarray  # int64 ns per item
     values: dict[str, np.ndarray]  # column -> (items, horizon) float32
+    dimensions: list[str] = field(default_factory=list)
+    dimension_values: dict[str, list[str]] = field(default_factory=dict)  # dimension -> value per row
+    rows_of_item: dict[str, list[int]] = field(default_factory=dict)  # with dimensions: item id -> its rows
     _stamps: dict[int, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -174,18 +183,51 @@ class LoadedForecast:
                     self._stamps[start_ns] = hit
         return hit
 
-    def item(self, item_id: str, *, columns: list[str] | None = None, start: pd.Timestamp | None = None,
-             end: pd.Timestamp | None = None) -> dict[str, Any]:
-        """``{"item_id", "predictions": {column: [{"timestamp", "value"}, ...]}}``.
+    def locate(self, item_id: str, filters: dict[str, str] | None = None) -> int:
+        """The row of one series: an item id with values for the dimensions that tell its series
+        apart (or a series key such as ``A|store=3``).
 
         Raises
         ------
         NotFoundError
-            The item is not in this forecast.
+            No such item, or no series of it matches the filters.
+        InvalidInputError
+            A filter that is not a dimension, or several series match (the message lists the
+            values to choose from).
         """
+        filters = filters or {}
+        unknown = [k for k in filters if k not in self.dimensions]
+        if unknown:
+            has = f"has dimensions {', '.join(self.dimensions)}" if self.dimensions else "has no dimensions"
+            raise InvalidInputError(f"{', '.join(unknown)}: forecast {self.name!r} {has}; filter by those only")
         row = self.index.get(item_id)
-        if row is None:
+        if row is not None and (not self.dimensions or not filters):
+            return row
+        rows = self.rows_of_item.get(item_id)
+        if rows is None:
             raise NotFoundError(f"item {item_id!r} not found in forecast {self.name!r}")
+        match = [r for r in rows if all(self.dimension_values[k][r] == v for k, v in filters.items())]
+        if not match:
+            shown = ", ".join(f"{k}={v}" for k, v in filters.items())
+            raise NotFoundError(f"item {item_id!r} has no series with {shown} in forecast {self.name!r}")
+        if len(match) > 1:
+            choices = "; ".join(
+                f"{d}: {', '.join(sorted({self.dimension_values[d][r] for r in match})[:20])}"
+                for d in self.dimensions if d not in filters and len({self.dimension_values[d][r] for r in match}) > 1)
+            raise InvalidInputError(f"item {item_id!r} has {len(match)} series in forecast {self.name!r}; "
+                                    f"choose one with a filter per dimension ({choices})")
+        return match[0]
+
+    def item(self, item_id: str, *, columns: list[str] | None = None, start: pd.Timestamp | None = None,
+             end: pd.Timestamp | None = None, filters: dict[str, str] | None = None) -> dict[str, Any]:
+        """``{"item_id", ["dimensions",] "predictions": {column: [{"timestamp", "value"}, ...]}}``.
+
+        Raises
+        ------
+        NotFoundError, InvalidInputError
+            As :meth:`locate`.
+        """
+        row = self.locate(item_id, filters)
         ns, iso = self.timestamps(int(self.starts[row]))
         lo, hi = 0, self.horizon
         if start is not None:
@@ -197,7 +239,10 @@ class LoadedForecast:
         for c in columns or self.columns:
             vals = self.values[c][row, lo:hi].tolist()
             predictions[c] = [{"timestamp": t, "value": v} for t, v in zip(stamps, vals, strict=True)]
-        return {"item_id": item_id, "predictions": predictions}
+        if not self.dimensions:
+            return {"item_id": item_id, "predictions": predictions}
+        return {"item_id": self.item_ids[row], "dimensions": {d: self.dimension_values[d][row] for d in self.dimensions},
+                "predictions": predictions}
 
     def select_columns(self, text: str | None) -> list[str]:
         return parse_columns(text, self.columns)
@@ -219,15 +264,27 @@ def load_forecast(workspace: Workspace, resource: Resource) -> LoadedForecast:
     for c in columns:
         arr = table.column(c).combine_chunks()
         values[c] = arr.values.to_numpy(zero_copy_only=False).reshape(len(ids), horizon)
+    dims = list(resource.result.get("dimensions") or [])
+    dim_values = {d: table.column(d).to_pylist() for d in dims}
+    rows_of_item: dict[str, list[int]] = {}
+    if dims:
+        for n, i in enumerate(ids):
+            rows_of_item.setdefault(i, []).append(n)
+        keys = [series_key(i, {d: dim_values[d][n] for d in dims}) for n, i in enumerate(ids)]
+    else:
+        keys = ids
     return LoadedForecast(
         name=resource.name,
         columns=columns,
         horizon=horizon,
         freq=resource.result["freq"],
         item_ids=ids,
-        index={i: n for n, i in enumerate(ids)},
+        index={k: n for n, k in enumerate(keys)},
         starts=table.column("start").to_numpy().astype("datetime64[ns]").astype(np.int64),
         values=values,
+        dimensions=dims,
+        dimension_values=dim_values,
+        rows_of_item=rows_of_item,
     )
 
 

@@ -18,21 +18,85 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
-from datasets import DatasetSummary, delete_dataset, get_dataset, import_dataset, scan_dataset
-from resources import Kind, Resource, Status
+from datasets import DatasetSummary, DatasetType, Filling, LongFormat, delete_dataset, get_dataset, import_dataset
+from datasets.catalog import Layout, validate_source
+from datasets.long_format import Aggregation, FillMethod
+from resources import InvalidInputError, Kind, Resource, Status
 
-app = typer.Typer(help="Import and inspect training data (DeepAR JSON lines or Parquet).", no_args_is_help=True)
+app = typer.Typer(help="Import and inspect data: DeepAR JSON lines, or long-format CSV / Parquet (target, related "
+                       "time series, item metadata).", no_args_is_help=True)
 
 FreqOption = Annotated[
-    str, typer.Option("--freq", "-f", help="pandas frequency alias of the series: H, D, W, M, Q, 15min, ...")
+    str | None, typer.Option("--freq", "-f", help="pandas frequency alias of the series: H, D, W, M, Q, 15min, ... "
+                             "(long format: rows are aggregated to it); not for item metadata")
 ]
+LONG = "Long format (one row per observation)"
+FormatOption = Annotated[Layout, typer.Option("--format", help="jsonlines (DeepAR records) or long; auto: CSV is "
+                                              "long, JSON lines are not, Parquet is long unless it has a target column")]
+TypeOption = Annotated[DatasetType, typer.Option("--type", rich_help_panel=LONG,
+                       help="target: the series to forecast; related: time series known ahead (prices, promotions), "
+                            "every non-key column is one; metadata: one row of attributes per item")]
+ItemColumn = Annotated[str, typer.Option(rich_help_panel=LONG, help="column of the item id")]
+TimestampColumn = Annotated[str, typer.Option(rich_help_panel=LONG, help="column of the timestamp")]
+TargetColumn = Annotated[str, typer.Option(rich_help_panel=LONG, help="column of the value to forecast")]
+DimensionsOption = Annotated[str, typer.Option(rich_help_panel=LONG,
+                             help="comma-separated columns that, with the item, name a series (e.g. store,region)")]
+TimestampFormat = Annotated[str | None, typer.Option(rich_help_panel=LONG,
+                            help="strftime format of the timestamps, e.g. '%d/%m/%Y %H:%M' (default ISO 8601)")]
+TimezoneOption = Annotated[str | None, typer.Option(rich_help_panel=LONG,
+                           help="IANA zone for timestamps with an offset (default UTC); others are taken as given")]
+AggregationOption = Annotated[str, typer.Option(rich_help_panel=LONG,
+                              help="rows of one series in one period: sum, avg, first, min, max, or none (an error)")]
+FillOption = Annotated[str | None, typer.Option(rich_help_panel=LONG,
+                       help="zero, nan, value, median, mean, min, max (or none)")]
+FillValue = Annotated[float | None, typer.Option(rich_help_panel=LONG, help="the value of the 'value' fill method")]
+
+
+def long_format(
+    type_: DatasetType, item_column: str, timestamp_column: str, target_column: str, dimensions: str,
+    timestamp_format: str | None, timezone: str | None, aggregation: str, middlefill: str | None,
+    backfill: str | None, futurefill: str | None, fill_value: float | None,
+) -> LongFormat:
+    """The long-format options as given (pydantic checks them: a bad one is exit 2 with the reason)."""
+    filling = Filling.model_validate({"middlefill": middlefill, "backfill": backfill, "futurefill": futurefill,
+                                      "fill_value": fill_value})
+    agg: Aggregation = aggregation  # type: ignore[assignment]
+    return LongFormat.model_validate({
+        "type": type_, "item_column": item_column, "timestamp_column": timestamp_column,
+        "target_column": target_column, "dimensions": [d for d in dimensions.split(",") if d.strip()],
+        "timestamp_format": timestamp_format, "timezone": timezone, "aggregation": agg, "filling": filling,
+    })
+
+
+_ = FillMethod  # the names the fill options take
 MaxErrors = Annotated[int, typer.Option(help="stop listing problems after this many", min=1)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 def summary_table(summary: DatasetSummary, title: str) -> Table:
     t = Table(title=title, show_header=False, title_justify="left")
+    t.add_row("type", f"{summary.dataset_type.value} ({summary.format})")
+    if summary.dataset_type == DatasetType.METADATA:
+        t.add_row("items", f"{summary.num_series:,}")
+        for name, a in summary.attributes.items():
+            t.add_row(f"attribute {name}", a.kind + (f", {a.cardinality} values" if a.cardinality else ""))
+        t.add_row("files", str(summary.num_files))
+        return t
     t.add_row("frequency", summary.freq)
+    if summary.dimensions:
+        t.add_row("dimensions", ", ".join(summary.dimensions))
+    if summary.feature_names:
+        t.add_row("related series", ", ".join(summary.feature_names))
+    if summary.aggregation:
+        t.add_row("aggregation", summary.aggregation)
+    if summary.filling:
+        f = summary.filling
+        fills = f"frontfill {f.frontfill}, middlefill {f.middlefill}, backfill {f.backfill}"
+        if f.futurefill:
+            fills += f", futurefill {f.futurefill}"
+        if f.fill_value is not None:
+            fills += f" (value {f.fill_value:g})"
+        t.add_row("filling", fills)
     t.add_row("series", f"{summary.num_series:,}")
     t.add_row("observations", f"{summary.num_observations:,}")
     t.add_row("length min / median / max", f"{summary.length_min:,} / {summary.length_median:,.0f} / {summary.length_max:,}")
@@ -41,7 +105,8 @@ def summary_table(summary: DatasetSummary, title: str) -> Table:
     feats = str(summary.num_dynamic_feat)
     if summary.dynamic_feat_extension:
         feats += f" (extending {summary.dynamic_feat_extension} steps past the target)"
-    t.add_row("dynamic features", feats)
+    if summary.format == "jsonlines":
+        t.add_row("dynamic features", feats)
     t.add_row("date range", f"{summary.start_min} .. {summary.end_max}")
     t.add_row("files", str(summary.num_files))
     t.add_row("fingerprint", summary.fingerprint[:16])
@@ -64,6 +129,7 @@ def _describe(resource: Resource) -> dict[str, object]:
         "status": resource.status.value,
         "source": resource.spec.get("source"),
         "freq": resource.spec.get("freq"),
+        "type": resource.spec.get("type", "target"),
         "created_at": resource.created_at.isoformat(),
         "summary": resource.result,
     }
@@ -74,16 +140,31 @@ def _describe(resource: Resource) -> dict[str, object]:
 def validate(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
-    freq: FreqOption,
+    freq: FreqOption = None,
+    format_: FormatOption = "auto",
+    type_: TypeOption = DatasetType.TARGET,
+    item_column: ItemColumn = "item_id",
+    timestamp_column: TimestampColumn = "timestamp",
+    target_column: TargetColumn = "target_value",
+    dimensions: DimensionsOption = "",
+    timestamp_format: TimestampFormat = None,
+    timezone: TimezoneOption = None,
+    aggregation: AggregationOption = "sum",
+    middlefill: FillOption = None,
+    backfill: FillOption = None,
+    futurefill: FillOption = None,
+    fill_value: FillValue = None,
     max_errors: MaxErrors = 100,
     json_output: JsonFlag = False,
 ) -> None:
     """Check a dataset and print its summary; exit 2 listing every problem when it is invalid."""
     rt = runtime(ctx)
+    long = long_format(type_, item_column, timestamp_column, target_column, dimensions, timestamp_format, timezone,
+                       aggregation, middlefill, backfill, futurefill, fill_value)
     with byte_progress("validating") as progress:
-        summary = scan_dataset(
-            path, freq=freq, storage_options=rt.settings.storage_options(path), max_problems=max_errors,
-            progress=progress,
+        summary = validate_source(
+            path, freq=freq, layout=format_, long=long, storage_options=rt.settings.storage_options(path),
+            max_problems=max_errors, progress=progress,
         )
     if json_output:
         print_json(summary.model_dump(mode="json"))
@@ -98,15 +179,34 @@ def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="name for the dataset (letters, digits, - and _)")],
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
-    freq: FreqOption,
+    freq: FreqOption = None,
+    format_: FormatOption = "auto",
+    type_: TypeOption = DatasetType.TARGET,
+    item_column: ItemColumn = "item_id",
+    timestamp_column: TimestampColumn = "timestamp",
+    target_column: TargetColumn = "target_value",
+    dimensions: DimensionsOption = "",
+    timestamp_format: TimestampFormat = None,
+    timezone: TimezoneOption = None,
+    aggregation: AggregationOption = "sum",
+    middlefill: FillOption = None,
+    backfill: FillOption = None,
+    futurefill: FillOption = None,
+    fill_value: FillValue = None,
     max_errors: MaxErrors = 100,
     json_output: JsonFlag = False,
 ) -> None:
-    """Validate a dataset and store a columnar copy in the workspace under NAME."""
+    """Validate a dataset and store a columnar copy in the workspace under NAME.
+
+    Long format (CSV, CSV.gz or Parquet, one row per observation): rows are keyed by the item and
+    the --dimensions, aggregated to --freq, placed on a regular grid and gaps filled (frontfill
+    none; --middlefill and --backfill default zero for a target, nothing for related series)."""
     rt = runtime(ctx)
+    long = long_format(type_, item_column, timestamp_column, target_column, dimensions, timestamp_format, timezone,
+                       aggregation, middlefill, backfill, futurefill, fill_value)
     with byte_progress("importing") as progress:
         resource = import_dataset(
-            rt.workspace, rt.registry, name, path, freq=freq,
+            rt.workspace, rt.registry, name, path, freq=freq, layout=format_, long=long,
             source_options=rt.settings.storage_options(path), max_problems=max_errors, progress=progress,
         )
     if json_output:
@@ -164,15 +264,34 @@ def delete(ctx: typer.Context, name: str) -> None:
 @handle_errors
 def sample(
     name: Annotated[str, typer.Argument(help="tourism-monthly, tourism-quarterly, aus-retail, tourism-regions or epf-fr-be")],
-    out: Annotated[Path, typer.Argument(help="JSON-lines file to write (.gz to compress)")],
+    out: Annotated[Path, typer.Argument(help="file to write: JSON lines, or CSV with --format long (.gz to compress)")],
+    format_: Annotated[str, typer.Option("--format", help="jsonlines (DeepAR records) or long (CSV rows: item_id, "
+                                         "dimensions, timestamp, target_value; related series beside it)")] = "jsonlines",
 ) -> None:
-    """Write a real, bundled dataset as JSON lines (offline), to try the service with."""
-    from datasets.samples import SAMPLES, write_sample
+    """Write a real, bundled dataset (offline), to try the service with."""
+    from datasets.samples import SAMPLES, write_long_sample, write_sample
 
-    n = write_sample(name, out)
+    if format_ not in ("jsonlines", "long"):
+        raise InvalidInputError(f"--format: expected jsonlines or long, got {format_!r}")
+    if name not in SAMPLES:
+        raise InvalidInputError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
     freq, horizon, _, description = SAMPLES[name]
-    err_console.print(f"wrote {n} series to {out}: {description}; use --freq {freq} (suggested horizon {horizon})",
-                      highlight=False)
+    if format_ == "jsonlines":
+        n = write_sample(name, out)
+        err_console.print(f"wrote {n} series to {out}: {description}; use --freq {freq} (suggested horizon {horizon})",
+                          highlight=False, markup=False)
+        return
+    written = write_long_sample(name, out)
+    dims = long_dimensions(name)
+    for kind, (path, rows) in written.items():
+        err_console.print(f"wrote {rows:,} {kind} rows to {path}", highlight=False)
+    hint = f"--freq {freq}" + (f" --dimensions {','.join(dims)}" if dims else "")
+    err_console.print(f"{description}; import with {hint} (suggested horizon {horizon})", highlight=False,
+                      markup=False)
+
+
+def long_dimensions(name: str) -> list[str]:
+    return {"aus-retail": ["state"], "tourism-regions": ["state", "purpose"]}.get(name, [])
 
 
 add_job_commands(app, Kind.DATASET, with_log=False)  # imports run in the CLI only

@@ -20,7 +20,7 @@ from api.cli._common import (
     print_resource,
     runtime,
 )
-from resources import Kind
+from resources import InvalidInputError, Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -34,6 +34,12 @@ def create(
     predictor: Annotated[str, typer.Option("--predictor", "-p", help="ACTIVE predictor to forecast with")],
     types: Annotated[str, typer.Option(help="quantiles 0.01..0.99 (steps of 0.01) and mean, comma-separated")] = "0.1,0.5,0.9",
     dataset: Annotated[str | None, typer.Option(help=escape("dataset to forecast from [default: the predictor's]"))] = None,
+    related: Annotated[str | None, typer.Option(help="what-if: a related dataset of other future values (same "
+                                                     "columns as the predictor's) in place of its own")] = None,
+    metadata: Annotated[str | None, typer.Option(help="an item metadata dataset in place of the predictor's "
+                                                      "(new items' attributes)")] = None,
+    transform: Annotated[list[str] | None, typer.Option(help="what-if: change a related column over the horizon, "
+                                                             "e.g. 'price*0.9 where store=3' (* + - /; repeatable)")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Forecast every item of the dataset from its full history and store the chosen types."""
@@ -42,6 +48,7 @@ def create(
     rt = runtime(ctx)
     with count_progress(f"forecasting {name}") as progress:
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
+                            related=related, metadata=metadata, transforms=transform or [],
                             precision=rt.settings.inference_precision, on_progress=progress)
     if json_output:
         print_json(describe_resource(r))
@@ -56,6 +63,8 @@ def query(
     ctx: typer.Context,
     name: str,
     item_id: Annotated[str, typer.Argument(help="the item to show")],
+    where: Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
+                                                    "when the forecast has dimensions (repeatable)")] = None,
     types: Annotated[str | None, typer.Option(help=escape("output columns, e.g. p10,mean [default: all]"))] = None,
     start: Annotated[str | None, typer.Option(help="first timestamp to include (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option(help="last timestamp to include (ISO-8601)")] = None,
@@ -68,11 +77,19 @@ def query(
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
     columns = loaded.select_columns(types)
     lo, hi = parse_bounds(start, end)
-    result = loaded.item(item_id, columns=columns, start=lo, end=hi)
+    filters: dict[str, str] = {}
+    for cond in where or []:
+        key, eq, value = cond.partition("=")
+        if not eq or not key.strip():
+            raise InvalidInputError(f"--where {cond!r}: expected dimension=value, e.g. store=3")
+        filters[key.strip()] = value.strip()
+    result = loaded.item(item_id, columns=columns, start=lo, end=hi, filters=filters)
     if json_output:
         print_json({"forecast": name, **result})
         return
-    t = Table("timestamp", *columns, title=f"{name}: {item_id}", title_justify="left")
+    dims = result.get("dimensions")
+    title = f"{name}: {item_id}" + (" (" + ", ".join(f"{k}={v}" for k, v in dims.items()) + ")" if dims else "")
+    t = Table("timestamp", *columns, title=title, title_justify="left")
     preds = result["predictions"]
     for i, point in enumerate(preds[columns[0]]):
         t.add_row(point["timestamp"], *(f"{preds[c][i]['value']:.6g}" for c in columns))

@@ -25,6 +25,7 @@ from api.cli._common import (
     runtime,
 )
 from forecast.config import Hyperparameters
+from forecast.features import FeatureInputs
 from resources import InvalidInputError, Kind, Resource
 
 app = typer.Typer(help="Train predictors (auto, DeepAR, statistical models) and inspect their backtest accuracy.",
@@ -130,8 +131,11 @@ def _describe(r: Resource) -> dict[str, Any]:
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
         "algorithm": r.spec.get("hyperparameters", {}).get("algorithm", "deepar"),
-        **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "metrics", "training", "versions",
-                                     "progress")},
+        "related": r.spec.get("related"),
+        "metadata": r.spec.get("metadata"),
+        "holidays": r.spec.get("holidays") or [],
+        **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "resolved", "features",
+                                     "metrics", "training", "versions", "progress")},
     }
 
 
@@ -142,6 +146,12 @@ def create(
     name: Annotated[str, typer.Argument(help="name for the predictor")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="imported dataset to train on")],
     prediction_length: Annotated[int | None, _opt("forecast horizon (steps), required unless in the file")] = None,
+    related: Annotated[str | None, typer.Option("--related", help="related time series dataset (prices, promotions): "
+                                                "its columns are features, known through the horizon")] = None,
+    metadata: Annotated[str | None, typer.Option("--metadata", help="item metadata dataset: its columns are static "
+                                                 "features (categories encoded, numbers standardised)")] = None,
+    holidays: Annotated[str | None, typer.Option("--holidays", help="comma-separated countries (US, FR, DE-BY): a "
+                                                 "holiday indicator each, in history and horizon")] = None,
     algorithm: Annotated[str | None, _opt("auto, deepar, ets, theta, arima, ces, npts or seasonal_naive [default: auto: "
                                           "several combined by weights chosen on a validation window]")] = None,
     members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine [default: deepar,ets,theta,ces]")] = None,
@@ -204,10 +214,12 @@ def create(
     if "prediction_length" not in values:
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
     hp = Hyperparameters.model_validate(values)
+    features = FeatureInputs(related=related, metadata=metadata,
+                             holidays=[c for c in (holidays or "").split(",") if c.strip()])
     rt = runtime(ctx)
     with _training_progress(name, hp.epochs if hp.uses_deepar else 0) as (on_epoch, on_phase):
         resource = create_predictor(rt.workspace, rt.registry, name, dataset=dataset, hyperparameters=hp,
-                                    on_epoch=on_epoch, on_phase=on_phase,
+                                    features=features, on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
                                     memory_limit_mb=rt.settings.max_training_memory_mb)
     if json_output:

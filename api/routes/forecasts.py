@@ -3,19 +3,33 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
-from api.schemas import ForecastCreate, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
+from api.schemas import ForecastCreate, ForecastQuery, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
 from forecast.store import LoadedForecast, parse_bounds
-from resources import Kind, NotFoundError
+from resources import InvalidInputError, Kind, NotFoundError
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
 
 TypesQuery = Annotated[str | None, Query(description="output columns, e.g. p10,mean (default: all)")]
+#: Query parameters the item routes take themselves; any other one filters a dimension (?store=3).
+_OWN_PARAMS = frozenset({"item_id", "types", "start", "end"})
+
+
+def dimension_filters(request: Request) -> dict[str, str]:
+    """The query parameters that are not the route's own: dimension filters, one value each."""
+    filters: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in _OWN_PARAMS:
+            continue
+        if key in filters:
+            raise InvalidInputError(f"{key}: give one value per dimension")
+        filters[key] = value
+    return filters
 StartQuery = Annotated[str | None, Query(description="first timestamp to include, ISO-8601")]
 EndQuery = Annotated[str | None, Query(description="last timestamp to include, ISO-8601")]
 
@@ -45,7 +59,8 @@ def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic
     from forecast.forecasts import register_forecast
 
     r = register_forecast(state.runtime.workspace, state.runtime.registry, body.name, predictor=body.predictor,
-                          types=body.types, dataset=body.dataset)
+                          types=body.types, dataset=body.dataset, related=body.related, metadata=body.metadata,
+                          transforms=body.transforms)
     state.jobs.start(Kind.FORECAST, body.name)
     return ResourcePublic.of(r)
 
@@ -72,18 +87,25 @@ add_log_route(router, Kind.FORECAST)
 
 @router.get("/{name}/items", response_class=JSONBytes, response_model=ItemForecasts)
 async def read_items(
-    name: NameParam, state: StateDep,
+    name: NameParam, state: StateDep, request: Request,
     item_id: Annotated[list[str], Query(min_length=1, max_length=1000, description="repeat for several items")],
     types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
 ) -> Response:
-    """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item."""
+    """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item. With
+    dimensions, a query parameter per dimension chooses each item's series (``&store=3``)."""
     loaded = await _loaded(state, name)
     columns = loaded.select_columns(types)
     lo, hi = parse_bounds(start, end)
-    missing = [i for i in item_id if i not in loaded.index]
+    filters = dimension_filters(request)
+    missing = []
+    for i in item_id:
+        try:
+            loaded.locate(i, filters)
+        except NotFoundError:
+            missing.append(i)
     if missing:
         raise NotFoundError(f"item(s) {', '.join(map(repr, missing[:10]))} not found in forecast {name!r}")
-    items = [loaded.item(i, columns=columns, start=lo, end=hi) for i in item_id]
+    items = [loaded.item(i, columns=columns, start=lo, end=hi, filters=filters) for i in item_id]
     return JSONBytes(orjson.dumps({"forecast": name, "items": items}))
 
 
@@ -100,11 +122,29 @@ def read_item_plot(name: NameParam, item_id: str, state: StateDep) -> Response:
 
 @router.get("/{name}/items/{item_id:path}", response_class=JSONBytes, response_model=ItemForecast)
 async def read_item(
-    name: NameParam, item_id: str, state: StateDep,
+    name: NameParam, item_id: str, state: StateDep, request: Request,
     types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
 ) -> Response:
-    """One item's forecast: each type as a list of ``{timestamp, value}`` points."""
+    """One item's forecast: each type as a list of ``{timestamp, value}`` points. A forecast with
+    dimensions takes a query parameter per dimension to choose the item's series (``?store=3``),
+    or the series key as the item (``A|store=3``); the answer names the series' dimensions."""
     loaded = await _loaded(state, name)
     lo, hi = parse_bounds(start, end)
-    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types), start=lo, end=hi)
+    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types), start=lo, end=hi,
+                                         filters=dimension_filters(request))
+    return JSONBytes(orjson.dumps({"forecast": name, **result}))
+
+
+@router.post("/{name}/query", response_class=JSONBytes, response_model=ItemForecast)
+async def query_forecast(name: NameParam, body: ForecastQuery, state: StateDep) -> Response:
+    """One series by filters (``{"filters": {"item_id": "A", "store": "3"}}``), as the managed
+    query APIs take them; every dimension that tells the item's series apart must be given."""
+    filters = dict(body.filters)
+    item_id = filters.pop("item_id", None)
+    if item_id is None:
+        raise InvalidInputError("filters: item_id is required")
+    loaded = await _loaded(state, name)
+    lo, hi = parse_bounds(body.start, body.end)
+    result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(body.types), start=lo, end=hi,
+                                         filters=filters)
     return JSONBytes(orjson.dumps({"forecast": name, **result}))

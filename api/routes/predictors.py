@@ -30,7 +30,11 @@ def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePubl
     """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
     from forecast.predictors import register_predictor
 
-    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=body.hyperparameters)
+    from forecast.features import FeatureInputs
+
+    features = FeatureInputs(related=body.related, metadata=body.metadata, holidays=body.holidays)
+    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=body.hyperparameters,
+                           features=features)
     state.jobs.start(Kind.PREDICTOR, body.name)
     return ResourcePublic.of(r)
 

@@ -1,0 +1,466 @@
+"""One pass over a long-format source (CSV, CSV.gz or Parquet; a file, a folder or ``s3://``):
+read and check rows in vectorized batches, group them by series key, aggregate each period, place
+each series on the regular grid of the dataset frequency, fill its gaps, and hand stored batches
+to ``write``.
+
+Memory: rows are kept columnar (a key column is an Arrow string array, values float64). Sources
+larger than ``partition_bytes`` are hash-partitioned by series key into spill files on local disk
+first, and each partition is grouped on its own, so memory holds one partition, not the source.
+Series come out sorted by key within a partition (one partition, hence fully sorted, up to
+``partition_bytes`` of source).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pyarrow import ipc
+import pyarrow.parquet as pq
+
+from datasets.columns import as_strings, parse_numbers, parse_timestamps
+from datasets.errors import ProblemLog
+from datasets.frequency import normalize_freq
+from datasets.long_format import DatasetType, Filling, LongFormat, series_key
+from datasets.records import TIMESTAMP_RANGE, Series
+from datasets.sources import FileKind, list_source_files, open_source_file
+from datasets.summary import DatasetSummary, SummaryBuilder
+
+#: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
+PARTITION_BYTES = 1 << 30
+BATCH_SERIES = 1024
+_ORD, _LINE, _FILE = "__ord", "__line", "__file"
+
+#: Called with (bytes read so far in the current file, file size or None, file display name).
+ProgressCallback = Callable[[int, int | None, str], None]
+
+
+@dataclass(frozen=True)
+class _File:
+    name: str  # as shown in problems
+    header_lines: int  # lines before the first row (1 for CSV, 0 for Parquet rows)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _csv_header(f: IO[bytes]) -> list[str]:
+    first = f.readline().decode("utf-8-sig", errors="replace")
+    return next(csv.reader([first]), [])
+
+
+def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
+            progress: ProgressCallback | None) -> Iterator[pa.Table]:
+    """The file's rows as tables of strings (CSV) or its own types (Parquet), in order."""
+    size = None
+    try:
+        size = fs.size(path)
+    except (OSError, NotImplementedError):
+        pass
+    read = 0
+    try:
+        if kind == "parquet":
+            with open_source_file(fs, path) as f:
+                pf = pq.ParquetFile(f)
+                for batch in pf.iter_batches(batch_size=1 << 16):
+                    read += batch.nbytes
+                    if progress is not None:
+                        progress(min(read, size or read), size, name)
+                    yield pa.Table.from_batches([batch])
+            return
+        with open_source_file(fs, path) as f:
+            names = _csv_header(f)
+        if not names or not any(n.strip() for n in names):
+            log.add(name, 1, None, "the file has no header row; the first line must name the columns")
+            return
+        with open_source_file(fs, path) as f:
+            reader = pacsv.open_csv(
+                f, read_options=pacsv.ReadOptions(block_size=8 << 20, use_threads=True),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=False),
+            )
+            for batch in reader:
+                read += batch.nbytes
+                if progress is not None:
+                    progress(min(read, size or read), size, name)
+                yield pa.Table.from_batches([batch])
+    except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
+        log.add(name, None, None, f"cannot read the file: {e}")
+
+
+def missing_columns(columns: list[str], fmt: LongFormat, name: str, log: ProblemLog) -> bool:
+    wanted = list(fmt.key_columns)
+    if fmt.type != DatasetType.METADATA:
+        wanted.append(fmt.timestamp_column)
+    if fmt.type == DatasetType.TARGET:
+        wanted.append(fmt.target_column)
+    missing = [c for c in wanted if c not in columns]
+    for c in missing:
+        flag = {fmt.item_column: "--item-column", fmt.timestamp_column: "--timestamp-column",
+                fmt.target_column: "--target-column"}.get(c, "--dimensions")
+        log.add(name, None, c, f"missing column {c!r} (the file has: {', '.join(columns)}); name yours with {flag}")
+    return bool(missing)
+
+
+def _report(log: ProblemLog, file: _File, bad: np.ndarray, lines: np.ndarray, column: str,
+            message: Callable[[int], str]) -> None:
+    for i in np.flatnonzero(bad)[: max(0, log.max_problems - len(log.problems)) + 1]:
+        log.add(file.name, int(lines[i]), column, message(int(i)))
+
+
+class _Rows:
+    """Checked rows, columnar, kept in memory or spilled to ``parts`` files by series-key hash."""
+
+    def __init__(self, keys: list[str], values: list[str], parts: int, folder: str) -> None:
+        self.keys, self.values, self.parts = keys, values, parts
+        fields = ([pa.field(k, pa.string()) for k in keys] + [pa.field(_ORD, pa.int64())]
+                  + [pa.field(v, pa.float64()) for v in values] + [pa.field(_LINE, pa.int64()), pa.field(_FILE, pa.int32())])
+        self.schema = pa.schema(fields)
+        self._memory: list[pa.Table] = []
+        self._paths = [os.path.join(folder, f"part-{i}.arrow") for i in range(parts)] if parts > 1 else []
+        self._writers = [ipc.new_file(p, self.schema) for p in self._paths]
+        self.rows = 0
+        self.end_ord: int | None = None  # the last period holding a value, over all rows
+
+    def add(self, table: pa.Table) -> None:
+        self.rows += table.num_rows
+        present = np.zeros(table.num_rows, dtype=bool)
+        for v in self.values:
+            present |= ~np.isnan(table.column(v).to_numpy())
+        if present.any():
+            last = int(table.column(_ORD).to_numpy()[present].max())
+            self.end_ord = last if self.end_ord is None else max(self.end_ord, last)
+        if self.parts == 1:
+            self._memory.append(table)
+            return
+        h = np.zeros(table.num_rows, dtype=np.uint64)
+        for k in self.keys:
+            h = h * np.uint64(1_000_003) ^ pd.util.hash_array(table.column(k).to_numpy(zero_copy_only=False))
+        part = (h % np.uint64(self.parts)).astype(np.int64)
+        for i in range(self.parts):
+            sel = np.flatnonzero(part == i)
+            if len(sel):
+                self._writers[i].write_table(table.take(sel))
+
+    def partitions(self) -> Iterator[pa.Table]:
+        if self.parts == 1:
+            yield pa.concat_tables(self._memory) if self._memory else self.schema.empty_table()
+            self._memory = []
+            return
+        for w in self._writers:
+            w.close()
+        for p in self._paths:
+            with pa.memory_map(p) as source:
+                yield ipc.open_file(source).read_all()
+            os.unlink(p)
+
+
+def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str], fs: Any, fmt: LongFormat, freq: str,
+               log: ProblemLog, rows_of: Callable[[list[str]], _Rows], progress: ProgressCallback | None,
+               ) -> tuple[_Rows | None, list[_File], list[str]]:
+    """Check every row of every file; good rows go to the :class:`_Rows` made from the first file's
+    value columns (related series: every column that is not a key or the timestamp)."""
+    rows: _Rows | None = None
+    seen_files: list[_File] = []
+    value_columns: list[str] = []
+    ignored: set[str] = set()
+    for path, kind in files:
+        file = _File(display(path), 1 if kind == "csv" else 0)
+        file_index = len(seen_files)
+        seen_files.append(file)
+        line = file.header_lines + 1
+        count = 0
+        for table in read_tables(fs, path, kind, file.name, log, progress):
+            if count == 0:
+                if missing_columns(table.column_names, fmt, file.name, log):
+                    break
+                others = [c for c in table.column_names
+                          if c not in (*fmt.key_columns, fmt.timestamp_column)]
+                if fmt.type == DatasetType.TARGET:
+                    ignored.update(c for c in others if c != fmt.target_column)
+                    others = [fmt.target_column]
+                if rows is None:
+                    value_columns = others
+                    if not value_columns:
+                        log.add(file.name, None, None, "a related time series file needs at least one value column "
+                                "besides the item, timestamp and dimension columns")
+                        break
+                    rows = rows_of(value_columns)
+                elif set(others) != set(value_columns) and fmt.type == DatasetType.RELATED:
+                    log.add(file.name, None, None, f"has value columns {others}, but the first file has {value_columns}")
+                    break
+            n = table.num_rows
+            lines = np.arange(line, line + n, dtype=np.int64)
+            line += n
+            count += n
+            keep = np.ones(n, dtype=bool)
+            cols: dict[str, pa.Array] = {}
+            for k in fmt.key_columns:
+                col = as_strings(table.column(k))
+                empty = col.is_null().to_numpy(zero_copy_only=False) | (pa.compute.utf8_length(col).to_numpy(
+                    zero_copy_only=False) == 0)
+                if empty.any():
+                    _report(log, file, empty, lines, k, lambda i: "is empty")
+                    keep &= ~empty
+                cols[k] = col
+            raw_ts = table.column(fmt.timestamp_column).combine_chunks()
+            ns, bad = parse_timestamps(raw_ts, fmt=fmt.timestamp_format, timezone=fmt.timezone)
+            if bad.any():
+                expected = f"format {fmt.timestamp_format}" if fmt.timestamp_format else "ISO 8601 such as 2024-01-31"
+                _report(log, file, bad, lines, fmt.timestamp_column, lambda i, raw_ts=raw_ts, expected=expected: (
+                    f"cannot read {raw_ts[i].as_py()!r} as a timestamp ({expected}; supported range {TIMESTAMP_RANGE}; "
+                    "--timestamp-format sets another format)" if raw_ts[i].is_valid else "is empty"))
+                keep &= ~bad
+            values = []
+            for c in value_columns:
+                raw = table.column(c).combine_chunks()
+                nums, bad, why = parse_numbers(raw)
+                if bad.any():
+                    _report(log, file, bad, lines, c, lambda i, raw=raw, why=why: f"{raw[i].as_py()!r} {why}")
+                    keep &= ~bad
+                values.append(nums)
+            if not log.ok or rows is None:
+                continue  # keep checking, store nothing
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ords = pd.DatetimeIndex(ns[keep]).to_period(freq).asi8
+            sel = np.flatnonzero(keep)
+            rows.add(pa.table(
+                [cols[k].take(sel) for k in fmt.key_columns] + [pa.array(ords)] + [pa.array(v[keep]) for v in values]
+                + [pa.array(lines[keep]), pa.array(np.full(len(sel), file_index, np.int32))],
+                schema=rows.schema))
+        if count == 0 and not any(p.file == file.name for p in log.problems):
+            log.add(file.name, None, None, "the file holds no rows")
+    return rows, seen_files, sorted(ignored)
+
+
+# -- grouping, aggregation, grid ------------------------------------------------------------------
+def _codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Series number of each row (series numbered in key order), and per key column each row's
+    index into that column's distinct values with the values themselves (to name series)."""
+    combined = np.zeros(table.num_rows, dtype=np.int64)
+    columns = []
+    for k in keys:
+        enc = table.column(k).combine_chunks().dictionary_encode()
+        dictionary = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        indices = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        rank = np.empty(len(dictionary), dtype=np.int64)
+        rank[np.argsort(dictionary, kind="stable")] = np.arange(len(dictionary))
+        if combined.max(initial=0) >= np.iinfo(np.int64).max // (2 * max(len(dictionary), 1)):
+            combined = np.unique(combined, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        combined = combined * len(dictionary) + rank[indices]
+        columns.append((indices, dictionary))
+    series = np.unique(combined, return_inverse=True)[1].reshape(-1)
+    return series, columns
+
+
+def _aggregate(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
+    """Each run's value (runs start at ``starts``); NaN where all its values are missing."""
+    present = ~np.isnan(values)
+    counts = np.add.reduceat(present.astype(np.int64), starts)
+    if how == "first":
+        idx = np.where(present, np.arange(len(values)), len(values))
+        first = np.minimum.reduceat(idx, starts)
+        out = np.full(len(starts), np.nan)
+        ok = first < len(values)
+        out[ok] = values[first[ok]]
+        return out
+    if how in ("sum", "avg", "none"):
+        total = np.add.reduceat(np.where(present, values, 0.0), starts)
+        out = total / np.maximum(counts, 1) if how == "avg" else total
+    elif how == "min":
+        out = np.minimum.reduceat(np.where(present, values, np.inf), starts)
+    else:
+        out = np.maximum.reduceat(np.where(present, values, -np.inf), starts)
+    return np.where(counts > 0, out, np.nan)
+
+
+def _fill_values(method: str, values: np.ndarray, series_of: np.ndarray, n_series: int, fill_value: float | None,
+                 ) -> np.ndarray:
+    """One fill value per series for ``method`` (over each series' observed values)."""
+    if method in ("zero",):
+        return np.zeros(n_series)
+    if method in ("nan", "none"):
+        return np.full(n_series, np.nan)
+    if method == "value":
+        return np.full(n_series, float(fill_value))  # type: ignore[arg-type]
+    out = np.full(n_series, np.nan)
+    frame = pd.DataFrame({"s": series_of, "v": values}).dropna()
+    stat = frame.groupby("s")["v"].agg({"mean": "mean", "median": "median", "min": "min", "max": "max"}[method])
+    out[stat.index.to_numpy()] = stat.to_numpy()
+    return out
+
+
+def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n_series: int, filling: Filling,
+          end_ord: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place runs on each series' grid from its first to its last observed period (or ``end_ord``
+    with a backfill), filling gaps. Returns per-series first ordinals, offsets into the flat
+    values, and the flat ``(total, k)`` values."""
+    k = run_values.shape[1]
+    observed = ~np.isnan(run_values).all(axis=1)
+    first = np.full(n_series, np.iinfo(np.int64).max)
+    last = np.full(n_series, np.iinfo(np.int64).min)
+    np.minimum.at(first, run_series[observed], run_ord[observed])
+    np.maximum.at(last, run_series[observed], run_ord[observed])
+    end = last.copy()
+    if end_ord is not None and filling.backfill != "none":
+        end = np.maximum(last, end_ord)
+    lengths = end - first + 1
+    offsets = np.zeros(n_series + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    total = int(offsets[-1])
+    owner = np.repeat(np.arange(n_series), lengths)
+    pos = np.arange(total) - offsets[owner]
+    in_back = pos > (last - first)[owner]
+    flat = np.empty((total, k))
+    for j in range(k):
+        mid = _fill_values(filling.middlefill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
+        back = _fill_values(filling.backfill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
+        flat[:, j] = np.where(in_back, back[owner], mid[owner])
+    inside = observed | ((run_ord >= first[run_series]) & (run_ord <= last[run_series]))
+    at = offsets[run_series[inside]] + (run_ord[inside] - first[run_series[inside]])
+    vals = run_values[inside]
+    present = ~np.isnan(vals)
+    for j in range(k):
+        flat[at[present[:, j]], j] = vals[present[:, j], j]
+    return first, offsets, flat
+
+
+def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: str, files: list[_File],
+                    log: ProblemLog, end_ord: int | None) -> Iterator[list[Series]]:
+    """Group one partition's rows into series, BATCH_SERIES at a time."""
+    if table.num_rows == 0:
+        return
+    keys = fmt.key_columns
+    series, columns = _codes(table, keys)
+    ords = table.column(_ORD).to_numpy()
+    order = np.lexsort((ords, series))
+    series, ords = series[order], ords[order]
+    vals = np.column_stack([table.column(v).to_numpy()[order] for v in values])
+    new_run = np.ones(len(series), dtype=bool)
+    new_run[1:] = (series[1:] != series[:-1]) | (ords[1:] != ords[:-1])
+    starts = np.flatnonzero(new_run)
+
+    def key_of(row: int) -> list[str]:
+        """The key values (item, dimensions) of sorted row ``row``."""
+        return [str(dictionary[indices[order[row]]]) for indices, dictionary in columns]
+
+    def describe(row: int) -> str:
+        return " ".join(f"{k}={v}" for k, v in zip(keys, key_of(row), strict=True))
+
+    if fmt.aggregation == "none":
+        lengths = np.diff(np.append(starts, len(series)))
+        lines = table.column(_LINE).to_numpy()[order]
+        file_ix = table.column(_FILE).to_numpy()[order]
+        for r in np.flatnonzero(lengths > 1)[: log.max_problems + 1]:
+            a = starts[r]
+            f = files[file_ix[a + 1]]
+            period = pd.Period(ordinal=int(ords[a]), freq=freq)
+            log.add(f.name, int(lines[a + 1]), fmt.timestamp_column,
+                    f"a second row for {describe(a)} in period {period} (first at {files[file_ix[a]].name}:{lines[a]}); "
+                    "rows must be unique per series and period, or give --aggregation sum|avg|first|min|max")
+        if not log.ok:
+            return
+    run_values = np.column_stack([_aggregate(vals[:, j], starts, fmt.aggregation) for j in range(len(values))])
+    run_series, run_ord = series[starts], ords[starts]
+    n_series = int(series.max()) + 1
+    has_values = np.zeros(n_series, dtype=bool)
+    has_values[run_series[~np.isnan(run_values).all(axis=1)]] = True
+    if not has_values.all():
+        lines = table.column(_LINE).to_numpy()[order]
+        file_ix = table.column(_FILE).to_numpy()[order]
+        first_row = np.searchsorted(series, np.flatnonzero(~has_values))
+        for row in first_row[: log.max_problems + 1]:
+            log.add(files[file_ix[row]].name, int(lines[row]), ", ".join(values),
+                    f"{describe(row)} has no values (every row is empty)")
+        return
+    first, offsets, flat = _grid(run_series, run_ord, run_values, n_series, fmt.filling, end_ord)
+    row_of_series = np.searchsorted(series, np.arange(n_series))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        starts_ts = pd.PeriodIndex.from_ordinals(first, freq=freq).to_timestamp(how="start")
+    batch: list[Series] = []
+    for s in range(n_series):
+        item, *dim_values = key_of(int(row_of_series[s]))
+        dims = dict(zip(fmt.dimensions, dim_values, strict=True))
+        block = flat[offsets[s]:offsets[s + 1]]
+        if fmt.type == DatasetType.TARGET:
+            target, feats = block[:, 0].astype(np.float32), None
+        else:
+            target, feats = np.empty(0, np.float32), block.T.astype(np.float32)
+        batch.append(Series(item_id=item, start=starts_ts[s], target=target, cat=None, dynamic_feat=feats,
+                            dimensions=tuple(dims.values()) if dims else None, key=series_key(item, dims)))
+        if len(batch) >= BATCH_SERIES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def scan_long(
+    source: str,
+    *,
+    freq: str,
+    fmt: LongFormat,
+    storage_options: dict[str, Any] | None = None,
+    max_problems: int = 100,
+    write: Callable[[list[Series]], None] | None = None,
+    progress: ProgressCallback | None = None,
+    partition_bytes: int = PARTITION_BYTES,
+) -> DatasetSummary:
+    """Check a long-format target or related source and build its series; feed them to ``write``
+    in batches (only when the whole source is valid: problems are found before any series is built).
+
+    Raises
+    ------
+    DatasetValidationError
+        Every problem found (up to ``max_problems``), each as ``file:line [column]: message``.
+    InvalidInputError
+        The source itself is unusable (missing, no CSV or Parquet files).
+    """
+    freq = normalize_freq(freq)
+    fs, root, files = list_source_files(source, storage_options=storage_options, layout="long")
+    single = len(files) == 1 and files[0][0] == root
+
+    def display(path: str) -> str:
+        return source if single else source.rstrip("/") + "/" + os.path.relpath(path, root)
+
+    total_bytes = 0
+    for path, _ in files:
+        try:
+            total_bytes += int(fs.size(path) or 0)
+        except (OSError, NotImplementedError, TypeError):
+            pass
+    parts = max(1, math.ceil(total_bytes / partition_bytes))
+    log = ProblemLog(max_problems=max_problems)
+    with tempfile.TemporaryDirectory(prefix="forecast-import-") as spill:
+        rows, seen, ignored = _read_rows(files, display, fs, fmt, freq, log,
+                                         lambda values: _Rows(fmt.key_columns, values, parts, spill), progress)
+        log.raise_if_any()
+        assert rows is not None
+        value_columns = rows.values
+        # a target's backfill runs to the dataset's last period; a related series' to the horizon
+        end_ord = rows.end_ord if fmt.type == DatasetType.TARGET else None
+        summary = SummaryBuilder()
+        for table in rows.partitions():
+            for batch in _series_batches(table, fmt, value_columns, freq, seen, log, end_ord):
+                for s in batch:
+                    summary.add(s.key or s.item_id or "", s)
+                if write is not None and log.ok:
+                    write(batch)
+        log.raise_if_any()
+    out = summary.build(freq=freq, num_files=len(files),
+                        num_dynamic_feat=len(value_columns) if fmt.type == DatasetType.RELATED else 0,
+                        dynamic_feat_extension=0, assigned_item_ids=0, ignored_fields=ignored)
+    return out.model_copy(update={
+        "format": "long", "dataset_type": fmt.type, "dimensions": fmt.dimensions,
+        "feature_names": value_columns if fmt.type == DatasetType.RELATED else [],
+        "aggregation": fmt.aggregation, "filling": fmt.filling})
