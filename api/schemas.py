@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from datasets import LongFormat
 from forecast.config import Hyperparameters
 from resources import Resource
 
@@ -44,6 +45,22 @@ class ForecastCreate(BaseModel):
     related: str | None = Field(None, pattern=NAME_PATTERN, description="what-if: a related dataset of other future values")
     metadata: str | None = Field(None, pattern=NAME_PATTERN, description="an item metadata dataset in place of the predictor's")
     transforms: list[str] = Field([], max_length=50, description="what-if: e.g. 'price*0.9 where store=3'")
+
+
+class DatasetImport(LongFormat):
+    """An import job: read ``source`` (a file or folder under an allowed prefix, or ``s3://``) and
+    store it as dataset ``name``. The long-format fields apply to CSV and long Parquet."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
+        {"name": "sales", "source": "s3://bucket/exports/sales/", "freq": "W", "dimensions": ["store"]}]})
+
+    name: str = Field(pattern=NAME_PATTERN)
+    source: str = Field(min_length=1, max_length=2000, description="file, folder or s3:// URL")
+    freq: str | None = Field(None, max_length=20, description="pandas alias: H, D, W, M, Q, 15min (not for metadata)")
+    format: Literal["auto", "jsonlines", "long"] = "auto"
+
+    def long_format(self) -> LongFormat:
+        return LongFormat.model_validate(self.model_dump(include=set(LongFormat.model_fields)))
 
 
 class PredictorCreate(BaseModel):

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     allowed_export_prefixes: list[str] = Field(
         default_factory=list, description="destinations HTTP-started exports may write under"
     )
+    allowed_import_prefixes: list[str] = Field(
+        default_factory=list, description="folders or s3:// prefixes HTTP-started dataset imports may read from "
+        "(the CLI reads anywhere its user can)"
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Host header names the server answers (comma-separated or a JSON list; "
         "'*.example.com' for subdomains); empty: any name, but only loopback names when there is no API key and "

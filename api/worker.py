@@ -37,6 +37,11 @@ def run(kind: str, name: str, settings: Settings) -> int:
                                  hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
                                  registered=True, precision=settings.inference_precision,
                                  memory_limit_mb=settings.max_training_memory_mb)
+        elif kind == Kind.DATASET.value:
+            from datasets.catalog import run_import
+
+            r = run_import(rt.workspace, rt.registry, name, source_options=settings.storage_options(spec["source"]),
+                           registered=True)
         elif kind == Kind.EXPORT.value:
             from exports.jobs import run_export
 

@@ -117,6 +117,79 @@ def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | 
             sink.close()
 
 
+def register_import(
+    registry: Registry,
+    name: str,
+    source: str,
+    *,
+    freq: str | None,
+    layout: Layout = "auto",
+    long: LongFormat | None = None,
+    source_options: dict[str, Any] | None = None,
+) -> Resource:
+    """Check what can be checked without reading the rows (the name, the source's files, the
+    options) and register the import as ``CREATE_PENDING``; :func:`run_import` runs it, here or
+    in a worker process.
+
+    Raises
+    ------
+    AlreadyExistsError, InvalidInputError
+        Nothing is registered.
+    """
+    registry.require_free(Kind.DATASET, name)
+    long, kind = _long_options(source, layout, long, freq, source_options)
+    spec: dict[str, Any] = {"source": source, "freq": normalize_freq(freq) if kind != DatasetType.METADATA else None,
+                            "type": kind.value}
+    if long is not None:
+        spec["long_format"] = long.model_dump(mode="json")
+    return registry.create(Kind.DATASET, name, status=Status.CREATE_PENDING, spec=spec)
+
+
+def run_import(
+    workspace: Workspace,
+    registry: Registry,
+    name: str,
+    *,
+    source_options: dict[str, Any] | None = None,
+    max_problems: int = 100,
+    progress: ProgressCallback | None = None,
+    registered: bool = False,
+) -> Resource:
+    """Validate the registered import's source and store it in one pass, through the same
+    lifecycle as every job (``CREATE_IN_PROGRESS``, then ``ACTIVE``; a killed import is seen as
+    failed and its partial copy swept). Invalid data: with ``registered`` (a job started over
+    HTTP) the import is ``CREATE_FAILED`` with every problem as its message; otherwise nothing
+    stays registered.
+
+    Raises
+    ------
+    DatasetValidationError
+        The source has problems; every one is listed.
+    """
+    spec = registry.get(Kind.DATASET, name).spec
+    long = LongFormat.model_validate(spec["long_format"]) if "long_format" in spec else None
+    rel = workspace.new_artifact_dir("dataset", name)
+    report_progress = throttled_progress(registry, Kind.DATASET, name)
+
+    def report(done: int, total: int | None, path: str) -> None:
+        report_progress({"bytes_read": done, "bytes_total": total, "file": path})
+        if progress is not None:
+            progress(done, total, path)
+
+    try:
+        with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
+            summary = _scan_and_store(workspace, rel, spec["source"], freq=spec["freq"], long=long,
+                                      source_options=source_options, max_problems=max_problems, progress=report)
+            manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
+            workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
+            return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
+                                   result=summary.model_dump(mode="json"))
+    except InvalidInputError:
+        if not registered:
+            registry.delete(Kind.DATASET, name)  # bad input from the CLI: nothing registered
+        raise
+
+
 def import_dataset(
     workspace: Workspace,
     registry: Registry,
@@ -130,10 +203,8 @@ def import_dataset(
     max_problems: int = 100,
     progress: ProgressCallback | None = None,
 ) -> Resource:
-    """Validate ``source`` and store it as ``name`` in one pass, through the same lifecycle as every
-    job: registered ``CREATE_IN_PROGRESS`` first (so the name is taken atomically and a killed import
-    is seen as failed, its partial copy swept), ``ACTIVE`` when complete. An invalid source leaves
-    nothing registered and nothing behind.
+    """:func:`register_import` then :func:`run_import` in this process (the CLI's path): an
+    invalid source leaves nothing registered and nothing behind.
 
     Raises
     ------
@@ -144,32 +215,9 @@ def import_dataset(
     InvalidInputError
         No frequency for a time series dataset, or long-format options with a JSON-lines source.
     """
-    registry.require_free(Kind.DATASET, name)
-    long, kind = _long_options(source, layout, long, freq, source_options)
-    spec: dict[str, Any] = {"source": source, "freq": normalize_freq(freq) if kind != DatasetType.METADATA else None,
-                            "type": kind.value}
-    if long is not None:
-        spec["long_format"] = long.model_dump(mode="json")
-    registry.create(Kind.DATASET, name, status=Status.CREATE_PENDING, spec=spec)
-    rel = workspace.new_artifact_dir("dataset", name)
-    report_progress = throttled_progress(registry, Kind.DATASET, name)
-
-    def report(done: int, total: int | None, path: str) -> None:
-        report_progress({"bytes_read": done, "bytes_total": total, "file": path})
-        if progress is not None:
-            progress(done, total, path)
-
-    try:
-        with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
-            summary = _scan_and_store(workspace, rel, source, freq=spec["freq"], long=long,
-                                      source_options=source_options, max_problems=max_problems, progress=report)
-            manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
-            workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
-            return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
-                                   result=summary.model_dump(mode="json"))
-    except InvalidInputError:
-        registry.delete(Kind.DATASET, name)  # bad input: nothing registered
-        raise
+    register_import(registry, name, source, freq=freq, layout=layout, long=long, source_options=source_options)
+    return run_import(workspace, registry, name, source_options=source_options, max_problems=max_problems,
+                      progress=progress)
 
 
 def dataset_summary(resource: Resource) -> DatasetSummary:

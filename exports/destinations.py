@@ -113,16 +113,19 @@ def normalize(url: str) -> str:
     return resolve_destination(url).url
 
 
-def check_allowed(url: str, allowed_prefixes: list[str]) -> None:
-    """Raise unless ``url`` resolves to a location under one of ``allowed_prefixes`` (none
-    configured: nothing is allowed). Bad destinations raise :class:`InvalidInputError` first."""
+def check_allowed(url: str, allowed_prefixes: list[str], *, what: str = "destination",
+                  setting: str = "FORECAST_ALLOWED_EXPORT_PREFIXES") -> Destination:
+    """The resolved location of ``url``; raises unless it lies under one of ``allowed_prefixes``
+    (none configured: nothing is allowed). Bad URLs raise :class:`InvalidInputError` first.
+    ``what`` and ``setting`` name the location and the setting in messages (an import's source
+    is checked the same way as an export's destination)."""
     target = resolve_destination(url)
     for prefix in allowed_prefixes:
         if resolve_destination(prefix).contains(target):
-            return
-    allowed = ", ".join(redact(p) for p in allowed_prefixes) or "none configured (FORECAST_ALLOWED_EXPORT_PREFIXES)"
+            return target
+    allowed = ", ".join(redact(p) for p in allowed_prefixes) or f"none configured ({setting})"
     raise DestinationNotAllowedError(
-        f"destination {redact(url)} (resolved: {target.url}) is not allowed; allowed prefixes: {allowed}"
+        f"{what} {redact(url)} (resolved: {target.url}) is not allowed; allowed prefixes: {allowed}"
     )
 
 

@@ -294,4 +294,4 @@ def long_dimensions(name: str) -> list[str]:
     return {"aus-retail": ["state"], "tourism-regions": ["state", "purpose"]}.get(name, [])
 
 
-add_job_commands(app, Kind.DATASET, with_log=False)  # imports run in the CLI only
+add_job_commands(app, Kind.DATASET)

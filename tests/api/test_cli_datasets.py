@@ -66,3 +66,29 @@ def test_sample_writes_real_data(cli, tmp_path: Path) -> None:  # type: ignore[n
     assert json.loads(out_text)["num_series"] == 366
     code, _, err = cli("datasets", "sample", "m5", str(out))
     assert code == 2 and "unknown sample" in err
+
+
+def test_long_format_sample_import_and_describe(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The real fpp3 tourism set as a warehouse exports it: one row per quarter, region x state x purpose."""
+    path = tmp_path / "tourism.csv.gz"
+    code, _, err = cli("datasets", "sample", "tourism-regions", str(path), "--format", "long")
+    assert code == 0 and "--freq Q --dimensions state,purpose" in err
+    code, out, _ = cli("datasets", "import", "trips", str(path), "--freq", "Q", "--dimensions", "state,purpose",
+                       "--middlefill", "nan", "--json")
+    assert code == 0
+    described = json.loads(out)
+    summary = described["summary"]
+    assert described["type"] == "target" and summary["format"] == "long" and summary["num_series"] == 304
+    assert summary["dimensions"] == ["state", "purpose"] and summary["filling"]["middlefill"] == "nan"
+    code, out, _ = cli("datasets", "describe", "trips")
+    assert code == 0 and "frontfill none, middlefill nan, backfill zero" in out and "state, purpose" in out
+    for args, message in [
+        (["--middlefill", "often"], "middlefill: Input should be"),
+        (["--middlefill", "value"], "no fill value is given (--fill-value)"),
+        (["--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        (["--dimensions", "region"], "missing column 'region'"),
+    ]:
+        code, _, err = cli("datasets", "import", "bad", str(path), "--freq", "Q", *args)
+        assert code == 2 and message in err, err
+    code, out, _ = cli("datasets", "list", "--json")
+    assert [d["name"] for d in json.loads(out)] == ["trips"]  # nothing half-registered
