@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     allowed_export_prefixes: list[str] = Field(
         default_factory=list, description="destinations HTTP-started exports may write under"
     )
+    import_partition_mb: int = Field(
+        1024, ge=1, description="long-format imports group up to this much source in memory; larger sources are "
+        "partitioned on local disk by series key first, so memory stays bounded"
+    )
     allowed_import_prefixes: list[str] = Field(
         default_factory=list, description="folders or s3:// prefixes HTTP-started dataset imports may read from "
         "(the CLI reads anywhere its user can)"

@@ -41,7 +41,7 @@ def run(kind: str, name: str, settings: Settings) -> int:
             from datasets.catalog import run_import
 
             r = run_import(rt.workspace, rt.registry, name, source_options=settings.storage_options(spec["source"]),
-                           registered=True)
+                           registered=True, partition_bytes=settings.import_partition_mb * 2**20)
         elif kind == Kind.EXPORT.value:
             from exports.jobs import run_export
 

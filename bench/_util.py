@@ -29,6 +29,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
     result: dict[str, Any] = json.loads(last)
     if result["rc"] != 0:
         raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    result["stdout"] = proc.stdout
     return result
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from datasets.columnar import ParquetSink, iter_entries, series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.long_format import DatasetType, LongFormat
-from datasets.long_scan import scan_long
+from datasets.long_scan import PARTITION_BYTES, scan_long
 from datasets.metadata import scan_metadata
 from datasets.records import Series
 from datasets.scan import ProgressCallback, scan_dataset
@@ -92,7 +92,7 @@ def validate_source(source: str, *, freq: str | None, layout: Layout = "auto", l
 
 def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | None, long: LongFormat | None,
                     source_options: dict[str, Any] | None, max_problems: int,
-                    progress: ProgressCallback) -> DatasetSummary:
+                    progress: ProgressCallback, partition_bytes: int) -> DatasetSummary:
     """Validate ``source`` and write its stored copy under ``rel`` in the same pass."""
     if long is not None and long.type == DatasetType.METADATA:
         table, summary = scan_metadata(source, fmt=long, storage_options=source_options, max_problems=max_problems,
@@ -112,7 +112,8 @@ def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | 
                 sink.write(series_to_batch(batch, [str(s.item_id) for s in batch]))
 
             return scan_long(source, freq=freq, fmt=long, storage_options=source_options,
-                             max_problems=max_problems, write=write, progress=progress)
+                             max_problems=max_problems, write=write, progress=progress,
+                             partition_bytes=partition_bytes)
         finally:
             sink.close()
 
@@ -154,6 +155,7 @@ def run_import(
     max_problems: int = 100,
     progress: ProgressCallback | None = None,
     registered: bool = False,
+    partition_bytes: int = PARTITION_BYTES,
 ) -> Resource:
     """Validate the registered import's source and store it in one pass, through the same
     lifecycle as every job (``CREATE_IN_PROGRESS``, then ``ACTIVE``; a killed import is seen as
@@ -179,7 +181,8 @@ def run_import(
     try:
         with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
             summary = _scan_and_store(workspace, rel, spec["source"], freq=spec["freq"], long=long,
-                                      source_options=source_options, max_problems=max_problems, progress=report)
+                                      source_options=source_options, max_problems=max_problems, progress=report,
+                                      partition_bytes=partition_bytes)
             manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
             workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
             return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
@@ -202,6 +205,7 @@ def import_dataset(
     source_options: dict[str, Any] | None = None,
     max_problems: int = 100,
     progress: ProgressCallback | None = None,
+    partition_bytes: int = PARTITION_BYTES,
 ) -> Resource:
     """:func:`register_import` then :func:`run_import` in this process (the CLI's path): an
     invalid source leaves nothing registered and nothing behind.
@@ -217,7 +221,7 @@ def import_dataset(
     """
     register_import(registry, name, source, freq=freq, layout=layout, long=long, source_options=source_options)
     return run_import(workspace, registry, name, source_options=source_options, max_problems=max_problems,
-                      progress=progress)
+                      progress=progress, partition_bytes=partition_bytes)
 
 
 def dataset_summary(resource: Resource) -> DatasetSummary:

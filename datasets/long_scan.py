@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from pyarrow import ipc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 from datasets.columns import as_strings, parse_numbers, parse_timestamps
 from datasets.errors import ProblemLog

@@ -18,7 +18,15 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
-from datasets import DatasetSummary, DatasetType, Filling, LongFormat, delete_dataset, get_dataset, import_dataset
+from datasets import (
+    DatasetSummary,
+    DatasetType,
+    Filling,
+    LongFormat,
+    delete_dataset,
+    get_dataset,
+    import_dataset,
+)
 from datasets.catalog import Layout, validate_source
 from datasets.long_format import Aggregation, FillMethod
 from resources import InvalidInputError, Kind, Resource, Status
@@ -208,6 +216,7 @@ def import_(
         resource = import_dataset(
             rt.workspace, rt.registry, name, path, freq=freq, layout=format_, long=long,
             source_options=rt.settings.storage_options(path), max_problems=max_errors, progress=progress,
+            partition_bytes=rt.settings.import_partition_mb * 2**20,
         )
     if json_output:
         print_json(_describe(resource))

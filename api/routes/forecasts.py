@@ -9,7 +9,14 @@ from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
-from api.schemas import ForecastCreate, ForecastQuery, ItemForecast, ItemForecasts, ResourcePublic, ResourcesPublic
+from api.schemas import (
+    ForecastCreate,
+    ForecastQuery,
+    ItemForecast,
+    ItemForecasts,
+    ResourcePublic,
+    ResourcesPublic,
+)
 from forecast.store import LoadedForecast, parse_bounds
 from resources import InvalidInputError, Kind, NotFoundError
 

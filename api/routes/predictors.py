@@ -28,9 +28,8 @@ def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
 @router.post("", status_code=202)
 def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
     """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
-    from forecast.predictors import register_predictor
-
     from forecast.features import FeatureInputs
+    from forecast.predictors import register_predictor
 
     features = FeatureInputs(related=body.related, metadata=body.metadata, holidays=body.holidays)
     r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=body.hyperparameters,

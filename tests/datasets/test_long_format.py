@@ -12,11 +12,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datasets import DatasetValidationError, Filling, LongFormat, import_dataset, iter_dataset, validate_source
+from api.runtime import build_runtime
+from datasets import (
+    DatasetValidationError,
+    Filling,
+    LongFormat,
+    import_dataset,
+    iter_dataset,
+    validate_source,
+)
 from datasets.long_scan import scan_long
 from datasets.metadata import scan_metadata
 from datasets.records import Series
-from api.runtime import build_runtime
 from resources import InvalidInputError, Kind
 
 # Daily sales of two items in two stores. A/1 has two rows on 01-01 and a gap on 01-02; A/2 starts
@@ -174,8 +181,8 @@ def test_bad_input_is_listed_by_file_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(DatasetValidationError) as info:
         scan(path)
     assert [str(p) for p in info.value.problems] == [
-        f"{path}:3 [timestamp]: cannot read '2024-13-01' as a timestamp (ISO 8601 such as 2024-01-31; supported "
-        "range 1677-09-22 .. 2262-04-11; --timestamp-format sets another format)",
+        (f"{path}:3 [timestamp]: cannot read '2024-13-01' as a timestamp (ISO 8601 such as 2024-01-31; supported "
+         "range 1677-09-22 .. 2262-04-11; --timestamp-format sets another format)"),
         f"{path}:4 [item_id]: is empty",
         f"{path}:5 [target_value]: 'abc' is not a number, or is beyond the float32 range (about ±3.4e38)",
         f"{path}:6 [target_value]: '1e50' is not a number, or is beyond the float32 range (about ±3.4e38)",

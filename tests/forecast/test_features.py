@@ -8,8 +8,6 @@ regressors, the generation and load forecasts, as the long-format sample writes 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest

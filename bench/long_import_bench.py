@@ -1,0 +1,98 @@
+"""Import the same observations as long-format CSV and as DeepAR JSON lines; report rows/s and peak
+memory of each, side by side in one run.
+
+    .venv/bin/python bench/long_import_bench.py [--items 5000] [--stores 2] [--length 1000] [--partition-mb 64]
+
+The data is synthetic (gamma noise around a daily seasonal level, 1 % of values missing): items x
+stores series of ``length`` hourly points, so ``items x stores x length`` rows (10M by default).
+The long CSV has ``item_id,store,timestamp,target_value`` (one row per observation, as warehouses
+export it; ``store`` a dimension); the JSON lines hold one record per series. Files are written
+once to bench/out/ and reused. Each import runs in its own process (peak RSS is its own); the long
+import runs twice: held in memory, and partitioned on disk by series key (``--partition-mb``, as
+for a source larger than memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _util import OUT, run_measured  # noqa: E402
+
+
+def series_values(rng: np.random.Generator, length: int) -> np.ndarray:
+    level = 10 + 5 * np.sin(np.arange(length) * 2 * np.pi / 24)
+    y = np.round(rng.gamma(2.0, level / 2.0), 3)
+    y[rng.random(length) < 0.01] = np.nan
+    return y
+
+
+def make_files(csv_path: Path, json_path: Path, items: int, stores: int, length: int) -> None:
+    if csv_path.exists() and json_path.exists():
+        return
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2020-01-01", periods=length, freq="h").strftime("%Y-%m-%d %H:%M:%S").to_numpy()
+    tmp_csv, tmp_json = csv_path.with_name(csv_path.name + ".tmp"), json_path.with_name(json_path.name + ".tmp")
+    writer = None
+    with open(tmp_json, "w") as jf:
+        for i in range(items):
+            for s in range(stores):
+                y = series_values(rng, length)
+                jf.write(json.dumps({"item_id": f"i{i}|store={s}", "start": "2020-01-01 00:00:00",
+                                     "target": [None if np.isnan(v) else float(v) for v in y]}) + "\n")
+                table = pa.table({"item_id": pa.array(np.full(length, f"i{i}")), "store": pa.array(np.full(length, str(s))),
+                                  "timestamp": pa.array(stamps), "target_value": pa.array(y)})
+                if writer is None:
+                    writer = pacsv.CSVWriter(str(tmp_csv), table.schema)
+                writer.write_table(table)
+    assert writer is not None
+    writer.close()
+    tmp_csv.replace(csv_path)
+    tmp_json.replace(json_path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=5000)
+    ap.add_argument("--stores", type=int, default=2)
+    ap.add_argument("--length", type=int, default=1000)
+    ap.add_argument("--partition-mb", type=int, default=64)
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    stem = f"long-{args.items}x{args.stores}x{args.length}"
+    csv_path, json_path = OUT / f"{stem}.csv", OUT / f"{stem}.jsonl"
+    make_files(csv_path, json_path, args.items, args.stores, args.length)
+    rows = args.items * args.stores * args.length
+    forecast = str(Path(sys.executable).parent / "forecast")
+    result: dict[str, object] = {"rows": rows, "series": args.items * args.stores, "cpus": os.cpu_count(),
+                                 "csv_mib": round(csv_path.stat().st_size / 2**20, 1),
+                                 "jsonl_mib": round(json_path.stat().st_size / 2**20, 1)}
+    runs = {
+        "jsonlines": ([str(json_path), "--freq", "H"], {}),
+        "long (in memory)": ([str(csv_path), "--freq", "H", "--dimensions", "store"], {}),
+        f"long (partitioned, {args.partition_mb} MiB)": ([str(csv_path), "--freq", "H", "--dimensions", "store"],
+                                                         {"FORECAST_IMPORT_PARTITION_MB": str(args.partition_mb)}),
+    }
+    for label, (cli_args, extra_env) in runs.items():
+        with tempfile.TemporaryDirectory() as home:
+            m = run_measured([forecast, "datasets", "import", "bench", *cli_args, "--json"],
+                             {"FORECAST_HOME": home, **extra_env})
+            info = json.loads(m["stdout"]) if m.get("stdout") else {}
+        result[label] = {"seconds": round(m["seconds"], 2), "rows_per_s": round(rows / m["seconds"]),
+                         "peak_mib": round(m["peak_mib"]),
+                         "num_series": info.get("summary", {}).get("num_series")}
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
