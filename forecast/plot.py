@@ -11,18 +11,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from datasets.catalog import DATA_FILE
 from forecast.store import LoadedForecast, forecast_timestamps
-from resources import Kind, NotFoundError, Registry, Resource, Workspace
+from resources import Kind, Registry, Resource, Workspace
 
 
-def item_history(workspace: Workspace, dataset: Resource, item_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(timestamps ns, target) of one stored series, or ``None`` if the item is not in the dataset."""
+def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensions: list[str] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(timestamps ns, target) of one stored series (an item, and its dimension values when the
+    dataset has dimensions), or ``None`` if it is not in the dataset."""
     with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
-        table = pq.read_table(f, columns=["item_id", "start", "target"], filters=pc.field("item_id") == item_id)
+        names = pq.ParquetFile(f).schema_arrow.names
+        columns = ["item_id", "start", "target"] + (["dimensions"] if dimensions and "dimensions" in names else [])
+        table = pq.read_table(f, columns=columns, filters=pc.field("item_id") == item_id)
+    if "dimensions" in table.column_names:
+        table = table.filter(pa.array([d == dimensions for d in table.column("dimensions").to_pylist()]))
     if table.num_rows == 0:
         return None
     start = int(table.column("start").cast("int64")[0].as_py())
@@ -52,9 +59,7 @@ def render_item(
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    row = loaded.index.get(item_id)
-    if row is None:
-        raise NotFoundError(f"item {item_id!r} not found in forecast {loaded.name!r}")
+    row = loaded.locate(item_id)
     ns, _ = loaded.timestamps(int(loaded.starts[row]))
     x = pd.to_datetime(ns)
     quantiles = sorted((int(re.sub(r"\D", "", c)), c) for c in loaded.columns if c != "mean")
@@ -88,20 +93,24 @@ def render_item(
     return buf.getvalue()
 
 
-def plot_forecast_item(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str) -> bytes:
-    """Render with history from the forecast's dataset and the predictor's backtest window."""
+def plot_forecast_item(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str,
+                       filters: dict[str, str] | None = None) -> bytes:
+    """Render with history from the forecast's dataset and the predictor's backtest window; with
+    dimensions, ``filters`` (or a series key as ``item_id``) choose the series."""
     resource = registry.get(Kind.FORECAST, loaded.name)
-    if item_id not in loaded.index:
-        raise NotFoundError(f"item {item_id!r} not found in forecast {loaded.name!r}")
+    row = loaded.locate(item_id, filters)
+    dims = [loaded.dimension_values[d][row] for d in loaded.dimensions]
+    key = next(k for k, r in loaded.index.items() if r == row) if loaded.dimensions else item_id
+    item_id = loaded.item_ids[row]
     history = None
     backtest: int | None = None
     dataset_name = resource.spec.get("dataset")
     if dataset_name and registry.exists(Kind.DATASET, dataset_name):
-        history = item_history(workspace, registry.get(Kind.DATASET, dataset_name), item_id)
+        history = item_history(workspace, registry.get(Kind.DATASET, dataset_name), item_id, dims)
     predictor_name = resource.spec.get("predictor")
     if predictor_name and registry.exists(Kind.PREDICTOR, predictor_name):
         p = registry.get(Kind.PREDICTOR, predictor_name)
         hp: dict[str, Any] = p.spec.get("hyperparameters", {})
         if hp.get("prediction_length"):
             backtest = int(hp["prediction_length"]) * int(hp.get("backtest_windows", 1))
-    return render_item(loaded, item_id, history=history, backtest_length=backtest)
+    return render_item(loaded, key, history=history, backtest_length=backtest)

@@ -24,6 +24,18 @@ from resources import InvalidInputError, Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
+                                                       "when the forecast has dimensions (repeatable)")]
+
+
+def _filters(where: list[str] | None) -> dict[str, str]:
+    filters: dict[str, str] = {}
+    for cond in where or []:
+        key, eq, value = cond.partition("=")
+        if not eq or not key.strip():
+            raise InvalidInputError(f"--where {cond!r}: expected dimension=value, e.g. store=3")
+        filters[key.strip()] = value.strip()
+    return filters
 
 
 @app.command()
@@ -63,8 +75,7 @@ def query(
     ctx: typer.Context,
     name: str,
     item_id: Annotated[str, typer.Argument(help="the item to show")],
-    where: Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
-                                                    "when the forecast has dimensions (repeatable)")] = None,
+    where: WhereOption = None,
     types: Annotated[str | None, typer.Option(help=escape("output columns, e.g. p10,mean [default: all]"))] = None,
     start: Annotated[str | None, typer.Option(help="first timestamp to include (ISO-8601)")] = None,
     end: Annotated[str | None, typer.Option(help="last timestamp to include (ISO-8601)")] = None,
@@ -77,13 +88,7 @@ def query(
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
     columns = loaded.select_columns(types)
     lo, hi = parse_bounds(start, end)
-    filters: dict[str, str] = {}
-    for cond in where or []:
-        key, eq, value = cond.partition("=")
-        if not eq or not key.strip():
-            raise InvalidInputError(f"--where {cond!r}: expected dimension=value, e.g. store=3")
-        filters[key.strip()] = value.strip()
-    result = loaded.item(item_id, columns=columns, start=lo, end=hi, filters=filters)
+    result = loaded.item(item_id, columns=columns, start=lo, end=hi, filters=_filters(where))
     if json_output:
         print_json({"forecast": name, **result})
         return
@@ -103,6 +108,7 @@ def plot(
     name: str,
     item_id: Annotated[str, typer.Argument(help="the item to draw")],
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write")] = Path("item.png"),
+    where: WhereOption = None,
 ) -> None:
     """Draw one item: history, the forecast band, quantiles and the mean, as a PNG."""
     from forecast.plot import plot_forecast_item
@@ -110,7 +116,7 @@ def plot(
 
     rt = runtime(ctx)
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
-    png = plot_forecast_item(rt.workspace, rt.registry, loaded, item_id)
+    png = plot_forecast_item(rt.workspace, rt.registry, loaded, item_id, _filters(where))
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_bytes(png)
     tmp.replace(out)

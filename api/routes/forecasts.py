@@ -118,12 +118,14 @@ async def read_items(
 
 @router.get("/{name}/items/{item_id:path}/plot.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def read_item_plot(name: NameParam, item_id: str, state: StateDep) -> Response:
-    """PNG of one item: history, the forecast band, quantiles and the mean. Unknown item: 404."""
+def read_item_plot(name: NameParam, item_id: str, state: StateDep, request: Request) -> Response:
+    """PNG of one item: history, the forecast band, quantiles and the mean. Unknown item: 404.
+    With dimensions, a query parameter per dimension chooses the series (``?state=Victoria``)."""
     from forecast.plot import plot_forecast_item
 
     loaded = state.forecasts.get(name)
-    png = plot_forecast_item(state.runtime.workspace, state.runtime.registry, loaded, item_id)
+    png = plot_forecast_item(state.runtime.workspace, state.runtime.registry, loaded, item_id,
+                             dimension_filters(request))
     return Response(png, media_type="image/png")
 
 
