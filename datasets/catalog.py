@@ -30,7 +30,7 @@ MANIFEST_FILE = "manifest.json"
 
 #: ``jsonlines``: DeepAR records (one series per line, or per Parquet row with a ``target`` list);
 #: ``long``: one row per observation (CSV or Parquet); ``auto``: CSV is long, JSON lines are not,
-#: Parquet is long unless it has a ``target`` column.
+#: Parquet is long unless it has a ``target`` list column.
 Layout = Literal["auto", "jsonlines", "long"]
 
 
@@ -49,8 +49,9 @@ def resolve_layout(source: str, layout: Layout, *, storage_options: dict[str, An
     if "json" in kinds:
         return "jsonlines"
     with fs.open(files[0][0], "rb") as f:
-        names = pq.ParquetFile(f).schema_arrow.names
-    return "jsonlines" if TARGET in names else "long"
+        schema = pq.ParquetFile(f).schema_arrow
+    listed = TARGET in schema.names and pa.types.is_list(schema.field(TARGET).type)
+    return "jsonlines" if listed else "long"
 
 
 def _long_options(source: str, layout: Layout, long: LongFormat | None, freq: str | None,

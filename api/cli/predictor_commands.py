@@ -231,6 +231,23 @@ def create(
     console.print(_accuracy_table(resource.result))
 
 
+def _features_lines(result: dict[str, Any]) -> list[str]:
+    """What the predictor was fitted with: its features by name, and the values resolved from the data."""
+    lines = []
+    feats = result.get("features") or {}
+    if feats.get("related") or feats.get("metadata") or feats.get("holidays"):
+        parts = [f"dynamic {', '.join(feats['dynamic_features'])}"] if feats.get("dynamic_features") else []
+        parts += [f"{c} ({n} categories)" for c, n in feats.get("categorical", {}).items()]
+        parts += [f"{c} (numeric)" for c in feats.get("numeric", [])]
+        sources = ", ".join(f"{k} {feats[k]!r}" for k in ("related", "metadata") if feats.get(k))
+        lines.append("features: " + "; ".join(parts) + (f" (from {sources})" if sources else ""))
+    resolved = result.get("resolved") or {}
+    if resolved:
+        lines.append("resolved: " + ", ".join(f"{k} {resolved[k]}" for k in (
+            "context_length", "cardinality", "num_dynamic_feat", "num_static_real") if k in resolved))
+    return lines
+
+
 def _ints(text: str, what: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -277,6 +294,8 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
     if "training" in r.result:
         tr = r.result["training"]
         console.print(f"fitted: {_summary(r.result)}; backtest {tr['backtest_seconds']:.1f} s", highlight=False)
+        for line in _features_lines(r.result):
+            console.print(line, highlight=False, markup=False)
         for note in tr.get("notes", []):
             console.print(f"note: {note}", highlight=False, markup=False)
         console.print(_accuracy_table(r.result))

@@ -47,12 +47,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     scenario.to_csv(root / "scenario.csv", index=False)
     recent[pd.to_datetime(recent["timestamp"]) <= pd.to_datetime(target["timestamp"]).max()].to_csv(
         root / "past-only.csv", index=False)
+    cut = pd.to_datetime(recent["timestamp"]).max() - pd.Timedelta(hours=5)
+    recent[(recent["item_id"] == "FR") | (pd.to_datetime(recent["timestamp"]) <= cut)].to_csv(
+        root / "be-short.csv", index=False)
     (root / "markets.csv").write_text("item_id,market,capacity_gw\nFR,EPEX FR,130\nBE,EPEX BE,25\n")
     (root / "markets-new.csv").write_text("item_id,market,capacity_gw\nFR,EPEX FR,130\nBE,Nord Pool,25\n")
     related_fmt = LongFormat(type="related")
     import_dataset(rt.workspace, rt.registry, "prices", str(root / "prices.csv"), freq="H")
-    for name, file in [("regressors", "regressors.csv"), ("scenario", "scenario.csv"), ("past-only", "past-only.csv")]:
+    for name, file in [("regressors", "regressors.csv"), ("scenario", "scenario.csv"), ("past-only", "past-only.csv"),
+                       ("be-short", "be-short.csv")]:
         import_dataset(rt.workspace, rt.registry, name, str(root / file), freq="H", long=related_fmt)
+    import_dataset(rt.workspace, rt.registry, "be-short-filled", str(root / "be-short.csv"), freq="H",
+                   long=LongFormat(type="related", filling={"futurefill": "mean"}))
     for name, file in [("markets", "markets.csv"), ("markets-new", "markets-new.csv")]:
         import_dataset(rt.workspace, rt.registry, name, str(root / file), freq=None, long=LongFormat(type="metadata"))
     create_predictor(rt.workspace, rt.registry, "p", dataset="prices", hyperparameters=tiny(prediction_length=H),
@@ -104,6 +110,14 @@ def test_a_category_never_seen_in_training_is_a_clear_error(world: Runtime) -> N
 def test_a_related_series_that_does_not_reach_the_horizon(world: Runtime) -> None:
     with pytest.raises(ForecastInputError, match=r"ends at 2016-10-30 23:00:00, so it does not cover the forecast horizon"):
         create_forecast(world.workspace, world.registry, "short", predictor="p", related="past-only")
+
+
+def test_one_series_short_of_the_horizon_is_named_and_futurefill_fills_it(world: Runtime) -> None:
+    with pytest.raises(ForecastInputError, match=r"in 1 series .*BE: column 'gen_forecast' has no value at "
+                                                 r"2016-10-31 19:00:00 \(in the forecast horizon\)"):
+        create_forecast(world.workspace, world.registry, "be-short", predictor="p", related="be-short")
+    r = create_forecast(world.workspace, world.registry, "be-filled", predictor="p", related="be-short-filled")
+    assert r.result["num_items"] == 2
 
 
 def test_features_need_an_algorithm_that_uses_them(world: Runtime) -> None:
