@@ -130,7 +130,16 @@ class ItemForecast(BaseModel):
 
 
 class ItemForecasts(BaseModel):
-    """Several items' forecasts, in the order asked for."""
+    """Several items' forecasts, in the order asked for, and the ids that are not in the forecast."""
 
     forecast: str
     items: list[ItemForecast]
+    missing: list[str] = Field([], description="ids asked for that the forecast does not have")
+
+
+class ItemIds(BaseModel):
+    """A page of a forecast's item ids (series keys where it has dimensions), sorted."""
+
+    forecast: str
+    item_ids: list[str]
+    next_token: str | None = Field(None, description="pass as next_token for the next page; null on the last")

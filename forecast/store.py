@@ -12,6 +12,7 @@ Torch-free on purpose (the HTTP service imports this, never the model). One load
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 import warnings
@@ -171,6 +172,7 @@ class LoadedForecast:
     rows_of_item: dict[str, list[int]] = field(default_factory=dict)  # with dimensions: item id -> its rows
     _stamps: dict[int, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _keys: list[str] | None = None
 
     def timestamps(self, start_ns: int) -> tuple[np.ndarray, list[str]]:
         """Forecast timestamps (ns and ISO strings) for a start; cached, since items share starts."""
@@ -243,6 +245,28 @@ class LoadedForecast:
             return {"item_id": item_id, "predictions": predictions}
         return {"item_id": self.item_ids[row], "dimensions": {d: self.dimension_values[d][row] for d in self.dimensions},
                 "predictions": predictions}
+
+    def item_ids_page(self, *, prefix: str = "", limit: int = 100, after: str | None = None
+                      ) -> tuple[list[str], str | None]:
+        """Up to ``limit`` sorted ids (series keys) starting with ``prefix``, after ``after``; and
+        the token of the next page (the last id returned), or ``None`` at the end."""
+        keys = self._sorted_keys()
+        lo = bisect.bisect_left(keys, prefix)
+        if after is not None:
+            lo = max(lo, bisect.bisect_right(keys, after))
+        page = []
+        for k in keys[lo:lo + limit + 1]:
+            if not k.startswith(prefix):
+                break
+            page.append(k)
+        more = len(page) > limit
+        page = page[:limit]
+        return page, (page[-1] if more and page else None)
+
+    def _sorted_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = sorted(self.index)
+        return self._keys
 
     def select_columns(self, text: str | None) -> list[str]:
         return parse_columns(text, self.columns)

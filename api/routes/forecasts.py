@@ -14,6 +14,7 @@ from api.schemas import (
     ForecastQuery,
     ItemForecast,
     ItemForecasts,
+    ItemIds,
     ResourcePublic,
     ResourcesPublic,
 )
@@ -98,22 +99,36 @@ async def read_items(
     item_id: Annotated[list[str], Query(min_length=1, max_length=1000, description="repeat for several items")],
     types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
 ) -> Response:
-    """Several items in one call: ``?item_id=a&item_id=b``. 404 names any unknown item. With
+    """Several items in one call: ``?item_id=a&item_id=b``: the items found, in the order asked
+    for, and the ids not in the forecast under ``missing`` (404 only when none is found). With
     dimensions, a query parameter per dimension chooses each item's series (``&store=3``)."""
     loaded = await _loaded(state, name)
     columns = loaded.select_columns(types)
     lo, hi = parse_bounds(start, end)
     filters = dimension_filters(request)
-    missing = []
+    items, missing = [], []
     for i in item_id:
         try:
-            loaded.locate(i, filters)
+            items.append(loaded.item(i, columns=columns, start=lo, end=hi, filters=filters))
         except NotFoundError:
             missing.append(i)
-    if missing:
-        raise NotFoundError(f"item(s) {', '.join(map(repr, missing[:10]))} not found in forecast {name!r}")
-    items = [loaded.item(i, columns=columns, start=lo, end=hi, filters=filters) for i in item_id]
-    return JSONBytes(orjson.dumps({"forecast": name, "items": items}))
+    if not items:
+        raise NotFoundError(f"none of the item(s) {', '.join(map(repr, missing[:10]))} is in forecast {name!r}")
+    return JSONBytes(orjson.dumps({"forecast": name, "items": items, "missing": missing}))
+
+
+@router.get("/{name}/item-ids")
+async def read_item_ids(
+    name: NameParam, state: StateDep,
+    prefix: Annotated[str, Query(max_length=1000, description="only ids starting with this")] = "",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    next_token: Annotated[str | None, Query(max_length=1100, description="from the previous page")] = None,
+) -> ItemIds:
+    """A forecast's item ids in sorted order, ``limit`` at a time from ``prefix`` (for search
+    boxes); ``next_token`` continues. With dimensions, each series' key (``item|dim=value``)."""
+    loaded = await _loaded(state, name)
+    ids, token = loaded.item_ids_page(prefix=prefix, limit=limit, after=next_token)
+    return ItemIds(forecast=name, item_ids=ids, next_token=token)
 
 
 @router.get("/{name}/items/{item_id:path}/plot.png", response_class=Response,

@@ -114,7 +114,7 @@ def test_list_and_describe(client: TestClient) -> None:
     [
         ("get", "/v1/forecasts/nope/items/Q1", {}, 404, "forecast 'nope' not found"),
         ("get", "/v1/forecasts/fq/items/nope", {}, 404, "item 'nope' not found"),
-        ("get", "/v1/forecasts/fq/items", {"params": {"item_id": ["Q1", "zz"]}}, 404, "'zz'"),
+        ("get", "/v1/forecasts/fq/items", {"params": {"item_id": ["zy", "zz"]}}, 404, "none of the item(s) 'zy', 'zz'"),
         ("get", "/v1/forecasts/fq/items/Q1", {"params": {"types": "p99"}}, 422, "unknown forecast type(s) 'p99'"),
         ("get", "/v1/forecasts/fq/items/Q1", {"params": {"start": "yesterday-ish"}}, 422, "cannot parse"),
         ("get", "/v1/predictors/nope", {}, 404, "predictor 'nope' not found"),
@@ -283,3 +283,27 @@ def test_fast_path_answers_byte_for_byte_what_the_route_answers(world: World, qu
             assert again.content == routed.content
             assert again.headers["content-type"] == routed.headers["content-type"] == "application/json"
             assert again.headers["content-length"] == routed.headers["content-length"]
+
+
+def test_several_items_report_the_missing_ones(client: TestClient) -> None:
+    r = client.get("/v1/forecasts/fq/items", params=[("item_id", "Q2"), ("item_id", "nope"), ("item_id", "Q1")])
+    assert r.status_code == 200
+    body = r.json()
+    assert [i["item_id"] for i in body["items"]] == ["Q2", "Q1"] and body["missing"] == ["nope"]
+
+
+def test_item_ids_page_by_prefix(client: TestClient) -> None:
+    everything = sorted(f"Q{i}" for i in range(1, 41))
+    seen, token = [], None
+    while True:
+        params = {"limit": 7, **({"next_token": token} if token else {})}
+        body = client.get("/v1/forecasts/fq/item-ids", params=params).json()
+        seen += body["item_ids"]
+        token = body["next_token"]
+        if token is None:
+            break
+    assert seen == everything
+    body = client.get("/v1/forecasts/fq/item-ids", params={"prefix": "Q3"}).json()
+    assert body["item_ids"] == ["Q3", *sorted(f"Q3{i}" for i in range(10))] and body["next_token"] is None
+    assert client.get("/v1/forecasts/fq/item-ids", params={"prefix": "X"}).json()["item_ids"] == []
+    assert client.get("/v1/forecasts/fq/item-ids", params={"limit": 0}).status_code == 422
