@@ -90,6 +90,14 @@ def iter_forecast_batches(
         yield from pq.ParquetFile(f).iter_batches(batch_size=batch_items, columns=["item_id", "start", *dims, *wanted])
 
 
+def json_default(value: Any) -> Any:
+    """For ``json.dumps(default=...)``: a float32 as the float of its shortest form (what orjson
+    writes), NaN as ``None``; anything else as its string."""
+    if isinstance(value, np.floating):
+        return float(str(value)) if np.isfinite(value) else None
+    return str(value)
+
+
 def iso_utc(ts_ns: np.ndarray) -> list[str]:
     """ISO-8601 UTC strings (``2015-01-01T01:00:00Z``) for nanosecond timestamps."""
     return [s + "Z" for s in np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit="s").tolist()]
@@ -222,7 +230,8 @@ class LoadedForecast:
 
     def item(self, item_id: str, *, columns: list[str] | None = None, start: pd.Timestamp | None = None,
              end: pd.Timestamp | None = None, filters: dict[str, str] | None = None) -> dict[str, Any]:
-        """``{"item_id", ["dimensions",] "predictions": {column: [{"timestamp", "value"}, ...]}}``.
+        """``{"item_id", ["dimensions",] "predictions": {column: [{"timestamp", "value"}, ...]}}``;
+        values are numpy float32 scalars (see :func:`json_default` for the standard library).
 
         Raises
         ------
@@ -239,7 +248,9 @@ class LoadedForecast:
         stamps = iso[lo:hi]
         predictions = {}
         for c in columns or self.columns:
-            vals = self.values[c][row, lo:hi].tolist()
+            # float32 scalars: serialised in their shortest form (3502.5088, as in the CSV export;
+            # orjson with OPT_SERIALIZE_NUMPY), not as the float64 they widen to (3502.5087890625)
+            vals = self.values[c][row, lo:hi]
             predictions[c] = [{"timestamp": t, "value": v} for t, v in zip(stamps, vals, strict=True)]
         if not self.dimensions:
             return {"item_id": item_id, "predictions": predictions}

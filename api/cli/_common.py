@@ -106,7 +106,9 @@ def print_resource(info: dict[str, Any], *, json_output: bool) -> None:
 
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (no colours, no wrapping)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    from forecast.store import json_default
+
+    sys.stdout.write(json.dumps(data, indent=2, default=json_default) + "\n")
 
 
 def interactive() -> bool:

@@ -49,6 +49,11 @@ class JSONBytes(JSONResponse):
         return content if isinstance(content, bytes) else super().render(content)
 
 
+def _json(data: dict[str, Any]) -> JSONBytes:
+    """An item answer: forecast values are float32 scalars, written in their shortest form."""
+    return JSONBytes(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
 async def _loaded(state: StateDep, name: str) -> LoadedForecast:
     """The hot path: a freshly validated cached forecast is returned without a thread hop."""
     hit = state.forecasts.fresh(name)
@@ -114,7 +119,7 @@ async def read_items(
             missing.append(i)
     if not items:
         raise NotFoundError(f"none of the item(s) {', '.join(map(repr, missing[:10]))} is in forecast {name!r}")
-    return JSONBytes(orjson.dumps({"forecast": name, "items": items, "missing": missing}))
+    return _json({"forecast": name, "items": items, "missing": missing})
 
 
 @router.get("/{name}/item-ids")
@@ -156,7 +161,7 @@ async def read_item(
     lo, hi = parse_bounds(start, end)
     result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types), start=lo, end=hi,
                                          filters=dimension_filters(request))
-    return JSONBytes(orjson.dumps({"forecast": name, **result}))
+    return _json({"forecast": name, **result})
 
 
 @router.post("/{name}/query", response_class=JSONBytes, response_model=ItemForecast)
@@ -171,4 +176,4 @@ async def query_forecast(name: NameParam, body: ForecastQuery, state: StateDep) 
     lo, hi = parse_bounds(body.start, body.end)
     result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(body.types), start=lo, end=hi,
                                          filters=filters)
-    return JSONBytes(orjson.dumps({"forecast": name, **result}))
+    return _json({"forecast": name, **result})

@@ -307,3 +307,19 @@ def test_item_ids_page_by_prefix(client: TestClient) -> None:
     assert body["item_ids"] == ["Q3", *sorted(f"Q3{i}" for i in range(10))] and body["next_token"] is None
     assert client.get("/v1/forecasts/fq/item-ids", params={"prefix": "X"}).json()["item_ids"] == []
     assert client.get("/v1/forecasts/fq/item-ids", params={"limit": 0}).status_code == 422
+
+
+def test_values_are_the_stored_float32_in_shortest_form(client: TestClient, world: World) -> None:
+    """One number, one rendering: HTTP writes a stored value as the CSV export does (3502.5088, not
+    the float64 it widens to, 3502.5087890625)."""
+    import re
+
+    from forecast.store import load_forecast
+    from resources import Kind
+
+    stored = load_forecast(world.runtime.workspace, world.runtime.registry.get(Kind.FORECAST, "fq"))
+    row = stored.values["mean"][stored.index["Q1"]]
+    text = client.get("/v1/forecasts/fq/items/Q1", params={"types": "mean"}).text
+    raw = re.findall(r'"value":([^,}]+)', text)
+    assert [np.float32(r) for r in raw] == row.tolist()
+    assert raw == [str(v) for v in row]  # numpy's shortest float32 form, e.g. 3502.5088
