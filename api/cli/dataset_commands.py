@@ -21,6 +21,7 @@ from api.cli._common import (
 from datasets import (
     DatasetSummary,
     DatasetType,
+    DatasetValidationError,
     Filling,
     LongFormat,
     delete_dataset,
@@ -169,11 +170,17 @@ def validate(
     rt = runtime(ctx)
     long = long_format(type_, item_column, timestamp_column, target_column, dimensions, timestamp_format, timezone,
                        aggregation, middlefill, backfill, futurefill, fill_value)
-    with byte_progress("validating") as progress:
-        summary = validate_source(
-            path, freq=freq, layout=format_, long=long, storage_options=rt.settings.storage_options(path),
-            max_problems=max_errors, progress=progress,
-        )
+    try:
+        with byte_progress("validating") as progress:
+            summary = validate_source(
+                path, freq=freq, layout=format_, long=long, storage_options=rt.settings.storage_options(path),
+                max_problems=max_errors, progress=progress,
+            )
+    except DatasetValidationError as e:
+        if not json_output:
+            raise
+        print_json({"valid": False, "truncated": e.truncated, "problems": [p.model_dump() for p in e.problems]})
+        raise typer.Exit(2) from None
     if json_output:
         print_json(summary.model_dump(mode="json"))
         return

@@ -49,6 +49,10 @@ def test_invalid_dataset_exits_2_with_every_problem(cli, tmp_path: Path) -> None
     assert f"{path}:3 [start]: is missing" in err
     code, out, _ = cli("datasets", "list", "--json")
     assert json.loads(out) == []
+    code, out, _ = cli("datasets", "validate", str(path), "--freq", "D", "--json")
+    report = json.loads(out)  # the problems as JSON on stdout, for scripts
+    assert code == 2 and report["valid"] is False and not report["truncated"]
+    assert {"file": str(path), "line": 2, "field": "target", "message": "is empty"} in report["problems"]
 
 
 def test_bad_name_and_usage_errors(cli, samples_dir: Path) -> None:  # type: ignore[no-untyped-def]
