@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--stores", type=int, default=2)
     ap.add_argument("--length", type=int, default=1000)
     ap.add_argument("--partition-mb", type=int, default=64)
+    ap.add_argument("--memory-mb", type=int, default=1024, help="partition size of the in-memory run")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     stem = f"long-{args.items}x{args.stores}x{args.length}"
@@ -79,7 +80,8 @@ def main() -> None:
                                  "jsonl_mib": round(json_path.stat().st_size / 2**20, 1)}
     runs = {
         "jsonlines": ([str(json_path), "--freq", "H"], {}),
-        "long (in memory)": ([str(csv_path), "--freq", "H", "--dimensions", "store"], {}),
+        "long (in memory)": ([str(csv_path), "--freq", "H", "--dimensions", "store"],
+                             {"FORECAST_IMPORT_PARTITION_MB": str(args.memory_mb)}),
         f"long (partitioned, {args.partition_mb} MiB)": ([str(csv_path), "--freq", "H", "--dimensions", "store"],
                                                          {"FORECAST_IMPORT_PARTITION_MB": str(args.partition_mb)}),
     }

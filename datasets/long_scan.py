@@ -30,14 +30,14 @@ from pyarrow import ipc
 
 from datasets.columns import as_strings, parse_numbers, parse_timestamps
 from datasets.errors import ProblemLog
-from datasets.frequency import normalize_freq
+from datasets.frequency import freq_offset, normalize_freq
 from datasets.long_format import DatasetType, Filling, LongFormat, series_key
 from datasets.records import TIMESTAMP_RANGE, Series
 from datasets.sources import FileKind, list_source_files, open_source_file
 from datasets.summary import DatasetSummary, SummaryBuilder
 
 #: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
-PARTITION_BYTES = 1 << 30
+PARTITION_BYTES = 256 << 20
 BATCH_SERIES = 1024
 _ORD, _LINE, _FILE = "__ord", "__line", "__file"
 
@@ -229,9 +229,7 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
                 values.append(nums)
             if not log.ok or rows is None:
                 continue  # keep checking, store nothing
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ords = pd.DatetimeIndex(ns[keep]).to_period(freq).asi8
+            ords = period_ordinals(ns[keep], freq)
             sel = np.flatnonzero(keep)
             rows.add(pa.table(
                 [cols[k].take(sel) for k in fmt.key_columns] + [pa.array(ords)] + [pa.array(v[keep]) for v in values]
@@ -242,24 +240,47 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
     return rows, seen_files, sorted(ignored)
 
 
+def period_ordinals(ns: np.ndarray, freq: str) -> np.ndarray:
+    """pandas' period ordinals of nanosecond timestamps: integer division for single fixed steps
+    (hours, days, minutes), pandas' calendar arithmetic otherwise (weeks, months, multiples)."""
+    offset = freq_offset(freq)
+    if isinstance(offset, pd.offsets.Tick) and offset.n == 1:
+        return np.floor_divide(ns, offset.nanos)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.DatetimeIndex(ns).to_period(freq).asi8
+
+
 # -- grouping, aggregation, grid ------------------------------------------------------------------
 def _codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Series number of each row (series numbered in key order), and per key column each row's
-    index into that column's distinct values with the values themselves (to name series)."""
+    """Each row's series code (codes ordered like the keys: item, then dimensions; not dense when
+    there are dimensions), and per key column each row's index into that column's distinct values
+    with the values themselves (to name series)."""
     combined = np.zeros(table.num_rows, dtype=np.int64)
     columns = []
     for k in keys:
         enc = table.column(k).combine_chunks().dictionary_encode()
         dictionary = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-        indices = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        indices = enc.indices.to_numpy(zero_copy_only=False)
         rank = np.empty(len(dictionary), dtype=np.int64)
         rank[np.argsort(dictionary, kind="stable")] = np.arange(len(dictionary))
-        if combined.max(initial=0) >= np.iinfo(np.int64).max // (2 * max(len(dictionary), 1)):
+        if combined.max(initial=0) >= np.iinfo(np.int64).max // (4 * max(len(dictionary), 1)):
             combined = np.unique(combined, return_inverse=True)[1].reshape(-1).astype(np.int64)
         combined = combined * len(dictionary) + rank[indices]
         columns.append((indices, dictionary))
-    series = np.unique(combined, return_inverse=True)[1].reshape(-1)
-    return series, columns
+    return combined, columns
+
+
+def _sort_order(codes: np.ndarray, ords: np.ndarray) -> np.ndarray | None:
+    """The stable order of rows by (series code, period), or ``None`` when they are in order
+    already (warehouse exports usually are: then nothing is sorted)."""
+    span = int(ords.max()) - int(ords.min()) + 1 if len(ords) else 1
+    if int(codes.max(initial=0)) < np.iinfo(np.int64).max // (2 * span):
+        key = codes * span + (ords - ords.min(initial=0))
+        if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):
+            return None
+        return np.argsort(key, kind="stable")
+    return np.lexsort((ords, codes))
 
 
 def _aggregate(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
@@ -306,10 +327,11 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
     values, and the flat ``(total, k)`` values."""
     k = run_values.shape[1]
     observed = ~np.isnan(run_values).all(axis=1)
-    first = np.full(n_series, np.iinfo(np.int64).max)
-    last = np.full(n_series, np.iinfo(np.int64).min)
-    np.minimum.at(first, run_series[observed], run_ord[observed])
-    np.maximum.at(last, run_series[observed], run_ord[observed])
+    # runs are sorted by (series, period) and every series has an observed run (checked)
+    obs_series, obs_ord = run_series[observed], run_ord[observed]
+    series_ids = np.arange(n_series)
+    first = obs_ord[np.searchsorted(obs_series, series_ids, side="left")]
+    last = obs_ord[np.searchsorted(obs_series, series_ids, side="right") - 1]
     end = last.copy()
     if end_ord is not None and filling.backfill != "none":
         end = np.maximum(last, end_ord)
@@ -317,6 +339,26 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
+    inside = (run_ord >= first[run_series]) & (run_ord <= last[run_series])
+    if inside.all():
+        at = offsets[run_series] + (run_ord - first[run_series])
+        vals = run_values
+    else:  # empty rows before a series' first value or after its last
+        at = offsets[run_series[inside]] + (run_ord[inside] - first[run_series[inside]])
+        vals = run_values[inside]
+    flat = np.full((total, k), np.nan)
+    flat[at] = vals
+    # what is still empty: gaps and empty values (middlefill), and the tail up to end_ord (backfill)
+    for j in range(k):
+        empty = np.flatnonzero(np.isnan(flat[:, j]))
+        if not len(empty):
+            continue
+        owner = np.searchsorted(offsets, empty, side="right") - 1
+        in_back = (empty - offsets[owner]) > (last - first)[owner]
+        mid = _fill_values(filling.middlefill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
+        back = _fill_values(filling.backfill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
+        flat[empty, j] = np.where(in_back, back[owner], mid[owner])
+    return first, offsets, flat
     owner = np.repeat(np.arange(n_series), lengths)
     pos = np.arange(total) - offsets[owner]
     in_back = pos > (last - first)[owner]
@@ -340,14 +382,22 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
     if table.num_rows == 0:
         return
     keys = fmt.key_columns
-    series, columns = _codes(table, keys)
+    codes, columns = _codes(table, keys)
     ords = table.column(_ORD).to_numpy()
-    order = np.lexsort((ords, series))
-    series, ords = series[order], ords[order]
-    vals = np.column_stack([table.column(v).to_numpy()[order] for v in values])
-    new_run = np.ones(len(series), dtype=bool)
-    new_run[1:] = (series[1:] != series[:-1]) | (ords[1:] != ords[:-1])
+    sort = _sort_order(codes, ords)
+    order = np.arange(len(codes)) if sort is None else sort
+    if sort is not None:
+        codes, ords = codes[order], ords[order]
+    new_series = np.ones(len(codes), dtype=bool)
+    new_series[1:] = codes[1:] != codes[:-1]
+    series = np.cumsum(new_series) - 1  # dense, in key order
+    del codes
+    vals = np.column_stack([table.column(v).to_numpy() if sort is None else table.column(v).to_numpy()[order]
+                            for v in values])
+    new_run = new_series
+    new_run[1:] |= ords[1:] != ords[:-1]
     starts = np.flatnonzero(new_run)
+    del new_run, new_series
 
     def key_of(row: int) -> list[str]:
         """The key values (item, dimensions) of sorted row ``row``."""
@@ -369,7 +419,10 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
                     "rows must be unique per series and period, or give --aggregation sum|avg|first|min|max")
         if not log.ok:
             return
-    run_values = np.column_stack([_aggregate(vals[:, j], starts, fmt.aggregation) for j in range(len(values))])
+    if len(starts) == len(vals):  # one row per series and period: nothing to aggregate
+        run_values = vals
+    else:
+        run_values = np.column_stack([_aggregate(vals[:, j], starts, fmt.aggregation) for j in range(len(values))])
     run_series, run_ord = series[starts], ords[starts]
     n_series = int(series.max()) + 1
     has_values = np.zeros(n_series, dtype=bool)
