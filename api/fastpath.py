@@ -21,13 +21,18 @@ _ROUTE = re.compile(r"^/v1/forecasts/([A-Za-z0-9][A-Za-z0-9_-]{0,99})/items/(.+)
 _HEADERS = [(b"content-type", b"application/json")]
 
 
+def _asks_for_csv(scope: dict[str, Any]) -> bool:
+    """CSV answers (``Accept: text/csv``) are the route's."""
+    return any(k == b"accept" and b"text/csv" in v for k, v in scope.get("headers", ()))
+
+
 class FastItemQuery:
     def __init__(self, app: Any, cache: ForecastCache) -> None:
         self.app = app
         self.cache = cache
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] == "GET" and not _asks_for_csv(scope):
             m = _ROUTE.match(scope["path"])
             if m is not None:
                 body = self._answer(m.group(1), m.group(2), scope.get("query_string", b""))

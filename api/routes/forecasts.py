@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -149,18 +150,52 @@ def read_item_plot(name: NameParam, item_id: str, state: StateDep, request: Requ
     return Response(png, media_type="image/png")
 
 
-@router.get("/{name}/items/{item_id:path}", response_class=JSONBytes, response_model=ItemForecast)
+def wants_csv(request: Request) -> bool:
+    """Whether the client asked for CSV (``Accept: text/csv``) rather than JSON, the default."""
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept
+
+
+def item_csv(loaded: LoadedForecast, result: dict[str, Any]) -> Response:
+    """One item's rows as the CSV export writes them: ``item_id,date,<dimensions>,<types>``."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from exports.writer import long_schema
+
+    columns = list(result["predictions"])
+    dims = result.get("dimensions") or {}
+    points = result["predictions"][columns[0]] if columns else []
+    n = len(points)
+    schema = long_schema(columns, "csv", list(dims))
+    arrays = [pa.array([result["item_id"]] * n), pa.array([p["timestamp"] for p in points])]
+    arrays += [pa.array([v] * n) for v in dims.values()]
+    arrays += [pa.array(np.array([p["value"] for p in result["predictions"][c]], dtype=np.float32)) for c in columns]
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.Table.from_arrays(arrays, schema=schema), sink,
+                    write_options=pacsv.WriteOptions(quoting_style="needed"))
+    return Response(sink.getvalue().to_pybytes(), media_type="text/csv")
+
+
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/{name}/items/{item_id:path}", response_class=JSONBytes, response_model=ItemForecast,
+            responses=CSV_RESPONSE)
 async def read_item(
     name: NameParam, item_id: str, state: StateDep, request: Request,
     types: TypesQuery = None, start: StartQuery = None, end: EndQuery = None,
 ) -> Response:
-    """One item's forecast: each type as a list of ``{timestamp, value}`` points. A forecast with
-    dimensions takes a query parameter per dimension to choose the item's series (``?store=3``),
-    or the series key as the item (``A|store=3``); the answer names the series' dimensions."""
+    """One item's forecast: each type as a list of ``{timestamp, value}`` points, or with
+    ``Accept: text/csv`` the export's rows for the item. A forecast with dimensions takes a query
+    parameter per dimension to choose the item's series (``?store=3``), or the series key as the
+    item (``A|store=3``); the answer names the series' dimensions."""
     loaded = await _loaded(state, name)
     lo, hi = parse_bounds(start, end)
     result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(types), start=lo, end=hi,
                                          filters=dimension_filters(request))
+    if wants_csv(request):
+        return item_csv(loaded, result)
     return _json({"forecast": name, **result})
 
 

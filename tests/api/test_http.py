@@ -323,3 +323,20 @@ def test_values_are_the_stored_float32_in_shortest_form(client: TestClient, worl
     raw = re.findall(r'"value":([^,}]+)', text)
     assert [np.float32(r) for r in raw] == row.tolist()
     assert raw == [str(v) for v in row]  # numpy's shortest float32 form, e.g. 3502.5088
+
+
+def test_item_as_csv_matches_the_export(client: TestClient, world: World, tmp_path: Path) -> None:
+    r = client.get("/v1/forecasts/fq/items/Q1", params={"types": "p10,mean"}, headers={"Accept": "text/csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.splitlines()
+    assert lines[0] == '"item_id","date","p10","mean"' and len(lines) == 5
+    from exports.writer import iter_long_batches
+    from resources import Kind
+
+    exported = [b for b in iter_long_batches(world.runtime.workspace, world.runtime.registry.get(Kind.FORECAST, "fq"),
+                                             "csv")][0]
+    rows = exported.to_pylist()[:4]
+    for line, row in zip(lines[1:], rows, strict=True):
+        item, date, p10, mean = line.split(",")
+        assert (item, date) == ('"Q1"', f'"{row["date"]}"')
+        assert np.float32(p10) == np.float32(row["p10"]) and np.float32(mean) == np.float32(row["mean"])
