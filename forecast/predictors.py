@@ -266,6 +266,55 @@ def _drop_notes(model: Any) -> list[str]:
             for member, n in dropped.items()]
 
 
+#: What predictors can be filtered by (``key=value``) and sorted by (backtest metrics, or fields).
+FILTER_KEYS = ("dataset", "algorithm", "status", "related", "metadata")
+SORT_KEYS = ("mean_wql", "mase", "wape", "rmse", "mape", "name", "created_at")
+
+
+def predictor_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A predictor's own backtest accuracy from its ``result["metrics"]`` (``deepar`` in predictors
+    made before ``auto``)."""
+    return metrics.get("predictor") or metrics.get("deepar") or {}
+
+
+def _field(resource: Resource, key: str) -> Any:
+    if key == "algorithm":
+        return resource.spec.get("hyperparameters", {}).get("algorithm", "deepar")
+    if key == "status":
+        return resource.status.value
+    return resource.spec.get(key)
+
+
+def find_predictors(registry: Registry, *, filters: dict[str, str] | None = None, sort_by: str | None = None,
+                    descending: bool = False) -> list[Resource]:
+    """Predictors matching every ``filters`` entry (``dataset``, ``algorithm``, ``status``,
+    ``related``, ``metadata``), sorted by a backtest metric or ``name``/``created_at`` (predictors
+    without the metric, e.g. failed ones, last), like runs of an experiment tracker.
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown filter or sort key (the message lists the known ones).
+    """
+    filters = filters or {}
+    unknown = [k for k in filters if k not in FILTER_KEYS]
+    if unknown:
+        raise InvalidInputError(f"cannot filter predictors by {', '.join(unknown)}; use {', '.join(FILTER_KEYS)}")
+    if sort_by is not None and sort_by not in SORT_KEYS:
+        raise InvalidInputError(f"cannot sort predictors by {sort_by!r}; use {', '.join(SORT_KEYS)}")
+    found = [r for r in registry.list(Kind.PREDICTOR)
+             if all(str(_field(r, k)) == v for k, v in filters.items())]
+    if sort_by in ("name", "created_at"):
+        return sorted(found, key=lambda r: getattr(r, sort_by), reverse=descending)
+    if sort_by is not None:
+        def value(r: Resource) -> float:
+            v = predictor_metrics(r.result.get("metrics", {})).get(sort_by)
+            return float(v) if isinstance(v, (int, float)) and np.isfinite(v) else float("nan")
+        have = [r for r in found if not np.isnan(value(r))]
+        return sorted(have, key=value, reverse=descending) + [r for r in found if np.isnan(value(r))]
+    return found
+
+
 def get_predictor(registry: Registry, name: str) -> Resource:
     return registry.get(Kind.PREDICTOR, name)
 

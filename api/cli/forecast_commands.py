@@ -20,7 +20,8 @@ from api.cli._common import (
     print_resource,
     runtime,
 )
-from resources import InvalidInputError, Kind
+from api.params import key_values
+from resources import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
@@ -29,13 +30,7 @@ WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimensio
 
 
 def _filters(where: list[str] | None) -> dict[str, str]:
-    filters: dict[str, str] = {}
-    for cond in where or []:
-        key, eq, value = cond.partition("=")
-        if not eq or not key.strip():
-            raise InvalidInputError(f"--where {cond!r}: expected dimension=value, e.g. store=3")
-        filters[key.strip()] = value.strip()
-    return filters
+    return key_values(where, what="--where", example="store=3")
 
 
 @app.command()

@@ -24,8 +24,10 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
+from api.params import key_values
 from forecast.config import Hyperparameters
 from forecast.features import FeatureInputs
+from forecast.predictors import predictor_metrics
 from resources import InvalidInputError, Kind, Resource
 
 app = typer.Typer(help="Train predictors (auto, DeepAR, statistical models) and inspect their backtest accuracy.",
@@ -43,11 +45,6 @@ def _opt(help_text: str) -> Any:
 def _weights(training: dict[str, Any]) -> str:
     first, last = training.get("weights_from_epochs") or (training["best_epoch"],) * 2
     return f"weights from epoch {last}" if first == last else f"weights averaged over epochs {first}-{last}"
-
-
-def _model_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The predictor's own backtest accuracy (``deepar`` in predictors made before ``auto``)."""
-    return metrics.get("predictor") or metrics.get("deepar") or {}
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -103,7 +100,7 @@ def _training_progress(name: str, epochs: int) -> Iterator[tuple[Any, Any]]:
 def _accuracy_table(result: dict[str, Any]) -> Table:
     """The predictor's backtest metrics beside each ensemble member's and seasonal naive's."""
     metrics = result.get("metrics", {})
-    own = _model_metrics(metrics)
+    own = predictor_metrics(metrics)
     columns = {result.get("algorithm", "deepar"): own, **metrics.get("members", {}),
                "seasonal naive": metrics.get("seasonal_naive", {})}
     t = Table("metric", *columns, title=f"backtest accuracy ({metrics.get('backtest_windows', 1)} window(s), "
@@ -257,16 +254,27 @@ def _ints(text: str, what: str) -> list[int]:
 
 @app.command("list")
 @handle_errors
-def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """List predictors with their status and headline accuracy."""
-    resources = runtime(ctx).registry.list(Kind.PREDICTOR)
+def list_(
+    ctx: typer.Context,
+    sort_by: Annotated[str | None, typer.Option(help="mean_wql, mase, wape, rmse, mape, name or created_at "
+                                                     "(metrics: best first)")] = None,
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value: dataset, algorithm, status, "
+                                                      "related or metadata (repeatable)")] = None,
+    descending: Annotated[bool, typer.Option("--descending", help="largest first")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """List predictors with their status and headline accuracy; filter and sort them like runs."""
+    from forecast.predictors import find_predictors
+
+    filters = key_values(filter_, what="--filter", example="dataset=sales")
+    resources = find_predictors(runtime(ctx).registry, filters=filters, sort_by=sort_by, descending=descending)
     if json_output:
         print_json([_describe(r) for r in resources])
         return
     t = Table("name", "status", "algorithm", "dataset", "horizon", "mean wQL", "naive wQL", "MASE", "created")
     for r in resources:
         m = r.result.get("metrics", {})
-        d, n = _model_metrics(m), m.get("seasonal_naive", {})
+        d, n = predictor_metrics(m), m.get("seasonal_naive", {})
         f = lambda v: "-" if v is None else f"{v:.3f}"
         t.add_row(r.name, r.status.value, str(r.spec.get("hyperparameters", {}).get("algorithm", "deepar")),
                   r.spec.get("dataset", ""), str(r.spec.get("hyperparameters", {}).get("prediction_length", "")),

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
+from api.params import key_values
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
 from forecast.predictors import BacktestReport
@@ -15,8 +16,19 @@ router = APIRouter(prefix="/predictors", tags=["predictors"])
 
 
 @router.get("")
-def read_predictors(state: StateDep) -> ResourcesPublic:
-    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.PREDICTOR)]
+def read_predictors(
+    state: StateDep,
+    sort_by: Annotated[str | None, Query(description="mean_wql, mase, wape, rmse, mape, name or created_at")] = None,
+    filter_: Annotated[list[str] | None, Query(alias="filter", max_length=10,
+                                               description="key=value: dataset, algorithm, status, related, metadata")] = None,
+    descending: bool = False,
+) -> ResourcesPublic:
+    """Predictors, filtered and sorted like runs (``?filter=dataset=sales&sort_by=mean_wql``)."""
+    from forecast.predictors import find_predictors
+
+    filters = key_values(filter_, what="filter", example="dataset=sales")
+    found = find_predictors(state.runtime.registry, filters=filters, sort_by=sort_by, descending=descending)
+    items = [ResourcePublic.of(r) for r in found]
     return ResourcesPublic(data=items, count=len(items))
 
 
