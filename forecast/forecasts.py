@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, Field
 
 from datasets import DatasetType, require_type
 from datasets.summary import DatasetSummary
@@ -323,3 +324,33 @@ def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None
     """Delete a forecast and its stored values; refused while it is in flight or being exported."""
     delete_resource(registry, workspace, Kind.FORECAST, name, users=lambda: [
         r for r in registry.find_referencing(Kind.EXPORT, "forecast", name) if r.status.in_flight])
+
+
+class ForecastUsage(BaseModel):
+    """How much one forecast generated: items x forecast types, the unit managed services billed."""
+
+    forecast: str
+    predictor: str | None
+    items: int
+    types: int
+    item_types: int = Field(description="items x types")
+    created_at: str | None
+
+
+class Usage(BaseModel):
+    forecasts: list[ForecastUsage]
+    total_items: int
+    total_item_types: int
+
+
+def usage(registry: Registry) -> Usage:
+    """Forecasts generated (ACTIVE ones), as items x types each and in total."""
+    rows = []
+    for r in registry.list(Kind.FORECAST):
+        if r.status != Status.ACTIVE:
+            continue
+        items, types = int(r.result.get("num_items", 0)), len(r.result.get("columns", []))
+        rows.append(ForecastUsage(forecast=r.name, predictor=r.spec.get("predictor"), items=items, types=types,
+                                  item_types=items * types, created_at=r.result.get("created_at")))
+    return Usage(forecasts=rows, total_items=sum(u.items for u in rows),
+                 total_item_types=sum(u.item_types for u in rows))

@@ -29,6 +29,28 @@ app.add_typer(export_commands.app, name="exports")
 app.command("serve")(serve_command.serve)
 
 
+@app.command("usage")
+def usage_command(ctx: typer.Context,
+                  json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON")] = False,
+                  ) -> None:
+    """Forecasts generated, as items x forecast types per forecast and in total."""
+    from rich.table import Table
+
+    from api.cli._common import console, print_json, runtime
+    from forecast.forecasts import usage
+
+    report = usage(runtime(ctx).registry)
+    if json_output:
+        print_json(report.model_dump())
+        return
+    t = Table("forecast", "predictor", "items", "types", "items x types", "created")
+    for u in report.forecasts:
+        t.add_row(u.forecast, u.predictor or "", f"{u.items:,}", str(u.types), f"{u.item_types:,}",
+                  (u.created_at or "")[:16])
+    t.add_row("total", "", f"{report.total_items:,}", "", f"{report.total_item_types:,}", "")
+    console.print(t)
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version

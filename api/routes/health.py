@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import StateDep
+from forecast.forecasts import Usage, usage
 
 router = APIRouter(tags=["service"])
 
@@ -13,6 +14,12 @@ router = APIRouter(tags=["service"])
 def read_health() -> dict[str, str]:
     """Liveness."""
     return {"status": "ok"}
+
+
+@router.get("/usage")
+def read_usage(state: StateDep) -> Usage:
+    """Forecasts generated: items x forecast types per forecast and in total."""
+    return usage(state.runtime.registry)
 
 
 @router.get("/metrics")

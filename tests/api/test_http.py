@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -333,10 +334,20 @@ def test_item_as_csv_matches_the_export(client: TestClient, world: World, tmp_pa
     from exports.writer import iter_long_batches
     from resources import Kind
 
-    exported = [b for b in iter_long_batches(world.runtime.workspace, world.runtime.registry.get(Kind.FORECAST, "fq"),
-                                             "csv")][0]
+    exported = next(iter_long_batches(world.runtime.workspace, world.runtime.registry.get(Kind.FORECAST, "fq"), "csv"))
     rows = exported.to_pylist()[:4]
     for line, row in zip(lines[1:], rows, strict=True):
         item, date, p10, mean = line.split(",")
         assert (item, date) == ('"Q1"', f'"{row["date"]}"')
         assert np.float32(p10) == np.float32(row["p10"]) and np.float32(mean) == np.float32(row["mean"])
+
+
+def test_usage_counts_items_times_types(client: TestClient, cli, world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    body = client.get("/v1/usage").json()
+    fq = next(u for u in body["forecasts"] if u["forecast"] == "fq")
+    assert (fq["items"], fq["types"], fq["item_types"]) == (40, 5, 200)
+    assert body["total_item_types"] == sum(u["item_types"] for u in body["forecasts"])
+    monkeypatch.setenv("FORECAST_HOME", world.settings.home)
+    monkeypatch.setenv("FORECAST_REGISTRY", str(world.settings.registry))
+    code, out, _ = cli("usage", "--json")
+    assert code == 0 and json.loads(out)["total_item_types"] == body["total_item_types"]
