@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 
 from api.deps import AppState
 from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
@@ -21,6 +21,8 @@ from api.middleware import (
     is_loopback_name,
 )
 from api.predictor_cache import PredictorCache
+from api.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from api.prometheus import Metrics, RequestMetricsMiddleware
 from api.routes import datasets, exports, forecasts, health, predictors
 from api.runtime import build_runtime
 from api.schemas import Message
@@ -61,6 +63,15 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
                                   settings.inference_precision),
         jobs=JobRunner(settings, runtime.registry, runtime.workspace),
     )
+    metrics = Metrics(app.state.service)
+
+    @app.get("/metrics", tags=["service"], response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def read_prometheus_metrics() -> Response:
+        """Operator metrics in Prometheus' text format: requests and latency by route and status,
+        jobs by kind and status, serving-cache statistics."""
+        return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (health, datasets, predictors, forecasts, exports):
         v1.include_router(module.router)
@@ -75,4 +86,5 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     loopback_only = settings.api_key is None and bind_host is not None and is_loopback_name(bind_host)
     if settings.allowed_hosts or loopback_only:
         app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_hosts, loopback=loopback_only)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, prefix=API_PREFIX)  # outermost: sees every request
     return app

@@ -19,6 +19,8 @@ from forecast.store import ForecastCache
 
 _ROUTE = re.compile(r"^/v1/forecasts/([A-Za-z0-9][A-Za-z0-9_-]{0,99})/items/(.+)$")
 _HEADERS = [(b"content-type", b"application/json")]
+#: The documented route this layer answers for.
+ROUTE_TEMPLATE = "/v1/forecasts/{name}/items/{item_id:path}"
 
 
 def _asks_for_csv(scope: dict[str, Any]) -> bool:
@@ -37,6 +39,7 @@ class FastItemQuery:
             if m is not None:
                 body = self._answer(m.group(1), m.group(2), scope.get("query_string", b""))
                 if body is not None:
+                    scope["route"] = ROUTE_TEMPLATE  # for the request metrics
                     await send({"type": "http.response.start", "status": 200,
                                 "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())]})
                     await send({"type": "http.response.body", "body": body})

@@ -336,6 +336,7 @@ class ForecastCache:
         self.revalidate_seconds = revalidate_seconds
         self._cache: OrderedDict[str, tuple[str, LoadedForecast, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self.loads = 0  # forecasts read from storage (for operators' metrics)
 
     def get(self, name: str) -> LoadedForecast:
         """The loaded forecast; raises NotFoundError / ConflictError (not ACTIVE)."""
@@ -354,6 +355,7 @@ class ForecastCache:
             loaded = hit[1]
         else:
             loaded = load_forecast(self.workspace, resource)
+            self.loads += 1
         with self._lock:
             self._cache[name] = (key, loaded, now)
             self._cache.move_to_end(name)

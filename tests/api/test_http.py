@@ -351,3 +351,16 @@ def test_usage_counts_items_times_types(client: TestClient, cli, world: World, m
     monkeypatch.setenv("FORECAST_REGISTRY", str(world.settings.registry))
     code, out, _ = cli("usage", "--json")
     assert code == 0 and json.loads(out)["total_item_types"] == body["total_item_types"]
+
+
+def test_prometheus_metrics(client: TestClient) -> None:
+    client.get("/v1/forecasts/fq/items/Q1")
+    client.get("/v1/forecasts/fq/items/nope")
+    text = client.get("/metrics").text
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+    item = 'method="GET",route="/v1/forecasts/{name}/items/{item_id}"'
+    assert f'forecast_http_requests_total{{{item},status="200"}}' in text  # the fast path's answers too
+    assert f'forecast_http_requests_total{{{item},status="404"}}' in text
+    assert f'forecast_http_request_seconds_bucket{{le="0.001",{item}}}' in text
+    assert 'forecast_jobs{kind="forecast",status="ACTIVE"}' in text
+    assert "forecast_predictor_cache_hits_total" in text and "forecast_forecast_cache_loads_total" in text
