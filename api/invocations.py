@@ -10,22 +10,21 @@ from typing import Any
 
 from api.schemas import InvocationRequest
 from datasets.records import TIMESTAMP_RANGE, RecordValidator, end_of_series
+from forecast.errors import ForecastTypesError
+from forecast.types import parse_types
 from resources import InvalidInputError, RequestTooLargeError
 
 
 def _levels(quantiles: list[str]) -> list[float]:
-    levels = []
-    for q in quantiles:
-        try:
-            v = float(q)
-        except ValueError:
-            raise InvalidInputError(f"configuration.quantiles: {q!r} is not a number") from None
-        if not 0 < v < 1:
-            raise InvalidInputError(f"configuration.quantiles: {q!r} must be between 0 and 1 (exclusive)")
-        levels.append(v)
-    if len(set(levels)) != len(levels):
-        raise InvalidInputError("configuration.quantiles: a quantile is given twice")
-    return levels
+    """The levels of ``configuration.quantiles``, by the one rule of forecast types (0.01..0.99 in
+    steps of 0.01, or p1..p99; ``mean`` is an output type of its own here)."""
+    try:
+        types = parse_types(list(quantiles))
+    except ForecastTypesError as e:
+        raise InvalidInputError(f"configuration.quantiles: {e}") from None
+    if any(t.is_mean for t in types):
+        raise InvalidInputError('configuration.quantiles: "mean" is an output type; put it in output_types')
+    return [t.level for t in types]
 
 
 #: Bytes one value takes in the JSON response, at most (``-1234567.875,`` is 13; float32 in shortest

@@ -126,6 +126,9 @@ class FeaturePlan(BaseModel):
     related_features: list[str] = []
     related_dimensions: list[str] = []
     related_filling: Filling | None = None
+    related_scaling: list[tuple[float, float]] = Field(
+        default=[], description="per related column: (mean, standard deviation) over the related dataset; the "
+        "network sees standardised values (raw ones, such as a load of 70,000 MW, saturate it)")
     metadata: str | None = None
     categorical: dict[str, list[str]] = Field(default={}, description="metadata column -> vocabulary (index = code)")
     numeric: dict[str, tuple[float, float]] = Field(default={}, description="metadata column -> (mean, scale)")
@@ -174,6 +177,7 @@ def plan_features(workspace: Workspace, registry: Registry, inputs: FeatureInput
         _same_grid(rs, summary, inputs.related, target.name)
         plan.related, plan.related_features = rel.name, rs.feature_names
         plan.related_dimensions, plan.related_filling = rs.dimensions, rs.filling
+        plan.related_scaling = _column_scaling(workspace, rel, len(rs.feature_names))
     if inputs.metadata:
         meta = registry.get_active(Kind.DATASET, inputs.metadata)
         table = read_metadata(workspace, meta)
@@ -188,6 +192,20 @@ def plan_features(workspace: Workspace, registry: Registry, inputs: FeatureInput
                 scale = float(values.std()) or 1.0
                 plan.numeric[name] = (float(values.mean()), scale)
     return plan
+
+
+def _column_scaling(workspace: Workspace, related: Resource, k: int) -> list[tuple[float, float]]:
+    """Mean and standard deviation of each related column over every series (missing values left out)."""
+    count, total, squares = np.zeros(k), np.zeros(k), np.zeros(k)
+    for raw in iter_dataset(workspace, related, columns=["dynamic_feat"]):
+        values = np.asarray(raw["dynamic_feat"], dtype=np.float64)
+        present = ~np.isnan(values)
+        count += present.sum(axis=1)
+        total += np.where(present, values, 0).sum(axis=1)
+        squares += np.where(present, values**2, 0).sum(axis=1)
+    mean = total / np.maximum(count, 1)
+    std = np.sqrt(np.maximum(squares / np.maximum(count, 1) - mean**2, 0))
+    return [(float(m), float(sd) if sd > 0 else 1.0) for m, sd in zip(mean, std, strict=True)]
 
 
 def _same_grid(related: DatasetSummary, target: DatasetSummary, related_name: str, target_name: str) -> None:
@@ -276,12 +294,15 @@ def attach_features(
             picks = [rs.feature_names.index(c) for c in columns]
         else:
             picks = list(range(len(columns)))
+        scaling = np.asarray(plan.related_scaling, dtype=np.float64).reshape(-1, 2)
         for i, block in enumerate(_related_blocks(workspace, rel, out, plan, picks, freq=freq, horizon=horizon)):
             n = len(out[i]["target"])
-            for t in transforms:
+            for t in transforms:  # on the values as the user knows them, then standardised
                 if t.matches(out[i]):
                     j = columns.index(t.column)
                     block[j, n:] = t.apply(block[j, n:])
+            if len(scaling):
+                block = (block - scaling[:, :1]) / scaling[:, 1:]
             dynamic[i].append(block)
     if plan.holidays:
         for i, block in enumerate(_holiday_blocks(out, plan.holidays, freq=freq, horizon=horizon)):

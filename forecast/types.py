@@ -1,7 +1,9 @@
-"""Forecast types: quantiles 0.01 .. 0.99 in steps of 0.01, and ``mean``.
+"""Forecast types: quantiles 0.01 .. 0.99 in steps of 0.01, and ``mean`` — one rule for stored
+forecasts, queries, invocations and exports.
 
-Users write them as ``0.1,0.35,mean,0.75,0.99``; outputs name them ``p10``, ``p35``, ``mean``,
-``p75``, ``p99``. Inside the code a quantile is a float; names are made only at the edges.
+Users write them as ``0.1,0.35,mean,0.75,0.99`` or by their output names ``p10``, ``p35``,
+``p99`` (the same types); outputs name them ``p10``, ``p35``, ``mean``. Inside the code a
+quantile is a float; names are made only at the edges.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from forecast.errors import ForecastTypesError
 MEAN: Final[str] = "mean"
 DEFAULT_TYPES: Final[str] = "0.1,0.5,0.9"
 RULE: Final[str] = (
-    "forecast types are quantiles from 0.01 to 0.99 in steps of 0.01 (such as 0.1, 0.35, 0.99) "
-    "and 'mean', comma-separated, each at most once"
+    "forecast types are quantiles from 0.01 to 0.99 in steps of 0.01 (such as 0.1, 0.35, 0.99, or "
+    "p10, p35, p99) and 'mean', comma-separated, each at most once"
 )
 _QUANTILE = re.compile(r"^0?\.(\d{1,2})$")
+_NAMED = re.compile(r"^p(\d{1,2})$")
 
 
 @dataclass(frozen=True, order=True)
@@ -58,6 +61,9 @@ def parse_type(text: str) -> ForecastType:
         percent = int(digits) * (10 if len(digits) == 1 else 1)
         if 1 <= percent <= 99:
             return ForecastType(percent)
+    m = _NAMED.match(t)
+    if m and 1 <= int(m.group(1)) <= 99:
+        return ForecastType(int(m.group(1)))
     raise ForecastTypesError(f"invalid forecast type {text.strip()!r}: {RULE}")
 
 
@@ -84,10 +90,16 @@ def parse_types(text: str | list[str] | None) -> list[ForecastType]:
 
 
 def parse_columns(text: str | None, available: list[str]) -> list[str]:
-    """Output columns requested in a query (``p10,mean``), checked against a forecast's columns."""
+    """Output columns requested in a query (``p10,mean`` or ``0.1,mean``), checked against a
+    forecast's columns."""
     if text is None or not text.strip():
         return list(available)
-    cols = [c.strip() for c in text.split(",") if c.strip()]
+    cols = []
+    for c in (c.strip() for c in text.split(",") if c.strip()):
+        try:
+            cols.append(parse_type(c).column)
+        except ForecastTypesError:
+            cols.append(c)
     unknown = [c for c in cols if c not in available]
     if unknown:
         raise ForecastTypesError(f"unknown forecast type(s) {', '.join(map(repr, unknown))}; this forecast has {', '.join(available)}")

@@ -130,7 +130,7 @@ def test_list_and_describe(client: TestClient) -> None:
          422, "instances[0].start"),
         ("post", "/v1/predictors/pq/invocations",
          {"json": {"instances": [{"start": "2000-01-01", "target": [1.0]}], "configuration": {"quantiles": ["1.5"]}}},
-         422, "between 0 and 1"),
+         422, "configuration.quantiles: invalid forecast type '1.5'"),
         ("post", "/v1/predictors/pq/invocations", {"json": {"instances": []}}, 422, "at least 1"),
         ("post", "/v1/predictors", {"json": {"name": "p2", "dataset": "tq", "hyperparameters": {"prediction_length": 500}}},
          422, "prediction_length: Input should be less than or equal to 400"),
@@ -364,3 +364,17 @@ def test_prometheus_metrics(client: TestClient) -> None:
     assert f'forecast_http_request_seconds_bucket{{le="0.001",{item}}}' in text
     assert 'forecast_jobs{kind="forecast",status="ACTIVE"}' in text
     assert "forecast_predictor_cache_hits_total" in text and "forecast_forecast_cache_loads_total" in text
+
+
+def test_one_rule_for_forecast_types(client: TestClient) -> None:
+    """0.1 and p10 are the same type everywhere; 0.125 is refused everywhere."""
+    by_level = client.get("/v1/forecasts/fq/items/Q1", params={"types": "0.1,mean"}).json()["predictions"]
+    by_name = client.get("/v1/forecasts/fq/items/Q1", params={"types": "p10,mean"}).json()["predictions"]
+    assert by_level == by_name and list(by_level) == ["p10", "mean"]
+    body = {"instances": [{"start": "2000-01-01", "target": [3.0, 5.0, 4.0, 6.0, 5.0, 7.0, 6.0, 8.0, 7.0, 9.0]}],
+            "configuration": {"output_types": ["quantiles"], "quantiles": ["0.125"]}}
+    r = client.post("/v1/predictors/pq/invocations", json=body)
+    assert r.status_code == 422 and "steps of 0.01" in r.json()["detail"]
+    body["configuration"]["quantiles"] = ["p10", "0.9"]  # type: ignore[index]
+    r = client.post("/v1/predictors/pq/invocations", json=body)
+    assert r.status_code == 200 and list(r.json()["predictions"][0]["quantiles"]) == ["p10", "0.9"]

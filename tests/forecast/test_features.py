@@ -42,8 +42,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     target[target["timestamp"] > first].to_csv(root / "prices.csv", index=False)
     recent = related[related["timestamp"] > first]
     recent.to_csv(root / "regressors.csv", index=False)
-    scenario = recent.assign(system_load=np.where(recent["item_id"] == "FR", recent["system_load"] * 1.3,
-                                                  recent["system_load"]))
+    future = (recent["item_id"] == "FR") & (recent["timestamp"] > target["timestamp"].max())
+    scenario = recent.assign(system_load=np.where(future, recent["system_load"] * 1.3, recent["system_load"]))
     scenario.to_csv(root / "scenario.csv", index=False)
     recent[pd.to_datetime(recent["timestamp"]) <= pd.to_datetime(target["timestamp"]).max()].to_csv(
         root / "past-only.csv", index=False)

@@ -29,7 +29,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
     return build_world(tmp_path_factory.mktemp("world"), samples_dir)
 
 
-@pytest.mark.parametrize("bad", ["0", "1", "0.125", "p50", "0.1,0.1", "", " , ", "0.5,mean,mean", "-0.1", "abc"])
+@pytest.mark.parametrize("bad", ["0", "1", "0.125", "p0", "p100", "p5.5", "0.1,0.1", "0.5,p50", "", " , ", "0.5,mean,mean",
+                                 "-0.1", "abc"])
 def test_types_rule(bad: str) -> None:
     with pytest.raises(ForecastTypesError, match="quantiles from 0.01 to 0.99 in steps of 0.01"):
         parse_types(bad)
@@ -38,6 +39,7 @@ def test_types_rule(bad: str) -> None:
 def test_types_names() -> None:
     assert [t.column for t in parse_types("0.1,0.35,mean,0.75,0.99")] == ["p10", "p35", "mean", "p75", "p99"]
     assert [t.column for t in parse_types(["0.01", ".5"])] == ["p1", "p50"]
+    assert parse_types("p10,0.35,mean,p99") == parse_types("0.1,0.35,mean,0.99")  # one type, two spellings
     assert [t.column for t in parse_types(None)] == ["p10", "p50", "p90"]
 
 
