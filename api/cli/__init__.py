@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -31,7 +32,8 @@ app.command("serve")(serve_command.serve)
 
 @app.command("usage")
 def usage_command(ctx: typer.Context,
-                  json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON")] = False,
+                  json_output: Annotated[bool, typer.Option("--json", help="print machine-readable JSON",
+                                                            metavar="")] = False,
                   ) -> None:
     """Forecasts generated, as items x forecast types per forecast and in total."""
     from rich.table import Table
@@ -61,11 +63,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def callback(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress (INFO)")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress (INFO)", metavar="")] = False,
     log_format: Annotated[str | None, typer.Option(help="text or json (structured logs on stderr)")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="show the version",
+                                                    metavar="")] = False,
 ) -> None:
     """Settings come from FORECAST_* environment variables (see the README)."""
+    import os
+
+    if not sys.stdout.isatty() and not (os.environ.get("COLUMNS") or os.environ.get("TERMINAL_WIDTH")):
+        import typer.rich_utils  # help in a pipe or a file: wide enough not to cut option names
+
+        typer.rich_utils.MAX_WIDTH = 200
     from pydantic import ValidationError
 
     from api.cli._common import EXIT_BAD_INPUT, print_error

@@ -36,8 +36,25 @@ from resources import (
 )
 from resources.errors import JobStopped
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width when the stream is not a terminal (a pipe, a file, CI logs): wide enough that no table or
+#: message breaks a value across lines (``..._part0.cs`` / ``v``); a terminal keeps its own width.
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else PIPE_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+def flag(*names: str, help: str, **options: Any) -> Any:  # noqa: A002 - typer's name
+    """A boolean option, shown in help as a flag (no ``<bool>`` type column)."""
+    return typer.Option(*names, help=help, metavar="", **options)
+
+
+JsonFlag = Annotated[bool, flag("--json", help="print machine-readable JSON")]
 
 P = ParamSpec("P")
 R = TypeVar("R")

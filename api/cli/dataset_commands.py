@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from api.cli._common import (
+    JsonFlag,
     add_job_commands,
     byte_progress,
     console,
@@ -79,7 +80,6 @@ def long_format(
 
 _ = FillMethod  # the names the fill options take
 MaxErrors = Annotated[int, typer.Option(help="stop listing problems after this many", min=1)]
-JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 def summary_table(summary: DatasetSummary, title: str) -> Table:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from api.cli._common import (
+    JsonFlag,
     add_job_commands,
     console,
     count_progress,
@@ -21,7 +22,6 @@ from api.cli._common import (
 from resources import Kind
 
 app = typer.Typer(help="Export forecasts as CSV or Parquet part files to any folder or s3:// URL.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 @app.command()

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli._common import (
+    JsonFlag,
     add_job_commands,
     console,
     count_progress,
@@ -24,7 +25,6 @@ from api.params import key_values
 from resources import Kind
 
 app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
                                                        "when the forecast has dimensions (repeatable)")]
 

@@ -15,9 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli._common import (
+    JsonFlag,
     add_job_commands,
     console,
     err_console,
+    flag,
     handle_errors,
     interactive,
     print_json,
@@ -34,7 +36,6 @@ app = typer.Typer(help="Train predictors (auto, DeepAR, statistical models) and 
                   no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 def _opt(help_text: str) -> Any:
@@ -170,7 +171,7 @@ def create(
     num_eval_samples: Annotated[int | None, _opt("sample paths for the backtest " + _default("num_eval_samples"))] = None,
     test_quantiles: Annotated[str | None, _opt("comma-separated quantiles scored in the backtest [default: 0.1..0.9]")] = None,
     backtest_windows: Annotated[int | None, _opt("held-out windows of prediction_length at the end [default: 1]")] = None,
-    refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help=escape("retrain on the full history after the backtest [default: no]"), show_default=False)] = None,
+    refit: Annotated[bool | None, flag("--refit/--no-refit", help=escape("retrain on the full history after the backtest [default: no]"), show_default=False)] = None,
     seed: Annotated[int | None, _opt("[default: 0]")] = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -260,7 +261,7 @@ def list_(
                                                      "(metrics: best first)")] = None,
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value: dataset, algorithm, status, "
                                                       "related or metadata (repeatable)")] = None,
-    descending: Annotated[bool, typer.Option("--descending", help="largest first")] = False,
+    descending: Annotated[bool, flag("--descending", help="largest first")] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """List predictors with their status and headline accuracy; filter and sort them like runs."""

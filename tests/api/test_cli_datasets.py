@@ -96,3 +96,18 @@ def test_long_format_sample_import_and_describe(cli, tmp_path: Path) -> None:  #
         assert code == 2 and message in err, err
     code, out, _ = cli("datasets", "list", "--json")
     assert [d["name"] for d in json.loads(out)] == ["trips"]  # nothing half-registered
+
+
+def test_piped_output_does_not_break_values(tmp_path: Path) -> None:
+    """Not a terminal (a pipe, CI logs): messages and tables keep every value on one line."""
+    import subprocess
+    import sys
+
+    out = tmp_path / ("a-rather-long-folder-name-" * 4) / "tourism-quarterly-sample.jsonl"
+    forecast = str(Path(sys.executable).parent / "forecast")
+    done = subprocess.run([forecast, "datasets", "sample", "tourism-quarterly", str(out)], capture_output=True,
+                          text=True, check=True, env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    assert f"wrote 427 series to {out}:" in done.stderr
+    help_text = subprocess.run([forecast, "predictors", "create", "--help"], capture_output=True, text=True,
+                               check=True, env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}).stdout
+    assert "--num-batches-per-epoch" in help_text and "--json" in help_text
