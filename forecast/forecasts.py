@@ -234,14 +234,17 @@ def run_forecast(
             if baseline is None:
                 n = run(entries, sink=write, on_progress=progress, series=series)
             else:
-                # what-if: the items the scenario changes are forecast with it; every other item gets
-                # exactly the baseline forecast (the same batches and random numbers), so the
-                # difference between the two forecasts is the scenario's effect, not sampling noise
+                # what-if: every item is forecast twice, as in the baseline and with the scenario, in
+                # the same batches with the same random generators (common random numbers), and the
+                # scenario's rows are kept only for the items it changes. Every other item gets
+                # exactly the baseline forecast, and most of the sampling noise cancels in the
+                # difference for the changed ones, so the difference is the scenario's effect.
                 changed = [i for i, (a, b) in enumerate(zip(entries, baseline, strict=True)) if _differs(a, b)]
                 scenario: list[pa.RecordBatch] = []
-                run([entries[i] for i in changed], sink=scenario.append, series=[series[i] for i in changed])
-                n = run(baseline, sink=_replacing(write, dict(zip(changed, range(len(changed)), strict=True)),
-                                                  scenario), on_progress=progress, series=series)
+                if changed:
+                    run(entries, sink=scenario.append, series=series)
+                n = run(baseline, sink=_replacing(write, {i: i for i in changed}, scenario), on_progress=progress,
+                        series=series)
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
