@@ -159,6 +159,12 @@ class Hyperparameters(BaseModel):
     def uses_deepar(self) -> bool:
         return self.algorithm == "deepar" or (self.algorithm == "auto" and "deepar" in self.members)
 
+    @property
+    def uses_dynamic_features(self) -> bool:
+        """DeepAR (alone or in ``auto``) and AutoARIMA alone (as exogenous regressors) use time
+        series features; the other models forecast each series from its own history."""
+        return self.uses_deepar or self.algorithm == "arima"
+
     @field_validator("test_quantiles")
     @classmethod
     def _sorted_unique(cls, v: list[float]) -> list[float]:
@@ -320,7 +326,7 @@ def resolve(hp: Hyperparameters, facts: DataFacts) -> ResolvedConfig:
                 raise HyperparameterError(
                     f"cardinality[{i}] = {given} but the data has cat values up to {seen - 1}; it must be at least {seen}"
                 )
-    if not hp.uses_deepar or hp.num_dynamic_feat == "ignore":
+    if not hp.uses_dynamic_features or hp.num_dynamic_feat == "ignore":
         num_dynamic_feat = 0
     elif hp.num_dynamic_feat == "auto":
         num_dynamic_feat = facts.num_dynamic_feat

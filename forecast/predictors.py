@@ -61,10 +61,15 @@ def _spec(ds: Resource, hyperparameters: Hyperparameters, features: FeatureInput
 
 
 def _check_features(registry: Registry, hyperparameters: Hyperparameters, features: FeatureInputs) -> None:
-    if features.any and not hyperparameters.uses_deepar:
+    if features.any and not hyperparameters.uses_dynamic_features:
         raise HyperparameterError(
             f"algorithm {hyperparameters.algorithm!r} forecasts each series from its own history and uses no "
-            "related series, metadata or holidays; use deepar, or auto with deepar among its members")
+            "related series, metadata or holidays; use deepar (or auto with deepar among its members), or arima "
+            "for related series and holidays as regressors")
+    if features.metadata and not hyperparameters.uses_deepar:
+        raise HyperparameterError(
+            f"algorithm {hyperparameters.algorithm!r} uses no item metadata (static features); use deepar, or auto "
+            "with deepar among its members")
     for role, name, kind in (("related", features.related, DatasetType.RELATED),
                              ("metadata", features.metadata, DatasetType.METADATA)):
         if name:

@@ -90,8 +90,11 @@ def _clean(target: np.ndarray) -> np.ndarray:
     return y
 
 
-def _digest(y: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(y, dtype=np.float32).tobytes(), digest_size=12).hexdigest()
+def _digest(y: np.ndarray, x: np.ndarray | None = None) -> str:
+    h = hashlib.blake2b(np.ascontiguousarray(y, dtype=np.float32).tobytes(), digest_size=12)
+    if x is not None:
+        h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -102,6 +105,9 @@ class _Job:
     target: np.ndarray  # cleaned float64
     fitted: Any = None  # a model fitted on a prefix of ``target``: update its state instead of fitting
     keep: bool = False  # return the fitted model
+    x: np.ndarray | None = None  # (len(target), k) exogenous regressors over the history (AutoARIMA)
+    x_future: np.ndarray | None = None  # (horizon, k) their values over the horizon; None: fit only
+    same_history: bool = False  # ``fitted`` was fitted on exactly ``target``: only forecast
 
 
 def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -112,18 +118,25 @@ def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def _run(job: _Job) -> tuple[np.ndarray, np.ndarray, Any, str | None]:
     """(mean, sigma) of one series, the fitted model if asked for, and a note if it fell back."""
-    y, h = job.target, job.horizon
+    y, h, x, xf = job.target, job.horizon, job.x, job.x_future
     if len(y) == 0:
         return np.zeros(h), np.zeros(h), None, "no observations"
+    regressors = {"X": x, "X_future": xf} if x is not None else {}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
+            if job.fitted is not None and job.same_history:
+                return (*_gaussian(job.fitted.predict(h=h, X=xf, level=[80])), job.fitted, None)
             if job.fitted is not None:
-                return (*_gaussian(job.fitted.forward(y=y, h=h, level=[80])), job.fitted, None)
-            if job.keep:
-                model = _make(job.algorithm, job.season).fit(y)
-                return (*_gaussian(model.predict(h=h, level=[80])), model, None)
-            return (*_gaussian(_make(job.algorithm, job.season).forecast(y=y, h=h, level=[80])), None, None)
+                return (*_gaussian(job.fitted.forward(y=y, h=h, level=[80], **regressors)), job.fitted, None)
+            if job.keep or (x is not None and xf is None):
+                model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
+                if x is not None and xf is None:  # fitted for later origins; no horizon values to forecast with
+                    return np.full(h, np.nan), np.full(h, np.nan), model, None
+                return (*_gaussian(model.predict(h=h, level=[80], **({"X": xf} if x is not None else {}))),
+                        model, None)
+            return (*_gaussian(_make(job.algorithm, job.season).forecast(y=y, h=h, level=[80], **regressors)),
+                    None, None)
         except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
@@ -222,10 +235,11 @@ class _Known:
     forecast; the fitted statsforecast model while fitting."""
 
     length: int
-    digest: str
+    digest: str  # of the history (target, and regressors where the model takes them)
     mean: np.ndarray
     sigma: np.ndarray
     fitted: Any = None
+    future: str = ""  # digest of the regressors' horizon values the forecast used
 
 
 class StatisticalModel(Model):
@@ -258,39 +272,65 @@ class StatisticalModel(Model):
         h = self.cfg.prediction_length
         mean = np.empty((len(entries), h))
         sigma = np.empty((len(entries), h))
-        todo: list[tuple[int, str, np.ndarray, str]] = []
+        todo: list[tuple[int, str, np.ndarray, str, str]] = []
         jobs: list[_Job] = []
         for i, e in enumerate(entries):
-            y = _clean(e["target"])
+            y, x, xf = self._inputs(e)
             key = str(e.get("item_id"))
-            digest = _digest(y)
+            digest, future = _digest(y, x), _digest(xf) if xf is not None else ""
             k = self.known.get(key)
-            if not refit and k is not None and k.length == len(y) and k.digest == digest:
+            if not refit and k is not None and k.length == len(y) and k.digest == digest and k.future == future:
                 mean[i], sigma[i] = k.mean, k.sigma
                 continue
-            fitted = None
-            if not refit and k is not None and k.fitted is not None and len(y) > k.length \
-                    and _digest(y[: k.length]) == k.digest:
-                fitted = k.fitted
-            todo.append((i, key, y, digest))
-            jobs.append(_Job(self.algorithm, self.season, h, y[-self.history_limit :], fitted=fitted, keep=keep))
+            fitted, same = None, False
+            if not refit and k is not None and k.fitted is not None:
+                if k.length == len(y) and k.digest == digest:
+                    fitted, same = k.fitted, True  # the same history, other horizon regressors
+                elif len(y) > k.length and _digest(y[: k.length], None if x is None else x[: k.length]) == k.digest:
+                    fitted = k.fitted
+            todo.append((i, key, y, digest, future))
+            limit = self.history_limit
+            jobs.append(_Job(self.algorithm, self.season, h, y[-limit:], fitted=fitted, keep=keep,
+                             x=None if x is None else x[-limit:], x_future=xf, same_history=same))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
-            for (i, key, y, digest), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads),
-                                                                 strict=True):
+            for (i, key, y, digest, future), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads),
+                                                                         strict=True):
                 mean[i], sigma[i] = m, s
                 if note is not None:
                     self.notes[key] = note
                 if remember:
-                    self.known[key] = _Known(len(y), digest, m, s, fitted if keep else None)
+                    self.known[key] = _Known(len(y), digest, m, s, fitted if keep else None, future)
             if on_progress is not None:
                 on_progress(min(start + ITEMS_PER_BATCH, len(jobs)), len(jobs))
         return mean, sigma
 
+    @property
+    def uses_regressors(self) -> bool:
+        """AutoARIMA on its own takes the dynamic features as exogenous regressors; the other
+        models (and ``auto``'s members) forecast from the target alone."""
+        return self.algorithm == "arima" and self.cfg.hp.algorithm == "arima" and self.cfg.num_dynamic_feat > 0
+
+    def _inputs(self, e: Entry) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The cleaned target, and with regressors their history ``(n, k)`` aligned with it and
+        their horizon values ``(h, k)`` (``None`` where the entry does not reach the horizon)."""
+        target = e["target"]
+        y = _clean(target)
+        if not self.uses_regressors:
+            return y, None, None
+        feat = np.asarray(e["feat_dynamic_real"], dtype=np.float64)
+        n, h = len(target), self.cfg.prediction_length
+        x = feat[:, n - len(y):n].T
+        xf = feat[:, n:n + h].T if feat.shape[1] >= n + h else None
+        return y, x, xf
+
     def remember(self, entries: Sequence[Entry], mean: np.ndarray, sigma: np.ndarray) -> None:
         """Keep these forecasts as the stored ones (saved with the predictor)."""
-        self.known = {str(e.get("item_id")): _Known(len(y := _clean(e["target"])), _digest(y), m, s)
-                      for e, m, s in zip(entries, mean, sigma, strict=True)}
+        self.known = {}
+        for e, m, s in zip(entries, mean, sigma, strict=True):
+            y, x, xf = self._inputs(e)
+            self.known[str(e.get("item_id"))] = _Known(len(y), _digest(y, x), m, s, None,
+                                                       _digest(xf) if xf is not None else "")
 
     def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
                 want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
@@ -314,6 +354,7 @@ class StatisticalModel(Model):
             "item_id": pa.array(ids, pa.string()),
             "length": pa.array([self.known[i].length for i in ids], pa.int64()),
             "digest": pa.array([self.known[i].digest for i in ids], pa.string()),
+            "future": pa.array([self.known[i].future for i in ids], pa.string()),
             "mean": pa.FixedSizeListArray.from_arrays(
                 pa.array(np.concatenate([self.known[i].mean for i in ids]) if ids else np.zeros(0)), h),
             "sigma": pa.FixedSizeListArray.from_arrays(
@@ -329,9 +370,10 @@ class StatisticalModel(Model):
         h = cfg.prediction_length
         means = table.column("mean").combine_chunks().flatten().to_numpy().reshape(-1, h)
         sigmas = table.column("sigma").combine_chunks().flatten().to_numpy().reshape(-1, h)
-        known = {i: _Known(n, d, m, s) for i, n, d, m, s in zip(
+        futures = table.column("future").to_pylist() if "future" in table.column_names else [""] * table.num_rows
+        known = {i: _Known(n, d, m, s, None, f) for i, n, d, m, s, f in zip(
             table.column("item_id").to_pylist(), table.column("length").to_pylist(),
-            table.column("digest").to_pylist(), means, sigmas, strict=True)}
+            table.column("digest").to_pylist(), means, sigmas, futures, strict=True)}
         return cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1", known)
 
     def describe(self) -> dict[str, Any]:

@@ -157,3 +157,42 @@ def test_transform_syntax() -> None:
     for bad, why in [("price*x", "expected <column>"), ("price/0", "division by zero"), ("price*2 where store", "not <field>=<value>")]:
         with pytest.raises(InvalidInputError, match=why):
             Transform.parse(bad)
+
+
+def test_arima_takes_related_series_and_holidays_as_regressors(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """AutoARIMA alone uses the dynamic features as exogenous regressors (daily prices, the
+    regressors averaged per day); it is deterministic, so a what-if changes exactly its items."""
+    from api.settings import Settings
+
+    root = tmp_path_factory.mktemp("arima")
+    rt = build_runtime(Settings(home=str(root / "home"), registry=str(root / "registry.db")))  # type: ignore[call-arg]
+    frames = long_frames("epf-fr-be")
+    last = pd.to_datetime(frames["target"]["timestamp"]).max()
+    first = (last - pd.Timedelta(days=150)).strftime("%Y-%m-%d")
+    cut = (last - pd.Timedelta(days=6)).strftime("%Y-%m-%d")  # the related series reach 7 days past the target
+    target = frames["target"]
+    target[(target["timestamp"] >= first) & (target["timestamp"] < cut)].to_csv(root / "target.csv", index=False)
+    related = frames["related"]
+    related[related["timestamp"] >= first].to_csv(root / "related.csv", index=False)
+    daily = LongFormat(aggregation="avg")
+    import_dataset(rt.workspace, rt.registry, "prices", str(root / "target.csv"), freq="D", long=daily)
+    import_dataset(rt.workspace, rt.registry, "regressors", str(root / "related.csv"), freq="D",
+                   long=LongFormat(type="related", aggregation="avg"))
+    hp = Hyperparameters(prediction_length=7, algorithm="arima")
+    with pytest.raises(HyperparameterError, match="uses no item metadata"):
+        create_predictor(rt.workspace, rt.registry, "meta", dataset="prices", hyperparameters=hp,
+                         features=FeatureInputs(metadata="regressors"))
+    r = create_predictor(rt.workspace, rt.registry, "arima", dataset="prices", hyperparameters=hp,
+                         features=FeatureInputs(related="regressors", holidays=["FR", "BE"]))
+    assert r.result["resolved"]["num_dynamic_feat"] == 4
+    assert r.result["features"]["dynamic_features"] == ["gen_forecast", "system_load", "holiday_FR", "holiday_BE"]
+    metrics = r.result["metrics"]["predictor"]
+    assert np.isfinite(metrics["mean_wql"]) and metrics["num_items"] == 2
+    create_forecast(rt.workspace, rt.registry, "base", predictor="arima", types="0.5,mean")
+    create_forecast(rt.workspace, rt.registry, "more-load", predictor="arima", types="0.5,mean",
+                    transforms=["system_load*1.2 where item_id=BE"])
+    base, more = (load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, n)) for n in ("base", "more-load"))
+    fr, be = base.index["FR"], base.index["BE"]
+    assert np.isfinite(base.values["mean"]).all()
+    np.testing.assert_array_equal(more.values["mean"][fr], base.values["mean"][fr])
+    assert not np.array_equal(more.values["mean"][be], base.values["mean"][be])
