@@ -7,6 +7,8 @@ such as ``NaN`` cannot be written as JSON, and an echoed secret would end up in 
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +57,16 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": describe_errors(errors)}, status_code=422)
 
 
+def summary_of(operation: dict[str, Any]) -> str:
+    """An operation's summary: the first sentence of its description (the route's docstring), not
+    FastAPI's title-cased function name ("Delete Dataset Route")."""
+    description = " ".join(str(operation.get("description", "")).split())
+    if description:
+        first = re.split(r"(?<=[a-z0-9)`])[.;:] ", description + " ", maxsplit=1)[0].rstrip(".;: ")
+        return first if len(first) <= 90 else first[:87].rsplit(" ", 1)[0] + "..."
+    return re.sub(r" (Route|Job)$", "", str(operation.get("summary", "")))
+
+
 def complete_openapi(app: FastAPI, *, key_required: bool, exempt: str) -> None:
     """Finish the OpenAPI document: every error response is the JSON :class:`api.schemas.Message`
     (also on routes that answer text or PNG), and the bearer scheme is described; with an API key
@@ -67,6 +79,7 @@ def complete_openapi(app: FastAPI, *, key_required: bool, exempt: str) -> None:
             message = {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}}
             for operations in schema["paths"].values():
                 for operation in operations.values():
+                    operation["summary"] = summary_of(operation)
                     for status, response in operation.get("responses", {}).items():
                         if status[0] in "45":
                             response["content"] = message

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 @router.get("")
 def read_datasets(state: StateDep) -> ResourcesPublic:
+    """List datasets."""
     items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.DATASET)]
     return ResourcesPublic(data=items, count=len(items))
 
@@ -37,6 +38,7 @@ def create_dataset_job(body: DatasetImport, state: StateDep) -> ResourcePublic:
 
 @router.get("/{name}")
 def read_dataset(name: NameParam, state: StateDep) -> ResourcePublic:
+    """Describe a dataset: status, source, type, summary (or the import's progress)."""
     return ResourcePublic.of(state.runtime.registry.get(Kind.DATASET, name))
 
 

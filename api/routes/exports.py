@@ -29,12 +29,14 @@ class ExportCreate(BaseModel):
 
 @router.get("")
 def read_exports(state: StateDep) -> ResourcesPublic:
+    """List exports."""
     items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.EXPORT)]
     return ResourcesPublic(data=items, count=len(items))
 
 
 @router.get("/{name}")
 def read_export(name: NameParam, state: StateDep) -> ResourcePublic:
+    """Describe an export: status, destination, files written, rows, progress."""
     return ResourcePublic.of(state.runtime.registry.get(Kind.EXPORT, name))
 
 

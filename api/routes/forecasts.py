@@ -63,6 +63,7 @@ async def _loaded(state: StateDep, name: str) -> LoadedForecast:
 
 @router.get("")
 def read_forecasts(state: StateDep) -> ResourcesPublic:
+    """List forecasts."""
     items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.FORECAST)]
     return ResourcesPublic(data=items, count=len(items))
 
@@ -81,6 +82,7 @@ def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic
 
 @router.get("/{name}")
 def read_forecast(name: NameParam, state: StateDep) -> ResourcePublic:
+    """Describe a forecast: status, predictor, types, dimensions, scenario, progress."""
     return ResourcePublic.of(state.runtime.registry.get(Kind.FORECAST, name))
 
 

@@ -12,7 +12,7 @@ router = APIRouter(tags=["service"])
 
 @router.get("/health")
 def read_health() -> dict[str, str]:
-    """Liveness."""
+    """Liveness (answered without an API key, for probes; it says nothing else)."""
     return {"status": "ok"}
 
 

@@ -34,6 +34,7 @@ def read_predictors(
 
 @router.get("/{name}")
 def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
+    """Describe a predictor: status, hyperparameters, features, backtest metrics, timings."""
     return ResourcePublic.of(state.runtime.registry.get(Kind.PREDICTOR, name))
 
 

@@ -54,3 +54,18 @@ def test_the_document_types_what_the_service_returns(api_schema) -> None:  # typ
                     "$ref": "#/components/schemas/Message"}, (method, path, status)
     assert doc["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer", "description": "FORECAST_API_KEY, when the server has one"}
+
+
+def test_operations_have_real_summaries() -> None:
+    """Summaries are the first sentence of each route's description, not title-cased function names."""
+    import tempfile
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    home = tempfile.mkdtemp()
+    schema = create_app(Settings(home=home, registry=f"{home}/r.db")).openapi()  # type: ignore[call-arg]
+    summaries = {f"{m.upper()} {p}": op["summary"] for p, ops in schema["paths"].items() for m, op in ops.items()}
+    assert summaries["DELETE /v1/datasets/{name}"] == "Delete a dataset (refused while a predictor or forecast uses it)"
+    assert summaries["GET /v1/datasets"] == "List datasets"
+    assert not [k for k, v in summaries.items() if v.endswith((" Route", " Job")) or v.istitle()]
