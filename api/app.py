@@ -7,8 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import AppState
 from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
@@ -31,6 +34,7 @@ from forecast.store import ForecastCache
 from resources.lifecycle import sweep
 
 API_PREFIX = "/v1"
+STATIC_DIR = Path(__file__).parent / "static"
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         version="1",
         description="DeepAR predictors, stored probabilistic forecasts queried by item, on-demand inference.",
         lifespan=lifespan,
+        docs_url=None,  # served below from our own copy of Swagger UI (works offline; no CDN)
+        redoc_url=None,
         responses={status: {"model": Message, "description": text} for status, text in ERROR_STATUSES.items()},
     )
     app.state.service = AppState(
@@ -64,6 +70,14 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         jobs=JobRunner(settings, runtime.registry, runtime.workspace),
     )
     metrics = Metrics(app.state.service)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def read_docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Forecast service",
+                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
 
     @app.get("/metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})

@@ -378,3 +378,16 @@ def test_one_rule_for_forecast_types(client: TestClient) -> None:
     body["configuration"]["quantiles"] = ["p10", "0.9"]  # type: ignore[index]
     r = client.post("/v1/predictors/pq/invocations", json=body)
     assert r.status_code == 200 and list(r.json()["predictions"][0]["quantiles"]) == ["p10", "0.9"]
+
+
+def test_docs_work_offline(client: TestClient) -> None:
+    """/docs is Swagger UI from our own copy: every asset it loads is served here, none from a CDN."""
+    import re
+
+    html = client.get("/docs").text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert urls and all(u.startswith("/static/") for u in urls), urls
+    for url in urls:
+        assert client.get(url).status_code == 200
+    assert "https://" not in html and "//cdn" not in html
+    assert client.get("/redoc").status_code == 404  # redoc would need a CDN; not offered
