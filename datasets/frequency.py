@@ -73,3 +73,18 @@ def misalignment(start: pd.Timestamp, freq: str) -> str | None:
         anchor = _WEEKDAYS[(start.weekday() - 1) % 7]
         hint = f"; weekly periods of {freq} start on {expected.day_name()}, use W-{anchor} for weeks starting on {start.day_name()}"
     return f"start {start} is not the first instant of its {freq} period (expected {expected}){hint}"
+
+
+def period_end_start(start: pd.Timestamp, freq: str) -> pd.Timestamp | None:
+    """For months, quarters and years, the first instant of the period ``start`` ends, when
+    ``start`` is that period's last day (as pandas' ``resample("M")`` stamps periods: 2020-01-31
+    for January); else ``None``. Not for weeks: a Sunday may start a week as well as end one."""
+    offset = freq_offset(freq)
+    if isinstance(offset, (pd.offsets.Tick, pd.offsets.Week)) or start != start.normalize():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        period = pd.Period(start, freq=freq)
+    if period.end_time.normalize() == start and period.start_time != start:
+        return period.start_time
+    return None

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.errors import ProblemLog
-from datasets.frequency import misalignment
+from datasets.frequency import misalignment, period_end_start
 from datasets.schema import ALIASES, CAT, DYNAMIC_FEAT, ITEM_ID, KNOWN_FIELDS, START, TARGET
 
 
@@ -124,6 +124,7 @@ class RecordValidator(ProblemLog):
     def __init__(self, freq: str, *, max_problems: int = 100) -> None:
         super().__init__(max_problems=max_problems)
         self.freq = freq
+        self.period_end_starts = 0  # starts given as their period's last day, aligned to its start
         self.ignored_fields: set[str] = set()
         self._ids: dict[str, str] = {}
         self._num_cat: tuple[int, str] | None = None
@@ -152,7 +153,13 @@ class RecordValidator(ProblemLog):
                 else:
                     if ts.tz is not None:
                         ts = ts.tz_localize(None)
-                    result = ts, misalignment(ts, self.freq)
+                    problem = misalignment(ts, self.freq)
+                    aligned = period_end_start(ts, self.freq) if problem else None
+                    if aligned is not None:  # a period stamped with its last day: its start
+                        result = aligned, None
+                        self.period_end_starts += 1
+                    else:
+                        result = ts, problem
         if len(self._starts) < 100_000:
             self._starts[key] = result
         return result

@@ -138,7 +138,7 @@ def scan_dataset(
             progress(size or 0, size, name)
     flush()
     v.raise_if_any()
-    return summary.build(
+    built = summary.build(
         freq=freq,
         num_files=len(files),
         num_dynamic_feat=v.num_dynamic_feat,
@@ -146,6 +146,7 @@ def scan_dataset(
         assigned_item_ids=assigned,
         ignored_fields=sorted(v.ignored_fields),
     )
+    return built.model_copy(update={"period_end_starts": v.period_end_starts})
 
 
 def _tell(f: Any) -> int:

@@ -42,6 +42,8 @@ class DatasetSummary(BaseModel):
     end_max: datetime | None = Field(description="timestamp of the latest target observation")
     assigned_item_ids: int = Field(description="records without item_id that were given one")
     ignored_fields: list[str] = []
+    period_end_starts: int = Field(0, description="distinct start values that were their period's last day "
+                                   "(2020-01-31 for M, as pandas' resample writes periods), taken as the period's start")
     fingerprint: str = Field(description="sha256 of the validated content")
     format: Literal["jsonlines", "long"] = "jsonlines"
     dataset_type: DatasetType = DatasetType.TARGET

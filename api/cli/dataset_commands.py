@@ -128,6 +128,10 @@ def _notes(summary: DatasetSummary) -> None:
             f"note: {summary.assigned_item_ids} record(s) had no item_id; they were given ids "
             "item_<n> by position (files in path order, then line)", highlight=False, markup=False,
         )
+    if summary.period_end_starts:
+        err_console.print(
+            f"note: {summary.period_end_starts} distinct start value(s) were the last day of their {summary.freq} period "
+            "(as pandas' resample writes periods); each was taken as its period's start", highlight=False, markup=False)
     if summary.ignored_fields:
         err_console.print(f"note: ignored unknown field(s): {', '.join(summary.ignored_fields)}", highlight=False, markup=False)
 

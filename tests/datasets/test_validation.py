@@ -121,6 +121,8 @@ def test_missing_values_gluonts_names_and_assigned_ids(tmp_path: Path) -> None:
         ("15min", "2020-01-01 05:50:00", False),
         ("M", "2020-03-01", True),
         ("M", "2020-03-15", False),
+        ("M", "2020-03-31", True),  # the month's last day, as pandas' resample("M") stamps it
+        ("Q", "2020-06-30", True),
         ("Q", "2020-04-01", True),
         ("Q", "2020-05-01", False),
         ("W", "2020-01-06", True),  # W = W-SUN: weeks run Monday..Sunday
@@ -135,6 +137,13 @@ def test_start_must_fit_the_frequency(tmp_path: Path, freq: str, start: str, ok:
     else:
         (line, field, message), = problems_of(path, freq)
         assert (line, field) == (1, "start")
+
+
+def test_period_end_starts_are_taken_as_their_period(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "d.jsonl", [{"item_id": "a", "start": "2020-01-31", "target": [1, 2]},
+                                              {"item_id": "b", "start": "2020-02-29", "target": [3]}])
+    summary = scan_dataset(str(path), freq="M")
+    assert summary.period_end_starts == 2 and str(summary.start_min) == "2020-01-01 00:00:00"
 
 
 def test_weekly_misalignment_suggests_an_anchor(tmp_path: Path) -> None:
