@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import AppState
@@ -72,6 +73,13 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     metrics = Metrics(app.state.service)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
+    def read_lookup_page() -> FileResponse:
+        """The forecast lookup page (plain HTML and our own copy of uPlot; works offline). It holds
+        no data, so it needs no API key; the page asks for the key and sends it with its queries."""
+        return FileResponse(STATIC_DIR / "lookup" / "index.html", media_type="text/html")
+
     @app.get("/docs", include_in_schema=False)
     def read_docs() -> Response:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Forecast service",
@@ -96,7 +104,8 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(),
-                           exempt=frozenset({f"{API_PREFIX}/health"}))
+                           exempt=frozenset({f"{API_PREFIX}/health", "/", "/ui"}),
+                           exempt_prefixes=("/static/lookup/",))
     loopback_only = settings.api_key is None and bind_host is not None and is_loopback_name(bind_host)
     if settings.allowed_hosts or loopback_only:
         app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_hosts, loopback=loopback_only)

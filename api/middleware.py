@@ -77,12 +77,15 @@ class HostCheckMiddleware:
 
 class ApiKeyMiddleware:
     """When a key is configured, every request needs ``Authorization: Bearer <key>`` (the scheme
-    is case-insensitive, RFC 7235). ``exempt`` paths (liveness) are answered without one."""
+    is case-insensitive, RFC 7235). ``exempt`` paths (liveness, the lookup page) and paths under
+    ``exempt_prefixes`` (its static files) are answered without one: they hold no data."""
 
-    def __init__(self, app: Any, api_key: str, exempt: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: Any, api_key: str, exempt: frozenset[str] = frozenset(),
+                 exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.expected = api_key.encode()
         self.exempt = exempt
+        self.exempt_prefixes = exempt_prefixes
 
     def authorized(self, header: bytes | None) -> bool:
         if not header:
@@ -91,7 +94,7 @@ class ApiKeyMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.expected)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or scope["path"] in self.exempt or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         if not self.authorized(_header(scope, b"authorization")):

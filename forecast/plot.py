@@ -14,10 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
 from datasets.catalog import DATA_FILE
-from forecast.store import LoadedForecast, forecast_timestamps
-from resources import Kind, Registry, Resource, Workspace
+from forecast.store import LoadedForecast, forecast_timestamps, iso_utc
+from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Workspace
 
 
 def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensions: list[str] | None = None,
@@ -36,6 +37,58 @@ def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensio
     target = np.asarray(table.column("target")[0].values.to_numpy(zero_copy_only=False), dtype=float)
     stamps = forecast_timestamps(start, len(target), dataset.spec["freq"])
     return stamps, target
+
+
+class ItemContext(BaseModel):
+    """What a person looking at one item's forecast wants beside it: the recent history and the
+    predictor's backtest of the item (its window's actuals beside the backtest forecasts)."""
+
+    item_id: str
+    series_key: str
+    dimensions: dict[str, str] | None = None
+    history: list[dict[str, Any]] = Field(description="[{timestamp, value}], the last points before the forecast")
+    backtest: list[dict[str, Any]] = Field(description="[{timestamp, actual, p10, ..., mean}] of the backtest window")
+    backtest_metrics: dict[str, dict[str, Any]] = Field(description="model -> the item's backtest metrics")
+    predictor: str | None = None
+
+
+def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str,
+                 filters: dict[str, str] | None = None, *, limit: int = 500) -> ItemContext:
+    """History (its last ``limit`` points) and backtest of the series a query names.
+
+    Raises
+    ------
+    NotFoundError, InvalidInputError
+        As :meth:`forecast.store.LoadedForecast.locate`.
+    """
+    from forecast.predictors import read_backtest
+
+    resource = registry.get(Kind.FORECAST, loaded.name)
+    row = loaded.locate(item_id, filters)
+    dims = {d: loaded.dimension_values[d][row] for d in loaded.dimensions} or None
+    key = next(k for k, r in loaded.index.items() if r == row) if dims else loaded.item_ids[row]
+    history: list[dict[str, Any]] = []
+    dataset_name = resource.spec.get("dataset")
+    if dataset_name and registry.exists(Kind.DATASET, dataset_name):
+        found = item_history(workspace, registry.get(Kind.DATASET, dataset_name), loaded.item_ids[row],
+                             list(dims.values()) if dims else None)
+        if found is not None:
+            stamps, values = found
+            history = [{"timestamp": t, "value": None if not np.isfinite(v) else float(v)}
+                       for t, v in zip(iso_utc(stamps[-limit:]), values[-limit:], strict=True)]
+    backtest: list[dict[str, Any]] = []
+    metrics: dict[str, dict[str, Any]] = {}
+    predictor = resource.spec.get("predictor")
+    if predictor and registry.exists(Kind.PREDICTOR, predictor):
+        try:
+            report = read_backtest(workspace, registry, predictor, item=key)
+        except (NotFoundError, ConflictError):
+            report = None
+        if report is not None:
+            backtest = [{"timestamp": p.timestamp, "actual": p.actual, **p.values} for p in report.points or []]
+            metrics = {m.model: m.model_dump(exclude={"item_id", "model"}) for m in report.items}
+    return ItemContext(item_id=loaded.item_ids[row], series_key=key, dimensions=dims, history=history,
+                       backtest=backtest, backtest_metrics=metrics, predictor=predictor)
 
 
 def render_item(

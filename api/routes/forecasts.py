@@ -19,6 +19,7 @@ from api.schemas import (
     ResourcePublic,
     ResourcesPublic,
 )
+from forecast.plot import ItemContext
 from forecast.store import LoadedForecast, parse_bounds
 from resources import InvalidInputError, Kind, NotFoundError
 
@@ -29,11 +30,11 @@ TypesQuery = Annotated[str | None, Query(description="output columns, e.g. p10,m
 _OWN_PARAMS = frozenset({"item_id", "types", "start", "end"})
 
 
-def dimension_filters(request: Request) -> dict[str, str]:
-    """The query parameters that are not the route's own: dimension filters, one value each."""
+def dimension_filters(request: Request, own: frozenset[str] = _OWN_PARAMS) -> dict[str, str]:
+    """The query parameters that are not the route's ``own``: dimension filters, one value each."""
     filters: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
-        if key in _OWN_PARAMS:
+        if key in own:
             continue
         if key in filters:
             raise InvalidInputError(f"{key}: give one value per dimension")
@@ -180,6 +181,20 @@ def item_csv(loaded: LoadedForecast, result: dict[str, Any]) -> Response:
 
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/{name}/items/{item_id:path}/context")
+def read_item_context(
+    name: NameParam, item_id: str, state: StateDep, request: Request,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="history points, the latest")] = 500,
+) -> ItemContext:
+    """One item's history and its predictor's backtest (actuals beside the backtest forecasts, and
+    the item's backtest metrics per model): what the lookup page draws around the forecast."""
+    from forecast.plot import item_context
+
+    loaded = state.forecasts.get(name)
+    return item_context(state.runtime.workspace, state.runtime.registry, loaded, item_id,
+                        dimension_filters(request, _OWN_PARAMS | {"limit"}), limit=limit)
 
 
 @router.get("/{name}/items/{item_id:path}", response_class=JSONBytes, response_model=ItemForecast,

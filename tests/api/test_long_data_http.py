@@ -84,6 +84,10 @@ def test_query_a_series_by_its_dimension(client: TestClient, forecast: str) -> N
                                                        ("state", "Queensland")]).json()
     assert [(i["item_id"], i["dimensions"]["state"]) for i in both["items"]] == [
         ("Food retailing", "Queensland"), ("Liquor retailing", "Queensland")]
+    ctx = client.get("/v1/forecasts/f/items/Food retailing/context", params={"state": "Victoria", "limit": 10}).json()
+    assert ctx["series_key"] == "Food retailing|state=Victoria" and ctx["dimensions"] == {"state": "Victoria"}
+    assert len(ctx["history"]) == 10 and len(ctx["backtest"]) == 6
+    assert set(ctx["backtest_metrics"]) == {"seasonal_naive"}
     png = client.get("/v1/forecasts/f/items/Food retailing/plot.png", params={"state": "Victoria"})
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     assert client.get("/v1/forecasts/f/items/Food retailing/plot.png").status_code == 422  # which state?

@@ -1,0 +1,108 @@
+"""The lookup page in a real headless Chromium (Debian's package, installed by this set-up when
+missing), against the service on a loopback socket: no console errors, no request leaving
+127.0.0.1, the API key asked once, prefix search, and the chart's points per series."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from tests.conftest import free_port
+from tests.service_fixtures import World, build_world
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+KEY = "lookup-page-key"
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, installed with apt-get when the machine has none (the project's own
+    set-up: CI machines start without it)."""
+    found = shutil.which("chromium")
+    if found is None and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, capture_output=True, timeout=900)
+        if shutil.which("chromium") is None:  # stale package lists
+            subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True, timeout=600)
+            subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False, capture_output=True, timeout=900)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("Chromium is not installed and apt-get could not install it (Debian package 'chromium')")
+    return found
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
+    return build_world(tmp_path_factory.mktemp("lookup"), samples_dir, api_key=KEY)
+
+
+@pytest.fixture(scope="module")
+def server(world: World) -> Iterator[str]:
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(world.settings, bind_host="127.0.0.1"), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_lookup_page_in_chromium(server: str, world: World) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from forecast.plot import item_context
+    from forecast.store import ForecastCache
+
+    loaded = ForecastCache(world.runtime.workspace, world.runtime.registry).get(world.forecast)
+    context = item_context(world.runtime.workspace, world.runtime.registry, loaded, "Q1",
+                           limit=max(36, 6 * loaded.horizon))  # the recent history the page asks for
+    errors: list[str] = []
+    outside: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: None if r.url.startswith((server, "blob:", "data:")) else outside.append(r.url))
+            page.goto(f"{server}/")
+            page.wait_for_selector("#key-form:not([hidden])")  # the server has a key: asked once
+            page.fill("#key", KEY)
+            page.click("#key-form button")
+            page.wait_for_function("document.querySelector('#forecast').options.length > 0")
+            page.fill("#item", "Q1")
+            page.wait_for_function("(window.lookup.suggestions || []).includes('Q12')")  # prefix search
+            assert page.evaluate("window.lookup.suggestions[0]") == "Q1"
+            page.click("#show")
+            page.wait_for_function("window.lookup.item === 'Q1'")
+            points = page.evaluate("window.lookup.points")
+            assert points["history"] == len(context.history)
+            assert {k: points[k] for k in loaded.columns} == dict.fromkeys(loaded.columns, loaded.horizon)
+            assert points["backtest p50"] == len(context.backtest) == loaded.horizon
+            assert page.locator("#chart canvas").count() == 1
+            assert page.locator("#accuracy table").count() == 2
+            assert page.get_attribute("#download", "href").startswith("blob:")
+            assert page.evaluate("sessionStorage.getItem('forecast-api-key')") == KEY
+            page.screenshot(path=str(ARTIFACTS / "lookup-page.png"), full_page=True)
+            assert not errors, errors  # the key prompt's 401 aside, nothing went wrong
+            page.fill("#item", "nope")
+            page.click("#show")
+            page.wait_for_function("document.querySelector('#status').textContent.includes('not found')")
+        finally:
+            browser.close()
+    assert not outside, outside
+    assert (ARTIFACTS / "lookup-page.png").stat().st_size > 20_000
