@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import ParquetSink, iter_entries, series_to_batch
+from datasets.columnar import ParquetSink, iter_entries, read_parquet, series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.long_format import DatasetType, LongFormat
 from datasets.long_scan import PARTITION_BYTES, scan_long
@@ -268,4 +268,4 @@ def read_metadata(workspace: Workspace, resource: Resource) -> pa.Table:
     resource.require_active()
     require_type(resource, DatasetType.METADATA, "metadata")
     with workspace.open(f"{resource.artifact}/{METADATA_FILE}", "rb") as f:
-        return pq.read_table(f)
+        return read_parquet(f)

@@ -49,6 +49,19 @@ def series_to_batch(series: Sequence[Series], item_ids: Sequence[str]) -> pa.Rec
     )
 
 
+def read_parquet(f: IO[bytes], *, columns: Sequence[str] | None = None, where: Any = None) -> pa.Table:
+    """A Parquet file read from an open file object: whole (``columns`` of it), or the rows
+    matching the ``where`` expression (row groups pruned by their statistics).
+
+    Not ``pq.read_table(f)`` with threads: with a Python file object its dataset reader leaves IO
+    threads behind that abort the interpreter at exit ("terminate called without an active
+    exception"; pyarrow 26, in about half of short CLI runs), so whole files go through
+    ``ParquetFile.read`` and filtered reads run single-threaded."""
+    if where is None:
+        return pq.ParquetFile(f).read(columns=list(columns) if columns else None)
+    return pq.read_table(f, columns=list(columns) if columns else None, filters=where, use_threads=False)
+
+
 class ParquetSink:
     """Append record batches to one Parquet file (an open binary file object)."""
 

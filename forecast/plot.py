@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from datasets.catalog import DATA_FILE
+from datasets.columnar import read_parquet
 from forecast.store import LoadedForecast, forecast_timestamps, iso_utc
 from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Workspace
 
@@ -28,7 +29,7 @@ def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensio
     with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
         names = pq.ParquetFile(f).schema_arrow.names
         columns = ["item_id", "start", "target"] + (["dimensions"] if dimensions and "dimensions" in names else [])
-        table = pq.read_table(f, columns=columns, filters=pc.field("item_id") == item_id)
+        table = read_parquet(f, columns=columns, where=pc.field("item_id") == item_id)
     if "dimensions" in table.column_names:
         table = table.filter(pa.array([d == dimensions for d in table.column("dimensions").to_pylist()]))
     if table.num_rows == 0:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from datasets import DatasetType, require_type
+from datasets.columnar import read_parquet
 from datasets.summary import DatasetSummary
 from forecast.artifacts import (
     PredictorManifest,
@@ -393,7 +394,7 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
     metrics = r.result.get("metrics", {})
     algorithm = r.result.get("algorithm", "deepar")
     with workspace.open(f"{r.artifact}/{BACKTEST_FILE}", "rb") as f:
-        table = pq.read_table(f)
+        table = read_parquet(f)
     if item is not None:
         rows = table.filter(pc.field("item_id") == item)
         if rows.num_rows == 0:
@@ -409,7 +410,7 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
     points = None
     if item is not None and workspace.exists(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}"):
         with workspace.open(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}", "rb") as f:
-            fc = pq.read_table(f, filters=pc.field("item_id") == item)
+            fc = read_parquet(f, where=pc.field("item_id") == item)
         values = [c for c in fc.column_names if c not in ("item_id", "window", "timestamp", "actual")]
         stamps = fc.column("timestamp").cast("int64").to_numpy()
         points = [BacktestPoint(window=int(w), timestamp=datetime.fromtimestamp(int(s) / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datasets.columnar import read_parquet
 from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
@@ -291,7 +292,7 @@ def load_forecast(workspace: Workspace, resource: Resource) -> LoadedForecast:
     """Read an ``ACTIVE`` forecast into memory."""
     resource.require_active()
     with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
-        table = pq.read_table(f)
+        table = read_parquet(f)
     columns = list(resource.result["columns"])
     horizon = int(resource.result["prediction_length"])
     ids = table.column("item_id").to_pylist()

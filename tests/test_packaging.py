@@ -33,3 +33,22 @@ def test_our_packages_are_marked() -> None:
         module = __import__(name)
         assert module.__forecast_service__ is True
         assert Path(module.__file__).parent.parent == Path(api.__file__).parent.parent
+
+
+def test_reading_a_stored_forecast_does_not_abort_the_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """pyarrow 26's threaded ``read_table`` on a Python file object can abort the interpreter at
+    exit ("terminate called without an active exception"); the service reads through
+    ``datasets.columnar.read_parquet``. Twenty short processes, as CLI queries are."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "forecast.parquet"
+    values = pa.FixedSizeListArray.from_arrays(pa.array(np.arange(2 * 24, dtype=np.float32)), 24)
+    pq.write_table(pa.table({"item_id": ["a", "b"], "p50": values}), path)
+    code = f"from datasets.columnar import read_parquet\nwith open({str(path)!r}, 'rb') as f: read_parquet(f)"
+    codes = [subprocess.run([sys.executable, "-c", code], capture_output=True).returncode for _ in range(20)]
+    assert codes == [0] * 20
