@@ -49,7 +49,7 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 err_console = _console(stderr=True)
 
-def flag(*names: str, help: str, **options: Any) -> Any:  # noqa: A002 - typer's name
+def flag(*names: str, help: str, **options: Any) -> Any:
     """A boolean option, shown in help as a flag (no ``<bool>`` type column)."""
     return typer.Option(*names, help=help, metavar="", **options)
 
