@@ -46,5 +46,5 @@ plot:                                         $FORECAST_HOME/$ITEM-$RUN.png
 Serve it over HTTP (same workspace and registry):
   FORECAST_HOME=$FORECAST_HOME .venv/bin/forecast serve --port 8000
   curl 'http://127.0.0.1:8000/v1/forecasts/forecast-$RUN/items/$ITEM?types=p10,mean'
-  open http://127.0.0.1:8000/docs for the API
+  open http://127.0.0.1:8000/?forecast=forecast-$RUN&item=$ITEM for the lookup page, /docs for the API
 INFO
