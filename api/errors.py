@@ -8,7 +8,6 @@ such as ``NaN`` cannot be written as JSON, and an echoed secret would end up in 
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from fastapi import FastAPI, Request

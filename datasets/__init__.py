@@ -5,6 +5,7 @@ The registry, workspace, lifecycle and error tree every layer shares live in ``r
 """
 
 from datasets.catalog import (
+    dataset_summary,
     dataset_type,
     delete_dataset,
     get_dataset,
@@ -29,6 +30,7 @@ __all__ = [
     "Filling",
     "LongFormat",
     "Problem",
+    "dataset_summary",
     "dataset_type",
     "delete_dataset",
     "get_dataset",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -80,41 +81,48 @@ def validate_source(source: str, *, freq: str | None, layout: Layout = "auto", l
     DatasetValidationError, InvalidInputError
         As :func:`import_dataset`.
     """
-    long, kind = _long_options(source, layout, long, freq, storage_options)
+    long, _ = _long_options(source, layout, long, freq, storage_options)
+    return _scan(source, freq=freq, long=long, storage_options=storage_options, max_problems=max_problems,
+                 progress=progress)[0]
+
+
+def _scan(source: str, *, freq: str | None, long: LongFormat | None, storage_options: dict[str, Any] | None,
+          max_problems: int, progress: ProgressCallback | None, partition_bytes: int = PARTITION_BYTES,
+          write: Callable[[pa.RecordBatch], None] | None = None) -> tuple[DatasetSummary, pa.Table | None]:
+    """The one pass over a source, by its layout and type: the summary, and for item metadata its
+    table; time series go to ``write`` as stored batches."""
+    if long is not None and long.type == DatasetType.METADATA:
+        table, summary = scan_metadata(source, fmt=long, storage_options=storage_options, max_problems=max_problems,
+                                       progress=progress)
+        return summary, table
     if long is None:
         return scan_dataset(source, freq=str(freq), storage_options=storage_options, max_problems=max_problems,
-                            progress=progress)
-    if kind == DatasetType.METADATA:
-        return scan_metadata(source, fmt=long, storage_options=storage_options, max_problems=max_problems,
-                             progress=progress)[1]
+                            write=write, progress=progress), None
+
+    def write_series(batch: list[Series]) -> None:
+        assert write is not None
+        write(series_to_batch(batch, [str(s.item_id) for s in batch]))
+
     return scan_long(source, freq=str(freq), fmt=long, storage_options=storage_options, max_problems=max_problems,
-                     progress=progress)
+                     write=write_series if write is not None else None, progress=progress,
+                     partition_bytes=partition_bytes), None
 
 
 def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | None, long: LongFormat | None,
                     source_options: dict[str, Any] | None, max_problems: int,
                     progress: ProgressCallback, partition_bytes: int) -> DatasetSummary:
     """Validate ``source`` and write its stored copy under ``rel`` in the same pass."""
+    scan = functools.partial(_scan, source, freq=freq, long=long, storage_options=source_options,
+                             max_problems=max_problems, progress=progress, partition_bytes=partition_bytes)
     if long is not None and long.type == DatasetType.METADATA:
-        table, summary = scan_metadata(source, fmt=long, storage_options=source_options, max_problems=max_problems,
-                                       progress=progress)
+        summary, table = scan()
         with workspace.open(f"{rel}/{METADATA_FILE}", "wb") as f:
             pq.write_table(table, f, compression="zstd")
         return summary
-    assert freq is not None
     with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
         sink = ParquetSink(f)
         try:
-            if long is None:
-                return scan_dataset(source, freq=freq, storage_options=source_options, max_problems=max_problems,
-                                    write=sink.write, progress=progress)
-
-            def write(batch: list[Series]) -> None:
-                sink.write(series_to_batch(batch, [str(s.item_id) for s in batch]))
-
-            return scan_long(source, freq=freq, fmt=long, storage_options=source_options,
-                             max_problems=max_problems, write=write, progress=progress,
-                             partition_bytes=partition_bytes)
+            return scan(write=sink.write)[0]
         finally:
             sink.close()
 
@@ -226,6 +234,7 @@ def import_dataset(
 
 
 def dataset_summary(resource: Resource) -> DatasetSummary:
+    """What an imported dataset holds (its ``result``)."""
     return DatasetSummary.model_validate(resource.result)
 
 

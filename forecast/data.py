@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datasets import iter_dataset, series_key
+from datasets import dataset_summary, iter_dataset, series_key
 from datasets.summary import DatasetSummary
 from forecast.config import DataFacts
 from resources import Resource, Workspace
@@ -52,7 +52,7 @@ def to_entry(raw: dict[str, Any], freq: str, dimension_names: list[str] | None =
 def load_entries(workspace: Workspace, dataset: Resource) -> list[Entry]:
     """All series of an imported dataset, in stored order."""
     freq = dataset.spec["freq"]
-    names = DatasetSummary.model_validate(dataset.result).dimensions
+    names = dataset_summary(dataset).dimensions
     return [to_entry(raw, freq, names) for raw in iter_dataset(workspace, dataset)]
 
 

@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from datasets import DatasetType, Filling, iter_dataset, read_metadata, require_type, series_key
+from datasets import (
+    DatasetType,
+    Filling,
+    dataset_summary,
+    iter_dataset,
+    read_metadata,
+    require_type,
+    series_key,
+)
 from datasets.summary import DatasetSummary
 from forecast.data import Entry
 from forecast.errors import ForecastInputError
@@ -167,13 +175,13 @@ def plan_features(workspace: Workspace, registry: Registry, inputs: FeatureInput
     InvalidInputError
         A dataset of the wrong type, another frequency, or dimensions the target does not have.
     """
-    summary = DatasetSummary.model_validate(target.result)
+    summary = dataset_summary(target)
     plan = FeaturePlan(holidays=inputs.holidays, dataset_dynamic_feat=summary.num_dynamic_feat,
                        dataset_dimensions=summary.dimensions)
     if inputs.related:
         rel = registry.get_active(Kind.DATASET, inputs.related)
         require_type(rel, DatasetType.RELATED, "related")
-        rs = DatasetSummary.model_validate(rel.result)
+        rs = dataset_summary(rel)
         _same_grid(rs, summary, inputs.related, target.name)
         plan.related, plan.related_features = rel.name, rs.feature_names
         plan.related_dimensions, plan.related_filling = rs.dimensions, rs.filling
@@ -181,7 +189,7 @@ def plan_features(workspace: Workspace, registry: Registry, inputs: FeatureInput
     if inputs.metadata:
         meta = registry.get_active(Kind.DATASET, inputs.metadata)
         table = read_metadata(workspace, meta)
-        ms = DatasetSummary.model_validate(meta.result)
+        ms = dataset_summary(meta)
         plan.metadata = meta.name
         for name, attr in ms.attributes.items():
             col = table.column(name)
@@ -234,7 +242,7 @@ def check_related_reach(related: Resource, target: DatasetSummary, horizon: int)
     """Before a forecast is registered: the related dataset reaches ``horizon`` steps past the
     target's last timestamp, or its futurefill fills the rest (each series is checked when the
     forecast runs)."""
-    rs = DatasetSummary.model_validate(related.result)
+    rs = dataset_summary(related)
     filling = rs.filling or Filling().resolved(DatasetType.RELATED)
     if filling.futurefill not in (None, "none", "nan") or rs.end_max is None or target.end_max is None:
         return
@@ -251,7 +259,7 @@ def check_related_reach(related: Resource, target: DatasetSummary, horizon: int)
 def check_related_for(plan: FeaturePlan, related: Resource, target: DatasetSummary) -> None:
     """A scenario dataset given at forecast time must carry the columns the predictor was trained on."""
     require_type(related, DatasetType.RELATED, "related")
-    rs = DatasetSummary.model_validate(related.result)
+    rs = dataset_summary(related)
     _same_grid(rs, target, related.name, "the forecast's")
     missing = [c for c in plan.related_features if c not in rs.feature_names]
     if missing:
@@ -290,7 +298,7 @@ def attach_features(
         rel = registry.get_active(Kind.DATASET, related or plan.related)
         columns = plan.related_features
         if related:
-            rs = DatasetSummary.model_validate(rel.result)
+            rs = dataset_summary(rel)
             picks = [rs.feature_names.index(c) for c in columns]
         else:
             picks = list(range(len(columns)))
@@ -323,7 +331,7 @@ def _related_blocks(workspace: Workspace, rel: Resource, entries: Sequence[Entry
                     picks: list[int], *, freq: str, horizon: int) -> list[np.ndarray]:
     """Each entry's related columns over its target and horizon, filled per the related dataset's
     backfill and futurefill; an item without a series, or gaps left, is an error naming them."""
-    rs = DatasetSummary.model_validate(rel.result)
+    rs = dataset_summary(rel)
     filling = rs.filling or Filling().resolved(DatasetType.RELATED)
     by_key: dict[str, tuple[pd.Period, np.ndarray]] = {}
     names = rs.dimensions

@@ -19,8 +19,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from datasets import DatasetType, require_type
-from datasets.summary import DatasetSummary
+from datasets import DatasetType, dataset_summary, require_type
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
@@ -106,7 +105,7 @@ def _check_sources(
     dataset = dataset or pred.spec["dataset"]
     ds = registry.get_active(Kind.DATASET, dataset)
     manifest = read_manifest(workspace, pred.artifact)
-    summary = DatasetSummary.model_validate(ds.result)
+    summary = dataset_summary(ds)
     if summary.freq != manifest.freq:
         raise ForecastInputError(
             f"dataset {dataset!r} has frequency {summary.freq} but predictor {predictor!r} was trained on {manifest.freq}"
@@ -158,7 +157,7 @@ def register_forecast(
     parsed = parse_types(types)
     _, ds, manifest = _check_sources(workspace, registry, predictor, dataset)
     plan = FeaturePlan.model_validate(manifest.features)
-    summary = DatasetSummary.model_validate(ds.result)
+    summary = dataset_summary(ds)
     if (related or transforms) and not plan.related:
         raise ForecastInputError(f"predictor {predictor!r} uses no related time series, so a scenario of them "
                                  "(--related, --transform) cannot change its forecast")
@@ -225,7 +224,7 @@ def run_forecast(
             baseline = _baseline(workspace, registry, raw, plan, manifest.freq, horizon, view)
         model = load_predictor(workspace, str(pred.artifact), manifest, precision)
         types = parse_types(spec["types"])
-        dimensions = DatasetSummary.model_validate(ds.result).dimensions
+        dimensions = dataset_summary(ds).dimensions
         seed = int(manifest.hyperparameters["seed"])
         with forecast_table_writer(workspace, rel, spec["columns"], horizon, dimensions) as write:
             # seeded: the same predictor and data give the same forecast

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from datasets import DatasetType, require_type
+from datasets import DatasetType, dataset_summary, require_type
 from datasets.columnar import read_parquet
 from datasets.summary import DatasetSummary
 from forecast.artifacts import (
@@ -133,7 +133,7 @@ def create_predictor(
         registry.claim(Kind.PREDICTOR, name)
         with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)):
             ds = registry.get_active(Kind.DATASET, dataset)
-            summary = DatasetSummary.model_validate(ds.result)
+            summary = dataset_summary(ds)
             progress.phase("loading")
             entries = load_entries(workspace, ds)
             plan = plan_features(workspace, registry, features, ds)

@@ -25,6 +25,7 @@ from datasets import (
     DatasetValidationError,
     Filling,
     LongFormat,
+    dataset_summary,
     delete_dataset,
     get_dataset,
     import_dataset,
@@ -232,7 +233,7 @@ def import_(
     if json_output:
         print_json(_describe(resource))
         return
-    summary = DatasetSummary.model_validate(resource.result)
+    summary = dataset_summary(resource)
     _notes(summary)
     console.print(summary_table(summary, f"dataset {name!r} imported"))
 
@@ -268,7 +269,7 @@ def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
         if line:
             console.print(line, highlight=False, markup=False)
         return
-    console.print(summary_table(DatasetSummary.model_validate(resource.result), f"dataset {name!r} ({resource.status.value})"))
+    console.print(summary_table(dataset_summary(resource), f"dataset {name!r} ({resource.status.value})"))
 
 
 @app.command()
