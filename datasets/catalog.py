@@ -16,9 +16,9 @@ from datasets.long_format import DatasetType, LongFormat
 from datasets.long_scan import PARTITION_BYTES, scan_long
 from datasets.metadata import scan_metadata
 from datasets.records import Series
-from datasets.scan import ProgressCallback, scan_dataset
+from datasets.scan import scan_dataset
 from datasets.schema import TARGET
-from datasets.sources import file_kind, list_source_files
+from datasets.sources import ProgressCallback, file_kind, list_source_files
 from datasets.summary import DatasetSummary
 from resources.errors import InvalidInputError, ServiceError
 from resources.lifecycle import building, delete_resource, throttled_progress

@@ -33,7 +33,14 @@ from datasets.errors import ProblemLog
 from datasets.frequency import freq_offset, normalize_freq
 from datasets.long_format import DatasetType, Filling, LongFormat, series_key
 from datasets.records import TIMESTAMP_RANGE, Series
-from datasets.sources import FileKind, list_source_files, open_source_file
+from datasets.sources import (
+    FileKind,
+    ProgressCallback,
+    display_name,
+    file_size,
+    list_source_files,
+    open_source_file,
+)
 from datasets.summary import DatasetSummary, SummaryBuilder
 
 #: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
@@ -41,8 +48,6 @@ PARTITION_BYTES = 256 << 20
 BATCH_SERIES = 1024
 _ORD, _LINE, _FILE = "__ord", "__line", "__file"
 
-#: Called with (bytes read so far in the current file, file size or None, file display name).
-ProgressCallback = Callable[[int, int | None, str], None]
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,7 @@ def _csv_header(f: IO[bytes]) -> list[str]:
 def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
             progress: ProgressCallback | None) -> Iterator[pa.Table]:
     """The file's rows as tables of strings (CSV) or its own types (Parquet), in order."""
-    size = None
-    try:
-        size = fs.size(path)
-    except (OSError, NotImplementedError):
-        pass
+    size = file_size(fs, path)
     read = 0
     try:
         if kind == "parquet":
@@ -481,21 +482,11 @@ def scan_long(
     """
     freq = normalize_freq(freq)
     fs, root, files = list_source_files(source, storage_options=storage_options, layout="long")
-    single = len(files) == 1 and files[0][0] == root
-
-    def display(path: str) -> str:
-        return source if single else source.rstrip("/") + "/" + os.path.relpath(path, root)
-
-    total_bytes = 0
-    for path, _ in files:
-        try:
-            total_bytes += int(fs.size(path) or 0)
-        except (OSError, NotImplementedError, TypeError):
-            pass
+    total_bytes = sum(file_size(fs, path) or 0 for path, _ in files)
     parts = max(1, math.ceil(total_bytes / partition_bytes))
     log = ProblemLog(max_problems=max_problems)
     with tempfile.TemporaryDirectory(prefix="forecast-import-") as spill:
-        rows, seen, ignored = _read_rows(files, display, fs, fmt, freq, log,
+        rows, seen, ignored = _read_rows(files, lambda path: display_name(source, root, path), fs, fmt, freq, log,
                                          lambda values: _Rows(fmt.key_columns, values, parts, spill), progress)
         log.raise_if_any()
         assert rows is not None

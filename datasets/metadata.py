@@ -8,7 +8,6 @@ categories themselves and keep the vocabulary (:mod:`forecast.features`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +18,9 @@ import pyarrow.compute as pc
 from datasets.columns import as_strings, parse_numbers
 from datasets.errors import ProblemLog
 from datasets.long_format import LongFormat
-from datasets.long_scan import ProgressCallback, missing_columns, read_tables
+from datasets.long_scan import missing_columns, read_tables
 from datasets.schema import ITEM_ID
-from datasets.sources import list_source_files
+from datasets.sources import ProgressCallback, display_name, list_source_files
 from datasets.summary import Attribute, DatasetSummary
 
 #: Metadata stays in memory whole: it has one row per item.
@@ -45,13 +44,12 @@ def scan_metadata(
         Missing item column, empty or repeated item ids, empty numeric values; every one listed.
     """
     fs, root, files = list_source_files(source, storage_options=storage_options, layout="long")
-    single = len(files) == 1 and files[0][0] == root
     log = ProblemLog(max_problems=max_problems)
     parts: list[pa.Table] = []
     where: list[tuple[str, int, int]] = []  # (file, first line, rows) per part
     columns: list[str] | None = None
     for path, kind in files:
-        name = source if single else source.rstrip("/") + "/" + os.path.relpath(path, root)
+        name = display_name(source, root, path)
         line = 2 if kind == "csv" else 1
         for table in read_tables(fs, path, kind, name, log, progress):
             if columns is None:

@@ -6,7 +6,6 @@ read once. Memory holds one batch of series plus per-series counters, never the 
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,21 +15,17 @@ import pyarrow.parquet as pq
 from datasets.columnar import series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.records import RecordValidator, Series, decode_json_line
-from datasets.sources import list_source_files, open_source_file
+from datasets.sources import (
+    ProgressCallback,
+    display_name,
+    file_size,
+    list_source_files,
+    open_source_file,
+)
 from datasets.summary import DatasetSummary, SummaryBuilder
 
 BATCH_SERIES = 1024
 BATCH_VALUES = 32_000_000
-
-#: Called with (bytes read so far in the current file, file size or None, file display name).
-ProgressCallback = Callable[[int, int | None, str], None]
-
-
-def _display(source: str, root_path: str, path: str, single: bool) -> str:
-    if single:
-        return source
-    return source.rstrip("/") + "/" + posixpath.relpath(path, root_path)
-
 
 def _iter_json(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, dict[str, Any]]]:
     line = 0
@@ -82,7 +77,6 @@ def scan_dataset(
     """
     freq = normalize_freq(freq)
     fs, root_path, files = list_source_files(source, storage_options=storage_options)
-    single = len(files) == 1 and files[0][0] == root_path
     v = RecordValidator(freq, max_problems=max_problems)
     summary = SummaryBuilder()
     pending: list[Series] = []
@@ -98,12 +92,8 @@ def scan_dataset(
         pending, pending_ids, pending_values = [], [], 0
 
     for path, kind in files:
-        name = _display(source, root_path, path, single)
-        size = None
-        try:
-            size = fs.size(path)
-        except (OSError, NotImplementedError):
-            pass
+        name = display_name(source, root_path, path)
+        size = file_size(fs, path)
         seen = 0
         with open_source_file(fs, path) as f:
             raw_f = f

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Literal
 
@@ -14,6 +14,9 @@ from datasets.schema import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
 from resources.errors import InvalidInputError
 
 FileKind = Literal["json", "parquet", "csv"]
+
+#: Called with (bytes read so far in the current file, file size or None, file display name).
+ProgressCallback = Callable[[int, int | None, str], None]
 
 
 def file_kind(path: str) -> FileKind | None:
@@ -91,6 +94,20 @@ def list_source_files(
     if kind not in kinds:
         raise InvalidInputError(f"{source}: unknown file type; expected {_expected(kinds)}")
     return fs, path, [(path, kind)]
+
+
+def display_name(source: str, root: str, path: str) -> str:
+    """How problems name a data file: the source as given, or the source and the file's path
+    inside the folder."""
+    return source if path == root else source.rstrip("/") + "/" + posixpath.relpath(path, root)
+
+
+def file_size(fs: fsspec.AbstractFileSystem, path: str) -> int | None:
+    """A file's size in bytes, or ``None`` where the filesystem does not say."""
+    try:
+        return int(fs.size(path))
+    except (OSError, NotImplementedError, TypeError):
+        return None
 
 
 @contextmanager
