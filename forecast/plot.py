@@ -66,8 +66,7 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
 
     resource = registry.get(Kind.FORECAST, loaded.name)
     row = loaded.locate(item_id, filters)
-    dims = {d: loaded.dimension_values[d][row] for d in loaded.dimensions} or None
-    key = next(k for k, r in loaded.index.items() if r == row) if dims else loaded.item_ids[row]
+    key, dims = loaded.series(row)
     history: list[dict[str, Any]] = []
     dataset_name = resource.spec.get("dataset")
     if dataset_name and registry.exists(Kind.DATASET, dataset_name):
@@ -153,8 +152,8 @@ def plot_forecast_item(workspace: Workspace, registry: Registry, loaded: LoadedF
     dimensions, ``filters`` (or a series key as ``item_id``) choose the series."""
     resource = registry.get(Kind.FORECAST, loaded.name)
     row = loaded.locate(item_id, filters)
-    dims = [loaded.dimension_values[d][row] for d in loaded.dimensions]
-    key = next(k for k, r in loaded.index.items() if r == row) if loaded.dimensions else item_id
+    key, dim_values = loaded.series(row)
+    dims = list(dim_values.values()) if dim_values else None
     item_id = loaded.item_ids[row]
     history = None
     backtest: int | None = None

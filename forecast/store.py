@@ -229,6 +229,13 @@ class LoadedForecast:
                                     f"choose one with a filter per dimension ({choices})")
         return match[0]
 
+    def series(self, row: int) -> tuple[str, dict[str, str] | None]:
+        """Row ``row``'s series key and its dimension values (``None`` without dimensions)."""
+        if not self.dimensions:
+            return self.item_ids[row], None
+        dims = {d: self.dimension_values[d][row] for d in self.dimensions}
+        return series_key(self.item_ids[row], dims), dims
+
     def item(self, item_id: str, *, columns: list[str] | None = None, start: pd.Timestamp | None = None,
              end: pd.Timestamp | None = None, filters: dict[str, str] | None = None) -> dict[str, Any]:
         """``{"item_id", ["dimensions",] "predictions": {column: [{"timestamp", "value"}, ...]}}``;
@@ -255,8 +262,7 @@ class LoadedForecast:
             predictions[c] = [{"timestamp": t, "value": v} for t, v in zip(stamps, vals, strict=True)]
         if not self.dimensions:
             return {"item_id": item_id, "predictions": predictions}
-        return {"item_id": self.item_ids[row], "dimensions": {d: self.dimension_values[d][row] for d in self.dimensions},
-                "predictions": predictions}
+        return {"item_id": self.item_ids[row], "dimensions": self.series(row)[1], "predictions": predictions}
 
     def item_ids_page(self, *, prefix: str = "", limit: int = 100, after: str | None = None
                       ) -> tuple[list[str], str | None]:
