@@ -219,8 +219,9 @@ def run_forecast(
 
         entries = view(entries)
         check_static_cats(entries, resolved["cardinality"])
+        scenario_spec = {k: spec.get(k) for k in ("related", "metadata", "transforms")}
         baseline = None
-        if spec.get("related") or spec.get("metadata") or transforms:
+        if any(scenario_spec.values()):
             baseline = _baseline(workspace, registry, raw, plan, manifest.freq, horizon, view)
         model = load_predictor(workspace, str(pred.artifact), manifest, precision)
         types = parse_types(spec["types"])
@@ -242,14 +243,13 @@ def run_forecast(
                 scenario: list[pa.RecordBatch] = []
                 if changed:
                     run(entries, sink=scenario.append, series=series)
-                n = run(baseline, sink=_replacing(write, {i: i for i in changed}, scenario), on_progress=progress,
+                n = run(baseline, sink=_replacing(write, set(changed), scenario), on_progress=progress,
                         series=series)
         seconds = time.perf_counter() - started
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
             "dimensions": dimensions,
-            "scenario": {k: spec.get(k) for k in ("related", "metadata", "transforms")}
-            if spec.get("related") or spec.get("metadata") or spec.get("transforms") else None,
+            "scenario": scenario_spec if any(scenario_spec.values()) else None,
             "num_items": n, "precision": model.precision, "algorithm": manifest.algorithm,
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
@@ -273,21 +273,21 @@ def _differs(a: Entry, b: Entry) -> bool:
                                                                  "feat_static_real") if k in a or k in b)
 
 
-def _replacing(sink: Callable[[pa.RecordBatch], None], rows: dict[int, int],
-               replacements: list[pa.RecordBatch]) -> Callable[[pa.RecordBatch], None]:
-    """A sink that passes batches on with row ``i`` (counted over all batches) replaced by row
-    ``rows[i]`` of ``replacements``."""
-    table = pa.Table.from_batches(replacements) if replacements else None
+def _replacing(sink: Callable[[pa.RecordBatch], None], changed: set[int],
+               scenario: list[pa.RecordBatch]) -> Callable[[pa.RecordBatch], None]:
+    """A sink that passes the baseline's batches on with the rows in ``changed`` (counted over all
+    batches) taken from ``scenario``, a forecast of the same items in the same order."""
+    table = pa.Table.from_batches(scenario) if scenario else None
     done = 0
 
     def write(batch: pa.RecordBatch) -> None:
         nonlocal done
-        picks = [rows.get(done + i) for i in range(batch.num_rows)]
-        if table is not None and any(p is not None for p in picks):
-            both = pa.concat_tables([pa.Table.from_batches([batch]), table])
-            take = [batch.num_rows + p if p is not None else i for i, p in enumerate(picks)]
+        n = batch.num_rows
+        take = [n + i if done + i in changed else i for i in range(n)]
+        if table is not None and take != list(range(n)):
+            both = pa.concat_tables([pa.Table.from_batches([batch]), table.slice(done, n)])
             batch = both.take(take).combine_chunks().to_batches()[0]
-        done += batch.num_rows
+        done += n
         sink(batch)
 
     return write
