@@ -137,6 +137,14 @@ class ItemForecasts(BaseModel):
     missing: list[str] = Field([], description="ids asked for that the forecast does not have")
 
 
+class ForecastDimensions(BaseModel):
+    """A forecast's dimensions and each one's values, sorted."""
+
+    forecast: str
+    dimensions: dict[str, list[str]] = Field(description="dimension -> its values; empty without dimensions")
+    truncated: bool = Field(description="some dimension has more values than the limit")
+
+
 class ItemIds(BaseModel):
     """A page of a forecast's item ids (series keys where it has dimensions), sorted."""
 

@@ -13,6 +13,7 @@ Torch-free on purpose (the HTTP service imports this, never the model). One load
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
 import warnings
@@ -182,6 +183,7 @@ class LoadedForecast:
     _stamps: dict[int, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _keys: list[str] | None = None
+    _choices: dict[str, list[str]] | None = None
 
     def timestamps(self, start_ns: int) -> tuple[np.ndarray, list[str]]:
         """Forecast timestamps (ns and ISO strings) for a start; cached, since items share starts."""
@@ -207,17 +209,14 @@ class LoadedForecast:
             values to choose from).
         """
         filters = filters or {}
-        unknown = [k for k in filters if k not in self.dimensions]
-        if unknown:
-            has = f"has dimensions {', '.join(self.dimensions)}" if self.dimensions else "has no dimensions"
-            raise InvalidInputError(f"{', '.join(unknown)}: forecast {self.name!r} {has}; filter by those only")
+        self._check_filters(filters)
         row = self.index.get(item_id)
         if row is not None and (not self.dimensions or not filters):
             return row
         rows = self.rows_of_item.get(item_id)
         if rows is None:
             raise NotFoundError(f"item {item_id!r} not found in forecast {self.name!r}")
-        match = [r for r in rows if all(self.dimension_values[k][r] == v for k, v in filters.items())]
+        match = [r for r in rows if self._matches(r, filters)]
         if not match:
             shown = ", ".join(f"{k}={v}" for k, v in filters.items())
             raise NotFoundError(f"item {item_id!r} has no series with {shown} in forecast {self.name!r}")
@@ -228,6 +227,23 @@ class LoadedForecast:
             raise InvalidInputError(f"item {item_id!r} has {len(match)} series in forecast {self.name!r}; "
                                     f"choose one with a filter per dimension ({choices})")
         return match[0]
+
+    def _check_filters(self, filters: dict[str, str]) -> None:
+        unknown = [k for k in filters if k not in self.dimensions]
+        if unknown:
+            has = f"has dimensions {', '.join(self.dimensions)}" if self.dimensions else "has no dimensions"
+            raise InvalidInputError(f"{', '.join(unknown)}: forecast {self.name!r} {has}; filter by those only")
+
+    def _matches(self, row: int, filters: dict[str, str]) -> bool:
+        return all(self.dimension_values[k][row] == v for k, v in filters.items())
+
+    def dimension_choices(self, limit: int = 1000) -> tuple[dict[str, list[str]], bool]:
+        """Each dimension's distinct values, sorted, at most ``limit`` per dimension; and whether
+        any dimension had more."""
+        if self._choices is None:
+            self._choices = {d: sorted(set(self.dimension_values[d])) for d in self.dimensions}
+        return ({d: v[:limit] for d, v in self._choices.items()},
+                any(len(v) > limit for v in self._choices.values()))
 
     def series(self, row: int) -> tuple[str, dict[str, str] | None]:
         """Row ``row``'s series key and its dimension values (``None`` without dimensions)."""
@@ -264,19 +280,32 @@ class LoadedForecast:
             return {"item_id": item_id, "predictions": predictions}
         return {"item_id": self.item_ids[row], "dimensions": self.series(row)[1], "predictions": predictions}
 
-    def item_ids_page(self, *, prefix: str = "", limit: int = 100, after: str | None = None
-                      ) -> tuple[list[str], str | None]:
-        """Up to ``limit`` sorted ids (series keys) starting with ``prefix``, after ``after``; and
-        the token of the next page (the last id returned), or ``None`` at the end."""
+    def item_ids_page(self, *, prefix: str = "", limit: int = 100, after: str | None = None,
+                      filters: dict[str, str] | None = None) -> tuple[list[str], str | None]:
+        """Up to ``limit`` sorted ids (series keys) starting with ``prefix``, after ``after``, of the
+        series whose dimensions have the ``filters``' values; and the token of the next page (the
+        last id returned), or ``None`` at the end.
+
+        Raises
+        ------
+        InvalidInputError
+            A filter that is not a dimension.
+        """
+        filters = filters or {}
+        self._check_filters(filters)
         keys = self._sorted_keys()
         lo = bisect.bisect_left(keys, prefix)
         if after is not None:
             lo = max(lo, bisect.bisect_right(keys, after))
-        page = []
-        for k in keys[lo:lo + limit + 1]:
+        page: list[str] = []
+        for k in itertools.islice(keys, lo, None):
             if not k.startswith(prefix):
                 break
+            if filters and not self._matches(self.index[k], filters):
+                continue
             page.append(k)
+            if len(page) > limit:
+                break
         more = len(page) > limit
         page = page[:limit]
         return page, (page[-1] if more and page else None)

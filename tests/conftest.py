@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,12 +49,6 @@ def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in SAMPLES:
         write_sample(name, out / f"{name}.jsonl")
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

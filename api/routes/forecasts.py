@@ -12,6 +12,7 @@ from api.deps import StateDep
 from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
 from api.schemas import (
     ForecastCreate,
+    ForecastDimensions,
     ForecastQuery,
     ItemForecast,
     ItemForecasts,
@@ -128,16 +129,30 @@ async def read_items(
 
 @router.get("/{name}/item-ids")
 async def read_item_ids(
-    name: NameParam, state: StateDep,
+    name: NameParam, state: StateDep, request: Request,
     prefix: Annotated[str, Query(max_length=1000, description="only ids starting with this")] = "",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     next_token: Annotated[str | None, Query(max_length=1100, description="from the previous page")] = None,
 ) -> ItemIds:
     """A forecast's item ids in sorted order, ``limit`` at a time from ``prefix`` (for search
-    boxes); ``next_token`` continues. With dimensions, each series' key (``item|dim=value``)."""
+    boxes); ``next_token`` continues. With dimensions, each series' key (``item|dim=value``), and a
+    query parameter per dimension keeps the series with that value (``&state=Victoria``)."""
     loaded = await _loaded(state, name)
-    ids, token = loaded.item_ids_page(prefix=prefix, limit=limit, after=next_token)
+    filters = dimension_filters(request, frozenset({"prefix", "limit", "next_token"}))
+    ids, token = loaded.item_ids_page(prefix=prefix, limit=limit, after=next_token, filters=filters)
     return ItemIds(forecast=name, item_ids=ids, next_token=token)
+
+
+@router.get("/{name}/dimensions")
+async def read_dimensions(
+    name: NameParam, state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="values per dimension")] = 1000,
+) -> ForecastDimensions:
+    """The forecast's dimensions and each one's values, sorted (for filter forms); empty when the
+    data has none."""
+    loaded = await _loaded(state, name)
+    values, truncated = loaded.dimension_choices(limit)
+    return ForecastDimensions(forecast=name, dimensions=values, truncated=truncated)
 
 
 @router.get("/{name}/items/{item_id:path}/plot.png", response_class=Response,

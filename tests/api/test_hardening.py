@@ -18,7 +18,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import free_port
+from api.client import free_port
 from tests.service_fixtures import World, build_world
 
 pytestmark = pytest.mark.slow

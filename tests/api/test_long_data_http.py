@@ -136,3 +136,16 @@ def test_import_jobs_check_the_source(client: TestClient, root: Path) -> None:
     log = client.get("/v1/datasets/broken/log")
     assert log.status_code == 200 and "cannot read 'yesterday'" in log.text
     assert client.delete("/v1/datasets/broken").status_code == 204
+
+
+def test_dimension_values_and_filtered_item_ids(client: TestClient, forecast: str) -> None:
+    body = client.get("/v1/forecasts/f/dimensions").json()
+    states = sorted(long_frames("aus-retail")["target"]["state"].unique())
+    assert body == {"forecast": "f", "dimensions": {"state": states}, "truncated": False}
+    assert client.get("/v1/forecasts/f/dimensions", params={"limit": 2}).json()["truncated"] is True
+    ids = client.get("/v1/forecasts/f/item-ids", params={"state": "Victoria"}).json()
+    assert ids["item_ids"] == [f"{i}|state=Victoria" for i in INDUSTRIES] and ids["next_token"] is None
+    page = client.get("/v1/forecasts/f/item-ids", params={"prefix": "Liquor", "state": "Victoria", "limit": 1}).json()
+    assert page["item_ids"] == ["Liquor retailing|state=Victoria"]
+    unknown = client.get("/v1/forecasts/f/item-ids", params={"store": "3"})
+    assert unknown.status_code == 422 and "store" in unknown.json()["detail"]

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from tests.conftest import free_port
+from api.client import free_port
 from tests.service_fixtures import World, build_world
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,30 @@ def chromium_path() -> str:
     return found
 
 
+RETAIL = ["Food retailing", "Liquor retailing"]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
-    return build_world(tmp_path_factory.mktemp("lookup"), samples_dir, api_key=KEY)
+    """The shared world (Tourism quarterly, DeepAR) plus ``retail``: fpp3 aus_retail turnover of two
+    industries by state (dimension ``state``), forecast by seasonal naive."""
+    from datasets import import_dataset
+    from datasets.long_format import LongFormat
+    from datasets.samples import long_frames
+    from forecast.config import Hyperparameters
+    from forecast.forecasts import create_forecast
+    from forecast.predictors import create_predictor
+
+    root = tmp_path_factory.mktemp("lookup")
+    world = build_world(root, samples_dir, api_key=KEY)
+    frame = long_frames("aus-retail")["target"]
+    frame[frame["item_id"].isin(RETAIL)].to_csv(root / "retail.csv", index=False)
+    ws, reg = world.runtime.workspace, world.runtime.registry
+    import_dataset(ws, reg, "retail", str(root / "retail.csv"), freq="M", long=LongFormat(dimensions=["state"]))
+    create_predictor(ws, reg, "retail-naive", dataset="retail",
+                     hyperparameters=Hyperparameters(prediction_length=6, algorithm="seasonal_naive"))
+    create_forecast(ws, reg, "retail", predictor="retail-naive", types="0.1,0.5,0.9")
+    return world
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +123,24 @@ def test_lookup_page_in_chromium(server: str, world: World) -> None:
             page.fill("#item", "nope")
             page.click("#show")
             page.wait_for_function("document.querySelector('#status').textContent.includes('not found')")
+            errors.clear()  # the browser logs the 404 it was asked to make
+
+            # A forecast with a dimension: a filter per dimension narrows the search and picks the
+            # series of an item id typed without its dimensions.
+            page.select_option("#forecast", "retail")
+            page.wait_for_selector("#dimensions select[name=state]")
+            states = page.eval_on_selector_all("#dimensions select[name=state] option", "os => os.map(o => o.value)")
+            assert states[0] == "" and "Victoria" in states and len(states) == 1 + 8
+            page.select_option("#dimensions select[name=state]", "Victoria")
+            page.fill("#item", "")
+            page.wait_for_function("JSON.stringify(window.lookup.suggestions) === "
+                                   "JSON.stringify(['Food retailing|state=Victoria', 'Liquor retailing|state=Victoria'])")
+            page.fill("#item", "Liquor retailing")
+            page.click("#show")
+            page.wait_for_function("window.lookup.item === 'Liquor retailing|state=Victoria'")
+            assert page.evaluate("window.lookup.points")["p50"] == 6
+            assert "state=Victoria" in page.text_content("#summary")
+            assert not errors, errors
         finally:
             browser.close()
     assert not outside, outside

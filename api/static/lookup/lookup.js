@@ -46,6 +46,7 @@ async function loadForecasts() {
   const params = new URLSearchParams(location.search);
   if (params.get("forecast") && state.forecasts[params.get("forecast")]) select.value = params.get("forecast");
   renderTypes();
+  await loadDimensions();
   await loadIds("");
   status("");
   if (params.get("item")) { $("item").value = params.get("item"); await show(); }
@@ -63,16 +64,43 @@ function renderTypes() {
   }
 }
 
+// One select per dimension (state, store, ...): "any", or a value that narrows the item search
+// and chooses the series of an item id typed without its dimensions.
+async function loadDimensions() {
+  const f = $("forecast").value;
+  const body = await (await api(`/v1/forecasts/${encodeURIComponent(f)}/dimensions`)).json();
+  const box = $("dimensions");
+  box.replaceChildren();
+  for (const [dim, values] of Object.entries(body.dimensions)) {
+    const select = Object.assign(document.createElement("select"), { name: dim });
+    select.dataset.dimension = dim;
+    select.append(new Option("any", ""), ...values.map((v) => new Option(v, v)));
+    select.addEventListener("change", () => loadIds($("item").value).catch((e) => status(e.message)));
+    const label = document.createElement("label");
+    label.append(dim + " ", select);
+    box.append(label);
+  }
+}
+
+function dimensionFilters() {
+  const filters = {};
+  $("dimensions").querySelectorAll("select").forEach((s) => { if (s.value) filters[s.dataset.dimension] = s.value; });
+  return filters;
+}
+
 let idTimer = null;
 async function loadIds(prefix) {
   const f = $("forecast").value;
-  const q = new URLSearchParams({ prefix, limit: "20" });
+  const q = new URLSearchParams(Object.assign({ prefix, limit: "20" }, dimensionFilters()));
   const body = await (await api(`/v1/forecasts/${encodeURIComponent(f)}/item-ids?${q}`)).json();
   $("item-ids").replaceChildren(...body.item_ids.map((id) => new Option(id, id)));
   window.lookup.suggestions = body.item_ids;
 }
 
-$("forecast").addEventListener("change", () => { renderTypes(); loadIds($("item").value).catch((e) => status(e.message)); });
+$("forecast").addEventListener("change", () => {
+  renderTypes();
+  loadDimensions().then(() => loadIds($("item").value)).catch((e) => status(e.message));
+});
 $("item").addEventListener("input", () => {
   clearTimeout(idTimer);
   idTimer = setTimeout(() => loadIds($("item").value).catch((e) => status(e.message)), 150);
@@ -90,11 +118,16 @@ async function show() {
   if (types.length) q.set("types", types.join(","));
   if ($("start").value) q.set("start", $("start").value);
   if ($("end").value) q.set("end", $("end").value);
-  const base = `/v1/forecasts/${encodeURIComponent(f)}/items/${encodeURIComponent(item)}`;
+  const ctx = new URLSearchParams();
+  if (!item.includes("|")) {  // a plain item id: the chosen dimension values pick its series
+    for (const [k, v] of Object.entries(dimensionFilters())) { q.set(k, v); ctx.set(k, v); }
+  }
   const horizon = state.forecasts[f].result.prediction_length;
+  ctx.set("limit", String(Math.max(36, 6 * horizon)));  // the recent history
+  const base = `/v1/forecasts/${encodeURIComponent(f)}/items/${encodeURIComponent(item)}`;
   const [forecast, context] = await Promise.all([
     api(`${base}?${q}`).then((r) => r.json()),
-    api(`${base}/context?limit=${Math.max(36, 6 * horizon)}`).then((r) => r.json()),  // recent history
+    api(`${base}/context?${ctx}`).then((r) => r.json()),
   ]);
   draw(forecast, context);
   describe(forecast, context);
