@@ -5,6 +5,7 @@ inference loads predictors, and torch with them, on first use."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
             logger.warning("removed the partial output of %d job(s) that ended without finishing", len(swept))
         yield
         app.state.service.jobs.wait_all(timeout=0)
+        statistical = sys.modules.get("forecast.models.statistical")
+        if statistical is not None:  # the worker processes invocations were fitted in end with the server
+            statistical.shutdown_pools()
 
     app = FastAPI(
         title="Forecast service",

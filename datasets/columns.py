@@ -31,6 +31,30 @@ def as_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
+def as_key_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A key column as strings, like :func:`as_strings`; a dictionary-encoded column stays encoded
+    (its dictionary made strings), so ten million rows of a few thousand ids cost an int32 each."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        return pa.DictionaryArray.from_arrays(values.indices, as_strings(values.dictionary))
+    return as_strings(values)
+
+
+def empty_keys(values: pa.Array) -> np.ndarray:
+    """The rows of a key column (from :func:`as_key_strings`) that are null or empty strings."""
+    if pa.types.is_dictionary(values.type):
+        empty = _empty_strings(values.dictionary)
+        indices = values.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        return values.is_null().to_numpy(zero_copy_only=False) | (empty[indices] if len(empty) else False)
+    return _empty_strings(values)
+
+
+def _empty_strings(values: pa.Array) -> np.ndarray:
+    return (values.is_null().to_numpy(zero_copy_only=False)
+            | (pc.utf8_length(values).fill_null(0).to_numpy(zero_copy_only=False) == 0))
+
+
 def parse_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray, str]:
     """float64 values (NaN where missing: empty, null or ``NaN``), the rows that are not numbers or
     lie beyond float32, and what a bad row's message should say."""

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
-from datasets.columns import as_strings, parse_numbers, parse_timestamps
+from datasets.columns import as_key_strings, empty_keys, parse_numbers, parse_timestamps
 from datasets.errors import ProblemLog
 from datasets.frequency import freq_offset, normalize_freq
 from datasets.long_format import DatasetType, Filling, LongFormat, series_key
@@ -44,8 +44,10 @@ from datasets.sources import (
 from datasets.summary import DatasetSummary, SummaryBuilder
 
 #: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
-PARTITION_BYTES = 256 << 20
+PARTITION_BYTES = 64 << 20
 BATCH_SERIES = 1024
+#: Bytes of CSV text parsed at once (on all cores).
+CSV_PIECE_BYTES = 16 << 20
 _ORD, _LINE, _FILE = "__ord", "__line", "__file"
 
 
@@ -63,38 +65,85 @@ def _csv_header(f: IO[bytes]) -> list[str]:
 
 
 def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
-            progress: ProgressCallback | None) -> Iterator[pa.Table]:
-    """The file's rows as tables of strings (CSV) or its own types (Parquet), in order."""
+                progress: ProgressCallback | None, typed: dict[str, pa.DataType] | None = None,
+                ) -> Iterator[pa.Table]:
+    """The file's rows as tables, in order: Parquet in its own types; CSV as strings, except the
+    ``typed`` columns, which Arrow's reader converts while parsing (keys dictionary-encoded,
+    numbers, ISO timestamps).
+
+    A CSV file is read in pieces of ``CSV_PIECE_BYTES`` cut at line ends, each parsed on all cores
+    (Arrow's streaming reader parses on one). A piece holding a value the typed reader cannot
+    convert is parsed again as strings, whose parsers accept what they accept (`` 5 ``, ``Null``,
+    timestamps with an offset) and report the rest by line."""
     size = file_size(fs, path)
     read = 0
+
+    def report(table: pa.Table) -> pa.Table:
+        nonlocal read
+        read += table.nbytes
+        if progress is not None:
+            progress(min(read, size or read), size, name)
+        return table
+
     try:
         if kind == "parquet":
             with open_source_file(fs, path) as f:
-                pf = pq.ParquetFile(f)
-                for batch in pf.iter_batches(batch_size=1 << 16):
-                    read += batch.nbytes
-                    if progress is not None:
-                        progress(min(read, size or read), size, name)
-                    yield pa.Table.from_batches([batch])
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=1 << 16):
+                    yield report(pa.Table.from_batches([batch]))
             return
         with open_source_file(fs, path) as f:
             names = _csv_header(f)
-        if not names or not any(n.strip() for n in names):
-            log.add(name, 1, None, "the file has no header row; the first line must name the columns")
-            return
-        with open_source_file(fs, path) as f:
-            reader = pacsv.open_csv(
-                f, read_options=pacsv.ReadOptions(block_size=8 << 20, use_threads=True),
-                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                     strings_can_be_null=True, quoted_strings_can_be_null=False),
-            )
-            for batch in reader:
-                read += batch.nbytes
-                if progress is not None:
-                    progress(min(read, size or read), size, name)
-                yield pa.Table.from_batches([batch])
+            if not names or not any(n.strip() for n in names):
+                log.add(name, 1, None, "the file has no header row; the first line must name the columns")
+                return
+            strings = dict.fromkeys(names, pa.string())
+            types = strings | {c: t for c, t in (typed or {}).items() if c in strings}
+            while piece := _read_piece(f):
+                yield report(_parse_piece(piece, names, types, strings))
     except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
         log.add(name, None, None, f"cannot read the file: {e}")
+
+
+def _read_piece(f: IO[bytes]) -> pa.Buffer | None:
+    """The next ``CSV_PIECE_BYTES`` or so of ``f``, up to a line end; ``None`` at the end."""
+    buf = bytearray(CSV_PIECE_BYTES)
+    n = f.readinto(buf)  # type: ignore[attr-defined]
+    if not n:
+        return None
+    if buf[n - 1] != ord("\n"):
+        rest = f.readline()  # the rest of the piece's last line
+        buf[n:n + len(rest)] = rest
+        n += len(rest)
+    return pa.py_buffer(memoryview(buf)[:n])
+
+
+def _parse_piece(piece: pa.Buffer, names: list[str], types: dict[str, pa.DataType],
+                 strings: dict[str, pa.DataType]) -> pa.Table:
+    """A piece of CSV lines (no header) as a table: typed where it can be, else strings."""
+    try:
+        return _read_csv(piece, names, types)
+    except pa.ArrowInvalid:
+        if types == strings:
+            raise
+        return _read_csv(piece, names, strings)
+
+
+def _read_csv(piece: pa.Buffer, names: list[str], types: dict[str, pa.DataType]) -> pa.Table:
+    return pacsv.read_csv(
+        pa.BufferReader(piece), read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                             quoted_strings_can_be_null=False))
+
+
+def typed_columns(fmt: LongFormat) -> dict[str, pa.DataType]:
+    """The columns a CSV reader may convert while parsing: keys dictionary-encoded, the target as
+    float64, ISO timestamps (not with ``--timestamp-format``)."""
+    typed: dict[str, pa.DataType] = dict.fromkeys(fmt.key_columns, pa.dictionary(pa.int32(), pa.string()))
+    if fmt.type == DatasetType.TARGET:
+        typed[fmt.target_column] = pa.float64()
+    if fmt.type != DatasetType.METADATA and not fmt.timestamp_format:
+        typed[fmt.timestamp_column] = pa.timestamp("ns")
+    return typed
 
 
 def missing_columns(columns: list[str], fmt: LongFormat, name: str, log: ProblemLog) -> bool:
@@ -122,14 +171,22 @@ class _Rows:
 
     def __init__(self, keys: list[str], values: list[str], parts: int, folder: str) -> None:
         self.keys, self.values, self.parts = keys, values, parts
-        fields = ([pa.field(k, pa.string()) for k in keys] + [pa.field(_ORD, pa.int64())]
+        # keys stay dictionary-encoded, in memory and in the spill files (Arrow IPC streams, which
+        # may change a dictionary between batches)
+        self.key_type = pa.dictionary(pa.int32(), pa.string())
+        fields = ([pa.field(k, self.key_type) for k in keys] + [pa.field(_ORD, pa.int64())]
                   + [pa.field(v, pa.float64()) for v in values] + [pa.field(_LINE, pa.int64()), pa.field(_FILE, pa.int32())])
         self.schema = pa.schema(fields)
         self._memory: list[pa.Table] = []
-        self._paths = [os.path.join(folder, f"part-{i}.arrow") for i in range(parts)] if parts > 1 else []
-        self._writers = [ipc.new_file(p, self.schema) for p in self._paths]
+        self._paths = [os.path.join(folder, f"part-{i}.arrows") for i in range(parts)] if parts > 1 else []
+        self._writers = [ipc.new_stream(p, self.schema) for p in self._paths]
         self.rows = 0
         self.end_ord: int | None = None  # the last period holding a value, over all rows
+
+    @staticmethod
+    def key_column(values: pa.Array) -> pa.Array:
+        """A key column (strings, or dictionary-encoded strings) as rows keep it: encoded."""
+        return values if pa.types.is_dictionary(values.type) else values.dictionary_encode()
 
     def add(self, table: pa.Table) -> None:
         self.rows += table.num_rows
@@ -142,14 +199,21 @@ class _Rows:
         if self.parts == 1:
             self._memory.append(table)
             return
+        # the partition of a row: a hash of its key values (each batch's dictionary is hashed, not
+        # its rows), so a series' rows meet in one partition whichever batch or file they come from
         h = np.zeros(table.num_rows, dtype=np.uint64)
         for k in self.keys:
-            h = h * np.uint64(1_000_003) ^ pd.util.hash_array(table.column(k).to_numpy(zero_copy_only=False))
+            col = table.column(k).combine_chunks()
+            by_value = pd.util.hash_array(np.asarray(col.dictionary.to_numpy(zero_copy_only=False), dtype=object))
+            h = h * np.uint64(1_000_003) ^ by_value[col.indices.to_numpy(zero_copy_only=False)]
         part = (h % np.uint64(self.parts)).astype(np.int64)
-        for i in range(self.parts):
-            sel = np.flatnonzero(part == i)
-            if len(sel):
-                self._writers[i].write_table(table.take(sel))
+        order = np.argsort(part, kind="stable")
+        grouped = table.take(order)
+        at = 0
+        for i, count in enumerate(np.bincount(part, minlength=self.parts)):
+            if count:
+                self._writers[i].write_table(grouped.slice(at, count))
+            at += int(count)
 
     def partitions(self) -> Iterator[pa.Table]:
         if self.parts == 1:
@@ -160,12 +224,13 @@ class _Rows:
             w.close()
         for p in self._paths:
             with pa.memory_map(p) as source:
-                yield ipc.open_file(source).read_all()
+                yield ipc.open_stream(source).read_all()
             os.unlink(p)
 
 
 def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str], fs: Any, fmt: LongFormat, freq: str,
                log: ProblemLog, rows_of: Callable[[list[str]], _Rows], progress: ProgressCallback | None,
+               typed: dict[str, pa.DataType],
                ) -> tuple[_Rows | None, list[_File], list[str]]:
     """Check every row of every file; good rows go to the :class:`_Rows` made from the first file's
     value columns (related series: every column that is not a key or the timestamp)."""
@@ -179,7 +244,7 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
         seen_files.append(file)
         line = file.header_lines + 1
         count = 0
-        for table in read_tables(fs, path, kind, file.name, log, progress):
+        for table in read_tables(fs, path, kind, file.name, log, progress, typed):
             if count == 0:
                 if missing_columns(table.column_names, fmt, file.name, log):
                     break
@@ -202,15 +267,12 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
             lines = np.arange(line, line + n, dtype=np.int64)
             line += n
             count += n
-            keep = np.ones(n, dtype=bool)
             cols: dict[str, pa.Array] = {}
             for k in fmt.key_columns:
-                col = as_strings(table.column(k))
-                empty = col.is_null().to_numpy(zero_copy_only=False) | (pa.compute.utf8_length(col).to_numpy(
-                    zero_copy_only=False) == 0)
+                col = as_key_strings(table.column(k))
+                empty = empty_keys(col)
                 if empty.any():
                     _report(log, file, empty, lines, k, lambda i: "is empty")
-                    keep &= ~empty
                 cols[k] = col
             raw_ts = table.column(fmt.timestamp_column).combine_chunks()
             ns, bad = parse_timestamps(raw_ts, fmt=fmt.timestamp_format, timezone=fmt.timezone)
@@ -219,22 +281,19 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
                 _report(log, file, bad, lines, fmt.timestamp_column, lambda i, raw_ts=raw_ts, expected=expected: (
                     f"cannot read {raw_ts[i].as_py()!r} as a timestamp ({expected}; supported range {TIMESTAMP_RANGE}; "
                     "--timestamp-format sets another format)" if raw_ts[i].is_valid else "is empty"))
-                keep &= ~bad
             values = []
             for c in value_columns:
                 raw = table.column(c).combine_chunks()
                 nums, bad, why = parse_numbers(raw)
                 if bad.any():
                     _report(log, file, bad, lines, c, lambda i, raw=raw, why=why: f"{raw[i].as_py()!r} {why}")
-                    keep &= ~bad
                 values.append(nums)
             if not log.ok or rows is None:
                 continue  # keep checking, store nothing
-            ords = period_ordinals(ns[keep], freq)
-            sel = np.flatnonzero(keep)
+            # every row is good here (a bad one is a problem, and then nothing is stored)
             rows.add(pa.table(
-                [cols[k].take(sel) for k in fmt.key_columns] + [pa.array(ords)] + [pa.array(v[keep]) for v in values]
-                + [pa.array(lines[keep]), pa.array(np.full(len(sel), file_index, np.int32))],
+                [rows.key_column(cols[k]) for k in fmt.key_columns] + [pa.array(period_ordinals(ns, freq))]
+                + [pa.array(v) for v in values] + [pa.array(lines), pa.array(np.full(n, file_index, np.int32))],
                 schema=rows.schema))
         if count == 0 and not any(p.file == file.name for p in log.problems):
             log.add(file.name, None, None, "the file holds no rows")
@@ -260,14 +319,16 @@ def _codes(table: pa.Table, keys: list[str]) -> tuple[np.ndarray, list[tuple[np.
     combined = np.zeros(table.num_rows, dtype=np.int64)
     columns = []
     for k in keys:
-        enc = table.column(k).combine_chunks().dictionary_encode()
+        column = table.column(k).combine_chunks()  # dictionary chunks: one dictionary for all
+        enc = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
         dictionary = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
         indices = enc.indices.to_numpy(zero_copy_only=False)
         rank = np.empty(len(dictionary), dtype=np.int64)
         rank[np.argsort(dictionary, kind="stable")] = np.arange(len(dictionary))
         if combined.max(initial=0) >= np.iinfo(np.int64).max // (4 * max(len(dictionary), 1)):
             combined = np.unique(combined, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        combined = combined * len(dictionary) + rank[indices]
+        combined *= len(dictionary)
+        combined += rank[indices]
         columns.append((indices, dictionary))
     return combined, columns
 
@@ -277,7 +338,9 @@ def _sort_order(codes: np.ndarray, ords: np.ndarray) -> np.ndarray | None:
     already (warehouse exports usually are: then nothing is sorted)."""
     span = int(ords.max()) - int(ords.min()) + 1 if len(ords) else 1
     if int(codes.max(initial=0)) < np.iinfo(np.int64).max // (2 * span):
-        key = codes * span + (ords - ords.min(initial=0))
+        key = codes * span
+        key += ords
+        key -= ords.min(initial=0)
         if len(key) < 2 or bool((key[1:] >= key[:-1]).all()):
             return None
         return np.argsort(key, kind="stable")
@@ -325,14 +388,24 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
           end_ord: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place runs on each series' grid from its first to its last observed period (or ``end_ord``
     with a backfill), filling gaps. Returns per-series first ordinals, offsets into the flat
-    values, and the flat ``(total, k)`` values."""
+    values, and the flat ``(total, k)`` float64 values (``run_values`` itself, filled in place, when
+    the runs have no gaps)."""
     k = run_values.shape[1]
-    observed = ~np.isnan(run_values).all(axis=1)
-    # runs are sorted by (series, period) and every series has an observed run (checked)
-    obs_series, obs_ord = run_series[observed], run_ord[observed]
-    series_ids = np.arange(n_series)
-    first = obs_ord[np.searchsorted(obs_series, series_ids, side="left")]
-    last = obs_ord[np.searchsorted(obs_series, series_ids, side="right") - 1]
+    observed = ~np.isnan(run_values[:, 0]) if k == 1 else ~np.isnan(run_values).all(axis=1)
+    # runs are sorted by (series, period), series are 0..n_series-1, and each has an observed run (checked)
+    bounds = np.searchsorted(run_series, np.arange(n_series + 1))
+    lo, hi = bounds[:-1], bounds[1:]
+    # each series' first and last run with a value (usually its first and last run)
+    first_run, last_run = lo.copy(), hi - 1
+    inside: np.ndarray | None = None  # the runs within their series' first..last observed period
+    for s in np.flatnonzero(~observed[lo] | ~observed[hi - 1]):
+        runs = lo[s] + np.flatnonzero(observed[lo[s]:hi[s]])
+        first_run[s], last_run[s] = runs[0], runs[-1]
+        if inside is None:
+            inside = np.ones(len(run_ord), dtype=bool)
+        inside[lo[s]:runs[0]] = False
+        inside[runs[-1] + 1:hi[s]] = False
+    first, last = run_ord[first_run], run_ord[last_run]
     end = last.copy()
     if end_ord is not None and filling.backfill != "none":
         end = np.maximum(last, end_ord)
@@ -340,15 +413,15 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
-    inside = (run_ord >= first[run_series]) & (run_ord <= last[run_series])
-    if inside.all():
+    if total == len(run_ord) and inside is None:  # no gaps: the sorted runs are the grid
+        flat = run_values if run_values.flags.writeable else run_values.copy()  # filled in place
+    else:
         at = offsets[run_series] + (run_ord - first[run_series])
-        vals = run_values
-    else:  # empty rows before a series' first value or after its last
-        at = offsets[run_series[inside]] + (run_ord[inside] - first[run_series[inside]])
-        vals = run_values[inside]
-    flat = np.full((total, k), np.nan)
-    flat[at] = vals
+        if inside is not None:  # empty runs before a series' first value or after its last go to a spare row
+            at = np.where(inside, at, total)
+        flat = np.full((total + 1, k), np.nan)
+        flat[at] = run_values
+        flat = flat[:total]
     # what is still empty: gaps and empty values (middlefill), and the tail up to end_ord (backfill)
     for j in range(k):
         empty = np.flatnonzero(np.isnan(flat[:, j]))
@@ -360,21 +433,6 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
         back = _fill_values(filling.backfill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
         flat[empty, j] = np.where(in_back, back[owner], mid[owner])
     return first, offsets, flat
-    owner = np.repeat(np.arange(n_series), lengths)
-    pos = np.arange(total) - offsets[owner]
-    in_back = pos > (last - first)[owner]
-    flat = np.empty((total, k))
-    for j in range(k):
-        mid = _fill_values(filling.middlefill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
-        back = _fill_values(filling.backfill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
-        flat[:, j] = np.where(in_back, back[owner], mid[owner])
-    inside = observed | ((run_ord >= first[run_series]) & (run_ord <= last[run_series]))
-    at = offsets[run_series[inside]] + (run_ord[inside] - first[run_series[inside]])
-    vals = run_values[inside]
-    present = ~np.isnan(vals)
-    for j in range(k):
-        flat[at[present[:, j]], j] = vals[present[:, j], j]
-    return first, offsets, flat
 
 
 def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: str, files: list[_File],
@@ -385,32 +443,39 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
     keys = fmt.key_columns
     codes, columns = _codes(table, keys)
     ords = table.column(_ORD).to_numpy()
-    sort = _sort_order(codes, ords)
-    order = np.arange(len(codes)) if sort is None else sort
-    if sort is not None:
+    order = _sort_order(codes, ords)  # None: the rows are in order already
+    if order is not None:
         codes, ords = codes[order], ords[order]
     new_series = np.ones(len(codes), dtype=bool)
     new_series[1:] = codes[1:] != codes[:-1]
-    series = np.cumsum(new_series) - 1  # dense, in key order
+    series = np.cumsum(new_series)
+    series -= 1  # dense, in key order
     del codes
-    vals = np.column_stack([table.column(v).to_numpy() if sort is None else table.column(v).to_numpy()[order]
-                            for v in values])
+
+    def column(name: str) -> np.ndarray:
+        """A stored column in sorted row order."""
+        data = table.column(name).to_numpy()
+        return data if order is None else data[order]
+
+    vals = column(values[0]).reshape(-1, 1) if len(values) == 1 else np.column_stack([column(v) for v in values])
     new_run = new_series
     new_run[1:] |= ords[1:] != ords[:-1]
-    starts = np.flatnonzero(new_run)
+    # the first row of each run (rows of one series and period); None: one row per run, the usual case
+    starts = None if new_run.all() else np.flatnonzero(new_run)
     del new_run, new_series
 
     def key_of(row: int) -> list[str]:
         """The key values (item, dimensions) of sorted row ``row``."""
-        return [str(dictionary[indices[order[row]]]) for indices, dictionary in columns]
+        at = row if order is None else order[row]
+        return [str(dictionary[indices[at]]) for indices, dictionary in columns]
 
     def describe(row: int) -> str:
         return " ".join(f"{k}={v}" for k, v in zip(keys, key_of(row), strict=True))
 
-    if fmt.aggregation == "none":
+    if fmt.aggregation == "none" and starts is not None:
         lengths = np.diff(np.append(starts, len(series)))
-        lines = table.column(_LINE).to_numpy()[order]
-        file_ix = table.column(_FILE).to_numpy()[order]
+        lines = column(_LINE)
+        file_ix = column(_FILE)
         for r in np.flatnonzero(lengths > 1)[: log.max_problems + 1]:
             a = starts[r]
             f = files[file_ix[a + 1]]
@@ -420,17 +485,17 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
                     "rows must be unique per series and period, or give --aggregation sum|avg|first|min|max")
         if not log.ok:
             return
-    if len(starts) == len(vals):  # one row per series and period: nothing to aggregate
-        run_values = vals
+    if starts is None:  # nothing to aggregate
+        run_values, run_series, run_ord = vals, series, ords
     else:
         run_values = np.column_stack([_aggregate(vals[:, j], starts, fmt.aggregation) for j in range(len(values))])
-    run_series, run_ord = series[starts], ords[starts]
+        run_series, run_ord = series[starts], ords[starts]
     n_series = int(series.max()) + 1
     has_values = np.zeros(n_series, dtype=bool)
     has_values[run_series[~np.isnan(run_values).all(axis=1)]] = True
     if not has_values.all():
-        lines = table.column(_LINE).to_numpy()[order]
-        file_ix = table.column(_FILE).to_numpy()[order]
+        lines = column(_LINE)
+        file_ix = column(_FILE)
         first_row = np.searchsorted(series, np.flatnonzero(~has_values))
         for row in first_row[: log.max_problems + 1]:
             log.add(files[file_ix[row]].name, int(lines[row]), ", ".join(values),
@@ -487,7 +552,8 @@ def scan_long(
     log = ProblemLog(max_problems=max_problems)
     with tempfile.TemporaryDirectory(prefix="forecast-import-") as spill:
         rows, seen, ignored = _read_rows(files, lambda path: display_name(source, root, path), fs, fmt, freq, log,
-                                         lambda values: _Rows(fmt.key_columns, values, parts, spill), progress)
+                                         lambda values: _Rows(fmt.key_columns, values, parts, spill), progress,
+                                         typed_columns(fmt))
         log.raise_if_any()
         assert rows is not None
         value_columns = rows.values

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psutil
 import pytest
 
 from api.client import ApiError, JobFailed, LocalService
@@ -74,4 +75,8 @@ def test_client_round_trip_and_errors(tmp_path: Path, samples_dir: Path) -> None
         assert failed.value.resource["status"] == "CREATE_FAILED"
         assert "broken.jsonl:1" in str(failed.value)
         assert [d["name"] for d in client.list("datasets") if d["status"] == "ACTIVE"] == ["tq"]
+        children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        assert children  # the worker process the invocation's fits ran in
     assert not _alive(pid)
+    gone, alive = psutil.wait_procs([psutil.Process(c) for c in children if psutil.pid_exists(c)], timeout=10)
+    assert not alive, f"the server left {alive} behind"

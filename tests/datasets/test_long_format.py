@@ -248,3 +248,66 @@ def test_import_stores_dimensions_and_leaves_nothing_on_bad_input(sales: Path, t
     (tmp_path / "x.jsonl").write_text('{"start": "2024-01-01", "target": [1]}\n')
     with pytest.raises(InvalidInputError, match="leave out --format long"):
         validate_source(str(tmp_path / "x.jsonl"), freq="D", layout="long")
+
+
+@pytest.mark.parametrize("partition_bytes", [10_000, 1 << 30], ids=["partitioned", "in-memory"])
+def test_typed_csv_pieces_fall_back_to_strings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               partition_bytes: int) -> None:
+    """Keys, numbers and ISO timestamps are converted by Arrow's CSV reader while parsing, a piece of
+    the file at a time; a piece with a value it cannot convert (' 5 ', 'Null', an offset) is parsed
+    as strings, whose parsers accept what they accept and report the rest by line: the same series,
+    the same problems, no row read twice."""
+    import datasets.long_scan as long_scan
+
+    monkeypatch.setattr(long_scan, "CSV_PIECE_BYTES", 4096)  # many pieces
+    rng = np.random.default_rng(1)
+    n = 3000
+    frame = pd.DataFrame({"item_id": [f"i{k % 7}" for k in range(n)], "store": [str(k % 2) for k in range(n)],
+                          "timestamp": (pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) // 14, unit="D")
+                                        ).strftime("%Y-%m-%d"),
+                          "target_value": rng.integers(0, 100, n).astype(str)})
+    clean = tmp_path / "clean.csv"
+    frame.to_csv(clean, index=False)
+    odd = frame.copy()
+    odd.loc[2500, "target_value"] = f" {odd.loc[2500, 'target_value']} "  # padded: the string parser reads it
+    odd.loc[2600, "target_value"] = "Null"  # missing, in a spelling Arrow's reader does not know
+    odd.loc[2700, "timestamp"] += "T00:00:00+00:00"  # with an offset
+    mixed = tmp_path / "mixed.csv"
+    odd.to_csv(mixed, index=False)
+    pieces: list[bool] = []  # per piece parsed: was it parsed as strings
+    read_csv = long_scan._read_csv
+
+    def spy(piece: pa.Buffer, names: list[str], types: dict[str, pa.DataType]) -> pa.Table:
+        table = read_csv(piece, names, types)
+        pieces.append(all(t == pa.string() for t in types.values()))
+        return table
+
+    monkeypatch.setattr(long_scan, "_read_csv", spy)
+
+    def series(path: Path) -> dict[str, Series]:
+        out: list[Series] = []
+        scan_long(str(path), freq="D", fmt=LongFormat(dimensions=["store"]), write=out.extend,
+                  partition_bytes=partition_bytes)
+        return {str(s.key): s for s in out}
+
+    want = series(clean)
+    assert len(pieces) > 10 and not any(pieces)  # the typed reader took every piece
+    pieces.clear()
+    got = series(mixed)
+    assert 1 <= sum(pieces) <= 3 and len(pieces) > 10  # only the pieces with the odd values, again as strings
+    assert sorted(got) == sorted(want) and len(got) == 14
+    row = frame.loc[2600]
+    missing_key = f"{row.item_id}|store={row.store}"
+    for key, s in want.items():
+        expected = s.target.copy()
+        if key == missing_key:  # 'Null' is missing; a day's other rows of that series are summed
+            expected[(pd.Timestamp(row.timestamp) - s.start).days] -= float(row.target_value)
+        np.testing.assert_array_equal(got[key].target, expected)
+        assert got[key].start == s.start
+
+    odd.loc[2800, "target_value"] = "abc"
+    odd.to_csv(mixed, index=False)
+    with pytest.raises(DatasetValidationError) as info:
+        series(mixed)
+    assert [str(p) for p in info.value.problems] == [
+        f"{mixed}:2802 [target_value]: 'abc' is not a number, or is beyond the float32 range (about ±3.4e38)"]
