@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.aws.routes import install_aws_routes
 from api.deps import AppState
 from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
 from api.fastpath import FastItemQuery
@@ -102,14 +103,16 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     for module in (health, datasets, predictors, forecasts, exports):
         v1.include_router(module.router)
     app.include_router(v1)
+    install_aws_routes(app, app.state.service)  # boto3 clients: the managed services' wire protocols
     install_error_handlers(app)
     complete_openapi(app, key_required=settings.api_key is not None, exempt=f"{API_PREFIX}/health")
     app.add_middleware(FastItemQuery, cache=app.state.service.forecasts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(),
+                           # the AWS-protocol endpoints (POST /, /endpoints/) check SigV4 themselves
                            exempt=frozenset({f"{API_PREFIX}/health", "/", "/ui"}),
-                           exempt_prefixes=("/static/lookup/",))
+                           exempt_prefixes=("/static/lookup/", "/endpoints/"))
     loopback_only = settings.api_key is None and bind_host is not None and is_loopback_name(bind_host)
     if settings.allowed_hosts or loopback_only:
         app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_hosts, loopback=loopback_only)

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(
         20 * 2**20, ge=1024, description="largest invocation response body (estimated before the work starts)",
     )
+    # The managed services' wire protocols (boto3 clients with endpoint_url; api/aws/)
+    aws_region: str = Field("us-east-1", pattern=r"^[a-z0-9-]{1,30}$", description="the region in ARNs and SigV4")
+    aws_account_id: str = Field("000000000000", pattern=r"^\d{12}$", description="the account id in ARNs")
+    aws_access_key_id: str | None = Field(
+        None, description="with aws_secret_access_key: boto3 requests must carry a valid SigV4 signature by this key")
+    aws_secret_access_key: SecretStr | None = None
+    auto_predictor_hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="hyperparameters (JSON) of predictors made by CreateAutoPredictor, "
+        "which has no field for them: e.g. {\"epochs\": 40} for a smaller training budget")
     # Training jobs
     max_training_memory_mb: int | None = Field(
         None, ge=64, description="hyperparameters whose estimated training memory exceeds this are refused "
@@ -106,8 +115,9 @@ class Settings(BaseSettings):
         return v
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in a log line: the API key and the S3 key id and secret."""
-        values = [self.api_key, self.s3.key, self.s3.secret]
+        """Values that must never appear in a log line: the API key, the S3 key id and secret, the
+        AWS-protocol secret."""
+        values = [self.api_key, self.s3.key, self.s3.secret, self.aws_secret_access_key]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
     def storage_options(self, url: str) -> dict[str, Any]:

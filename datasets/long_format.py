@@ -91,6 +91,8 @@ class LongFormat(BaseModel):
                                   "(default UTC); timestamps without one are taken as they are")
     aggregation: Aggregation = "sum"
     filling: Filling = Field(default_factory=Filling)
+    column_names: list[str] | None = Field(
+        default=None, description="CSV files without a header row: their columns, in order")
 
     @field_validator("dimensions")
     @classmethod

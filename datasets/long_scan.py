@@ -66,10 +66,11 @@ def _csv_header(f: IO[bytes]) -> list[str]:
 
 def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
                 progress: ProgressCallback | None, typed: dict[str, pa.DataType] | None = None,
-                ) -> Iterator[pa.Table]:
+                column_names: list[str] | None = None) -> Iterator[pa.Table]:
     """The file's rows as tables, in order: Parquet in its own types; CSV as strings, except the
     ``typed`` columns, which Arrow's reader converts while parsing (keys dictionary-encoded,
-    numbers, ISO timestamps).
+    numbers, ISO timestamps). A CSV file's first line names its columns, unless ``column_names``
+    does (files without a header row, as the managed service's imports).
 
     A CSV file is read in pieces of ``CSV_PIECE_BYTES`` cut at line ends, each parsed on all cores
     (Arrow's streaming reader parses on one). A piece holding a value the typed reader cannot
@@ -92,7 +93,7 @@ def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
                     yield report(pa.Table.from_batches([batch]))
             return
         with open_source_file(fs, path) as f:
-            names = _csv_header(f)
+            names = list(column_names) if column_names else _csv_header(f)
             if not names or not any(n.strip() for n in names):
                 log.add(name, 1, None, "the file has no header row; the first line must name the columns")
                 return
@@ -239,12 +240,12 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
     value_columns: list[str] = []
     ignored: set[str] = set()
     for path, kind in files:
-        file = _File(display(path), 1 if kind == "csv" else 0)
+        file = _File(display(path), 1 if kind == "csv" and not fmt.column_names else 0)
         file_index = len(seen_files)
         seen_files.append(file)
         line = file.header_lines + 1
         count = 0
-        for table in read_tables(fs, path, kind, file.name, log, progress, typed):
+        for table in read_tables(fs, path, kind, file.name, log, progress, typed, fmt.column_names):
             if count == 0:
                 if missing_columns(table.column_names, fmt, file.name, log):
                     break

@@ -50,8 +50,8 @@ def scan_metadata(
     columns: list[str] | None = None
     for path, kind in files:
         name = display_name(source, root, path)
-        line = 2 if kind == "csv" else 1
-        for table in read_tables(fs, path, kind, name, log, progress):
+        line = 2 if kind == "csv" and not fmt.column_names else 1
+        for table in read_tables(fs, path, kind, name, log, progress, column_names=fmt.column_names):
             if columns is None:
                 if missing_columns(table.column_names, fmt, name, log):
                     break

@@ -77,6 +77,7 @@ class DeepARAlgorithm(Algorithm):
         from forecast.training import train_network
 
         hp = self.cfg.hp
+        entries = truncate(entries, 0)  # training sees features up to each target's end (callers may pass more)
         use_validation = hp.early_stopping_patience is not None
         fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
         ctx.phase("training")

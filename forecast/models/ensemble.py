@@ -241,7 +241,9 @@ class EnsembleAlgorithm(Algorithm):
         h = self.cfg.prediction_length
         hp = self.cfg.hp
         levels = sorted(set(hp.test_quantiles) | {0.5})
-        inner = truncate(entries, h, min_length=1)
+        # the validation window's features stay (known in advance: related series, holidays), so
+        # members that use them can forecast it; fitting cuts them to the target again
+        inner = truncate(entries, h, keep_future_feat=h, min_length=1)
         kept = {id(e) for e in entries if len(e["target"]) > h}
         scored = [e for e in entries if id(e) in kept]
         actuals = np.stack([e["target"][-h:] for e in scored]) if scored else np.zeros((0, h))

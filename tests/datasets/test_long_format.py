@@ -311,3 +311,17 @@ def test_typed_csv_pieces_fall_back_to_strings(tmp_path: Path, monkeypatch: pyte
         series(mixed)
     assert [str(p) for p in info.value.problems] == [
         f"{mixed}:2802 [target_value]: 'abc' is not a number, or is beyond the float32 range (about ±3.4e38)"]
+
+
+def test_csv_without_a_header_row_takes_its_column_names(tmp_path: Path) -> None:
+    """As the managed service imports: no header row, the columns named by the schema, in order;
+    problems counted from line 1."""
+    path = tmp_path / "headless.csv"
+    path.write_text("2024-01-01,5,A\n2024-01-02,7,A\n2024-01-01,1,B\n")
+    got = scan(path, column_names=["timestamp", "target_value", "item_id"])
+    assert list(got["A"].target) == [5, 7] and list(got["B"].target) == [1, 0]  # backfilled to the end
+    path.write_text("2024-01-01,5,A\n2024-01-02,x,A\n")
+    with pytest.raises(DatasetValidationError) as info:
+        scan(path, column_names=["timestamp", "target_value", "item_id"])
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:2 [target_value]: 'x' is not a number, or is beyond the float32 range (about ±3.4e38)"]

@@ -196,3 +196,15 @@ def test_arima_takes_related_series_and_holidays_as_regressors(tmp_path_factory:
     assert np.isfinite(base.values["mean"]).all()
     np.testing.assert_array_equal(more.values["mean"][fr], base.values["mean"][fr])
     assert not np.array_equal(more.values["mean"][be], base.values["mean"][be])
+
+
+def test_auto_uses_features_through_its_deepar_member(world: Runtime) -> None:
+    """``auto`` with related series and holidays: its DeepAR member forecasts the validation window
+    with the features known over it (they were cut at the window's start once, which failed)."""
+    hp = Hyperparameters(prediction_length=H, algorithm="auto", members=["deepar", "ets"], epochs=1,
+                         num_batches_per_epoch=2, num_cells=4, num_layers=1, context_length=H)
+    r = create_predictor(world.workspace, world.registry, "auto-features", dataset="prices", hyperparameters=hp,
+                         features=FeatureInputs(related="regressors", holidays=["FR"]))
+    assert set(r.result["metrics"]["members"]) == {"deepar", "ets"}
+    assert r.result["features"]["dynamic_features"] == ["gen_forecast", "system_load", "holiday_FR"]
+    assert np.isfinite(r.result["metrics"]["predictor"]["mean_wql"])

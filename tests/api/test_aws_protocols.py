@@ -1,0 +1,265 @@
+"""Stock boto3 clients (forecast, forecastquery, sagemaker-runtime) against the service on a loopback
+socket, with data in a moto S3 bucket: the managed service's getting-started flow end to end,
+every error type, pagination, SigV4 (accepted, and forged signatures refused), InvokeEndpoint with
+and without TargetModel; every response checked against the botocore service model's output shape.
+
+Real data: fpp3 ``aus_retail`` turnover of two industries in every state (monthly), written as the
+managed service imports it: a CSV without a header row, its columns in the schema's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import uvicorn
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
+
+from api.app import create_app
+from api.client import free_port
+from api.settings import Settings
+from datasets.samples import long_frames
+
+pytestmark = pytest.mark.slow
+
+KEY_ID, SECRET = "AKIDFORECASTTEST", "forecast-test-secret"
+INDUSTRIES = ["Food retailing", "Liquor retailing"]
+SCHEMA = {"Attributes": [{"AttributeName": "timestamp", "AttributeType": "timestamp"},
+                         {"AttributeName": "item_id", "AttributeType": "string"},
+                         {"AttributeName": "state", "AttributeType": "string"},
+                         {"AttributeName": "target_value", "AttributeType": "float"}]}
+
+
+def check_shape(parsed: dict[str, Any], model: Any, http_response: Any, **_: Any) -> None:
+    """botocore's validator on a parsed response, against the operation's output shape."""
+    if model.output_shape is None or http_response.status_code >= 300:
+        return
+    body = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+    report = ParamValidator().validate(body, model.output_shape)
+    assert not report.has_errors(), report.generate_report()
+    CHECKED.append(model.name)
+
+
+CHECKED: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[dict[str, Any]]:
+    import s3fs
+
+    root = tmp_path_factory.mktemp("aws")
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, key="testing", secret="testing", skip_instance_cache=True)
+    bucket = "aws-protocols"
+    fs.mkdir(bucket)
+    frame = long_frames("aus-retail")["target"]
+    frame = frame[frame["item_id"].isin(INDUSTRIES)][["timestamp", "item_id", "state", "target_value"]]
+    with fs.open(f"{bucket}/retail/data.csv", "w") as f:
+        frame.to_csv(f, index=False, header=False)
+    settings = Settings(home=str(root / "home"), registry=str(root / "registry.db"),  # type: ignore[call-arg]
+                        s3={"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"},
+                        allowed_import_prefixes=[f"s3://{bucket}/retail/"], allowed_export_prefixes=[f"s3://{bucket}/out/"],
+                        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
+                        auto_predictor_hyperparameters={"epochs": 2, "num_batches_per_epoch": 5})
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings, bind_host="127.0.0.1"), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "bucket": bucket, "fs": fs, "frame": frame, "settings": settings}
+    srv.should_exit = True
+    thread.join(timeout=10)
+    srv_state = srv.config.app.state.service  # type: ignore[union-attr]
+    srv_state.jobs.wait_all(timeout=30)
+
+
+def client(server: dict[str, Any], service: str, *, key: str = KEY_ID, secret: str = SECRET) -> Any:
+    c = boto3.client(service, endpoint_url=server["url"], region_name="us-east-1", aws_access_key_id=key,
+                     aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+    c.meta.events.register("after-call.*", check_shape)
+    return c
+
+
+def wait(describe: Callable[[], dict[str, Any]], timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = describe()
+        if body["Status"] in ("ACTIVE", "CREATE_FAILED", "CREATE_STOPPED"):
+            assert body["Status"] == "ACTIVE", body.get("Message")
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def flow(server: dict[str, Any]) -> dict[str, Any]:
+    """The getting-started flow: dataset, group, import job, auto predictor, forecast."""
+    fc = client(server, "forecast")
+    ds = fc.create_dataset(DatasetName="retail", Domain="CUSTOM", DatasetType="TARGET_TIME_SERIES",
+                           DataFrequency="M", Schema=SCHEMA)["DatasetArn"]
+    group = fc.create_dataset_group(DatasetGroupName="retail_group", Domain="CUSTOM", DatasetArns=[ds])["DatasetGroupArn"]
+    job = fc.create_dataset_import_job(
+        DatasetImportJobName="first", DatasetArn=ds, TimestampFormat="yyyy-MM-dd",
+        DataSource={"S3Config": {"Path": f"s3://{server['bucket']}/retail/data.csv", "RoleArn": "arn:aws:iam::1:role/x"}},
+    )["DatasetImportJobArn"]
+    wait(lambda: fc.describe_dataset_import_job(DatasetImportJobArn=job))
+    predictor = fc.create_auto_predictor(
+        PredictorName="retail_auto", ForecastHorizon=6, ForecastFrequency="M", ForecastDimensions=["state"],
+        ForecastTypes=["0.1", "0.5", "0.9", "mean"],
+        DataConfig={"DatasetGroupArn": group, "AdditionalDatasets": [{"Name": "holiday",
+                                                                      "Configuration": {"CountryCode": ["AU"]}}]},
+    )["PredictorArn"]
+    wait(lambda: fc.describe_auto_predictor(PredictorArn=predictor))
+    forecast = fc.create_forecast(ForecastName="retail_forecast", PredictorArn=predictor)["ForecastArn"]
+    wait(lambda: fc.describe_forecast(ForecastArn=forecast))
+    return {"dataset": ds, "group": group, "job": job, "predictor": predictor, "forecast": forecast}
+
+
+def test_getting_started_flow(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    import httpx
+
+    fc = client(server, "forecast")
+    described = fc.describe_dataset(DatasetArn=flow["dataset"])
+    assert described["Schema"] == SCHEMA and described["Status"] == "ACTIVE"
+    assert fc.describe_dataset_group(DatasetGroupArn=flow["group"])["DatasetArns"] == [flow["dataset"]]
+    auto = fc.describe_auto_predictor(PredictorArn=flow["predictor"])
+    assert auto["ForecastDimensions"] == ["state"] and auto["DatasetImportJobArns"] == [flow["job"]]
+
+    # accuracy: the same figures /v1 has, per algorithm (the ensemble, each member, seasonal naive)
+    metrics = fc.get_accuracy_metrics(PredictorArn=flow["predictor"])
+    ours = httpx.get(f"{server['url']}/v1/predictors/retail_auto").json()["result"]["metrics"]
+    results = {r["AlgorithmArn"].rsplit("/", 1)[-1]: r["TestWindows"][0]["Metrics"]
+               for r in metrics["PredictorEvaluationResults"]}
+    assert set(results) == {"AutoPredictor", "Deep_AR_Plus", "ETS", "Theta", "CES", "Seasonal_Naive"}
+    assert results["AutoPredictor"]["AverageWeightedQuantileLoss"] == pytest.approx(ours["predictor"]["mean_wql"])
+    assert [w["Quantile"] for w in results["ETS"]["WeightedQuantileLosses"]] == [round(0.1 * k, 1) for k in range(1, 10)]
+    assert metrics["IsAutoPredictor"] is True
+
+    # the forecast, queried the managed way and our way: the same numbers
+    fq = client(server, "forecastquery")
+    answer = fq.query_forecast(ForecastArn=flow["forecast"], Filters={"item_id": "Food retailing", "state": "Victoria"})
+    predictions = answer["Forecast"]["Predictions"]
+    assert set(predictions) == {"p10", "p50", "p90", "mean"}
+    ours_item = httpx.get(f"{server['url']}/v1/forecasts/retail_forecast/items/Food retailing",
+                          params={"state": "Victoria"}).json()["predictions"]
+    assert [p["Value"] for p in predictions["p50"]] == pytest.approx([p["value"] for p in ours_item["p50"]])
+    assert predictions["p50"][0]["Timestamp"] == ours_item["p50"][0]["timestamp"].removesuffix("Z")
+    window = fq.query_forecast(ForecastArn=flow["forecast"], Filters={"item_id": "Food retailing", "state": "Victoria"},
+                               StartDate=predictions["mean"][2]["Timestamp"])
+    assert len(window["Forecast"]["Predictions"]["mean"]) == 4
+
+    # the export job writes the forecast to S3; read it back
+    export = fc.create_forecast_export_job(
+        ForecastExportJobName="retail_export", ForecastArn=flow["forecast"],
+        Destination={"S3Config": {"Path": f"s3://{server['bucket']}/out/retail/", "RoleArn": "arn:aws:iam::1:role/x"}})
+    wait(lambda: fc.describe_forecast_export_job(ForecastExportJobArn=export["ForecastExportJobArn"]))
+    files = [f for f in server["fs"].find(f"{server['bucket']}/out/retail/") if f.endswith(".csv")]
+    assert any(f.endswith("_SUCCESS") for f in server["fs"].find(f"{server['bucket']}/out/retail/"))
+    rows = [r for f in files for r in csv.DictReader(io.StringIO(server["fs"].cat(f).decode()))]
+    series = server["frame"].groupby(["item_id", "state"]).ngroups
+    assert len(rows) == series * 6 and list(rows[0])[:3] == ["item_id", "date", "state"]
+
+    # what boto3 made is ours too, and the other way round
+    assert {"retail_auto"} <= {p["name"] for p in httpx.get(f"{server['url']}/v1/predictors").json()["data"]}
+    assert [j["ForecastExportJobName"] for j in fc.list_forecast_export_jobs()["ForecastExportJobs"]] == ["retail_export"]
+
+
+def test_pagination_and_filters(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    fc = client(server, "forecast")
+    for name in ("second", "third"):
+        fc.create_forecast(ForecastName=name, PredictorArn=flow["predictor"], ForecastTypes=["mean"])
+    first = fc.list_forecasts(MaxResults=1)
+    assert len(first["Forecasts"]) == 1 and "NextToken" in first
+    names = [f["ForecastName"] for page in fc.get_paginator("list_forecasts").paginate(PaginationConfig={"PageSize": 2})
+             for f in page["Forecasts"]]
+    assert sorted(names) == ["retail_forecast", "second", "third"]
+    only = fc.list_forecasts(Filters=[{"Key": "PredictorArn", "Value": flow["predictor"], "Condition": "IS"}])
+    assert len(only["Forecasts"]) == 3
+    not_first = fc.list_forecasts(Filters=[{"Key": "PredictorArn", "Value": flow["predictor"], "Condition": "IS_NOT"}])
+    assert not_first["Forecasts"] == []
+    with pytest.raises(fc.exceptions.InvalidNextTokenException):
+        fc.list_forecasts(NextToken="not-a-token")
+
+
+def test_error_types(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    fc = client(server, "forecast")
+    with pytest.raises(fc.exceptions.ResourceNotFoundException):
+        fc.describe_forecast(ForecastArn=flow["forecast"].replace("retail_forecast", "nope"))
+    with pytest.raises(fc.exceptions.ResourceAlreadyExistsException):
+        fc.create_dataset(DatasetName="retail", Domain="CUSTOM", DatasetType="TARGET_TIME_SERIES",
+                          DataFrequency="M", Schema=SCHEMA)
+    with pytest.raises(fc.exceptions.ResourceInUseException):
+        fc.delete_predictor(PredictorArn=flow["predictor"])  # its forecast uses it
+    with pytest.raises(fc.exceptions.InvalidInputException) as prophet:
+        fc.create_predictor(PredictorName="prophet", AlgorithmArn="arn:aws:forecast:::algorithm/Prophet",
+                            ForecastHorizon=6, InputDataConfig={"DatasetGroupArn": flow["group"]},
+                            FeaturizationConfig={"ForecastFrequency": "M", "ForecastDimensions": ["state"]})
+    assert "Prophet" in str(prophet.value) and "Deep_AR_Plus" in str(prophet.value)
+    with pytest.raises(fc.exceptions.LimitExceededException):
+        fc.create_auto_predictor(PredictorName="many", ForecastHorizon=6, ForecastFrequency="M",
+                                 ForecastDimensions=["state"],
+                                 DataConfig={"DatasetGroupArn": flow["group"], "AdditionalDatasets": [
+                                     {"Name": "holiday", "Configuration": {"CountryCode": ["AU"] * 21}}]})
+    with pytest.raises(fc.exceptions.InvalidInputException):
+        fc.create_auto_predictor(PredictorName="weekly", ForecastHorizon=6, ForecastFrequency="W",
+                                 ForecastDimensions=["state"], DataConfig={"DatasetGroupArn": flow["group"]})
+    fq = client(server, "forecastquery")
+    with pytest.raises(fq.exceptions.ResourceNotFoundException):
+        fq.query_forecast(ForecastArn=flow["forecast"], Filters={"item_id": "nope", "state": "Victoria"})
+    with pytest.raises(fq.exceptions.InvalidInputException):
+        fq.query_forecast(ForecastArn=flow["forecast"], Filters={"item_id": "Food retailing", "store": "3"})
+
+
+def test_sigv4_signatures(server: dict[str, Any]) -> None:
+    import httpx
+
+    assert client(server, "forecast").list_datasets()["Datasets"] is not None  # a valid signature
+    with pytest.raises(ClientError) as forged:
+        client(server, "forecast", secret="not-the-secret").list_datasets()
+    assert forged.value.response["Error"]["Code"] == "InvalidSignatureException"
+    with pytest.raises(ClientError) as stranger:
+        client(server, "forecast", key="AKIDSOMEONEELSE").list_datasets()
+    assert stranger.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    unsigned = httpx.post(server["url"] + "/", headers={"X-Amz-Target": "AmazonForecast.ListDatasets",
+                                                         "Content-Type": "application/x-amz-json-1.1"}, content=b"{}")
+    assert unsigned.status_code == 403 and unsigned.json()["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_invoke_endpoint(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    import json
+
+    sm = client(server, "sagemaker-runtime")
+    history = [float(v) for v in server["frame"][server["frame"]["item_id"] == "Food retailing"]["target_value"][:60]]
+    holidays = [[0.0] * (len(history) + 6)]  # the predictor's one dynamic feature (holiday_AU), over the horizon too
+    request = {"instances": [{"start": "2000-01-01", "target": history, "dynamic_feat": holidays}],
+               "configuration": {"num_samples": 50, "output_types": ["mean", "quantiles"], "quantiles": ["0.1", "0.9"]}}
+    direct = sm.invoke_endpoint(EndpointName="retail_auto", Body=json.dumps(request), ContentType="application/json")
+    body = json.loads(direct["Body"].read())
+    assert direct["ContentType"] == "application/json"
+    assert len(body["predictions"][0]["mean"]) == 6 and set(body["predictions"][0]["quantiles"]) == {"0.1", "0.9"}
+    multi = sm.invoke_endpoint(EndpointName="multi-model", TargetModel="retail_auto.tar.gz", Body=json.dumps(request),
+                               ContentType="application/json", Accept="application/jsonlines")
+    lines = multi["Body"].read().decode().splitlines()
+    assert multi["ContentType"] == "application/jsonlines" and len(lines) == 1
+    assert len(json.loads(lines[0])["mean"]) == 6
+    with pytest.raises(sm.exceptions.ValidationError):
+        sm.invoke_endpoint(EndpointName="nope", Body=json.dumps(request), ContentType="application/json")
+    with pytest.raises(sm.exceptions.ValidationError):
+        sm.invoke_endpoint(EndpointName="retail_auto", Body=b"not json", ContentType="application/json")
+
+
+def test_every_response_was_checked_against_its_shape() -> None:
+    assert {"CreateDataset", "DescribeDatasetImportJob", "CreateAutoPredictor", "DescribeAutoPredictor",
+            "GetAccuracyMetrics", "DescribeForecast", "QueryForecast", "ListForecasts", "InvokeEndpoint"} <= set(CHECKED)
+
