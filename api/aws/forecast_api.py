@@ -16,6 +16,7 @@ and ``/v1``, and the other way round:
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +45,6 @@ TRAINING_PARAMETERS = {"context_length": "context_length", "epochs": "epochs", "
                        "mini_batch_size": "mini_batch_size", "num_batches_per_epoch": "num_batches_per_epoch",
                        "dropout_rate": "dropout_rate", "embedding_dimension": "embedding_dimension"}
 DEFAULT_TYPES = ["0.1", "0.5", "0.9"]
-DEFAULT_FILLING = {"frontfill": "none", "middlefill": "zero", "backfill": "zero", "aggregation": "sum"}
 
 
 def operation(name: str) -> Callable[[Handler], Handler]:
@@ -412,6 +412,8 @@ class GroupData:
     import_arns: list[str]
     freq: str | None
     dimensions: list[str]
+    target_field: str
+    related_fields: list[str]
 
 
 def _group_data(ctx: AwsContext, group_arn: str) -> GroupData:
@@ -434,9 +436,13 @@ def _group_data(ctx: AwsContext, group_arn: str) -> GroupData:
     if "target" not in found:
         raise invalid("the dataset group has no TARGET_TIME_SERIES dataset with an ACTIVE import job")
     target = ctx.registry.get(Kind.DATASET, found["target"][0])
-    return GroupData(target=found["target"][0], related=found.get("related", (None, ""))[0],
+    related = found.get("related", (None, ""))[0]
+    return GroupData(target=found["target"][0], related=related,
                      metadata=found.get("metadata", (None, ""))[0], import_arns=[a for _, a in found.values()],
-                     freq=target.spec.get("freq"), dimensions=list(target.result.get("dimensions") or []))
+                     freq=target.spec.get("freq"), dimensions=list(target.result.get("dimensions") or []),
+                     target_field=(target.spec.get("long_format") or {}).get("target_column", "target_value"),
+                     related_fields=list(ctx.registry.get(Kind.DATASET, related).result.get("feature_names") or [])
+                     if related else [])
 
 
 def _check_frequency_and_dimensions(data: GroupData, freq: str, dimensions: list[str] | None) -> None:
@@ -454,13 +460,70 @@ def _check_frequency_and_dimensions(data: GroupData, freq: str, dimensions: list
                       f"{data.dimensions} (its string attributes besides item_id)")
 
 
-def _check_default_filling(configs: list[dict[str, Any]]) -> None:
+FILL_KEYS = ("frontfill", "middlefill", "backfill", "futurefill")
+
+
+def _featurized(ctx: AwsContext, data: GroupData, predictor: str, configs: list[dict[str, Any]]) -> GroupData:
+    """The group's data with the predictor's featurization (``AttributeConfigs``: aggregation and
+    fill methods per attribute) applied. This service fills at import, so a dataset whose import
+    filled otherwise is imported again from the same source with the predictor's methods, as our
+    dataset ``<import>-<predictor>`` (here, before the predictor is accepted: an import is seconds
+    for a million rows)."""
+    by_dataset: dict[str, dict[str, str]] = {}
     for c in configs:
-        for key, value in (c.get("Transformations") or c.get("FeaturizationMethodParameters") or {}).items():
-            if DEFAULT_FILLING.get(key) != value:
-                raise invalid(f"{c.get('AttributeName')}: transformation {key}={value} is not supported here; "
-                              "filling is chosen at import in this service (forecast datasets import --middlefill "
-                              "...), and the defaults are frontfill none, middlefill zero, backfill zero")
+        name, changes = c["AttributeName"], dict(c["Transformations"])
+        which = "target" if name == data.target_field else "related" if name in data.related_fields else None
+        if which is None:
+            raise invalid(f"AttributeConfigs: {name!r} is not the target field or an attribute of the related dataset")
+        unknown = sorted(set(changes) - set(FILL_KEYS) - {"aggregation"} - {f"{k}_value" for k in FILL_KEYS})
+        if unknown:
+            raise invalid(f"AttributeConfigs: {name}: unknown transformations {unknown}")
+        merged = by_dataset.setdefault(which, {})
+        for key, value in changes.items():
+            if merged.get(key, value) != value:
+                raise invalid(f"AttributeConfigs: the related attributes must share their fill methods ({key})")
+            merged[key] = value
+    for which, changes in by_dataset.items():
+        ours = data.target if which == "target" else data.related
+        assert ours is not None
+        derived = _reimport(ctx, ours, f"{ours}-{predictor}", changes)
+        if derived is not None:
+            data = dataclasses.replace(data, **{which: derived})
+    return data
+
+
+def _reimport(ctx: AwsContext, ours: str, derived: str, changes: dict[str, str]) -> str | None:
+    """``ours`` imported again with ``changes`` as ``derived``; ``None`` when nothing changes."""
+    from datasets import import_dataset
+    from datasets.long_format import LongFormat
+
+    r = ctx.registry.get(Kind.DATASET, ours)
+    if "long_format" not in r.spec:
+        raise invalid(f"AttributeConfigs: dataset {ours!r} was imported as JSON lines, which this service cannot "
+                      "fill again; import it in long format")
+    fmt = LongFormat.model_validate(r.spec["long_format"])
+    filling = fmt.filling.model_dump()
+    values = {changes[f"{k}_value"] for k in FILL_KEYS if f"{k}_value" in changes}
+    if len(values) > 1:
+        raise invalid("AttributeConfigs: one fill value per dataset here (middlefill_value, backfill_value and "
+                      "futurefill_value must agree)")
+    try:
+        filling |= {k: changes[k] for k in FILL_KEYS if k in changes}
+        if values:
+            filling["fill_value"] = float(values.pop())
+        updated = LongFormat.model_validate({**fmt.model_dump(), "filling": filling,
+                                             "aggregation": changes.get("aggregation", fmt.aggregation)})
+    except ValueError as e:
+        raise invalid(f"AttributeConfigs: {e}") from None
+    if updated == fmt:
+        return None
+    if ctx.registry.exists(Kind.DATASET, derived):
+        ctx.registry.get_active(Kind.DATASET, derived)
+        return derived
+    import_dataset(ctx.state.runtime.workspace, ctx.registry, derived, r.spec["source"], freq=r.spec.get("freq"),
+                   layout="long", long=updated,
+                   source_options=ctx.state.runtime.settings.storage_options(r.spec["source"]))
+    return derived
 
 
 def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[str, Any], holidays: list[str],
@@ -494,9 +557,11 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
             raise invalid(f"{field} is required")
     data = _group_data(ctx, p["DataConfig"]["DatasetGroupArn"])
     _check_frequency_and_dimensions(data, p["ForecastFrequency"], p.get("ForecastDimensions"))
-    _check_default_filling(p["DataConfig"].get("AttributeConfigs") or [])
     holidays = _holidays(p["DataConfig"].get("AdditionalDatasets") or [])
     types = _types(p.get("ForecastTypes"))
+    if ctx.registry.exists(Kind.PREDICTOR, name):
+        raise AwsError("ResourceAlreadyExistsException", f"predictor {name!r} already exists")
+    data = _featurized(ctx, data, name, p["DataConfig"].get("AttributeConfigs") or [])
     hp = {**ctx.state.runtime.settings.auto_predictor_hyperparameters, "prediction_length": p["ForecastHorizon"],
           "algorithm": "auto"}
     _register_predictor(ctx, name, data, hp, holidays,
@@ -557,9 +622,11 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     data = _group_data(ctx, p["InputDataConfig"]["DatasetGroupArn"])
     featurization = p["FeaturizationConfig"]
     _check_frequency_and_dimensions(data, featurization["ForecastFrequency"], featurization.get("ForecastDimensions"))
-    _check_default_filling([{"AttributeName": f["AttributeName"], "FeaturizationMethodParameters": m.get(
-        "FeaturizationMethodParameters") or {}} for f in featurization.get("Featurizations") or []
-        for m in f.get("FeaturizationPipeline") or []])
+    if ctx.registry.exists(Kind.PREDICTOR, name):
+        raise AwsError("ResourceAlreadyExistsException", f"predictor {name!r} already exists")
+    data = _featurized(ctx, data, name, [
+        {"AttributeName": f["AttributeName"], "Transformations": m.get("FeaturizationMethodParameters") or {}}
+        for f in featurization.get("Featurizations") or [] for m in f.get("FeaturizationPipeline") or []])
     holidays = []
     for f in p["InputDataConfig"].get("SupplementaryFeatures") or []:
         if f["Name"] != "holiday":

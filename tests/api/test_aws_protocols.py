@@ -175,6 +175,28 @@ def test_getting_started_flow(server: dict[str, Any], flow: dict[str, Any]) -> N
     assert [j["ForecastExportJobName"] for j in fc.list_forecast_export_jobs()["ForecastExportJobs"]] == ["retail_export"]
 
 
+def test_featurization_imports_again_with_the_predictors_filling(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    """AttributeConfigs (the managed service fills at training; this one at import): the target is
+    imported again from the same source with the predictor's methods, and the predictor uses it."""
+    import httpx
+
+    fc = client(server, "forecast")
+    configs = [{"AttributeName": "target_value", "Transformations": {"middlefill": "mean", "backfill": "nan"}}]
+    arn = fc.create_auto_predictor(PredictorName="filled", ForecastHorizon=6, ForecastFrequency="M",
+                                   ForecastDimensions=["state"],
+                                   DataConfig={"DatasetGroupArn": flow["group"], "AttributeConfigs": configs})
+    described = wait(lambda: fc.describe_auto_predictor(PredictorArn=arn["PredictorArn"]))
+    assert described["DataConfig"]["AttributeConfigs"] == configs
+    ours = httpx.get(f"{server['url']}/v1/predictors/filled").json()
+    assert ours["spec"]["dataset"] == "retail-first-filled"
+    derived = httpx.get(f"{server['url']}/v1/datasets/retail-first-filled").json()
+    assert derived["spec"]["long_format"]["filling"]["middlefill"] == "mean"
+    with pytest.raises(fc.exceptions.InvalidInputException, match="price"):
+        fc.create_auto_predictor(PredictorName="nofield", ForecastHorizon=6, ForecastFrequency="M",
+                                 ForecastDimensions=["state"], DataConfig={"DatasetGroupArn": flow["group"], "AttributeConfigs": [
+                                     {"AttributeName": "price", "Transformations": {"futurefill": "zero"}}]})
+
+
 def test_pagination_and_filters(server: dict[str, Any], flow: dict[str, Any]) -> None:
     fc = client(server, "forecast")
     for name in ("second", "third"):
