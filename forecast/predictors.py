@@ -31,6 +31,7 @@ from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memor
 from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_features
+from forecast.metrics import Accuracy, accuracy
 from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.lifecycle import building, delete_resource
@@ -421,3 +422,49 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
                           metrics={k: v for k, v in metrics.items() if isinstance(v, dict)},
                           weights=r.result.get("training", {}).get("weights"), items=items, total_items=total,
                           points=points)
+
+
+class WindowAccuracy(BaseModel):
+    """The predictor's accuracy in one backtest window (from its stored backtest forecasts; no
+    MASE, whose in-sample scale is not stored with them)."""
+
+    window: int
+    start: datetime
+    end: datetime
+    accuracy: Accuracy
+
+
+def window_accuracy(workspace: Workspace, registry: Registry, name: str) -> list[WindowAccuracy]:
+    """ACTIVE predictor ``name``'s accuracy per backtest window, oldest first.
+
+    Raises
+    ------
+    NotFoundError, ConflictError
+        No such predictor, or not ACTIVE.
+    """
+    import pyarrow.compute as pc
+
+    from forecast.types import ForecastType
+
+    r = registry.get_active(Kind.PREDICTOR, name)
+    h = int(r.result["prediction_length"])
+    path = f"{r.artifact}/{BACKTEST_FORECASTS_FILE}"
+    if not workspace.exists(path):
+        return []
+    with workspace.open(path, "rb") as f:
+        table = read_parquet(f)
+    levels = sorted(float(c.removeprefix("p")) / 100 for c in table.column_names if c.startswith("p") and c[1:].isdigit())
+    columns = [ForecastType(round(q * 100)).column for q in levels]
+    windows = table.column("window").to_numpy()
+    out = []
+    for w in np.unique(windows):
+        rows = table.filter(pc.field("window") == int(w))
+        y = rows.column("actual").to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, h)
+        q = np.stack([rows.column(c).to_numpy(zero_copy_only=False).reshape(-1, h) for c in columns], axis=1)
+        mean = rows.column("mean").to_numpy(zero_copy_only=False).reshape(-1, h)
+        median = rows.column("p50").to_numpy(zero_copy_only=False).reshape(-1, h) if "p50" in columns else mean
+        acc, _ = accuracy(y, q.astype(np.float64), levels, mean.astype(np.float64), median.astype(np.float64),
+                          np.full(len(y), np.nan))
+        stamps = rows.column("timestamp")
+        out.append(WindowAccuracy(window=int(w), start=pc.min(stamps).as_py(), end=pc.max(stamps).as_py(), accuracy=acc))
+    return out

@@ -716,9 +716,9 @@ def delete_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _test_window(a: dict[str, Any]) -> dict[str, Any]:
+def _test_window(a: dict[str, Any], evaluation: str = "SUMMARY", **window: Any) -> dict[str, Any]:
     wql = a.get("wql") or {}
-    return {"EvaluationType": "SUMMARY", "ItemCount": a.get("num_items"), "Metrics": {
+    return {"EvaluationType": evaluation, **window, "ItemCount": a.get("num_items"), "Metrics": {
         "RMSE": a.get("rmse"),
         "WeightedQuantileLosses": [{"Quantile": float(q), "LossValue": v} for q, v in wql.items() if v is not None],
         "ErrorMetrics": [{"ForecastType": "0.5", "WAPE": a.get("wape"), "MASE": a.get("mase"), "MAPE": a.get("mape")},
@@ -728,14 +728,17 @@ def _test_window(a: dict[str, Any]) -> dict[str, Any]:
 
 @operation("GetAccuracyMetrics")
 def get_accuracy_metrics(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    from forecast.predictors import predictor_metrics
+    from forecast.predictors import predictor_metrics, window_accuracy
 
     name, r, body = _predictor(ctx, p["PredictorArn"])
     if r.status != Status.ACTIVE:
         raise AwsError("ResourceInUseException", f"predictor {name!r} is {r.status.value}; its accuracy metrics "
                        "exist once it is ACTIVE")
     metrics = r.result.get("metrics", {})
-    results = [{"AlgorithmArn": _algorithm_arn(_algorithm(r)), "TestWindows": [_test_window(predictor_metrics(metrics))]}]
+    windows = [_test_window(w.accuracy.model_dump(), "COMPUTED", TestWindowStart=w.start, TestWindowEnd=w.end)
+               for w in window_accuracy(ctx.state.runtime.workspace, ctx.registry, name)]
+    results = [{"AlgorithmArn": _algorithm_arn(_algorithm(r)),
+                "TestWindows": [_test_window(predictor_metrics(metrics)), *windows]}]
     results += [{"AlgorithmArn": _algorithm_arn(m), "TestWindows": [_test_window(a)]}
                 for m, a in (metrics.get("members") or {}).items()]
     results.append({"AlgorithmArn": _algorithm_arn("seasonal_naive"),

@@ -145,6 +145,11 @@ def test_getting_started_flow(server: dict[str, Any], flow: dict[str, Any]) -> N
     assert results["AutoPredictor"]["AverageWeightedQuantileLoss"] == pytest.approx(ours["predictor"]["mean_wql"])
     assert [w["Quantile"] for w in results["ETS"]["WeightedQuantileLosses"]] == [round(0.1 * k, 1) for k in range(1, 10)]
     assert metrics["IsAutoPredictor"] is True
+    ensemble = metrics["PredictorEvaluationResults"][0]["TestWindows"]
+    assert [w["EvaluationType"] for w in ensemble] == ["SUMMARY", "COMPUTED"]  # one backtest window by default
+    computed = ensemble[1]
+    assert computed["Metrics"]["AverageWeightedQuantileLoss"] == pytest.approx(ours["predictor"]["mean_wql"], rel=1e-4)
+    assert (computed["TestWindowEnd"] - computed["TestWindowStart"]).days > 120  # six months
 
     # the forecast, queried the managed way and our way: the same numbers
     fq = client(server, "forecastquery")
