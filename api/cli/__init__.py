@@ -92,5 +92,24 @@ def callback(
     setup_logging(level, fmt=log_format or settings.log_format, secrets=settings.secrets())
 
 
+def _help_as_a_flag() -> None:
+    """Typer 0.29 renders its own ``-h/--help`` with a ``<bool>`` type column; show it as the flag
+    it is, like every other flag here (``metavar=""``). Other Typer versions are left as they are."""
+    try:
+        from typer._click import core as click_core
+    except ImportError:
+        return
+    original = click_core.Command.get_help_option
+
+    def get_help_option(self: click_core.Command, ctx: click_core.Context) -> object:
+        option = original(self, ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    click_core.Command.get_help_option = get_help_option  # type: ignore[method-assign]
+
+
 def main() -> None:
+    _help_as_a_flag()
     app()

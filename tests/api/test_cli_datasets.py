@@ -111,3 +111,4 @@ def test_piped_output_does_not_break_values(tmp_path: Path) -> None:
     help_text = subprocess.run([forecast, "predictors", "create", "--help"], capture_output=True, text=True,
                                check=True, env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}).stdout
     assert "--num-batches-per-epoch" in help_text and "--json" in help_text
+    assert "<bool>" not in help_text  # flags, --help included, are shown as flags
