@@ -290,3 +290,26 @@ def test_every_response_was_checked_against_its_shape() -> None:
     assert {"CreateDataset", "DescribeDatasetImportJob", "CreateAutoPredictor", "DescribeAutoPredictor",
             "GetAccuracyMetrics", "DescribeForecast", "QueryForecast", "ListForecasts", "InvokeEndpoint"} <= set(CHECKED)
 
+
+
+def test_a_server_with_an_api_key_needs_sigv4_keys_for_the_aws_endpoints(tmp_path: Any) -> None:
+    """No open door: with FORECAST_API_KEY set and no FORECAST_AWS_* keys, POST / and /endpoints/
+    refuse every request in the service's terms; the lookup page at GET / stays open."""
+    from fastapi.testclient import TestClient
+
+    settings = Settings(home=str(tmp_path / "home"), registry=str(tmp_path / "registry.db"),  # type: ignore[call-arg]
+                        api_key="k")
+    with TestClient(create_app(settings)) as http:
+        r = http.post("/", headers={"X-Amz-Target": "AmazonForecast.ListDatasets"}, content=b"{}")
+        assert r.status_code == 403 and r.json()["__type"] == "UnrecognizedClientException"
+        r = http.post("/endpoints/p/invocations", content=b"{}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 403 and r.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+        assert http.get("/").status_code == 200
+        unknown = TestClient(create_app(Settings(home=str(tmp_path / "h2"), registry=str(tmp_path / "r2.db"))))  # type: ignore[call-arg]
+        with unknown:
+            r = unknown.post("/", headers={"X-Amz-Target": "AmazonForecast.NoSuchThing"}, content=b"{}")
+            assert r.status_code == 400 and r.json()["__type"] == "UnknownOperationException"
+            r = unknown.post("/", headers={"X-Amz-Target": "AmazonForecast.CreateExplainability"}, content=b"{}")
+            assert r.status_code == 400 and "not supported" in r.json()["Message"]
+            r = unknown.post("/", headers={"X-Amz-Target": "AmazonForecast.CreateDataset"}, content=b'{"DatasetName": 3}')
+            assert r.status_code == 400 and r.json()["__type"] == "InvalidInputException"

@@ -1,0 +1,175 @@
+"""Ways to combine the auto predictor's members, compared on the same member forecasts.
+
+    .venv/bin/python bench/combiners_bench.py tourism-quarterly m1-quarterly [--seed 0] [--epochs 100]
+
+One real ``auto`` training per set (the service's own ``create_predictor``, default members and
+settings; ``--epochs`` only for quick looks) with two hooks that record what it already computes:
+the members' forecasts of the validation window (the window before the backtest) with its actuals,
+and the members' forecasts of the backtest window (the competition's test window) with its
+actuals. Then every combiner chooses its weights on the validation window only and is scored on
+the backtest window, all on the same forecasts, so the comparison is paired and costs one
+training:
+
+- ``global``: today's greedy ensemble selection (one weight per member, scored on mean wQL + MASE,
+  each relative to seasonal naive);
+- ``per-level``: the same greedy selection run per quantile level on that level's weighted
+  quantile loss, and for the median/mean on MASE; quantiles sorted per step afterwards so they
+  never cross;
+- ``equal``: every member the same weight; ``best``: the member with the best validation score.
+
+Prints one JSON line per set and combiner (MASE and mean wQL on the backtest window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+ROUNDS = 20
+
+
+def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
+    from suite_deepar_bench import write_jsonl
+
+    from api.runtime import build_runtime
+    from api.settings import Settings
+    from datasets import import_dataset
+    from forecast.config import Hyperparameters
+    from forecast.models import ensemble
+    from forecast.predictors import create_predictor
+
+    seen: dict[str, Any] = {}
+    select = ensemble.select_weights
+
+    def recording_select(forecasts: Any, entries: Any, actuals: Any, levels: Any, season: int) -> Any:
+        seen["validation"] = (forecasts, [np.asarray(e["target"], dtype=np.float64) for e in entries], actuals,
+                              list(levels), season)
+        return select(forecasts, entries, actuals, levels, season)
+
+    predict = ensemble.EnsembleModel.predict
+
+    def recording_predict(self: Any, entries: Any, levels: Any, **kw: Any) -> Any:
+        if kw.get("members"):
+            seen["backtest_histories"] = [np.asarray(e["target"], dtype=np.float64) for e in entries]
+        for p in predict(self, entries, levels, **kw):
+            if kw.get("members"):
+                seen.setdefault("backtest", []).append(p)
+            yield p
+
+    ensemble.select_weights = recording_select
+    ensemble.EnsembleModel.predict = recording_predict  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rt = build_runtime(Settings(home=str(root / "home"), registry=str(root / "registry.db")))  # type: ignore[call-arg]
+        freq, horizon = write_jsonl(set_name, root / "data.jsonl")
+        import_dataset(rt.workspace, rt.registry, "data", str(root / "data.jsonl"), freq=freq)
+        hp = {"prediction_length": horizon, "seed": seed, **({"epochs": epochs} if epochs else {})}
+        r = create_predictor(rt.workspace, rt.registry, "auto", dataset="data", hyperparameters=Hyperparameters(**hp))
+    ensemble.select_weights = select
+    ensemble.EnsembleModel.predict = predict  # type: ignore[method-assign]
+    seen["reported"] = r.result["metrics"]
+    return seen
+
+
+def compare(set_name: str, seed: int, epochs: int | None) -> None:
+    from suite import load
+
+    from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
+    from forecast.models.ensemble import combine
+
+    seen = capture(set_name, seed, epochs)
+    forecasts, histories, actuals, levels, season = seen["validation"]
+    median = levels.index(0.5)
+    entries = [{"target": h} for h in histories]
+
+    def scale_of(hist: list[np.ndarray]) -> np.ndarray:
+        return np.array([seasonal_scale(h, season) for h in hist])
+
+    val_scale = scale_of(histories)
+    naive = np.stack([seasonal_naive(h, actuals.shape[1], season) for h in histories])
+    base, _ = accuracy(actuals, np.repeat(naive[:, None, :], len(levels), axis=1), levels, naive, naive, val_scale)
+
+    def greedy(score: Any) -> dict[str, float]:
+        counts: Counter[str] = Counter()
+        for _ in range(ROUNDS):
+            best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n]))), n))
+            counts[best] += 1
+        return {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
+
+    def global_score(w: dict[str, float]) -> float:
+        q, mean = combine(w, forecasts, entries, actuals.shape[1], season)
+        acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
+        return (acc.mean_wql or 0) / base.mean_wql + (acc.mase or 0) / base.mase
+
+    def level_score(i: int) -> Any:
+        tau = levels[i]
+
+        def score(w: dict[str, float]) -> float:
+            q, mean = combine(w, forecasts, entries, actuals.shape[1], season)
+            d = actuals - q[:, i, :]
+            ok = ~np.isnan(actuals)
+            loss = np.where(d >= 0, tau * d, (tau - 1) * d)
+            wql = 2 * np.nansum(np.where(ok, loss, 0)) / np.nansum(np.abs(np.where(ok, actuals, 0)))
+            if i == median:  # the point forecast: MASE too
+                acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
+                return wql / base.mean_wql + (acc.mase or 0) / base.mase
+            return wql
+
+        return score
+
+    combiners: dict[str, Any] = {"global": greedy(global_score),
+                                 "per-level": [greedy(level_score(i)) for i in range(len(levels))],
+                                 "equal": {n: 1 / len(forecasts) for n in forecasts}}
+    singles = {n: global_score({n: 1.0}) for n in forecasts}
+    combiners["best"] = {min(singles, key=singles.get): 1.0}  # type: ignore[arg-type]
+
+    # the backtest window: the members' forecasts the predictor's backtest made
+    parts = seen["backtest"]
+    bt_hist = seen["backtest_histories"]
+    names = list(parts[0].members)
+    bt = {n: (np.concatenate([p.members[n][0] for p in parts]), np.concatenate([p.members[n][1] for p in parts]))
+          for n in names}
+    s = load(set_name)
+    y = np.stack(s.test).astype(np.float64)
+    bt_entries = [{"target": h} for h in bt_hist]
+    bt_scale = np.array([seasonal_scale(h, season) for h in bt_hist])
+    for label, weights in combiners.items():
+        if isinstance(weights, list):
+            per = [combine(w, bt, bt_entries, y.shape[1], season) for w in weights]
+            q = np.stack([per[i][0][:, i, :] for i in range(len(levels))], axis=1)
+            q = np.sort(q, axis=1)  # rearranged: never crossing
+            mean = per[median][1]
+        else:
+            q, mean = combine(weights, bt, bt_entries, y.shape[1], season)
+        acc, _ = accuracy(y, q, levels, mean, q[:, median, :], bt_scale)
+        print(json.dumps({"set": set_name, "seed": seed, "combiner": label, "mase": round(acc.mase, 4),
+                          "mean_wql": round(acc.mean_wql, 4),
+                          "weights": weights if not isinstance(weights, list) else "per level"}), flush=True)
+    rep = seen["reported"]["predictor"]
+    print(json.dumps({"set": set_name, "seed": seed, "combiner": "reported by the predictor",
+                      "mase": round(rep["mase"], 4), "mean_wql": round(rep["mean_wql"], 4)}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sets", nargs="+")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=None)
+    args = ap.parse_args()
+    for set_name in args.sets:
+        compare(set_name, args.seed, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
