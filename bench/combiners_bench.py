@@ -15,7 +15,8 @@ training:
 - ``per-level``: the same greedy selection run per quantile level on that level's weighted
   quantile loss, and for the median/mean on MASE; quantiles sorted per step afterwards so they
   never cross;
-- ``equal``: every member the same weight; ``best``: the member with the best validation score.
+- ``equal``: every member the same weight; ``best``: the member with the best validation score;
+- ``shrink-0.5``: halfway between the greedy weights and equal ones.
 
 Prints one JSON line per set and combiner (MASE and mean wQL on the backtest window).
 """
@@ -133,6 +134,8 @@ def compare(set_name: str, seed: int, epochs: int | None) -> None:
                                  "equal": {n: 1 / len(forecasts) for n in forecasts}}
     singles = {n: global_score({n: 1.0}) for n in forecasts}
     combiners["best"] = {min(singles, key=singles.get): 1.0}  # type: ignore[arg-type]
+    greedy_weights = combiners["global"]
+    combiners["shrink-0.5"] = {n: 0.5 * greedy_weights.get(n, 0.0) + 0.5 / len(forecasts) for n in forecasts}
 
     # the backtest window: the members' forecasts the predictor's backtest made
     parts = seen["backtest"]
