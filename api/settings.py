@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     auto_predictor_hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="hyperparameters (JSON) of predictors made by CreateAutoPredictor, "
         "which has no field for them: e.g. {\"epochs\": 40} for a smaller training budget")
+    # Scale-out (forecast/ray_engine.py; pip install '.[ray]')
+    engine: Literal["local", "ray"] = Field(
+        "local", description="where forecast jobs run: in-process (local), or partitioned over Ray workers (ray)")
+    ray_address: str | None = Field(
+        None, description="the Ray cluster: auto, ray://host:10001, or unset for a local Ray on this machine")
     # Training jobs
     max_training_memory_mb: int | None = Field(
         None, ge=64, description="hyperparameters whose estimated training memory exceeds this are refused "

@@ -28,7 +28,8 @@ def run(kind: str, name: str, settings: Settings) -> int:
         if kind == Kind.FORECAST.value:
             from forecast.forecasts import run_forecast
 
-            r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision)
+            r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision,
+                             engine=settings.engine, ray_address=settings.ray_address)
         elif kind == Kind.PREDICTOR.value:
             from forecast.config import Hyperparameters
             from forecast.predictors import create_predictor

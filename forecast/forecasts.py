@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +58,55 @@ def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> N
                 )
 
 
+Engine = Literal["local", "ray"]
+
+#: Items forecast with one seed: the unit of work (on a cluster, a task) and of reproducibility, so
+#: the same predictor, seed and data give the same forecast on any engine and number of workers.
+PARTITION_ITEMS = 2048
+
+
+def partition_seed(seed: int | None, index: int) -> int | None:
+    """The seed of partition ``index`` of a forecast seeded with ``seed``."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])  # 32 bits: every library takes it
+
+
+def forecast_partition(
+    model: Model,
+    entries: Sequence[Entry],
+    types: Sequence[ForecastType],
+    *,
+    index: int,
+    num_samples: int,
+    horizon: int,
+    seed: int | None = None,
+    threads: int | None = None,
+    series: Sequence[tuple[str, dict[str, str] | None]] | None = None,
+    dimensions: Sequence[str] = (),
+) -> list[pa.RecordBatch]:
+    """Partition ``index`` of a forecast (its entries, and their series when there are dimensions)
+    as stored batches, with the partition's own seed."""
+    quantile_types = [t for t in types if not t.is_mean]
+    levels = [t.level for t in quantile_types]
+    out = []
+    done = 0
+    for p in model.predict(entries, levels, num_samples=num_samples, seed=partition_seed(seed, index), threads=threads):
+        values = {t.column: p.quantiles[:, i, :] for i, t in enumerate(quantile_types)}
+        if len(quantile_types) < len(types):
+            values["mean"] = p.mean
+        ids = [str(i) for i in p.item_ids]
+        dims = None
+        if dimensions and series is not None:
+            rows = series[done:done + len(ids)]
+            ids = [str(item) for item, _ in rows]
+            dims = {d: [str((values_ or {}).get(d)) for _, values_ in rows] for d in dimensions}
+        out.append(forecast_batch(ids, period_starts_ns(p.forecast_start), values, [t.column for t in types], horizon,
+                                  dims))
+        done += len(ids)
+    return out
+
+
 def generate(
     model: Model,
     entries: list[Entry],
@@ -73,24 +123,17 @@ def generate(
 ) -> int:
     """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
     count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
-    mean. By default the work is spread over all cores. With ``dimensions``, ``series`` gives each
-    entry's item id and dimension values (the entries' ``item_id`` is the series key)."""
-    quantile_types = [t for t in types if not t.is_mean]
-    levels = [t.level for t in quantile_types]
+    mean. By default the work is spread over all cores, :data:`PARTITION_ITEMS` items at a time
+    (see :func:`forecast_partition`). With ``dimensions``, ``series`` gives each entry's item id
+    and dimension values (the entries' ``item_id`` is the series key)."""
     done = 0
-    for p in model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads):
-        values = {t.column: p.quantiles[:, i, :] for i, t in enumerate(quantile_types)}
-        if len(quantile_types) < len(types):
-            values["mean"] = p.mean
-        ids = [str(i) for i in p.item_ids]
-        dims = None
-        if dimensions and series is not None:
-            rows = series[done:done + len(ids)]
-            ids = [str(item) for item, _ in rows]
-            dims = {d: [str((values_ or {}).get(d)) for _, values_ in rows] for d in dimensions}
-        sink(forecast_batch(ids, period_starts_ns(p.forecast_start), values, [t.column for t in types], horizon,
-                            dims))
-        done += len(ids)
+    for index, start in enumerate(range(0, len(entries), PARTITION_ITEMS)):
+        part = entries[start:start + PARTITION_ITEMS]
+        for batch in forecast_partition(model, part, types, index=index, num_samples=num_samples, horizon=horizon,
+                                        seed=seed, threads=threads, dimensions=dimensions,
+                                        series=series[start:start + PARTITION_ITEMS] if series is not None else None):
+            sink(batch)
+        done += len(part)
         if on_progress is not None:
             on_progress(done, len(entries))
     return done
@@ -185,9 +228,13 @@ def run_forecast(
     *,
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
-    history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason."""
+    history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason. ``engine``
+    ``ray`` forecasts the partitions on Ray workers (:mod:`forecast.ray_engine`; ``ray_address``
+    ``auto``, ``ray://host:10001``, or ``None`` for a local Ray), with the same values."""
     spec = registry.get(Kind.FORECAST, name).spec
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
@@ -231,6 +278,15 @@ def run_forecast(
             # seeded: the same predictor and data give the same forecast
             run = functools.partial(generate, model, types=types, num_samples=spec["num_samples"], horizon=horizon,
                                     seed=seed, dimensions=dimensions)
+            if engine == "ray":
+                from forecast.ray_engine import generate_on_ray
+
+                def run(items: list[Entry], **kw: Any) -> int:  # type: ignore[misc]
+                    return generate_on_ray(
+                        address=ray_address, root=workspace.root, storage_options=workspace.storage_options,
+                        artifact=str(pred.artifact), manifest=manifest.model_dump(mode="json"), precision=precision,
+                        entries=items, types=types, num_samples=spec["num_samples"], horizon=horizon, seed=seed,
+                        dimensions=dimensions, **kw)
             if baseline is None:
                 n = run(entries, sink=write, on_progress=progress, series=series)
             else:
@@ -307,6 +363,8 @@ def create_forecast(
     transforms: Sequence[str] = (),
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> Resource:
     """:func:`register_forecast` then :func:`run_forecast` in this process (the CLI's path).
 
@@ -319,7 +377,8 @@ def create_forecast(
     """
     register_forecast(workspace, registry, name, predictor=predictor, types=types, dataset=dataset,
                       num_samples=num_samples, related=related, metadata=metadata, transforms=transforms)
-    return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress)
+    return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress, engine=engine,
+                        ray_address=ray_address)
 
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:

@@ -85,6 +85,7 @@ def iter_samples(
     precision: Precision = "auto",
     threads: int | None = None,
     reduce: Callable[[np.ndarray], Any] | None = None,
+    seeded: bool = False,
 ) -> Iterator[SampleBatch]:
     """Yield sample paths for ``entries`` (gluonts entries) in order, ``batch_size`` items at a time.
 
@@ -96,7 +97,9 @@ def iter_samples(
     not on thread timing. For one process that owns the machine (forecast jobs, backtests), not
     for a server answering concurrent requests: it sets torch's thread count while it runs.
     ``reduce``, if given, is applied to each batch's samples on the thread that drew them (numpy
-    releases the GIL), its result in :attr:`SampleBatch.reduced`.
+    releases the GIL), its result in :attr:`SampleBatch.reduced`. ``seeded``: batches of
+    :data:`ROWS_PER_THREAD_BATCH` rows with a generator each, whatever the thread count, so the
+    same seed and entries draw the same samples on any machine or worker.
     """
     import torch
     from gluonts.dataset.loader import InferenceDataLoader
@@ -106,10 +109,10 @@ def iter_samples(
     sampler = sampler_for(predictor, precision)
     threads = threads or torch.get_num_threads()
     if not sampler.supports_generator:
-        threads = 1
+        threads, seeded = 1, False
     names = list(predictor.input_names)
     transform = _cached(predictor, "transform", lambda: inference_transform(predictor.input_transform))
-    rows = ROWS_PER_BATCH if threads == 1 else ROWS_PER_THREAD_BATCH
+    rows = ROWS_PER_BATCH if threads == 1 and not seeded else ROWS_PER_THREAD_BATCH
     loader = InferenceDataLoader(
         entries,
         transform=transform + SelectFields(names + ["forecast_start", "item_id"], allow_missing=True),
@@ -128,7 +131,7 @@ def iter_samples(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gluonts' indexing triggers a torch deprecation warning per batch
-        if threads == 1:
+        if threads == 1 and not seeded:
             with torch.inference_mode():
                 for batch in loader:
                     yield result(batch, finish(sampler.sample({k: batch[k] for k in names}, num_samples)))

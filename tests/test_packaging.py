@@ -52,3 +52,16 @@ def test_reading_a_stored_forecast_does_not_abort_the_process(tmp_path) -> None:
     code = f"from datasets.columnar import read_parquet\nwith open({str(path)!r}, 'rb') as f: read_parquet(f)"
     codes = [subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode for _ in range(20)]
     assert codes == [0] * 20
+
+
+def test_the_serving_path_imports_neither_ray_nor_torch(tmp_path: Path) -> None:
+    """Ray is an optional extra and torch is for training and sampling: the app and the CLI load
+    without either."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom api.app import create_app\ncreate_app()\nimport api.cli\n"
+            "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}).stdout
+    assert out.strip() == "[]"

@@ -56,7 +56,8 @@ def create(
     with count_progress(f"forecasting {name}") as progress:
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
                             related=related, metadata=metadata, transforms=transform or [],
-                            precision=rt.settings.inference_precision, on_progress=progress)
+                            precision=rt.settings.inference_precision, on_progress=progress,
+                            engine=rt.settings.engine, ray_address=rt.settings.ray_address)
     if json_output:
         print_json(describe_resource(r))
         return

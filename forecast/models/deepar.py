@@ -46,7 +46,8 @@ class DeepARModel(Model):
         if seed is not None:  # a job that owns the process: the same predictor and data give the same forecast
             torch.manual_seed(seed)
         for b in iter_samples(self.predictor, entries, num_samples=num_samples, precision=self.decode_precision,
-                              threads=threads, reduce=lambda samples: summarize(samples, levels)):
+                              threads=threads, reduce=lambda samples: summarize(samples, levels),
+                              seeded=seed is not None):
             q, mean = b.reduced
             yield Prediction(item_ids=b.item_ids, forecast_start=b.forecast_start, quantiles=q, mean=mean,
                              samples=b.samples if want_samples else None)
