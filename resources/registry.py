@@ -18,7 +18,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -131,6 +131,18 @@ CREATE TABLE IF NOT EXISTS resources (
 """
 
 
+@contextmanager
+def connect(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the registry's SQLite file (autocommit, rows by column name, 30 s busy
+    timeout), closed on exit; shared by the registry and the tables kept beside it."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 class Registry:
     """Resource rows in a SQLite file; safe to share between the CLI, the server and workers."""
 
@@ -141,14 +153,8 @@ class Registry:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
     def _row(self, row: sqlite3.Row, *, judge_owner: bool = True) -> Resource:
         status = Status(row["status"])
