@@ -143,8 +143,9 @@ def _aws_type(ours: str) -> str:
     return {v: k for k, v in DATASET_TYPES.items()}[ours]
 
 
-def _dataset_view(ctx: AwsContext, name: str) -> dict[str, Any] | None:
-    """A dataset as DescribeDataset shows it: a catalog definition, or one of our datasets."""
+def _dataset_view(ctx: AwsContext, name: str, imported: set[str] | None = None) -> dict[str, Any] | None:
+    """A dataset as DescribeDataset shows it: a catalog definition, or one of our datasets that no
+    import job made (``imported``: those that one did, when the caller has them already)."""
     rec = ctx.catalog.get("dataset", name)
     if rec is not None:
         body = rec.body
@@ -154,7 +155,7 @@ def _dataset_view(ctx: AwsContext, name: str) -> dict[str, Any] | None:
         return {"DatasetArn": ctx.arn("dataset", name), "DatasetName": name, "Domain": body["Domain"],
                 "DatasetType": body["DatasetType"], "DataFrequency": body.get("DataFrequency"),
                 "Schema": body["Schema"], "Status": "UPDATE_IN_PROGRESS" if busy else "ACTIVE", **_times(rec)}
-    if ctx.registry.exists(Kind.DATASET, name) and not _imported_by_job(ctx, name):
+    if ctx.registry.exists(Kind.DATASET, name) and name not in (_imported(ctx) if imported is None else imported):
         r = ctx.registry.get(Kind.DATASET, name)
         return {"DatasetArn": ctx.arn("dataset", name), "DatasetName": name, "Domain": "CUSTOM",
                 "DatasetType": _aws_type(r.spec.get("type", "target")), "DataFrequency": r.spec.get("freq"),
@@ -162,8 +163,9 @@ def _dataset_view(ctx: AwsContext, name: str) -> dict[str, Any] | None:
     return None
 
 
-def _imported_by_job(ctx: AwsContext, ours: str) -> bool:
-    return any(j.body["ours"] == ours for j in ctx.catalog.list("import_job"))
+def _imported(ctx: AwsContext) -> set[str]:
+    """Our datasets that import jobs made."""
+    return {j.body["ours"] for j in ctx.catalog.list("import_job")}
 
 
 def _import_jobs(ctx: AwsContext, dataset: str) -> list[Record]:
@@ -217,9 +219,10 @@ def describe_dataset(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @operation("ListDatasets")
 def list_datasets(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+    imported = _imported(ctx)
     names = [r.name for r in ctx.catalog.list("dataset")]
-    names += [r.name for r in ctx.registry.list(Kind.DATASET) if not _imported_by_job(ctx, r.name)]
-    views = [v for v in (_dataset_view(ctx, n) for n in names) if v is not None]
+    names += [r.name for r in ctx.registry.list(Kind.DATASET) if r.name not in imported]
+    views = [v for v in (_dataset_view(ctx, n, imported) for n in names) if v is not None]
     summaries = [{k: v[k] for k in ("DatasetArn", "DatasetName", "DatasetType", "Domain", "CreationTime",
                                     "LastModificationTime")} for v in views]
     return _page(summaries, p, "Datasets")
@@ -385,8 +388,8 @@ def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
         out.append({"DatasetImportJobArn": ctx.arn("dataset-import-job", rec.body["dataset"], rec.body["job"]),
                     "DatasetImportJobName": rec.body["job"], "DataSource": rec.body["request"]["DataSource"],
                     "ImportMode": "FULL", "DatasetArn": rec.body["request"]["DatasetArn"], **_status(r), **_times(r)})
-    out = _filtered(out, p.get("Filters"), {"DatasetArn", "Status"})
-    return _page([{k: v for k, v in s.items() if k != "DatasetArn"} for s in out], p, "DatasetImportJobs")
+    # DatasetArn is for the filters; the summary shape leaves it out on the wire
+    return _page(_filtered(out, p.get("Filters"), {"DatasetArn", "Status"}), p, "DatasetImportJobs")
 
 
 @operation("DeleteDatasetImportJob")
@@ -536,8 +539,6 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
         hyperparameters = Hyperparameters.model_validate(hp)
     except ValueError as e:
         raise invalid(str(e)) from None
-    if ctx.registry.exists(Kind.PREDICTOR, name):
-        raise AwsError("ResourceAlreadyExistsException", f"predictor {name!r} already exists")
     features = FeatureInputs(related=data.related, metadata=data.metadata, holidays=holidays)
     register_predictor(ctx.registry, name, dataset=data.target, hyperparameters=hyperparameters, features=features)
     ctx.catalog.delete("predictor", name)  # a record left by a predictor deleted over /v1
@@ -559,8 +560,7 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     _check_frequency_and_dimensions(data, p["ForecastFrequency"], p.get("ForecastDimensions"))
     holidays = _holidays(p["DataConfig"].get("AdditionalDatasets") or [])
     types = _types(p.get("ForecastTypes"))
-    if ctx.registry.exists(Kind.PREDICTOR, name):
-        raise AwsError("ResourceAlreadyExistsException", f"predictor {name!r} already exists")
+    ctx.registry.require_free(Kind.PREDICTOR, name)  # before a featurization re-import, not after
     data = _featurized(ctx, data, name, p["DataConfig"].get("AttributeConfigs") or [])
     hp = {**ctx.state.runtime.settings.auto_predictor_hyperparameters, "prediction_length": p["ForecastHorizon"],
           "algorithm": "auto"}
@@ -622,8 +622,7 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     data = _group_data(ctx, p["InputDataConfig"]["DatasetGroupArn"])
     featurization = p["FeaturizationConfig"]
     _check_frequency_and_dimensions(data, featurization["ForecastFrequency"], featurization.get("ForecastDimensions"))
-    if ctx.registry.exists(Kind.PREDICTOR, name):
-        raise AwsError("ResourceAlreadyExistsException", f"predictor {name!r} already exists")
+    ctx.registry.require_free(Kind.PREDICTOR, name)  # before a featurization re-import, not after
     data = _featurized(ctx, data, name, [
         {"AttributeName": f["AttributeName"], "Transformations": m.get("FeaturizationMethodParameters") or {}}
         for f in featurization.get("Featurizations") or [] for m in f.get("FeaturizationPipeline") or []])
@@ -759,10 +758,8 @@ def create_forecast_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
 
     if p.get("TimeSeriesSelector"):
         raise invalid("TimeSeriesSelector is not supported: forecasts cover every item of the predictor's dataset")
-    (predictor,) = ctx.names(p["PredictorArn"], "predictor")
-    ctx.resource(Kind.PREDICTOR, predictor, "predictor")
-    rec = ctx.catalog.get("predictor", predictor)
-    types = _types(p.get("ForecastTypes") or (rec.body.get("ForecastTypes") if rec is not None else None))
+    predictor, _, body = _predictor(ctx, p["PredictorArn"])
+    types = _types(p.get("ForecastTypes") or body.get("ForecastTypes"))
     name = p["ForecastName"]
     register_forecast(ctx.state.runtime.workspace, ctx.registry, name, predictor=predictor, types=types)
     ctx.start(Kind.FORECAST, name)
@@ -823,14 +820,6 @@ def _create_export(ctx: AwsContext, p: dict[str, Any], name: str, *, forecast: s
     ctx.start(Kind.EXPORT, name)
 
 
-def _export(ctx: AwsContext, arn: str, kind: str, parent_key: str) -> tuple[str, str, Resource]:
-    parent, job = ctx.names(arn, kind, 2)
-    r = ctx.resource(Kind.EXPORT, job, "export job")
-    if r.spec.get(parent_key) != parent:
-        raise not_found(f"export job {job!r} of {parent!r} does not exist")
-    return parent, job, r
-
-
 def _export_view(ctx: AwsContext, r: Resource) -> dict[str, Any]:
     rec = ctx.catalog.get("export", r.name)
     destination = rec.body["Destination"] if rec is not None else {
@@ -838,75 +827,63 @@ def _export_view(ctx: AwsContext, r: Resource) -> dict[str, Any]:
     return {"Destination": destination, "Format": (r.spec.get("format") or "csv").upper(), **_status(r), **_times(r)}
 
 
-@operation("CreateForecastExportJob")
-def create_forecast_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    forecast, _ = _forecast(ctx, p["ForecastArn"])
-    _create_export(ctx, p, p["ForecastExportJobName"], forecast=forecast)
-    return {"ForecastExportJobArn": ctx.arn("forecast-export-job", forecast, p["ForecastExportJobName"])}
+@dataclass(frozen=True)
+class ExportJobKind:
+    """One of the two export jobs: a forecast's, or a predictor's backtest; both are our exports."""
+
+    job: str  # the operations' noun: ForecastExportJob, PredictorBacktestExportJob
+    arn_kind: str  # the job's ARN type
+    parent_field: str  # ForecastArn, PredictorArn
+    parent_kind: Kind
+    spec_key: str  # where our export names its parent: forecast, backtest_of
+
+    def job_arn(self, ctx: AwsContext, parent: str, job: str) -> str:
+        return ctx.arn(self.arn_kind, parent, job)
+
+    def view(self, ctx: AwsContext, r: Resource) -> dict[str, Any]:
+        parent = r.spec[self.spec_key]
+        return {f"{self.job}Arn": self.job_arn(ctx, parent, r.name), f"{self.job}Name": r.name,
+                self.parent_field: ctx.arn(self.parent_kind.value, parent), **_export_view(ctx, r)}
+
+    def find(self, ctx: AwsContext, arn: str) -> Resource:
+        parent, job = ctx.names(arn, self.arn_kind, 2)
+        r = ctx.resource(Kind.EXPORT, job, "export job")
+        if r.spec.get(self.spec_key) != parent:
+            raise not_found(f"export job {job!r} of {parent!r} does not exist")
+        return r
 
 
-@operation("DescribeForecastExportJob")
-def describe_forecast_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    forecast, job, r = _export(ctx, p["ForecastExportJobArn"], "forecast-export-job", "forecast")
-    return {"ForecastExportJobArn": p["ForecastExportJobArn"], "ForecastExportJobName": job,
-            "ForecastArn": ctx.arn("forecast", forecast), **_export_view(ctx, r)}
+def _export_operations(kind: ExportJobKind) -> None:
+    """Create, Describe, List and Delete<kind.job>: the same four operations for both kinds."""
+
+    def create(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+        (parent,) = ctx.names(p[kind.parent_field], kind.parent_kind.value)
+        ctx.resource(kind.parent_kind, parent, kind.parent_kind.value)
+        name = p[f"{kind.job}Name"]
+        _create_export(ctx, p, name, **{kind.spec_key: parent})
+        return {f"{kind.job}Arn": kind.job_arn(ctx, parent, name)}
+
+    def describe(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+        return kind.view(ctx, kind.find(ctx, p[f"{kind.job}Arn"]))
+
+    def list_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+        out = [kind.view(ctx, r) for r in ctx.registry.list(Kind.EXPORT) if r.spec.get(kind.spec_key)]
+        return _page(_filtered(out, p.get("Filters"), {kind.parent_field, "Status"}), p, f"{kind.job}s")
+
+    def delete(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+        from exports.jobs import delete_export
+
+        r = kind.find(ctx, p[f"{kind.job}Arn"])
+        if r.status.in_flight:
+            raise AwsError("ResourceInUseException", f"export job {r.name!r} is {r.status.value}")
+        delete_export(ctx.state.runtime.workspace, ctx.registry, r.name)
+        ctx.catalog.delete("export", r.name)
+        return {}
+
+    for verb, handler in (("Create", create), ("Describe", describe), ("List", list_jobs), ("Delete", delete)):
+        operation(f"{verb}{kind.job}{'s' if verb == 'List' else ''}")(handler)
 
 
-@operation("ListForecastExportJobs")
-def list_forecast_export_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    out = [{"ForecastExportJobArn": ctx.arn("forecast-export-job", r.spec["forecast"], r.name),
-            "ForecastExportJobName": r.name, "ForecastArn": ctx.arn("forecast", r.spec["forecast"]),
-            **_export_view(ctx, r)} for r in ctx.registry.list(Kind.EXPORT) if r.spec.get("forecast")]
-    out = _filtered(out, p.get("Filters"), {"ForecastArn", "Status"})
-    return _page([{k: v for k, v in s.items() if k not in ("ForecastArn", "Format")} for s in out], p,
-                 "ForecastExportJobs")
-
-
-@operation("DeleteForecastExportJob")
-def delete_forecast_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    _, job, r = _export(ctx, p["ForecastExportJobArn"], "forecast-export-job", "forecast")
-    return _delete_export(ctx, job, r)
-
-
-def _delete_export(ctx: AwsContext, job: str, r: Resource) -> dict[str, Any]:
-    from exports.jobs import delete_export
-
-    if r.status.in_flight:
-        raise AwsError("ResourceInUseException", f"export job {job!r} is {r.status.value}")
-    delete_export(ctx.state.runtime.workspace, ctx.registry, job)
-    ctx.catalog.delete("export", job)
-    return {}
-
-
-@operation("CreatePredictorBacktestExportJob")
-def create_predictor_backtest_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    predictor, _, _ = _predictor(ctx, p["PredictorArn"])
-    _create_export(ctx, p, p["PredictorBacktestExportJobName"], backtest_of=predictor)
-    return {"PredictorBacktestExportJobArn": ctx.arn("predictor-backtest-export-job", predictor,
-                                                     p["PredictorBacktestExportJobName"])}
-
-
-@operation("DescribePredictorBacktestExportJob")
-def describe_predictor_backtest_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    predictor, job, r = _export(ctx, p["PredictorBacktestExportJobArn"], "predictor-backtest-export-job",
-                                "backtest_of")
-    return {"PredictorBacktestExportJobArn": p["PredictorBacktestExportJobArn"],
-            "PredictorBacktestExportJobName": job, "PredictorArn": ctx.arn("predictor", predictor),
-            **_export_view(ctx, r)}
-
-
-@operation("ListPredictorBacktestExportJobs")
-def list_predictor_backtest_export_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    out = [{"PredictorBacktestExportJobArn": ctx.arn("predictor-backtest-export-job", r.spec["backtest_of"], r.name),
-            "PredictorBacktestExportJobName": r.name, "PredictorArn": ctx.arn("predictor", r.spec["backtest_of"]),
-            **_export_view(ctx, r)} for r in ctx.registry.list(Kind.EXPORT) if r.spec.get("backtest_of")]
-    out = _filtered(out, p.get("Filters"), {"PredictorArn", "Status"})
-    return _page([{k: v for k, v in s.items() if k not in ("PredictorArn", "Format")} for s in out], p,
-                 "PredictorBacktestExportJobs")
-
-
-@operation("DeletePredictorBacktestExportJob")
-def delete_predictor_backtest_export_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    _, job, r = _export(ctx, p["PredictorBacktestExportJobArn"], "predictor-backtest-export-job", "backtest_of")
-    return _delete_export(ctx, job, r)
-
+_export_operations(ExportJobKind("ForecastExportJob", "forecast-export-job", "ForecastArn", Kind.FORECAST, "forecast"))
+_export_operations(ExportJobKind("PredictorBacktestExportJob", "predictor-backtest-export-job", "PredictorArn",
+                                 Kind.PREDICTOR, "backtest_of"))
