@@ -835,7 +835,8 @@ class ExportJobKind:
     arn_kind: str  # the job's ARN type
     parent_field: str  # ForecastArn, PredictorArn
     parent_kind: Kind
-    spec_key: str  # where our export names its parent: forecast, backtest_of
+    spec_key: str  # where our export's spec names its parent: forecast, predictor (a backtest export)
+    export_arg: str  # register_export's argument for the parent: forecast, backtest_of
 
     def job_arn(self, ctx: AwsContext, parent: str, job: str) -> str:
         return ctx.arn(self.arn_kind, parent, job)
@@ -860,7 +861,7 @@ def _export_operations(kind: ExportJobKind) -> None:
         (parent,) = ctx.names(p[kind.parent_field], kind.parent_kind.value)
         ctx.resource(kind.parent_kind, parent, kind.parent_kind.value)
         name = p[f"{kind.job}Name"]
-        _create_export(ctx, p, name, **{kind.spec_key: parent})
+        _create_export(ctx, p, name, **{kind.export_arg: parent})
         return {f"{kind.job}Arn": kind.job_arn(ctx, parent, name)}
 
     def describe(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -884,6 +885,7 @@ def _export_operations(kind: ExportJobKind) -> None:
         operation(f"{verb}{kind.job}{'s' if verb == 'List' else ''}")(handler)
 
 
-_export_operations(ExportJobKind("ForecastExportJob", "forecast-export-job", "ForecastArn", Kind.FORECAST, "forecast"))
+_export_operations(ExportJobKind("ForecastExportJob", "forecast-export-job", "ForecastArn", Kind.FORECAST, "forecast",
+                                 "forecast"))
 _export_operations(ExportJobKind("PredictorBacktestExportJob", "predictor-backtest-export-job", "PredictorArn",
-                                 Kind.PREDICTOR, "backtest_of"))
+                                 Kind.PREDICTOR, "predictor", "backtest_of"))

@@ -175,6 +175,20 @@ def test_getting_started_flow(server: dict[str, Any], flow: dict[str, Any]) -> N
     series = server["frame"].groupby(["item_id", "state"]).ngroups
     assert len(rows) == series * 6 and list(rows[0])[:3] == ["item_id", "date", "state"]
 
+    # the predictor's backtest forecasts beside the actuals, the same way
+    backtest = fc.create_predictor_backtest_export_job(
+        PredictorBacktestExportJobName="retail_backtest", PredictorArn=flow["predictor"],
+        Destination={"S3Config": {"Path": f"s3://{server['bucket']}/out/backtest/", "RoleArn": "arn:aws:iam::1:role/x"}})
+    arn = backtest["PredictorBacktestExportJobArn"]
+    done = wait(lambda: fc.describe_predictor_backtest_export_job(PredictorBacktestExportJobArn=arn))
+    assert done["PredictorArn"] == flow["predictor"] and done["Format"] == "CSV"
+    assert [j["PredictorBacktestExportJobArn"] for j in fc.list_predictor_backtest_export_jobs()[
+        "PredictorBacktestExportJobs"]] == [arn]
+    assert any(f.endswith("_SUCCESS") for f in server["fs"].find(f"{server['bucket']}/out/backtest/"))
+    with pytest.raises(fc.exceptions.ResourceNotFoundException):  # the job exists, but not for this forecast
+        fc.describe_forecast_export_job(ForecastExportJobArn=arn.replace(
+            "predictor-backtest-export-job/retail_auto", "forecast-export-job/retail_forecast"))
+
     # what boto3 made is ours too, and the other way round
     assert {"retail_auto"} <= {p["name"] for p in httpx.get(f"{server['url']}/v1/predictors").json()["data"]}
     assert [j["ForecastExportJobName"] for j in fc.list_forecast_export_jobs()["ForecastExportJobs"]] == ["retail_export"]
