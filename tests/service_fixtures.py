@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
+from api.client import free_port
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings
 from datasets import import_dataset
@@ -52,3 +57,23 @@ def poll(client: Any, path: str, until: Callable[[dict[str, Any]], bool] | None 
             return body
         assert time.monotonic() < deadline, body
         time.sleep(0.1)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, in a thread; yields its base URL and stops
+    the server on exit."""
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not srv.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from api.app import create_app
-from api.client import free_port
 from api.settings import Settings
 from datasets.samples import long_frames
+from tests.service_fixtures import serving
 
 pytestmark = pytest.mark.slow
 
@@ -68,20 +66,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterat
                         allowed_import_prefixes=[f"s3://{bucket}/retail/"], allowed_export_prefixes=[f"s3://{bucket}/out/"],
                         aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
                         auto_predictor_hyperparameters={"epochs": 2, "num_batches_per_epoch": 5})
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, bind_host="127.0.0.1"), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "bucket": bucket, "fs": fs, "frame": frame, "settings": settings}
-    srv.should_exit = True
-    thread.join(timeout=10)
-    srv_state = srv.config.app.state.service  # type: ignore[union-attr]
-    srv_state.jobs.wait_all(timeout=30)
+    app = create_app(settings, bind_host="127.0.0.1")
+    with serving(app) as url:
+        yield {"url": url, "bucket": bucket, "fs": fs, "frame": frame, "settings": settings}
+    app.state.service.jobs.wait_all(timeout=30)
 
 
 def client(server: dict[str, Any], service: str, *, key: str = KEY_ID, secret: str = SECRET) -> Any:

@@ -78,5 +78,5 @@ def test_client_round_trip_and_errors(tmp_path: Path, samples_dir: Path) -> None
         children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
         assert children  # the worker process the invocation's fits ran in
     assert not _alive(pid)
-    gone, alive = psutil.wait_procs([psutil.Process(c) for c in children if psutil.pid_exists(c)], timeout=10)
+    _, alive = psutil.wait_procs([psutil.Process(c) for c in children if psutil.pid_exists(c)], timeout=10)
     assert not alive, f"the server left {alive} behind"

@@ -7,19 +7,15 @@ import json
 import logging
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.client import free_port
-from tests.service_fixtures import World, build_world
+from tests.service_fixtures import World, build_world, serving
 
 pytestmark = pytest.mark.slow
 
@@ -182,29 +178,19 @@ def test_training_memory_estimate_refuses_before_training(cli, world_env: None, 
 
 def test_chunked_body_over_the_limit_is_413_over_a_socket(world: World) -> None:
     settings = world.settings.model_copy(update={"max_body_bytes": 4096})
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        while not srv.started:
-            time.sleep(0.05)
 
-        def chunks() -> Iterator[bytes]:
-            yield b'{"instances": [{"start": "2000-01-01", "target": ['
-            for _ in range(100):
-                yield b"1.0, " * 100
-            yield b"1.0]}]}"
+    def chunks() -> Iterator[bytes]:
+        yield b'{"instances": [{"start": "2000-01-01", "target": ['
+        for _ in range(100):
+            yield b"1.0, " * 100
+        yield b"1.0]}]}"
 
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-            r = http.post("/v1/predictors/pq/invocations", content=chunks(), headers=JSON)
-            assert r.status_code == 413 and "limit of 4096 bytes" in r.json()["detail"]
-            small = b'{"instances": [{"start": "2000-01-01", "target": [1.0, 2.0, 3.0]}]}'
-            r = http.post("/v1/predictors/pq/invocations", content=iter([small[:20], small[20:]]), headers=JSON)
-            assert r.status_code == 200, r.text  # a chunked body under the limit still works
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        r = http.post("/v1/predictors/pq/invocations", content=chunks(), headers=JSON)
+        assert r.status_code == 413 and "limit of 4096 bytes" in r.json()["detail"]
+        small = b'{"instances": [{"start": "2000-01-01", "target": [1.0, 2.0, 3.0]}]}'
+        r = http.post("/v1/predictors/pq/invocations", content=iter([small[:20], small[20:]]), headers=JSON)
+        assert r.status_code == 200, r.text  # a chunked body under the limit still works
 
 
 # -- Host and API key ------------------------------------------------------------------------------

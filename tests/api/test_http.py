@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.client import free_port
-from tests.service_fixtures import World, build_world, poll
+from tests.service_fixtures import World, build_world, poll, serving
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +33,8 @@ def client(world: World) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def server(world: World) -> Iterator[str]:
     """uvicorn on a free loopback port, in a thread, for the module."""
-    port = free_port()
-    config = uvicorn.Config(create_app(world.settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(world.settings)) as url:
+        yield url
 
 
 def test_import_does_not_load_torch() -> None:

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from api.app import create_app
-from api.client import free_port
-from tests.service_fixtures import World, build_world
+from tests.service_fixtures import World, build_world, serving
 
 pytestmark = pytest.mark.slow
 
@@ -67,18 +63,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
 
 @pytest.fixture(scope="module")
 def server(world: World) -> Iterator[str]:
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(world.settings, bind_host="127.0.0.1"), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(world.settings, bind_host="127.0.0.1")) as url:
+        yield url
 
 
 def test_lookup_page_in_chromium(server: str, world: World) -> None:

@@ -257,7 +257,7 @@ def test_typed_csv_pieces_fall_back_to_strings(tmp_path: Path, monkeypatch: pyte
     the file at a time; a piece with a value it cannot convert (' 5 ', 'Null', an offset) is parsed
     as strings, whose parsers accept what they accept and report the rest by line: the same series,
     the same problems, no row read twice."""
-    import datasets.long_scan as long_scan
+    from datasets import long_scan
 
     monkeypatch.setattr(long_scan, "CSV_PIECE_BYTES", 4096)  # many pieces
     rng = np.random.default_rng(1)
