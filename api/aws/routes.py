@@ -44,20 +44,20 @@ SERVICES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def as_aws_error(e: Exception, *, invalid_code: str = "InvalidInputException") -> AwsError | None:
-    """Our errors in the service's terms (``None``: not one we raise on purpose)."""
+def as_aws_error(e: Exception) -> AwsError | None:
+    """Our errors in the forecast service's terms (``None``: not one we raise on purpose)."""
     if isinstance(e, AwsError):
         return e
     if isinstance(e, NotFoundError):
-        return AwsError("ResourceNotFoundException" if invalid_code == "InvalidInputException" else invalid_code, str(e))
+        return AwsError("ResourceNotFoundException", str(e))
     if isinstance(e, AlreadyExistsError):
         return AwsError("ResourceAlreadyExistsException", str(e))
     if isinstance(e, ConflictError):
         return AwsError("ResourceInUseException", str(e))
     if isinstance(e, RequestTooLargeError):
-        return AwsError("LimitExceededException" if invalid_code == "InvalidInputException" else invalid_code, str(e))
+        return AwsError("LimitExceededException", str(e))
     if isinstance(e, InvalidInputError | ValidationError):
-        return AwsError(invalid_code, str(e))
+        return AwsError("InvalidInputException", str(e))
     return None
 
 
@@ -139,10 +139,10 @@ def install_aws_routes(app: FastAPI, state: AppState) -> None:
             return Response(content, media_type=media_type,
                             headers={"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
         except Exception as e:
-            err = as_aws_error(e, invalid_code="ValidationError")
+            err = as_aws_error(e)
             if err is None:
                 raise
-            if err.code.endswith("Exception") and err.status == 400:  # ours: the runtime speaks ValidationError
+            if err.status == 400:  # the runtime API has one client-error type
                 err = AwsError("ValidationError", err.message)
             return Response(orjson.dumps({"message": err.message}), status_code=err.status,
                             media_type="application/json", headers={"x-amzn-ErrorType": err.code})
