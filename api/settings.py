@@ -88,7 +88,8 @@ class Settings(BaseSettings):
         "which has no field for them: e.g. {\"epochs\": 40} for a smaller training budget")
     # Scale-out (forecast/ray_engine.py; pip install '.[ray]')
     engine: Literal["local", "ray"] = Field(
-        "local", description="where forecast jobs run: in-process (local), or partitioned over Ray workers (ray)")
+        "local", description="where forecasts, exports and statistical fits run: in-process (local), or "
+        "partitioned over Ray workers (ray)")
     ray_address: str | None = Field(
         None, description="the Ray cluster: auto, ray://host:10001, or unset for a local Ray on this machine")
     # Training jobs

@@ -37,7 +37,8 @@ def run(kind: str, name: str, settings: Settings) -> int:
             r = create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
                                  hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
                                  registered=True, precision=settings.inference_precision,
-                                 memory_limit_mb=settings.max_training_memory_mb)
+                                 memory_limit_mb=settings.max_training_memory_mb,
+                                 engine=settings.engine, ray_address=settings.ray_address)
         elif kind == Kind.DATASET.value:
             from datasets.catalog import run_import
 
@@ -46,7 +47,8 @@ def run(kind: str, name: str, settings: Settings) -> int:
         elif kind == Kind.EXPORT.value:
             from exports.jobs import run_export
 
-            r = run_export(rt.workspace, rt.registry, name, storage_options=settings.storage_options(spec["destination"]))
+            r = run_export(rt.workspace, rt.registry, name, storage_options=settings.storage_options(spec["destination"]),
+                           engine=settings.engine, ray_address=settings.ray_address)
         else:
             print(f"error: unknown job kind {kind!r}", flush=True)
             return 2

@@ -16,7 +16,10 @@ training:
   quantile loss, and for the median/mean on MASE; quantiles sorted per step afterwards so they
   never cross;
 - ``equal``: every member the same weight; ``best``: the member with the best validation score;
-- ``shrink-0.5``: halfway between the greedy weights and equal ones.
+- ``shrink-0.5``: halfway between the greedy weights and equal ones;
+- ``top-k equal``: the k members best on validation, equally; ``within-x% equal``: every member
+  whose validation score is within x % of the best one's, equally;
+- ``inverse-score^p``: weights proportional to the validation score to the power -p.
 
 Prints one JSON line per set and combiner (MASE and mean wQL on the backtest window).
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tempfile
 from collections import Counter
@@ -83,13 +87,30 @@ def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
     return seen
 
 
-def compare(set_name: str, seed: int, epochs: int | None) -> None:
+def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -> dict[str, Any]:
+    """The capture of one training, read from ``store`` when it holds it (else trained and kept there)."""
+    path = store / f"{set_name}-seed{seed}{f'-e{epochs}' if epochs else ''}.pkl" if store else None
+    if path is not None and path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)  # our own file, written below
+    seen = capture(set_name, seed, epochs)
+    seen["backtest"] = [p.members for p in seen["backtest"]]  # only what the comparison reads
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(seen, f)
+        tmp.replace(path)
+    return seen
+
+
+def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) -> None:
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
     from forecast.models.ensemble import combine
 
-    seen = capture(set_name, seed, epochs)
+    seen = captured(set_name, seed, epochs, store)
     forecasts, histories, actuals, levels, season = seen["validation"]
     median = levels.index(0.5)
     entries = [{"target": h} for h in histories]
@@ -136,13 +157,21 @@ def compare(set_name: str, seed: int, epochs: int | None) -> None:
     combiners["best"] = {min(singles, key=singles.get): 1.0}  # type: ignore[arg-type]
     greedy_weights = combiners["global"]
     combiners["shrink-0.5"] = {n: 0.5 * greedy_weights.get(n, 0.0) + 0.5 / len(forecasts) for n in forecasts}
+    ranked = sorted(singles, key=singles.get)  # type: ignore[arg-type]
+    for k in (2, 3):
+        combiners[f"top-{k} equal"] = {n: 1 / k for n in ranked[:k]}
+    for slack in (0.05, 0.10):  # every member within this fraction of the best validation score, equally
+        near = [n for n in ranked if singles[n] <= singles[ranked[0]] * (1 + slack)]
+        combiners[f"within-{int(slack * 100)}% equal"] = {n: 1 / len(near) for n in near}
+    for power in (1, 4):
+        inv = {n: singles[n] ** -power for n in forecasts}
+        combiners[f"inverse-score^{power}"] = {n: v / sum(inv.values()) for n, v in inv.items()}
 
     # the backtest window: the members' forecasts the predictor's backtest made
     parts = seen["backtest"]
     bt_hist = seen["backtest_histories"]
-    names = list(parts[0].members)
-    bt = {n: (np.concatenate([p.members[n][0] for p in parts]), np.concatenate([p.members[n][1] for p in parts]))
-          for n in names}
+    names = list(parts[0])
+    bt = {n: (np.concatenate([p[n][0] for p in parts]), np.concatenate([p[n][1] for p in parts])) for n in names}
     s = load(set_name)
     y = np.stack(s.test).astype(np.float64)
     bt_entries = [{"target": h} for h in bt_hist]
@@ -169,9 +198,15 @@ def main() -> None:
     ap.add_argument("sets", nargs="+")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--store", type=Path, default=None,
+                    help="keep each training's capture here and read it back on later runs")
+    ap.add_argument("--capture-only", action="store_true", help="train and store; compare nothing")
     args = ap.parse_args()
     for set_name in args.sets:
-        compare(set_name, args.seed, args.epochs)
+        if args.capture_only:
+            captured(set_name, args.seed, args.epochs, args.store)
+        else:
+            compare(set_name, args.seed, args.epochs, args.store)
 
 
 if __name__ == "__main__":

@@ -262,14 +262,15 @@ def require_type(resource: Resource, kind: DatasetType, role: str) -> None:
                                 f"a {kind.value} dataset is needed (import with --type {kind.value})")
 
 
-def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Stream the stored series of an ``ACTIVE`` target or related dataset (see
-    :func:`datasets.columnar.iter_entries`)."""
+def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None,
+                 rows: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Stream the stored series of an ``ACTIVE`` target or related dataset, all of them or those of
+    rows ``[start, stop)`` in stored order (see :func:`datasets.columnar.iter_entries`)."""
     resource.require_active()
     if dataset_type(resource) == DatasetType.METADATA:
         raise InvalidInputError(f"dataset {resource.name!r} holds item metadata, not time series")
     with workspace.open(f"{resource.artifact}/{DATA_FILE}", "rb") as f:
-        yield from iter_entries(f, columns=columns)
+        yield from iter_entries(f, columns=columns, rows=rows)
 
 
 def read_metadata(workspace: Workspace, resource: Resource) -> pa.Table:

@@ -77,17 +77,34 @@ class ParquetSink:
         self._writer.close()
 
 
-def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+def iter_row_groups(pf: pq.ParquetFile, columns: Sequence[str] | None = None,
+                    rows: tuple[int, int] | None = None) -> Iterator[pa.Table]:
+    """The file's row groups as tables, or only rows ``[start, stop)`` of the file (reading just
+    the row groups that hold them)."""
+    first = 0
+    for g in range(pf.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        lo, hi = (0, n) if rows is None else (max(rows[0] - first, 0), min(rows[1] - first, n))
+        first += n
+        if lo >= hi:
+            if rows is not None and first >= rows[1]:
+                return
+            continue
+        table = pf.read_row_group(g, columns=list(columns) if columns else None)
+        yield table if (lo, hi) == (0, n) else table.slice(lo, hi - lo)
+
+
+def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None,
+                 rows: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
     """Yield stored series as dicts (``item_id``, ``start`` as ``pd.Timestamp``, ``target`` float32
     array, ``cat`` list or ``None``, ``dynamic_feat`` ``(k, n)`` float32 array or ``None``, and
-    ``dimensions`` (a list of strings) when the dataset has dimensions), one row group at a time.
-    Arrays are views into the row group's buffers. Files stored before dimensions existed have no
-    such column."""
+    ``dimensions`` (a list of strings) when the dataset has dimensions), one row group at a time;
+    all series, or only those of rows ``[start, stop)``. Arrays are views into the row group's
+    buffers. Files stored before dimensions existed have no such column."""
     import pandas as pd
 
     pf = pq.ParquetFile(f)
-    for g in range(pf.num_row_groups):
-        table = pf.read_row_group(g, columns=list(columns) if columns else None)
+    for table in iter_row_groups(pf, columns, rows):
         cols = set(table.column_names)
         ids = table.column(ITEM_ID).to_pylist() if ITEM_ID in cols else None
         starts = table.column(START).to_numpy() if START in cols else None

@@ -18,8 +18,10 @@ items at a time, whatever the forecast's size.
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -123,16 +125,18 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
 
 
 def iter_long_batches(
-    workspace: Workspace, forecast: Resource, fmt: Format, *, batch_items: int = BATCH_ITEMS
+    workspace: Workspace, forecast: Resource, fmt: Format, *, batch_items: int = BATCH_ITEMS,
+    items: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """One row per item and timestamp, columns ``item_id, date, <dimensions>, <types in creation order>``."""
+    """One row per item and timestamp, columns ``item_id, date, <dimensions>, <types in creation
+    order>``: of every item, or of the items in rows ``[start, stop)`` of the forecast's table."""
     columns = list(forecast.result["columns"])
     dims = list(forecast.result.get("dimensions") or [])
     horizon = int(forecast.result["prediction_length"])
     freq = forecast.result["freq"]
     schema = long_schema(columns, fmt, dims)
     stamps: dict[int, np.ndarray] = {}
-    for batch in iter_forecast_batches(workspace, forecast, columns=columns, batch_items=batch_items):
+    for batch in iter_forecast_batches(workspace, forecast, columns=columns, batch_items=batch_items, rows=items):
         n = batch.num_rows
         starts = batch.column("start").cast(pa.int64()).to_numpy()
         dates = _dates(timestamp_grid(starts, horizon, freq, stamps).reshape(-1), fmt)
@@ -165,6 +169,110 @@ class _PartWriter:
         self.f.close()
 
 
+@dataclass
+class WrittenPart:
+    """A complete part file under the run's ``_temporary/`` folder, waiting for the commit."""
+
+    path: str
+    rows: int
+    bytes: int
+
+
+def write_parts(
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    fs: fsspec.AbstractFileSystem,
+    prefix: str,
+    *,
+    fmt: Format = "csv",
+    part_size_bytes: int = 256 * 2**20,
+    on_part: Callable[[int], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,
+    at_least_one: bool = True,
+) -> list[WrittenPart]:
+    """Write ``batches`` into part files ``<prefix><n>.<ext>`` of about ``part_size_bytes`` each
+    (``at_least_one``: a header-only part when there are no rows). ``on_part`` is called with the
+    number of each part as it completes (progress, and tests that interrupt a job midway);
+    ``on_rows`` with the rows written so far, after each batch."""
+    ext = "csv" if fmt == "csv" else "parquet"
+    parts: list[WrittenPart] = []
+    part: _PartWriter | None = None
+    rows = 0
+    fs.makedirs(posixpath.dirname(prefix), exist_ok=True)
+
+    def open_part() -> _PartWriter:
+        parts.append(WrittenPart(f"{prefix}{len(parts)}.{ext}", 0, 0))
+        return _PartWriter(fs.open(parts[-1].path, "wb"), schema, fmt)
+
+    def close_part(p: _PartWriter) -> None:
+        parts[-1].bytes = p.tell()
+        p.close()
+        if on_part is not None:
+            on_part(len(parts) - 1)
+
+    try:
+        for batch in batches:
+            for offset in range(0, batch.num_rows, WRITE_ROWS):  # small writes: parts end near their size
+                chunk = batch.slice(offset, WRITE_ROWS)
+                if part is None:
+                    part = open_part()
+                part.write(chunk)
+                parts[-1].rows += chunk.num_rows
+                rows += chunk.num_rows
+                if part.tell() >= part_size_bytes:
+                    close_part(part)
+                    part = None
+            if on_rows is not None:
+                on_rows(rows)
+        if part is None and not parts and at_least_one:
+            part = open_part()  # an empty forecast still gets a (header-only) part
+        if part is not None:
+            close_part(part)
+            part = None
+    finally:
+        if part is not None:  # failing: release the file; the caller removes the run
+            try:
+                part.writer.close()
+            except Exception:  # noqa: BLE001 - best effort while failing
+                pass
+    return parts
+
+
+def commit_run(fs: fsspec.AbstractFileSystem, folder: str, parts: Sequence[WrittenPart], *, fmt: Format,
+               started: float) -> ExportResult:
+    """Give the complete parts their final names in order (``<run>_part<n>.<ext>``), drop
+    ``_temporary/`` and write ``_SUCCESS`` last."""
+    run = posixpath.basename(folder)
+    ext = "csv" if fmt == "csv" else "parquet"
+    moved = []
+    for i, part in enumerate(parts):
+        final = f"{folder}/{run}_part{i}.{ext}"
+        fs.mv(part.path, final)
+        moved.append(final)
+    try:
+        fs.rm(f"{folder}/{TEMPORARY}", recursive=True)
+    except FileNotFoundError:
+        pass
+    with fs.open(f"{folder}/{SUCCESS}", "wb") as f:
+        f.write(b"")
+    return ExportResult(folder=folder, files=[fs.unstrip_protocol(p) if "://" not in p else p for p in moved],
+                        rows=sum(p.rows for p in parts), bytes=sum(p.bytes for p in parts),
+                        seconds=time.perf_counter() - started)
+
+
+@contextmanager
+def removed_on_failure(fs: fsspec.AbstractFileSystem, folder: str) -> Iterator[None]:
+    """Remove the whole run folder if the block fails: nothing of a failed run stays."""
+    try:
+        yield
+    except BaseException:
+        try:
+            fs.rm(folder, recursive=True)
+        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
+            pass
+        raise
+
+
 def write_export(
     source: ExportSource,
     fs: fsspec.AbstractFileSystem,
@@ -177,73 +285,11 @@ def write_export(
     on_part: Callable[[int], None] | None = None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ExportResult:
-    """Write every row of ``source`` under ``base`` (a path on ``fs``); see the module docstring.
-
-    ``on_part`` is called with the number of each part as it completes (progress, and tests that
-    interrupt a job midway); ``on_rows`` with the rows written so far, after each batch.
-    """
+    """Write every row of ``source`` under ``base`` (a path on ``fs``) in this process; see the
+    module docstring and :func:`write_parts`."""
     started = time.perf_counter()
-    run = run_name(name, now or datetime.now(UTC))
-    folder = f"{base}/{run}"
-    temp = f"{folder}/{TEMPORARY}"
-    ext = "csv" if fmt == "csv" else "parquet"
-    schema = source.schema
-    result = ExportResult(folder=folder)
-    temp_parts: list[str] = []
-    moved: list[str] = []
-    part: _PartWriter | None = None
-
-    def open_part() -> _PartWriter:
-        path = f"{temp}/part{len(temp_parts)}.{ext}"
-        fs.makedirs(temp, exist_ok=True)
-        temp_parts.append(path)
-        return _PartWriter(fs.open(path, "wb"), schema, fmt)
-
-    def close_part(p: _PartWriter) -> None:
-        result.bytes += p.tell()
-        p.close()
-        if on_part is not None:
-            on_part(len(temp_parts) - 1)
-
-    try:
-        for batch in source.batches:
-            for offset in range(0, batch.num_rows, WRITE_ROWS):  # small writes: parts end near their size
-                chunk = batch.slice(offset, WRITE_ROWS)
-                if part is None:
-                    part = open_part()
-                part.write(chunk)
-                result.rows += chunk.num_rows
-                if part.tell() >= part_size_bytes:
-                    close_part(part)
-                    part = None
-            if on_rows is not None:
-                on_rows(result.rows)
-        if part is None and not temp_parts:
-            part = open_part()  # an empty forecast still gets a (header-only) part
-        if part is not None:
-            close_part(part)
-            part = None
-        for i, path in enumerate(temp_parts):
-            final = f"{folder}/{run}_part{i}.{ext}"
-            fs.mv(path, final)
-            moved.append(final)
-        try:
-            fs.rm(temp, recursive=True)
-        except FileNotFoundError:
-            pass
-        with fs.open(f"{folder}/{SUCCESS}", "wb") as f:
-            f.write(b"")
-    except BaseException:
-        if part is not None:
-            try:
-                part.writer.close()
-            except Exception:  # noqa: BLE001 - best effort while failing
-                pass
-        try:
-            fs.rm(folder, recursive=True)  # the whole run: nothing of a failed run stays
-        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
-            pass
-        raise
-    result.files = [fs.unstrip_protocol(p) if "://" not in p else p for p in moved]
-    result.seconds = time.perf_counter() - started
-    return result
+    folder = f"{base}/{run_name(name, now or datetime.now(UTC))}"
+    with removed_on_failure(fs, folder):
+        parts = write_parts(source.batches, source.schema, fs, f"{folder}/{TEMPORARY}/part", fmt=fmt,
+                            part_size_bytes=part_size_bytes, on_part=on_part, on_rows=on_rows)
+        return commit_run(fs, folder, parts, fmt=fmt, started=started)

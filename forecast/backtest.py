@@ -12,7 +12,8 @@ import pyarrow as pa
 from forecast.config import seasonal_period
 from forecast.data import Entry, truncate
 from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
-from forecast.models.base import Model
+from forecast.models.base import Model, Prediction
+from forecast.partitions import partition_ranges, partition_seed
 
 METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase")
 
@@ -26,6 +27,13 @@ class BacktestResult:
     forecasts: pa.Table | None = None  # item_id, window, step, actual, the predictor's quantiles and mean
 
 
+def backtest_partition(model: Model, entries: list[Entry], levels: list[float], num_samples: int,
+                       seed: int | None, threads: int | None = None) -> list[Prediction]:
+    """The forecasts of one partition of one backtest window (with the members'), seeded with the
+    partition's own seed; every engine runs exactly this."""
+    return list(model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads, members=True))
+
+
 def run_backtest(
     model: Model,
     entries: list[Entry],
@@ -36,11 +44,15 @@ def run_backtest(
     num_samples: int,
     levels: list[float],
     seed: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> BacktestResult:
     """Score the last ``windows`` windows of ``prediction_length`` points of every series.
 
     ``entries`` are full-length model-view entries (dynamic features, if any, as long as the
-    target). The model must have been fitted without those windows.
+    target). The model must have been fitted without those windows. Each window's items are
+    forecast in partitions (:mod:`forecast.partitions`), here or with ``engine`` ``ray`` on Ray
+    workers, with the same values.
     """
     h = prediction_length
     m = seasonal_period(freq)
@@ -49,11 +61,22 @@ def run_backtest(
     level_idx = [eval_levels.index(q) for q in levels]
     ys, scales, naive, ids, wins, starts = [], [], [], [], [], []
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
+    histories = {w: truncate(entries, w * h, keep_future_feat=h, min_length=1) for w in range(windows, 0, -1)}
+    calls = [(w, index, histories[w][start:stop]) for w in histories
+             for index, start, stop in partition_ranges(len(histories[w]))]
+    if engine == "ray":
+        from forecast.ray_engine import backtest_on_ray
+
+        predicted = backtest_on_ray(model, [(part, eval_levels, num_samples, partition_seed(seed, index))
+                                            for _, index, part in calls], ray_address)
+    else:
+        predicted = [backtest_partition(model, part, eval_levels, num_samples, partition_seed(seed, index))
+                     for _, index, part in calls]
     for w in range(windows, 0, -1):
-        history = truncate(entries, w * h, keep_future_feat=h, min_length=1)
+        history = histories[w]
         full = [e for e in entries if len(e["target"]) - w * h >= 1]
         offset = 0
-        for p in model.predict(history, eval_levels, num_samples=num_samples, seed=seed, members=True):
+        for p in (p for (window, _, _), parts in zip(calls, predicted, strict=True) if window == w for p in parts):
             n = len(p.item_ids)
             for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):
                 cut = len(e_hist["target"])

@@ -10,7 +10,7 @@ transformations take them as is. A series of a dataset with dimensions has the s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -49,11 +49,17 @@ def to_entry(raw: dict[str, Any], freq: str, dimension_names: list[str] | None =
     return entry
 
 
-def load_entries(workspace: Workspace, dataset: Resource) -> list[Entry]:
-    """All series of an imported dataset, in stored order."""
+def load_entries_iter(workspace: Workspace, dataset: Resource, *, rows: tuple[int, int] | None = None
+                      ) -> Iterator[Entry]:
+    """The series of an imported dataset in stored order, streamed: all, or rows ``[start, stop)``."""
     freq = dataset.spec["freq"]
     names = dataset_summary(dataset).dimensions
-    return [to_entry(raw, freq, names) for raw in iter_dataset(workspace, dataset)]
+    return (to_entry(raw, freq, names) for raw in iter_dataset(workspace, dataset, rows=rows))
+
+
+def load_entries(workspace: Workspace, dataset: Resource, *, rows: tuple[int, int] | None = None) -> list[Entry]:
+    """All series of an imported dataset (or rows ``[start, stop)``), in stored order."""
+    return list(load_entries_iter(workspace, dataset, rows=rows))
 
 
 def facts_of(entries: list[Entry], summary: DatasetSummary, *, extra_cardinalities: list[int] | None = None

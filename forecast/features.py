@@ -35,7 +35,7 @@ from datasets import (
 from datasets.summary import DatasetSummary
 from forecast.data import Entry
 from forecast.errors import ForecastInputError
-from resources import InvalidInputError, Kind, Registry, Resource, Workspace
+from resources import ActiveResources, InvalidInputError, Kind, Registry, Resource, Workspace
 
 #: Items named in one message, at most.
 SHOWN = 5
@@ -269,7 +269,7 @@ def check_related_for(plan: FeaturePlan, related: Resource, target: DatasetSumma
 
 def attach_features(
     workspace: Workspace,
-    registry: Registry,
+    registry: ActiveResources,
     entries: list[Entry],
     plan: FeaturePlan,
     *,
@@ -422,7 +422,7 @@ def _holiday_blocks(entries: Sequence[Entry], countries: list[str], *, freq: str
     return out
 
 
-def _attach_metadata(workspace: Workspace, registry: Registry, entries: list[Entry], plan: FeaturePlan,
+def _attach_metadata(workspace: Workspace, registry: ActiveResources, entries: list[Entry], plan: FeaturePlan,
                      name: str) -> None:
     meta = registry.get_active(Kind.DATASET, name)
     table = read_metadata(workspace, meta)

@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,8 +21,9 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from datasets import DatasetType, dataset_summary, require_type
+from forecast import partitions
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
-from forecast.data import Entry, load_entries, model_view
+from forecast.data import Entry, load_entries, load_entries_iter, model_view
 from forecast.errors import ForecastInputError, GenerationError
 from forecast.features import (
     FeaturePlan,
@@ -33,10 +34,11 @@ from forecast.features import (
     check_transforms,
 )
 from forecast.models.base import Model
+from forecast.partitions import partition_ranges, partition_seed
 from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer, period_starts_ns
 from forecast.types import ForecastType, parse_types
-from resources import Kind, Registry, Resource, Status, Workspace
+from resources import ActiveResources, Kind, Registry, Resource, ResourceSnapshot, Status, Workspace
 from resources.lifecycle import building, delete_resource, throttled_progress
 
 logger = logging.getLogger(__name__)
@@ -59,18 +61,6 @@ def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> N
 
 
 Engine = Literal["local", "ray"]
-
-#: Items forecast with one seed: the unit of work (on a cluster, a task) and of reproducibility, so
-#: the same predictor, seed and data give the same forecast on any engine and number of workers.
-PARTITION_ITEMS = 2048
-
-
-def partition_seed(seed: int | None, index: int) -> int | None:
-    """The seed of partition ``index`` of a forecast seeded with ``seed``."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])  # 32 bits: every library takes it
-
 
 def forecast_partition(
     model: Model,
@@ -123,15 +113,15 @@ def generate(
 ) -> int:
     """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
     count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
-    mean. By default the work is spread over all cores, :data:`PARTITION_ITEMS` items at a time
+    mean. By default the work is spread over all cores, :data:`forecast.partitions.PARTITION_ITEMS` items at a time
     (see :func:`forecast_partition`). With ``dimensions``, ``series`` gives each entry's item id
     and dimension values (the entries' ``item_id`` is the series key)."""
     done = 0
-    for index, start in enumerate(range(0, len(entries), PARTITION_ITEMS)):
-        part = entries[start:start + PARTITION_ITEMS]
+    for index, start, stop in partition_ranges(len(entries)):
+        part = entries[start:stop]
         for batch in forecast_partition(model, part, types, index=index, num_samples=num_samples, horizon=horizon,
                                         seed=seed, threads=threads, dimensions=dimensions,
-                                        series=series[start:start + PARTITION_ITEMS] if series is not None else None):
+                                        series=series[start:stop] if series is not None else None):
             sink(batch)
         done += len(part)
         if on_progress is not None:
@@ -221,6 +211,90 @@ def register_forecast(
     return registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
 
 
+class ForecastJob(BaseModel):
+    """Everything one partition of a forecast needs, planned once by the process that runs the job:
+    the request, the predictor's manifest and the datasets it reads, so a worker on another machine
+    needs only the workspace, never the registry."""
+
+    name: str
+    spec: dict[str, Any]
+    predictor_artifact: str
+    manifest: PredictorManifest
+    dataset: Resource
+    resources: ResourceSnapshot  # the related and metadata datasets the features read
+    num_items: int
+    dimensions: list[str]
+    precision: str = "auto"
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest.hyperparameters["seed"])
+
+    def partitions(self) -> list[tuple[int, int, int]]:
+        """``(index, start, stop)`` of each partition of the dataset's rows."""
+        return partition_ranges(self.num_items)
+
+    def read_rows(self, workspace: Workspace, start: int, stop: int) -> list[Entry]:
+        """Rows ``[start, stop)`` of the dataset as entries, before features."""
+        return load_entries(workspace, self.dataset, rows=(start, stop))
+
+
+def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision: Precision = "auto") -> ForecastJob:
+    """The job of registered forecast ``name``, its sources checked again (a worker may run it
+    later than it was registered)."""
+    spec = registry.get(Kind.FORECAST, name).spec
+    pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
+    plan = FeaturePlan.model_validate(manifest.features)
+    snapshot = ResourceSnapshot.of(registry, Kind.DATASET,
+                                   [plan.related, plan.metadata, spec.get("related"), spec.get("metadata")])
+    summary = dataset_summary(ds)
+    return ForecastJob(name=name, spec=spec, predictor_artifact=str(pred.artifact), manifest=manifest, dataset=ds,
+                       resources=snapshot, num_items=summary.num_series, dimensions=summary.dimensions,
+                       precision=precision)
+
+
+def forecast_rows(workspace: Workspace, job: ForecastJob, model: Model, index: int, raw: list[Entry],
+                  threads: int | None = None) -> list[pa.RecordBatch]:
+    """Partition ``index`` of a forecast, from its rows of the dataset (``raw``), as stored batches:
+    features attached, and with a scenario, the scenario's rows where it changes an item (see
+    :func:`run_forecast`). Every engine runs exactly this per partition."""
+    spec, manifest = job.spec, job.manifest
+    resolved = manifest.resolved
+    horizon = manifest.prediction_length
+    plan = FeaturePlan.model_validate(manifest.features)
+    transforms = [Transform.parse(t) for t in spec.get("transforms") or []]
+    entries = attach_features(workspace, job.resources, raw, plan, freq=manifest.freq, horizon=horizon,
+                              related=spec.get("related"), metadata=spec.get("metadata"), transforms=transforms)
+    series = [(e.get("series_item", e["item_id"]), e.get("dimensions")) for e in entries]
+
+    def view(items: list[Entry]) -> list[Entry]:
+        return model_view(items, num_dynamic_feat=int(resolved["num_dynamic_feat"]),
+                          num_cat=len(resolved["cardinality"]), for_training=False,
+                          num_static_real=int(resolved.get("num_static_real", 0)))
+
+    entries = view(entries)
+    check_static_cats(entries, resolved["cardinality"])
+    run = functools.partial(forecast_partition, model, types=parse_types(spec["types"]), index=index,
+                            num_samples=spec["num_samples"], horizon=horizon, seed=job.seed, threads=threads,
+                            dimensions=job.dimensions, series=series)
+    baseline = None
+    if any(spec.get(k) for k in ("related", "metadata", "transforms")):
+        baseline = _baseline(workspace, job.resources, raw, plan, manifest.freq, horizon, view)
+    if baseline is None:
+        return run(entries)
+    # what-if: the partition is forecast twice, as in the baseline and with the scenario, with the
+    # same random generators (common random numbers), and the scenario's rows are kept only for
+    # the items it changes. Every other item gets exactly the baseline forecast, and most of the
+    # sampling noise cancels in the difference for the changed ones.
+    changed = {i for i, (a, b) in enumerate(zip(entries, baseline, strict=True)) if _differs(a, b)}
+    scenario = run(entries) if changed else []
+    out: list[pa.RecordBatch] = []
+    keep = _replacing(out.append, changed, scenario)
+    for batch in run(baseline):
+        keep(batch)
+    return out
+
+
 def run_forecast(
     workspace: Workspace,
     registry: Registry,
@@ -232,10 +306,12 @@ def run_forecast(
     ray_address: str | None = None,
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
-    history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason. ``engine``
-    ``ray`` forecasts the partitions on Ray workers (:mod:`forecast.ray_engine`; ``ray_address``
-    ``auto``, ``ray://host:10001``, or ``None`` for a local Ray), with the same values."""
-    spec = registry.get(Kind.FORECAST, name).spec
+    history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason. The work is
+    :func:`forecast_rows` per partition of :data:`forecast.partitions.PARTITION_ITEMS` items, each with its own seed:
+    ``local`` runs them here, one after the other on all cores, into one table file; ``ray`` runs
+    them on Ray workers (:mod:`forecast.ray_engine`; ``ray_address`` ``auto``, ``ray://host:10001``,
+    or ``None`` for a local Ray), each writing its partition's part of the table, with the same
+    values. Memory holds one partition (a few on Ray), whatever the number of items."""
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
 
@@ -248,65 +324,36 @@ def run_forecast(
 
     with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
         started = time.perf_counter()
-        # checked at registration; again here, since a worker may run it later
-        pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
-        resolved = manifest.resolved
+        job = plan_forecast(workspace, registry, name, precision)
+        spec, manifest = job.spec, job.manifest
         horizon = manifest.prediction_length
-        plan = FeaturePlan.model_validate(manifest.features)
-        raw = load_entries(workspace, ds)
-        transforms = [Transform.parse(t) for t in spec.get("transforms") or []]
-        entries = attach_features(workspace, registry, raw, plan, freq=manifest.freq, horizon=horizon,
-                                  related=spec.get("related"), metadata=spec.get("metadata"), transforms=transforms)
-        series = [(e.get("series_item", e["item_id"]), e.get("dimensions")) for e in entries]
+        parts = None
+        if engine == "ray":
+            from forecast.ray_engine import forecast_on_ray
 
-        def view(items: list[Entry]) -> list[Entry]:
-            return model_view(items, num_dynamic_feat=int(resolved["num_dynamic_feat"]),
-                              num_cat=len(resolved["cardinality"]), for_training=False,
-                              num_static_real=int(resolved.get("num_static_real", 0)))
-
-        entries = view(entries)
-        check_static_cats(entries, resolved["cardinality"])
-        scenario_spec = {k: spec.get(k) for k in ("related", "metadata", "transforms")}
-        baseline = None
-        if any(scenario_spec.values()):
-            baseline = _baseline(workspace, registry, raw, plan, manifest.freq, horizon, view)
-        model = load_predictor(workspace, str(pred.artifact), manifest, precision)
-        types = parse_types(spec["types"])
-        dimensions = dataset_summary(ds).dimensions
-        seed = int(manifest.hyperparameters["seed"])
-        with forecast_table_writer(workspace, rel, spec["columns"], horizon, dimensions) as write:
-            # seeded: the same predictor and data give the same forecast
-            run = functools.partial(generate, model, types=types, num_samples=spec["num_samples"], horizon=horizon,
-                                    seed=seed, dimensions=dimensions)
-            if engine == "ray":
-                from forecast.ray_engine import generate_on_ray
-
-                def run(items: list[Entry], **kw: Any) -> int:  # type: ignore[misc]
-                    return generate_on_ray(
-                        address=ray_address, root=workspace.root, storage_options=workspace.storage_options,
-                        artifact=str(pred.artifact), manifest=manifest.model_dump(mode="json"), precision=precision,
-                        entries=items, types=types, num_samples=spec["num_samples"], horizon=horizon, seed=seed,
-                        dimensions=dimensions, **kw)
-            if baseline is None:
-                n = run(entries, sink=write, on_progress=progress, series=series)
-            else:
-                # what-if: every item is forecast twice, as in the baseline and with the scenario, in
-                # the same batches with the same random generators (common random numbers), and the
-                # scenario's rows are kept only for the items it changes. Every other item gets
-                # exactly the baseline forecast, and most of the sampling noise cancels in the
-                # difference for the changed ones, so the difference is the scenario's effect.
-                changed = [i for i, (a, b) in enumerate(zip(entries, baseline, strict=True)) if _differs(a, b)]
-                scenario: list[pa.RecordBatch] = []
-                if changed:
-                    run(entries, sink=scenario.append, series=series)
-                n = run(baseline, sink=_replacing(write, set(changed), scenario), on_progress=progress,
-                        series=series)
+            parts, model_precision = forecast_on_ray(workspace, job, rel, address=ray_address, on_progress=progress)
+            n = job.num_items
+        else:
+            model = load_predictor(workspace, job.predictor_artifact, manifest, precision)
+            model_precision = model.precision
+            n = 0
+            with forecast_table_writer(workspace, rel, spec["columns"], horizon, job.dimensions) as write:
+                for index, raw in enumerate(_chunks(load_entries_iter(workspace, job.dataset),
+                                                    partitions.PARTITION_ITEMS)):
+                    for batch in forecast_rows(workspace, job, model, index, raw):
+                        write(batch)
+                    n += len(raw)
+                    progress(n, job.num_items)
+            if n == 0:
+                progress(0, 0)
         seconds = time.perf_counter() - started
+        scenario_spec = {k: spec.get(k) for k in ("related", "metadata", "transforms")}
         result = {
             "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
-            "dimensions": dimensions,
+            "dimensions": job.dimensions,
             "scenario": scenario_spec if any(scenario_spec.values()) else None,
-            "num_items": n, "precision": model.precision, "algorithm": manifest.algorithm,
+            "num_items": n, "precision": model_precision, "algorithm": manifest.algorithm,
+            "engine": engine, **({"parts": parts} if parts is not None else {}),
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }
@@ -314,12 +361,23 @@ def run_forecast(
         return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
 
 
-def _baseline(workspace: Workspace, registry: Registry, raw: list[Entry], plan: FeaturePlan, freq: str, horizon: int,
-              view: Callable[[list[Entry]], list[Entry]]) -> list[Entry] | None:
+def _chunks(items: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _baseline(workspace: Workspace, resources: ActiveResources, raw: list[Entry], plan: FeaturePlan, freq: str,
+              horizon: int, view: Callable[[list[Entry]], list[Entry]]) -> list[Entry] | None:
     """The entries as the predictor's own related and metadata datasets give them, or ``None``
     where they cannot (new items that only the scenario's metadata describes)."""
     try:
-        return view(attach_features(workspace, registry, raw, plan, freq=freq, horizon=horizon))
+        return view(attach_features(workspace, resources, raw, plan, freq=freq, horizon=horizon))
     except ForecastInputError:
         return None
 

@@ -1,9 +1,12 @@
 """The stored forecast table, in one place: its schema, its writer, its readers, and serving it
 (load a forecast's table once, answer item queries from memory).
 
-The table (``forecast.parquet`` in the forecast's artifact folder) has one row per item:
-``item_id`` (string), ``start`` (timestamp of the first forecast step) and one fixed-size list of
-``horizon`` float32 values per forecast type column (``p10``, ``mean``, ...), in creation order.
+The table has one row per item: ``item_id`` (string), ``start`` (timestamp of the first forecast
+step), the dimension columns, and one fixed-size list of ``horizon`` float32 values per forecast
+type column (``p10``, ``mean``, ...), in creation order. It is one file (``forecast.parquet`` in the
+forecast's artifact folder, written by the local engine), or, when workers elsewhere wrote it
+(the Ray engine), one part per partition (``parts/part-00000.parquet``, ...; the forecast's result
+counts them), read in order as one table (:func:`table_files`).
 
 Torch-free on purpose (the HTTP service imports this, never the model). One loaded forecast holds
 ``items x horizon x types`` float32 values plus an item index; 100k items x 24 steps x 5 types is
@@ -28,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import read_parquet
+from datasets.columnar import iter_row_groups, read_parquet
 from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
@@ -43,6 +46,7 @@ from resources import (
 )
 
 FORECAST_FILE = "forecast.parquet"
+PARTS_DIR = "parts"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -80,16 +84,58 @@ def forecast_table_writer(
             writer.close()
 
 
+def part_file(rel: str, index: int) -> str:
+    """Part ``index`` of a table written in parts (one per partition, by workers elsewhere)."""
+    return f"{rel}/{PARTS_DIR}/part-{index:05d}.parquet"
+
+
+def write_forecast_part(workspace: Workspace, rel: str, index: int, batches: Sequence[pa.RecordBatch],
+                        columns: Sequence[str], horizon: int, dimensions: Sequence[str] = ()) -> int:
+    """Write part ``index`` of the table of a forecast being created under ``rel`` (whole, or again
+    whole when a retried partition writes it a second time); returns its rows. The forecast's
+    result records the number of parts (``parts``) once every one is written."""
+    rows = 0
+    with workspace.open(part_file(rel, index), "wb") as f:
+        writer = pq.ParquetWriter(f, forecast_schema(columns, horizon, dimensions), compression="zstd")
+        try:
+            for batch in batches:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        finally:
+            writer.close()
+    return rows
+
+
+def table_files(resource: Resource) -> list[str]:
+    """The workspace files of a forecast's table, in row order: one file, or its parts."""
+    parts = resource.result.get("parts")
+    if parts is None:
+        return [f"{resource.artifact}/{FORECAST_FILE}"]
+    return [part_file(str(resource.artifact), i) for i in range(int(parts))]
+
+
 def iter_forecast_batches(
     workspace: Workspace, resource: Resource, *, columns: Sequence[str] | None = None, batch_items: int = 2048,
+    rows: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream an ``ACTIVE`` forecast's table: ``item_id``, ``start``, its dimension columns and
-    ``columns`` (default all), ``batch_items`` items at a time; memory holds one batch."""
+    """Stream an ``ACTIVE`` forecast's table (all rows, or rows ``[start, stop)``): ``item_id``,
+    ``start``, its dimension columns and ``columns`` (default all), ``batch_items`` items at a
+    time; memory holds one row group."""
     resource.require_active()
-    wanted = list(columns if columns is not None else resource.result["columns"])
-    dims = list(resource.result.get("dimensions") or [])
-    with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
-        yield from pq.ParquetFile(f).iter_batches(batch_size=batch_items, columns=["item_id", "start", *dims, *wanted])
+    wanted = ["item_id", "start", *(resource.result.get("dimensions") or []),
+              *(columns if columns is not None else resource.result["columns"])]
+    first = 0
+    for path in table_files(resource):
+        with workspace.open(path, "rb") as f:
+            pf = pq.ParquetFile(f)
+            n = pf.metadata.num_rows
+            lo, hi = (0, n) if rows is None else (max(rows[0] - first, 0), min(rows[1] - first, n))
+            first += n
+            if lo < hi:
+                for table in iter_row_groups(pf, wanted, (lo, hi)):
+                    yield from table.to_batches(max_chunksize=batch_items)
+            if rows is not None and first >= rows[1]:
+                return
 
 
 def json_default(value: Any) -> Any:
@@ -326,8 +372,11 @@ class LoadedForecast:
 def load_forecast(workspace: Workspace, resource: Resource) -> LoadedForecast:
     """Read an ``ACTIVE`` forecast into memory."""
     resource.require_active()
-    with workspace.open(f"{resource.artifact}/{FORECAST_FILE}", "rb") as f:
-        table = read_parquet(f)
+    tables = []
+    for path in table_files(resource):
+        with workspace.open(path, "rb") as f:
+            tables.append(read_parquet(f))
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     columns = list(resource.result["columns"])
     horizon = int(resource.result["prediction_length"])
     ids = table.column("item_id").to_pylist()

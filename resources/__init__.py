@@ -10,12 +10,21 @@ from resources.errors import (
     RequestTooLargeError,
     ServiceError,
 )
-from resources.registry import Kind, Registry, Resource, Status, check_name
+from resources.registry import (
+    ActiveResources,
+    Kind,
+    Registry,
+    Resource,
+    ResourceSnapshot,
+    Status,
+    check_name,
+)
 from resources.workspace import Workspace
 
 __forecast_service__ = True
 
 __all__ = [
+    "ActiveResources",
     "AlreadyExistsError",
     "ConflictError",
     "InvalidInputError",
@@ -24,6 +33,7 @@ __all__ = [
     "Registry",
     "RequestTooLargeError",
     "Resource",
+    "ResourceSnapshot",
     "ServiceError",
     "Status",
     "Workspace",

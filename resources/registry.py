@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -346,3 +346,27 @@ class Registry:
             cur = db.execute("DELETE FROM resources WHERE kind = ? AND name = ?", (kind.value, name))
         if cur.rowcount == 0:
             raise NotFoundError(f"{kind.value} {name!r} not found")
+
+
+class ActiveResources(Protocol):
+    """Anything that looks up ``ACTIVE`` resources by kind and name: the :class:`Registry`, or a
+    :class:`ResourceSnapshot` of the few a job reads, taken by the process that plans it."""
+
+    def get_active(self, kind: Kind, name: str) -> Resource: ...
+
+
+class ResourceSnapshot(BaseModel):
+    """The resources a job's workers read, resolved once by the driver, so workers on other
+    machines need only the workspace, never the registry (:class:`ActiveResources`)."""
+
+    resources: list[Resource]
+
+    @classmethod
+    def of(cls, lookup: ActiveResources, kind: Kind, names: list[str | None]) -> ResourceSnapshot:
+        return cls(resources=[lookup.get_active(kind, n) for n in dict.fromkeys(n for n in names if n)])
+
+    def get_active(self, kind: Kind, name: str) -> Resource:
+        for r in self.resources:
+            if r.kind == kind and r.name == name:
+                return r.require_active()
+        raise NotFoundError(f"{kind.value} {name!r} is not among the resources this job was planned with")

@@ -46,7 +46,8 @@ def create(
         r = create_export(rt.workspace, rt.registry, name, forecast=forecast, backtest_of=backtest_of,
                           destination=destination,
                           fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
-                          storage_options=rt.settings.storage_options(destination), on_progress=on_progress)
+                          storage_options=rt.settings.storage_options(destination), on_progress=on_progress,
+                          engine=rt.settings.engine, ray_address=rt.settings.ray_address)
     if json_output:
         print_json(describe_resource(r))
         return

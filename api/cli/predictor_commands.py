@@ -219,7 +219,8 @@ def create(
         resource = create_predictor(rt.workspace, rt.registry, name, dataset=dataset, hyperparameters=hp,
                                     features=features, on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
-                                    memory_limit_mb=rt.settings.max_training_memory_mb)
+                                    memory_limit_mb=rt.settings.max_training_memory_mb,
+                                    engine=rt.settings.engine, ray_address=rt.settings.ray_address)
     if json_output:
         print_json(_describe(resource))
         return

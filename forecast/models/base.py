@@ -55,6 +55,8 @@ class FitContext:
     on_epoch: EpochCallback | None = None
     extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)
     notes: list[str] = field(default_factory=list)  # what fitting wants the user to know
+    engine: str = "local"  # "ray": per-series fits on Ray workers (forecast.ray_engine)
+    ray_address: str | None = None
 
     def phase(self, name: str) -> None:
         if self.on_phase is not None:

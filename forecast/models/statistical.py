@@ -188,14 +188,20 @@ def shutdown_pools() -> None:
         del _pools[method]
 
 
-def run_jobs(jobs: list[_Job], threads: int | None) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
+def run_jobs(jobs: list[_Job], threads: int | None, *, ray_address: str | None = None
+             ) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
     """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
-    forked process per core. ``threads=1`` (a request): in this thread, or in a spawned worker
-    process in a server (:func:`fit_requests_out_of_process`), because AutoETS and AutoTheta hold
-    the GIL while they fit (measured: a 1 ms ticker thread ran 44 times during a 1.3 s AutoETS
-    fit), which would stall every other request."""
+    forked process per core, or with ``ray_address`` (``""`` for a local Ray) over Ray workers.
+    ``threads=1`` (a request): in this thread, or in a spawned worker process in a server
+    (:func:`fit_requests_out_of_process`), because AutoETS and AutoTheta hold the GIL while they
+    fit (measured: a 1 ms ticker thread ran 44 times during a 1.3 s AutoETS fit), which would
+    stall every other request."""
     if not jobs:
         return []
+    if ray_address is not None and threads is None:
+        from forecast.ray_engine import fit_on_ray
+
+        return fit_on_ray(jobs, ray_address or None)
     if threads == 1:
         if _server_workers:
             return _process_pool("spawn", 1).submit(_run_chunk, jobs).result()
@@ -264,11 +270,14 @@ class StatisticalModel(Model):
 
     def forecast_gaussian(self, entries: Sequence[Entry], *, threads: int | None, remember: bool = False,
                           keep: bool = False, refit: bool = False,
-                          on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          on_progress: Callable[[int, int], None] | None = None,
+                          ctx: FitContext | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(mean, sigma)`` ``(N, H)`` for every entry: known histories from memory, longer
         histories of fitted items by updating their state, the rest fitted. ``remember`` keeps the
         forecasts for these histories, ``keep`` also the fitted models; ``refit`` fits every item
-        afresh. ``on_progress(done, total)`` after each chunk of series (it may raise to stop)."""
+        afresh. ``on_progress(done, total)`` after each chunk of series (it may raise to stop).
+        A fitting ``ctx`` with the ``ray`` engine fits on Ray workers."""
+        ray_address = (ctx.ray_address or "") if ctx is not None and ctx.engine == "ray" else None
         h = self.cfg.prediction_length
         mean = np.empty((len(entries), h))
         sigma = np.empty((len(entries), h))
@@ -294,7 +303,8 @@ class StatisticalModel(Model):
                              x=None if x is None else x[-limit:], x_future=xf, same_history=same))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
-            for (i, key, y, digest, future), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads),
+            for (i, key, y, digest, future), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads,
+                                                                                  ray_address=ray_address),
                                                                          strict=True):
                 mean[i], sigma[i] = m, s
                 if note is not None:
@@ -405,7 +415,7 @@ class StatisticalAlgorithm(Algorithm):
         ctx.phase(f"fitting {self.algorithm}")
         model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative)
         keep = keep_fits and self.algorithm not in NO_FORWARD and len(entries) <= KEEP_FITS_UP_TO
-        model.forecast_gaussian(entries, threads=None, remember=True, keep=keep,
+        model.forecast_gaussian(entries, threads=None, remember=True, keep=keep, ctx=ctx,
                                 on_progress=lambda done, total: ctx.phase(f"fitting {self.algorithm}: {done}/{total} series"))
         return model
 
@@ -413,7 +423,7 @@ class StatisticalAlgorithm(Algorithm):
         assert isinstance(model, StatisticalModel)
         ctx.phase(f"final forecasts {self.algorithm}")
         mean, sigma = model.forecast_gaussian(
-            entries, threads=None, refit=self.cfg.hp.refit or self.algorithm in NO_FORWARD,
+            entries, threads=None, refit=self.cfg.hp.refit or self.algorithm in NO_FORWARD, ctx=ctx,
             on_progress=lambda done, total: ctx.phase(f"final forecasts {self.algorithm}: {done}/{total} series"))
         for k in model.known.values():
             k.fitted = None  # the fitted models are not stored

@@ -21,6 +21,16 @@ def rt() -> Runtime:
     return build_runtime()
 
 
+@pytest.fixture
+def s3_rt(s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    """A runtime whose workspace is on the moto S3 server (the registry stays a local file)."""
+    monkeypatch.setenv("FORECAST_HOME", f"s3://{s3_bucket}/ws")
+    monkeypatch.setenv("FORECAST_REGISTRY", str(tmp_path / "registry.db"))
+    runtime = build_runtime()
+    assert not runtime.workspace.is_local
+    return runtime
+
+
 def head_lines(src: Path, dst: Path, n: int) -> Path:
     with open(src) as f:
         dst.write_text("".join(line for _, line in zip(range(n), f, strict=False)))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from api.runtime import Runtime, build_runtime
+from api.runtime import Runtime
 from datasets import import_dataset
 from forecast.artifacts import read_manifest
 from forecast.data import load_entries
@@ -153,11 +153,8 @@ def test_categorical_and_dynamic_features(rt: Runtime, samples_dir: Path, tmp_pa
     assert e.result["metrics"]["predictor"]["num_points"] == 48
 
 
-def test_s3_workspace(s3_bucket: str, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FORECAST_HOME", f"s3://{s3_bucket}/ws")
-    monkeypatch.setenv("FORECAST_REGISTRY", str(tmp_path / "registry.db"))
-    rt = build_runtime()
-    assert not rt.workspace.is_local
+def test_s3_workspace(s3_rt: Runtime, samples_dir: Path, tmp_path: Path) -> None:
+    rt = s3_rt
     path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq40.jsonl", 40)
     import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
     r = create_predictor(rt.workspace, rt.registry, "p", dataset="tq", hyperparameters=tiny())

@@ -1,22 +1,28 @@
-"""Forecast generation on a local Ray (``num_cpus=2``, no dashboard): the same values as the local
-engine, row for row, for DeepAR (sampled, seeded per partition) and a statistical model; a
-failing partition fails the job cleanly. Real data: 60 Tourism quarterly series."""
+"""Forecasts and exports on a local Ray (``num_cpus=2``, no dashboard): the same values as the
+local engine, row for row, for DeepAR (sampled, seeded per partition) and a statistical model; the
+same with the workspace and the export destination on S3 (a moto server on 127.0.0.1); a worker
+killed mid-partition is retried and the result is complete and identical; a failing partition
+fails the job cleanly. Real data: 60 Tourism quarterly series."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 from api.runtime import Runtime
 from datasets import import_dataset
+from exports import create_export
+from exports.destinations import open_destination
 from forecast.config import Hyperparameters
 from forecast.forecasts import create_forecast
 from forecast.predictors import create_predictor
-from forecast.store import load_forecast
+from forecast.store import load_forecast, table_files
 from resources import Kind, Status
 from tests.forecast.conftest import head_lines, tiny
 
@@ -24,23 +30,48 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
+def fault_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """While this file exists, the next Ray worker to start a partition takes it and dies."""
+    return tmp_path_factory.mktemp("faults") / "kill-next-worker"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(fault_file: Path) -> Iterator[None]:
     import ray
 
+    from forecast.ray_engine import FAULT_FILE_VARIABLE
+
+    os.environ[FAULT_FILE_VARIABLE] = str(fault_file)  # the workers inherit it from the raylet
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
         ray.shutdown()  # stops the raylet, the GCS and the workers this module started
+        del os.environ[FAULT_FILE_VARIABLE]
+
+
+def assert_one_worker_died(fault_file: Path) -> None:
+    """One worker took the fault file and died (its process is gone); the record is cleared."""
+    (taken,) = fault_file.parent.glob(f"{fault_file.name}.taken.*")
+    assert not psutil.pid_exists(int(taken.read_text()))
+    taken.unlink()
 
 
 @pytest.fixture
-def world(rt: Runtime, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
-    import forecast.forecasts
+def tq60(rt: Runtime, samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    """60 Tourism quarterly series imported as ``tq``, in partitions of 16 items (four)."""
+    import forecast.partitions
 
-    monkeypatch.setattr(forecast.forecasts, "PARTITION_ITEMS", 16)  # four partitions of 60 items
+    monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 16)
     path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 60)
     import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
+    return rt
+
+
+@pytest.fixture
+def world(tq60: Runtime) -> Runtime:
+    """``tq`` with a tiny DeepAR predictor and an AutoETS one."""
+    rt = tq60
     create_predictor(rt.workspace, rt.registry, "deepar", dataset="tq", hyperparameters=tiny())
     create_predictor(rt.workspace, rt.registry, "ets", dataset="tq",
                      hyperparameters=Hyperparameters(prediction_length=4, algorithm="ets"))
@@ -66,14 +97,92 @@ def test_a_failing_partition_fails_the_job_cleanly(ray_cluster: None, world: Run
     import forecast.ray_engine as engine
     from forecast.errors import GenerationError
 
-    original = engine.generate_on_ray
+    original = engine.forecast_on_ray
 
-    def missing_artifact(**kw: Any) -> int:
-        return original(**{**kw, "artifact": kw["artifact"] + "-missing"})
+    def missing_artifact(workspace: Any, job: Any, rel: str, **kw: Any) -> tuple[int, str]:
+        return original(workspace, job.model_copy(update={"predictor_artifact": job.predictor_artifact + "-missing"}),
+                        rel, **kw)
 
-    monkeypatch.setattr(engine, "generate_on_ray", missing_artifact)
+    monkeypatch.setattr(engine, "forecast_on_ray", missing_artifact)
     with pytest.raises(GenerationError):
         create_forecast(world.workspace, world.registry, "broken", predictor="ets", types="0.5", engine="ray")
     failed = world.registry.get(Kind.FORECAST, "broken")
     assert failed.status == Status.CREATE_FAILED and failed.message and failed.artifact is None
     assert world.registry.get(Kind.PREDICTOR, "ets").status == Status.ACTIVE
+
+
+def test_a_killed_worker_is_retried_and_the_forecast_is_complete(ray_cluster: None, world: Runtime,
+                                                                  fault_file: Path) -> None:
+    fault_file.write_text("")
+    create_forecast(world.workspace, world.registry, "local", predictor="deepar", types="0.5,mean")
+    create_forecast(world.workspace, world.registry, "ray", predictor="deepar", types="0.5,mean", engine="ray")
+    assert_one_worker_died(fault_file)
+    local, ray = (load_forecast(world.workspace, world.registry.get(Kind.FORECAST, n)) for n in ("local", "ray"))
+    assert ray.item_ids == local.item_ids and len(ray.item_ids) == 60
+    for column in local.columns:
+        np.testing.assert_array_equal(ray.values[column], local.values[column])
+    result = world.registry.get(Kind.FORECAST, "ray").result
+    assert result["parts"] == 4 and result["precision"] == world.registry.get(Kind.FORECAST, "local").result["precision"]
+
+
+def test_on_an_s3_workspace_the_ray_forecast_and_export_equal_the_local_ones(
+        ray_cluster: None, fault_file: Path, s3_rt: Runtime, s3_bucket: str, samples_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statistical fits run on Ray workers (one killed and retried) with the same results; forecast workers read the
+    dataset and the predictor from S3 and write the forecast's parts there; the export's workers
+    write their parts to an S3 destination, and the files hold the local export's rows in the
+    same order."""
+    import exports.ray_export
+    import forecast.partitions
+
+    monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 16)
+    monkeypatch.setattr(exports.ray_export, "EXPORT_PARTITION_ITEMS", 25)  # three export partitions
+    rt = s3_rt
+    path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 60)
+    import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
+    fault_file.write_text("")  # the first fitting worker dies: its chunk is fitted again by a restarted one
+    fitted = {engine: create_predictor(rt.workspace, rt.registry, name, dataset="tq", engine=engine,  # type: ignore[arg-type]
+                                       hyperparameters=Hyperparameters(prediction_length=4, algorithm="theta"))
+              for engine, name in (("ray", "theta"), ("local", "theta-local"))}
+    # the per-series fits ran on the workers: the same backtest, to the last digit
+    assert fitted["ray"].result["metrics"] == fitted["local"].result["metrics"]
+    assert_one_worker_died(fault_file)
+    types = "0.1,0.5,0.9,mean"
+    create_forecast(rt.workspace, rt.registry, "local", predictor="theta", types=types)
+    f = create_forecast(rt.workspace, rt.registry, "ray", predictor="theta", types=types, engine="ray")
+    assert f.result["parts"] == 4 and all(rt.workspace.exists(p) for p in table_files(f))
+    local, ray = (load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, n)) for n in ("local", "ray"))
+    assert ray.item_ids == local.item_ids
+    for column in local.columns:
+        np.testing.assert_array_equal(ray.values[column], local.values[column])
+
+    destination = f"s3://{s3_bucket}/exports/"
+    options = rt.settings.storage_options(destination)
+    exported = {}
+    for engine in ("local", "ray"):
+        e = create_export(rt.workspace, rt.registry, f"e-{engine}", forecast="ray", destination=destination,
+                          storage_options=options, engine=engine)  # type: ignore[arg-type]
+        fs, _ = open_destination(destination, options)
+        assert fs.exists(f"{e.result['folder']}/_SUCCESS")
+        assert not fs.exists(f"{e.result['folder']}/_temporary")
+        exported[engine] = (e.result, [fs.cat(p).decode() for p in e.result["files"]])
+    (_, local_files), (ray_result, ray_files) = exported["local"], exported["ray"]
+    assert len(ray_files) == 3 and len(local_files) == 1
+    header = local_files[0].splitlines()[0]
+    assert header == '"item_id","date","p10","p50","p90","mean"'
+    assert all(f.splitlines()[0] == header for f in ray_files)
+    rows = [line for f in ray_files for line in f.splitlines()[1:]]
+    assert rows == local_files[0].splitlines()[1:] and len(rows) == 60 * 4 == ray_result["rows"]
+
+
+def test_a_ray_backtest_equals_the_local_one(ray_cluster: None, tq60: Runtime) -> None:
+    """``auto`` (DeepAR and the statistical members, weights, the ensemble) created with the Ray
+    engine: the statistical fits and the backtest's forecasts ran on the workers, and every
+    backtest figure is the local one's, to the last digit."""
+    made = {engine: create_predictor(tq60.workspace, tq60.registry, f"auto-{engine}", dataset="tq",
+                                     hyperparameters=tiny(algorithm="auto"), engine=engine)  # type: ignore[arg-type]
+            for engine in ("local", "ray")}
+    local, ray = (made[e].result["metrics"] for e in ("local", "ray"))
+    assert set(local["members"]) == {"deepar", "ets", "theta", "ces"}
+    assert ray == local
+    assert made["ray"].result["training"]["notes"] == made["local"].result["training"]["notes"]
