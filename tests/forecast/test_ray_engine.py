@@ -6,7 +6,12 @@ fails the job cleanly. Real data: 60 Tourism quarterly series."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ from forecast.forecasts import create_forecast
 from forecast.predictors import create_predictor
 from forecast.store import load_forecast, table_files
 from resources import Kind, Status
+from resources.lifecycle import sweep
 from tests.forecast.conftest import head_lines, tiny
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -48,6 +54,13 @@ def ray_cluster(fault_file: Path) -> Iterator[None]:
     finally:
         ray.shutdown()  # stops the raylet, the GCS and the workers this module started
         del os.environ[FAULT_FILE_VARIABLE]
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()  # type: ignore[no-any-return]
+    except psutil.Error:  # gone meanwhile
+        return []
 
 
 def assert_one_worker_died(fault_file: Path) -> None:
@@ -186,3 +199,45 @@ def test_a_ray_backtest_equals_the_local_one(ray_cluster: None, tq60: Runtime) -
     assert set(local["members"]) == {"deepar", "ets", "theta", "ces"}
     assert ray == local
     assert made["ray"].result["training"]["notes"] == made["local"].result["training"]["notes"]
+
+
+def test_a_killed_driver_leaves_the_forecast_failed_with_no_half_result(
+        ray_cluster: None, rt: Runtime, samples_dir: Path, tmp_path: Path) -> None:
+    """``forecast forecasts create`` with the Ray engine (a driver of its own on this module's Ray)
+    is killed once the first partition's part is written: the forecast is CREATE_FAILED, and the
+    sweep removes its folder with every part in it."""
+    import numpy as np
+    import ray
+
+    rng = np.random.default_rng(0)
+    with (tmp_path / "many.jsonl").open("w") as f:  # 6,000 quarterly series: three partitions
+        for i in range(6000):
+            f.write(json.dumps({"item_id": f"s{i}", "start": "2000Q1",
+                                "target": (rng.gamma(5, 20) + rng.normal(0, 5, 40)).round(1).tolist()}) + "\n")
+    import_dataset(rt.workspace, rt.registry, "many", str(tmp_path / "many.jsonl"), freq="Q")
+    path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 60)
+    import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
+    create_predictor(rt.workspace, rt.registry, "deepar", dataset="tq", hyperparameters=tiny(num_eval_samples=200))
+    env = {**os.environ, "FORECAST_ENGINE": "ray", "FORECAST_RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    forecast = str(Path(sys.executable).parent / "forecast")
+    proc = subprocess.Popen([forecast, "forecasts", "create", "big", "--predictor", "deepar", "--dataset", "many"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(Path(rt.workspace.path("forecasts")).glob("big/*/parts/part-*.parquet")):
+            assert proc.poll() is None, "the forecast finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    r = rt.registry.get(Kind.FORECAST, "big")
+    assert r.status == Status.CREATE_FAILED and r.artifact
+    # Ray stops the actors of a driver that is gone; until then they may still write a part
+    deadline = time.monotonic() + 60
+    while any("_Forecaster" in " ".join(_cmdline(p)) for p in psutil.Process().children(recursive=True)):
+        assert time.monotonic() < deadline, "the dead driver's actors are still running"
+        time.sleep(0.2)
+    assert [s.name for s in sweep(rt.registry, rt.workspace)] == ["big"]
+    assert not rt.workspace.exists(r.artifact)
