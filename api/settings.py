@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         default_factory=list, description="destinations HTTP-started exports may write under"
     )
     import_partition_mb: int = Field(
-        64, ge=1, description="long-format imports group up to this much source in memory; larger sources are "
+        16, ge=1, description="long-format imports group up to this much source in memory; larger sources are "
         "partitioned on local disk by series key first, so memory stays bounded"
     )
     allowed_import_prefixes: list[str] = Field(

@@ -5,7 +5,8 @@ to ``write``.
 
 Memory: rows are kept columnar (a key column is an Arrow string array, values float64). Sources
 larger than ``partition_bytes`` are hash-partitioned by series key into spill files on local disk
-first, and each partition is grouped on its own, so memory holds one partition, not the source.
+first (at most :data:`MAX_PARTITIONS` files: larger sources get larger partitions), and each
+partition is grouped on its own, so memory holds one partition, not the source.
 Series come out sorted by key within a partition (one partition, hence fully sorted, up to
 ``partition_bytes`` of source).
 """
@@ -44,7 +45,10 @@ from datasets.sources import (
 from datasets.summary import DatasetSummary, SummaryBuilder
 
 #: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
-PARTITION_BYTES = 64 << 20
+PARTITION_BYTES = 16 << 20
+#: Most spill files open at once: a source over ``MAX_PARTITIONS x partition_bytes`` gets larger
+#: partitions instead of more files (the process's open-file limit is typically 1,024).
+MAX_PARTITIONS = 256
 BATCH_SERIES = 1024
 #: Bytes of CSV text parsed at once (on all cores).
 CSV_PIECE_BYTES = 16 << 20
@@ -525,6 +529,21 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
         yield batch
 
 
+def partition_count(total_bytes: int, partition_bytes: int) -> int:
+    """Spill partitions for a source of ``total_bytes``: one per ``partition_bytes``, at most
+    :data:`MAX_PARTITIONS` (and a quarter of the open-file limit)."""
+    limit = MAX_PARTITIONS
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft != resource.RLIM_INFINITY:
+            limit = min(limit, max(1, soft // 4))
+    except (ImportError, OSError, ValueError):  # no such limit here
+        pass
+    return max(1, min(math.ceil(total_bytes / partition_bytes), limit))
+
+
 def scan_long(
     source: str,
     *,
@@ -549,7 +568,7 @@ def scan_long(
     freq = normalize_freq(freq)
     fs, root, files = list_source_files(source, storage_options=storage_options, layout="long")
     total_bytes = sum(file_size(fs, path) or 0 for path, _ in files)
-    parts = max(1, math.ceil(total_bytes / partition_bytes))
+    parts = partition_count(total_bytes, partition_bytes)
     log = ProblemLog(max_problems=max_problems)
     with tempfile.TemporaryDirectory(prefix="forecast-import-") as spill:
         rows, seen, ignored = _read_rows(files, lambda path: display_name(source, root, path), fs, fmt, freq, log,

@@ -162,6 +162,29 @@ def test_partitioned_on_disk_equals_in_memory(tmp_path: Path) -> None:
     assert sum(float(s.target.sum()) for s in parts) == frame["target_value"].sum()
 
 
+def test_a_source_of_many_partitions_opens_at_most_max_partitions_spill_files(tmp_path: Path) -> None:
+    """100-byte partitions of a 150 KB file would be 1,500 spill files open at once (past the usual
+    limit of 1,024 open files); the count is capped and the import is the in-memory one."""
+    from datasets.long_scan import MAX_PARTITIONS, partition_count
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    frame = pd.DataFrame({"item_id": rng.choice([f"i{k}" for k in range(300)], n),
+                          "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 60, n), unit="D"),
+                          "target_value": rng.integers(0, 10, n).astype(float)})
+    path = tmp_path / "many.csv"
+    frame.to_csv(path, index=False)
+    assert path.stat().st_size // 100 > 1024 and partition_count(path.stat().st_size, 100) <= MAX_PARTITIONS
+    whole: list[Series] = []
+    scan_long(str(path), freq="D", fmt=LongFormat(), write=whole.extend)
+    parts: list[Series] = []
+    scan_long(str(path), freq="D", fmt=LongFormat(), write=parts.extend, partition_bytes=100)
+    by_key = {s.key or s.item_id: s for s in parts}
+    assert len(parts) == len(whole) == frame["item_id"].nunique()
+    for s in whole:
+        np.testing.assert_array_equal(by_key[s.key or s.item_id].target, s.target)
+
+
 def test_timestamps_with_offsets_and_formats(tmp_path: Path) -> None:
     path = tmp_path / "tz.csv"
     path.write_text("item_id,timestamp,target_value\nA,2024-01-01T23:30:00+00:00,1\nA,2024-01-02T01:00:00+02:00,2\n")
