@@ -9,7 +9,7 @@ stores series of ``length`` hourly points, so ``items x stores x length`` rows (
 The long CSV has ``item_id,store,timestamp,target_value`` (one row per observation, as warehouses
 export it; ``store`` a dimension); the JSON lines hold one record per series. Files are written
 once to bench/out/ and reused. Each import runs in its own process (peak RSS is its own); the long
-import runs three times: with default settings (sources over 64 MiB are partitioned), held in
+import runs three times: with default settings (sources over 16 MiB are partitioned), held in
 memory (``--memory-mb``), and partitioned on disk by series key (``--partition-mb``, as for a
 source larger than memory).
 """
