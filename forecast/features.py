@@ -15,8 +15,10 @@ related columns, one holiday indicator per country.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -327,20 +329,47 @@ def attach_features(
     return out
 
 
+_read_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_read_lock = threading.Lock()
+#: Related and metadata datasets kept read, most recent first.
+READ_CACHE_SIZE = 2
+
+
+def _read_once(key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+    """``read()``, once per key while it stays among the :data:`READ_CACHE_SIZE` most recent: a
+    forecast attaches features partition by partition, and each partition reads the same related
+    and metadata datasets (artifacts never change once written, so the key is their folder)."""
+    with _read_lock:
+        if key in _read_cache:
+            _read_cache.move_to_end(key)
+            return _read_cache[key]
+    value = read()
+    with _read_lock:
+        _read_cache[key] = value
+        while len(_read_cache) > READ_CACHE_SIZE:
+            _read_cache.popitem(last=False)
+    return value
+
+
 def _related_blocks(workspace: Workspace, rel: Resource, entries: Sequence[Entry], plan: FeaturePlan,
                     picks: list[int], *, freq: str, horizon: int) -> list[np.ndarray]:
     """Each entry's related columns over its target and horizon, filled per the related dataset's
     backfill and futurefill; an item without a series, or gaps left, is an error naming them."""
     rs = dataset_summary(rel)
     filling = rs.filling or Filling().resolved(DatasetType.RELATED)
-    by_key: dict[str, tuple[pd.Period, np.ndarray]] = {}
     names = rs.dimensions
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for raw in iter_dataset(workspace, rel):
-            dims = dict(zip(names, raw.get("dimensions") or [], strict=True))
-            by_key[series_key(str(raw["item_id"]), dims)] = (
-                pd.Period(raw["start"], freq=freq), np.asarray(raw["dynamic_feat"], dtype=np.float64)[picks])
+
+    def read() -> dict[str, tuple[pd.Period, np.ndarray]]:
+        by_key = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for raw in iter_dataset(workspace, rel):
+                dims = dict(zip(names, raw.get("dimensions") or [], strict=True))
+                by_key[series_key(str(raw["item_id"]), dims)] = (
+                    pd.Period(raw["start"], freq=freq), np.asarray(raw["dynamic_feat"], dtype=np.float64)[picks])
+        return by_key
+
+    by_key = _read_once((workspace.root, rel.artifact, "related", tuple(picks), freq), read)
     missing, gaps, blocks = [], [], []
     for e in entries:
         dims = {d: e.get("dimensions", {}).get(d) for d in names}
@@ -425,7 +454,7 @@ def _holiday_blocks(entries: Sequence[Entry], countries: list[str], *, freq: str
 def _attach_metadata(workspace: Workspace, registry: ActiveResources, entries: list[Entry], plan: FeaturePlan,
                      name: str) -> None:
     meta = registry.get_active(Kind.DATASET, name)
-    table = read_metadata(workspace, meta)
+    table = _read_once((workspace.root, meta.artifact, "metadata"), lambda: read_metadata(workspace, meta))
     absent = [c for c in [*plan.categorical, *plan.numeric] if c not in table.column_names]
     if absent:
         raise ForecastInputError(f"metadata dataset {meta.name!r} lacks column(s) {absent} that the predictor "

@@ -113,8 +113,8 @@ def generate(
 ) -> int:
     """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
     count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
-    mean. By default the work is spread over all cores, :data:`forecast.partitions.PARTITION_ITEMS` items at a time
-    (see :func:`forecast_partition`). With ``dimensions``, ``series`` gives each entry's item id
+    mean. By default the work is spread over all cores, one partition
+    (:data:`forecast.partitions.PARTITION_ITEMS` items) at a time (see :func:`forecast_partition`). With ``dimensions``, ``series`` gives each entry's item id
     and dimension values (the entries' ``item_id`` is the series key)."""
     done = 0
     for index, start, stop in partition_ranges(len(entries)):

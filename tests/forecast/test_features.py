@@ -92,6 +92,36 @@ def test_what_if_changes_only_the_transformed_items(world: Runtime) -> None:
     assert result["scenario"] == {"related": None, "metadata": None, "transforms": ["system_load*1.3 where item_id=FR"]}
 
 
+def test_a_forecast_in_partitions_reads_its_related_and_metadata_datasets_once(
+        world: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One partition per item, a what-if (baseline and scenario per partition): the related and
+    metadata datasets are read once for the whole forecast, not once per partition."""
+    from collections import Counter
+
+    import forecast.features as features
+    import forecast.partitions
+
+    monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 1)
+    features._read_cache.clear()
+    reads: Counter[str] = Counter()
+    read_series, read_table = features.iter_dataset, features.read_metadata
+
+    def counting_series(workspace: Any, resource: Any, **kw: Any) -> Any:
+        reads[resource.name] += 1
+        return read_series(workspace, resource, **kw)
+
+    def counting_table(workspace: Any, resource: Any) -> Any:
+        reads[resource.name] += 1
+        return read_table(workspace, resource)
+
+    monkeypatch.setattr(features, "iter_dataset", counting_series)
+    monkeypatch.setattr(features, "read_metadata", counting_table)
+    f = create_forecast(world.workspace, world.registry, "in-parts", predictor="p", types="0.5",
+                        transforms=["system_load*1.3 where item_id=FR"])
+    assert f.result["num_items"] == 2
+    assert reads == {"regressors": 1, "markets": 1}
+
+
 def test_scenario_inputs_are_checked_before_anything_is_registered(world: Runtime) -> None:
     with pytest.raises(InvalidInputError, match="no related column 'price'"):
         create_forecast(world.workspace, world.registry, "x", predictor="p", transforms=["price*0.9"])
