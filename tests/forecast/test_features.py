@@ -8,6 +8,8 @@ regressors, the generation and load forecasts, as the long-format sample writes 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,8 +100,8 @@ def test_a_forecast_in_partitions_reads_its_related_and_metadata_datasets_once(
     metadata datasets are read once for the whole forecast, not once per partition."""
     from collections import Counter
 
-    import forecast.features as features
     import forecast.partitions
+    from forecast import features
 
     monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 1)
     features._read_cache.clear()
