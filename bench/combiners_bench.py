@@ -19,7 +19,8 @@ training:
 - ``shrink-0.5``: halfway between the greedy weights and equal ones;
 - ``top-k equal``: the k members best on validation, equally; ``within-x% equal``: every member
   whose validation score is within x % of the best one's, equally;
-- ``inverse-score^p`` (p = 1, 4, 8): weights proportional to the validation score to the power -p.
+- ``inverse-score^p`` (p = 1, 4, 8, and h/2 or h: growing with the validation window's length h):
+  weights proportional to the validation score to the power -p.
 
 Prints one JSON line per set and combiner (MASE and mean wQL on the backtest window).
 """
@@ -163,9 +164,10 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     for slack in (0.05, 0.10):  # every member within this fraction of the best validation score, equally
         near = [n for n in ranked if singles[n] <= singles[ranked[0]] * (1 + slack)]
         combiners[f"within-{int(slack * 100)}% equal"] = {n: 1 / len(near) for n in near}
-    for power in (1, 4, 8):
+    points = actuals.shape[1]  # validation points per series: how much the window can tell apart
+    for label, power in (("1", 1), ("4", 4), ("8", 8), ("h/2", points / 2), ("h", points)):
         inv = {n: singles[n] ** -power for n in forecasts}
-        combiners[f"inverse-score^{power}"] = {n: v / sum(inv.values()) for n, v in inv.items()}
+        combiners[f"inverse-score^{label}"] = {n: v / sum(inv.values()) for n, v in inv.items()}
 
     # the backtest window: the members' forecasts the predictor's backtest made
     parts = seen["backtest"]
