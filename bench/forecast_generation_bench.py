@@ -9,13 +9,13 @@ the same outputs (quantiles 0.1, 0.5, 0.9 and the mean):
 - gluonts: ``predictor.predict(dataset, num_samples=100)`` (batches of the predictor's
   ``batch_size``: mini_batch_size, pinned to 128 here), then ``forecast.quantile(q)`` and ``forecast.mean``
   per item;
-- ours, float32: :func:`forecast.forecasts.generate` with ``precision="float32"`` (gluonts' input
+- ours, float32: :func:`forecast_all` (a forecast job's partitions) with ``precision="float32"`` (gluonts' input
   transformation, our decoding loop, numpy reduction, Arrow output): the same draws as gluonts;
 - ours, auto: the default, float16 LSTM decoding where the CPU has native half precision;
 - statistical (``--statistical-items``, default 100,000): an AutoETS predictor fitted on the same
   Tourism monthly series, its stored per-series forecasts repeated to that many items (what a
   predictor fitted on them would hold: a mean and a standard deviation per step), generated
-  through the same :func:`forecast.forecasts.generate`. Every statistical algorithm (and the
+  through the same :func:`forecast_all`. Every statistical algorithm (and the
   statistical members of ``auto``) generates from stored forecasts this way, so the figure holds
   for all of them.
 """
@@ -31,6 +31,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def forecast_all(model, entries, types) -> None:  # type: ignore[no-untyped-def]
+    """Every entry forecast as a forecast job does it (partition by partition, each into the stored
+    table's batches; 100 sample paths, horizon 24), the batches dropped."""
+    from forecast.forecasts import forecast_partition
+    from forecast.partitions import partition_ranges
+
+    for index, start, stop in partition_ranges(len(entries)):
+        forecast_partition(model, entries[start:stop], types, index=index, num_samples=100, horizon=24)
 
 
 def main() -> None:
@@ -50,7 +60,6 @@ def main() -> None:
     from datasets.samples import write_sample
     from forecast.config import Hyperparameters
     from forecast.data import load_entries, model_view
-    from forecast.forecasts import generate
     from forecast.inference import sampler_for
     from forecast.predictors import create_predictor, load_active_predictor
     from forecast.types import parse_types
@@ -76,7 +85,7 @@ def main() -> None:
         def ours(precision: str) -> float:
             t = time.perf_counter()
             model.use_precision(precision)  # type: ignore[arg-type]
-            generate(model, entries, types, num_samples=100, sink=lambda b: None, horizon=24)
+            forecast_all(model, entries, types)
             return time.perf_counter() - t
 
         def gluonts_default() -> float:
@@ -110,7 +119,6 @@ def main() -> None:
 def statistical(rt, base, n: int, types, repeats: int) -> float:  # type: ignore[no-untyped-def]
     """Best-of-``repeats`` seconds to generate ``n`` items from stored AutoETS forecasts."""
     from forecast.config import Hyperparameters
-    from forecast.forecasts import generate
     from forecast.models.statistical import StatisticalModel, _Known
     from forecast.predictors import create_predictor, load_active_predictor
 
@@ -137,7 +145,7 @@ def statistical(rt, base, n: int, types, repeats: int) -> float:  # type: ignore
     seconds = []
     for _ in range(repeats):
         t = time.perf_counter()
-        generate(model, entries, types, num_samples=100, sink=lambda b: None, horizon=24)
+        forecast_all(model, entries, types)
         seconds.append(time.perf_counter() - t)
     statistical_module.run_jobs = fitting
     return min(seconds)

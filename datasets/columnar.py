@@ -77,6 +77,12 @@ class ParquetSink:
         self._writer.close()
 
 
+def rows_within(rows: tuple[int, int] | None, first: int, n: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of a whole (``None``: all) as a range within its piece of ``n`` rows
+    that begins at row ``first``; empty when ``lo >= hi``."""
+    return (0, n) if rows is None else (max(rows[0] - first, 0), min(rows[1] - first, n))
+
+
 def iter_row_groups(pf: pq.ParquetFile, columns: Sequence[str] | None = None,
                     rows: tuple[int, int] | None = None) -> Iterator[pa.Table]:
     """The file's row groups as tables, or only rows ``[start, stop)`` of the file (reading just
@@ -84,14 +90,13 @@ def iter_row_groups(pf: pq.ParquetFile, columns: Sequence[str] | None = None,
     first = 0
     for g in range(pf.num_row_groups):
         n = pf.metadata.row_group(g).num_rows
-        lo, hi = (0, n) if rows is None else (max(rows[0] - first, 0), min(rows[1] - first, n))
+        lo, hi = rows_within(rows, first, n)
         first += n
-        if lo >= hi:
-            if rows is not None and first >= rows[1]:
-                return
-            continue
-        table = pf.read_row_group(g, columns=list(columns) if columns else None)
-        yield table if (lo, hi) == (0, n) else table.slice(lo, hi - lo)
+        if lo < hi:
+            table = pf.read_row_group(g, columns=list(columns) if columns else None)
+            yield table if (lo, hi) == (0, n) else table.slice(lo, hi - lo)
+        if rows is not None and first >= rows[1]:
+            return
 
 
 def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None,

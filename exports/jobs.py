@@ -76,7 +76,7 @@ def run_export(
             if engine == "ray" and not spec.get("backtest"):
                 from exports.ray_export import export_on_ray
 
-                result = export_on_ray(workspace, forecast, destination=spec["destination"],
+                result = export_on_ray(workspace, forecast, source.schema, fs=fs, destination=spec["destination"],
                                        destination_options=storage_options, folder=f"{base}/{run_name(name, now)}",
                                        fmt=spec["format"], part_size_bytes=part_size, address=ray_address,
                                        on_rows=progress)

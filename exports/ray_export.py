@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import fsspec
+import pyarrow as pa
+
 from exports.destinations import open_destination
 from exports.writer import (
     TEMPORARY,
@@ -23,7 +26,6 @@ from exports.writer import (
     WrittenPart,
     commit_run,
     iter_long_batches,
-    long_schema,
     removed_on_failure,
     write_parts,
 )
@@ -37,14 +39,14 @@ class _Exporter:
     """A Ray actor: writes ranges of a forecast's items as export parts at the destination."""
 
     def __init__(self, root: str, storage_options: dict[str, Any], forecast: dict[str, Any], destination: str,
-                 destination_options: dict[str, Any] | None, fmt: Format, part_size_bytes: int) -> None:
+                 destination_options: dict[str, Any] | None, schema: pa.Schema, fmt: Format,
+                 part_size_bytes: int) -> None:
         self.workspace = Workspace(root, storage_options=storage_options)
         self.forecast = Resource.model_validate(forecast)
         self.fs, _ = open_destination(destination, destination_options)
+        self.schema = schema
         self.fmt = fmt
         self.part_size_bytes = part_size_bytes
-        r = self.forecast.result
-        self.schema = long_schema(list(r["columns"]), fmt, list(r.get("dimensions") or []))
 
     def export(self, index: int, start: int, stop: int, temp: str) -> list[WrittenPart]:
         """Write items ``[start, stop)`` as parts ``<temp>/p<index>-part<n>``."""
@@ -59,7 +61,9 @@ class _Exporter:
 def export_on_ray(
     workspace: Workspace,
     forecast: Resource,
+    schema: pa.Schema,
     *,
+    fs: fsspec.AbstractFileSystem,
     destination: str,
     destination_options: dict[str, Any] | None,
     folder: str,
@@ -68,13 +72,13 @@ def export_on_ray(
     address: str | None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ExportResult:
-    """Export ``forecast`` into run folder ``folder`` (a path on the destination's filesystem) on
-    Ray workers; the same files as :func:`exports.writer.write_export` but for where parts split.
-    A failure removes the run folder."""
+    """Export ``forecast`` (rows of ``schema``: :func:`exports.writer.forecast_source`'s) into run
+    folder ``folder``, a path on ``fs``, the opened ``destination``, on Ray workers; the same files
+    as :func:`exports.writer.write_export` but for where parts split. A failure removes the run
+    folder."""
     from forecast.ray_engine import run_on_actors
 
     started = time.perf_counter()
-    fs, _ = open_destination(destination, destination_options)
     items = int(forecast.result.get("num_items", 0))
     temp = f"{folder}/{TEMPORARY}"
     calls = [(i, a, min(a + EXPORT_PARTITION_ITEMS, items), temp)
@@ -88,11 +92,9 @@ def export_on_ray(
 
     with removed_on_failure(fs, folder):
         init = (workspace.root, workspace.storage_options, forecast.model_dump(mode="json"), destination,
-                destination_options, fmt, part_size_bytes)
+                destination_options, schema, fmt, part_size_bytes)
         results = run_on_actors(_Exporter, init, calls, "export", address=address, on_result=finished)
         parts = [p for written in results for p in written]
         if not parts:  # no items: a header-only part, as the local engine writes
-            parts = write_parts([], long_schema(list(forecast.result["columns"]), fmt,
-                                                list(forecast.result.get("dimensions") or [])),
-                                fs, f"{temp}/part", fmt=fmt)
+            parts = write_parts([], schema, fs, f"{temp}/part", fmt=fmt)
         return commit_run(fs, folder, parts, fmt=fmt, started=started)

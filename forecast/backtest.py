@@ -72,11 +72,13 @@ def run_backtest(
     else:
         predicted = [backtest_partition(model, part, eval_levels, num_samples, partition_seed(seed, index))
                      for _, index, part in calls]
-    for w in range(windows, 0, -1):
-        history = histories[w]
+    by_window: dict[int, list[Prediction]] = {w: [] for w in histories}
+    for (w, _, _), parts in zip(calls, predicted, strict=True):
+        by_window[w].extend(parts)
+    for w, history in histories.items():
         full = [e for e in entries if len(e["target"]) - w * h >= 1]
         offset = 0
-        for p in (p for (window, _, _), parts in zip(calls, predicted, strict=True) if window == w for p in parts):
+        for p in by_window[w]:
             n = len(p.item_ids)
             for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):
                 cut = len(e_hist["target"])

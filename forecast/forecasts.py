@@ -97,38 +97,6 @@ def forecast_partition(
     return out
 
 
-def generate(
-    model: Model,
-    entries: list[Entry],
-    types: Sequence[ForecastType],
-    *,
-    num_samples: int,
-    sink: Callable[[pa.RecordBatch], None],
-    horizon: int,
-    seed: int | None = None,
-    threads: int | None = None,
-    on_progress: ProgressCallback | None = None,
-    series: Sequence[tuple[str, dict[str, str] | None]] | None = None,
-    dimensions: Sequence[str] = (),
-) -> int:
-    """Forecast every entry and hand Arrow batches to ``sink`` in input order; returns the item
-    count. Quantile types come from the model's distribution (they never cross), ``mean`` is its
-    mean. By default the work is spread over all cores, one partition
-    (:data:`forecast.partitions.PARTITION_ITEMS` items) at a time (see :func:`forecast_partition`). With ``dimensions``, ``series`` gives each entry's item id
-    and dimension values (the entries' ``item_id`` is the series key)."""
-    done = 0
-    for index, start, stop in partition_ranges(len(entries)):
-        part = entries[start:stop]
-        for batch in forecast_partition(model, part, types, index=index, num_samples=num_samples, horizon=horizon,
-                                        seed=seed, threads=threads, dimensions=dimensions,
-                                        series=series[start:stop] if series is not None else None):
-            sink(batch)
-        done += len(part)
-        if on_progress is not None:
-            on_progress(done, len(entries))
-    return done
-
-
 def _check_sources(
     workspace: Workspace, registry: Registry, predictor: str, dataset: str | None
 ) -> tuple[Resource, Resource, PredictorManifest]:

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import iter_row_groups, read_parquet
+from datasets.columnar import iter_row_groups, read_parquet, rows_within
 from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
@@ -129,7 +129,7 @@ def iter_forecast_batches(
         with workspace.open(path, "rb") as f:
             pf = pq.ParquetFile(f)
             n = pf.metadata.num_rows
-            lo, hi = (0, n) if rows is None else (max(rows[0] - first, 0), min(rows[1] - first, n))
+            lo, hi = rows_within(rows, first, n)
             first += n
             if lo < hi:
                 for table in iter_row_groups(pf, wanted, (lo, hi)):

@@ -4,10 +4,6 @@ pandas and compared value by value with the stored forecast."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from exports.destinations import open_destination
 from forecast.store import load_forecast
 from forecast.synthetic import write_synthetic_forecast
 from resources import Kind, Status
+from tests.processes import kill_cli_when
 from tests.service_fixtures import poll
 
 AWKWARD = ["plain", "with,comma", 'with "quotes"', "multi\nline", "  spaced  ", "ünïcödé/ß", "semi;colon", "=1+2"]
@@ -138,20 +135,8 @@ def test_second_export_does_not_touch_the_first(rt: Runtime, tmp_path: Path) -> 
 def test_export_killed_midway(rt: Runtime, tmp_path: Path) -> None:
     _forecast(rt, items=40_000)
     dest = tmp_path / "killed"
-    forecast = str(Path(sys.executable).parent / "forecast")
-    proc = subprocess.Popen([forecast, "exports", "create", "k", "--forecast", "f", "--destination", str(dest),
-                             "--part-size-mb", "0.5"], env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(dest.glob("*/_temporary/part2.csv")):
-            assert proc.poll() is None, "the export finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+    kill_cli_when(["exports", "create", "k", "--forecast", "f", "--destination", str(dest), "--part-size-mb", "0.5"],
+                  lambda: bool(list(dest.glob("*/_temporary/part2.csv"))), what="export", timeout=60, poll=0.005)
     assert not list(dest.rglob("_SUCCESS"))
     assert not [p for p in dest.rglob("*_part*.csv")]
     r = rt.registry.get(Kind.EXPORT, "k")

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ from forecast.store import load_forecast, table_files
 from resources import Kind, Status
 from resources.lifecycle import sweep
 from tests.forecast.conftest import head_lines, tiny
+from tests.processes import kill_cli_when
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -219,19 +217,10 @@ def test_a_killed_driver_leaves_the_forecast_failed_with_no_half_result(
     import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
     create_predictor(rt.workspace, rt.registry, "deepar", dataset="tq", hyperparameters=tiny(num_eval_samples=200))
     env = {**os.environ, "FORECAST_ENGINE": "ray", "FORECAST_RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    forecast = str(Path(sys.executable).parent / "forecast")
-    proc = subprocess.Popen([forecast, "forecasts", "create", "big", "--predictor", "deepar", "--dataset", "many"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(Path(rt.workspace.path("forecasts")).glob("big/*/parts/part-*.parquet")):
-            assert proc.poll() is None, "the forecast finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+    parts = Path(rt.workspace.path("forecasts"))
+    kill_cli_when(["forecasts", "create", "big", "--predictor", "deepar", "--dataset", "many"],
+                  lambda: bool(list(parts.glob("big/*/parts/part-*.parquet"))), what="forecast", timeout=300,
+                  poll=0.05, env=env)
     r = rt.registry.get(Kind.FORECAST, "big")
     assert r.status == Status.CREATE_FAILED and r.artifact
     # Ray stops the actors of a driver that is gone; until then they may still write a part
