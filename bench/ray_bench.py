@@ -1,6 +1,7 @@
 """Forecasts, statistical fits and CSV exports of many items, local engine vs Ray, on this machine.
 
     .venv/bin/python bench/ray_bench.py [--items 100000] [--length 120] [--horizon 12]
+    .venv/bin/python bench/ray_bench.py --items 1000000 --fit-engines local --no-flat-check
 
 Synthetic monthly series of realistic length (``--length`` points: level, trend, yearly season,
 noise; every series different) are imported once. Then, each step in a fresh child process (so
@@ -147,6 +148,8 @@ def main() -> None:
     ap.add_argument("--flat-check", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--steps", default="fit,forecast-naive,forecast-deepar,export",
                     help="which steps to measure (fit comes first: the naive forecasts use its predictor)")
+    ap.add_argument("--fit-engines", default="local,ray",
+                    help="engines the fit step runs on (at 1M items, 'local' alone: the forecasts need one fit)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -189,7 +192,7 @@ def main() -> None:
 
         for name in ("fit", "forecast-naive", "forecast-deepar", "export"):
             for engine in ("local", "ray"):
-                if name in args.steps:
+                if name in args.steps and (name != "fit" or engine in args.fit_engines.split(",")):
                     step(name, engine)
         if args.flat_check and "forecast-deepar" in args.steps:
             step("forecast-deepar", "ray", "quarter")
