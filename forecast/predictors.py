@@ -112,8 +112,8 @@ def create_predictor(
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
     algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). With ``engine`` ``ray`` the
-    statistical models' per-series fits and the backtest's forecasts run on Ray workers
-    (``ray_address`` as for forecasts); DeepAR trains here.
+    statistical models' per-series fits, DeepAR's training (one task) and the backtest's forecasts
+    run on Ray workers (``ray_address`` as for forecasts); this process keeps the registry.
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.

@@ -1,4 +1,5 @@
-"""Forecast generation on a Ray cluster (``FORECAST_ENGINE=ray``; ``pip install '.[ray]'``).
+"""Forecasts, backtests, statistical fits and DeepAR training on a Ray cluster
+(``FORECAST_ENGINE=ray``; ``pip install '.[ray]'``).
 
 The driver plans the partitions (:meth:`forecast.forecasts.ForecastJob.partitions`: ranges of
 dataset rows) and hands them to actors, one per worker CPU. Each actor loads the predictor from
@@ -9,6 +10,10 @@ The driver only tracks progress and, when every part is written, lets the caller
 holds the items, so its memory does not grow with them. Workers never touch the registry: the job
 carries the few resources they read, so a cluster needs only the shared workspace
 (``FORECAST_HOME=s3://...``).
+
+Statistical fits run as tasks of up to :data:`FIT_CHUNK` series, backtests on actors that receive
+the model once, and a DeepAR training as one task (:func:`train_on_ray`) whose epochs the driver
+relays to the job's progress.
 
 Faults: an actor that dies mid-partition is restarted and the partition retried (Ray's actor
 restarts and task retries; a retried partition writes its whole part again). Any other failure
@@ -33,6 +38,10 @@ from resources import Workspace
 IN_FLIGHT_PER_ACTOR = 2
 #: Most series per Ray task when fitting statistical models (a task costs milliseconds).
 FIT_CHUNK = 128
+#: CPUs a DeepAR training task asks for (torch's threads on that worker); fewer if the cluster has fewer.
+TRAIN_CPUS = 2
+#: How often the driver relays a remote training's finished epochs (seconds).
+EPOCH_POLL_SECONDS = 0.5
 #: Restarts of a dead actor, and retries of the partition it was running.
 RETRIES = 3
 #: Fault injection for tests of the retry path: when this variable names a file that exists, the
@@ -115,6 +124,45 @@ def fit_on_ray(jobs: list[Any], address: str | None) -> list[Any]:
     size = max(1, min(FIT_CHUNK, math.ceil(len(jobs) / (4 * workers))))
     chunks = [(jobs[i : i + size],) for i in range(0, len(jobs), size)]
     return [r for part in run_tasks(_fit_chunk, chunks, address=address) for r in part]
+
+
+def _train_task(train: Callable[..., Any], kwargs: dict[str, Any], epochs: Any) -> Any:
+    """A Ray task: ``train(**kwargs)``, each finished epoch put on the ``epochs`` queue."""
+    maybe_die()
+    return train(**kwargs, on_epoch=lambda *epoch: epochs.put(epoch))
+
+
+def train_on_ray(train: Callable[..., Any], kwargs: dict[str, Any], *, address: str | None,
+                 on_epoch: Callable[..., None] | None = None) -> Any:
+    """``train(**kwargs)`` (a network's training, :func:`forecast.training.train_network`) as one
+    Ray task of :data:`TRAIN_CPUS` CPUs, so a training job lands on whichever node has room; its
+    epochs are relayed to ``on_epoch`` here as they finish (progress, ETA). A worker that dies is
+    retried from the start (the same seed trains the same network). When ``on_epoch`` raises (a
+    stop was asked for), the task is cancelled and the error goes on up.
+
+    Raises
+    ------
+    Exception
+        The training's failure, as the worker raised it (its type kept where Ray can).
+    """
+    from ray.util.queue import Queue
+
+    ray = connect(address)
+    cpus = max(1, min(TRAIN_CPUS, int(ray.cluster_resources().get("CPU", 1))))
+    epochs = Queue(actor_options={"num_cpus": 0})
+    ref = ray.remote(num_cpus=cpus, max_retries=RETRIES)(_train_task).remote(train, kwargs, epochs)
+    done = False
+    try:
+        while not done:
+            done = bool(ray.wait([ref], timeout=EPOCH_POLL_SECONDS)[0])
+            for epoch in epochs.get_nowait_batch(epochs.qsize()):
+                if on_epoch is not None:
+                    on_epoch(*epoch)
+        return _result(ray, ref)
+    finally:
+        if not done:
+            ray.cancel(ref, force=True)
+        epochs.shutdown()
 
 
 def maybe_die() -> None:

@@ -55,7 +55,7 @@ class FitContext:
     on_epoch: EpochCallback | None = None
     extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)
     notes: list[str] = field(default_factory=list)  # what fitting wants the user to know
-    engine: str = "local"  # "ray": per-series fits on Ray workers (forecast.ray_engine)
+    engine: str = "local"  # "ray": per-series fits and DeepAR's training on Ray workers (forecast.ray_engine)
     ray_address: str | None = None
 
     def phase(self, name: str) -> None:

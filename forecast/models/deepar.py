@@ -8,12 +8,15 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from forecast.config import ResolvedConfig
 from forecast.data import Entry, truncate
-from forecast.models.base import Algorithm, FitContext, Model, Prediction
+from forecast.models.base import Algorithm, EpochCallback, FitContext, Model, Prediction
 from forecast.sampling import Precision
+
+if TYPE_CHECKING:
+    from forecast.training import TrainedNetwork
 
 TRAINING_FILE = "training.json"
 
@@ -75,15 +78,13 @@ class DeepARAlgorithm(Algorithm):
     uses_features: ClassVar[bool] = True
 
     def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> DeepARModel:
-        from forecast.training import train_network
-
         hp = self.cfg.hp
         entries = truncate(entries, 0)  # training sees features up to each target's end (callers may pass more)
         use_validation = hp.early_stopping_patience is not None
         fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
         ctx.phase("training")
-        trained = train_network(self.cfg, fit_on, entries if use_validation else None, nonnegative=ctx.nonnegative,
-                                on_epoch=ctx.on_epoch, extra_callbacks=ctx.extra_callbacks)
+        trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
+                         on_epoch=ctx.on_epoch)
         training = {
             "epochs_run": len(trained.history),
             "best_epoch": trained.best_epoch,
@@ -96,14 +97,25 @@ class DeepARAlgorithm(Algorithm):
         return DeepARModel(trained.predictor, self.cfg, training)
 
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
-        from forecast.training import train_network
-
         assert isinstance(model, DeepARModel)
         if not self.cfg.hp.refit:
             return model
         ctx.phase("refit")
         started = time.perf_counter()
-        final = train_network(self.cfg, entries, None, max_epochs=model.training["best_epoch"],
-                              nonnegative=ctx.nonnegative, extra_callbacks=ctx.extra_callbacks)
+        final = _train(self.cfg, ctx, train=entries, validation=None, max_epochs=model.training["best_epoch"],
+                       on_epoch=None)
         return DeepARModel(final.predictor, self.cfg,
                            {**model.training, "refit_seconds": round(time.perf_counter() - started, 3)})
+
+
+def _train(cfg: ResolvedConfig, ctx: FitContext, *, on_epoch: EpochCallback | None, **kwargs: Any) -> TrainedNetwork:
+    """One network trained on ``kwargs`` (:func:`forecast.training.train_network`'s): here, or as
+    a Ray task when the job runs on Ray (its epochs still reach ``on_epoch``, here)."""
+    from forecast.training import train_network
+
+    kwargs.update(cfg=cfg, nonnegative=ctx.nonnegative, extra_callbacks=ctx.extra_callbacks)
+    if ctx.engine == "ray":
+        from forecast.ray_engine import train_on_ray
+
+        return train_on_ray(train_network, kwargs, address=ctx.ray_address, on_epoch=on_epoch)  # type: ignore[no-any-return]
+    return train_network(**kwargs, on_epoch=on_epoch)

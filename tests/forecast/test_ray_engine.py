@@ -199,6 +199,59 @@ def test_a_ray_backtest_equals_the_local_one(ray_cluster: None, tq60: Runtime) -
     assert made["ray"].result["training"]["notes"] == made["local"].result["training"]["notes"]
 
 
+def _pid_recorder(path: Path) -> Any:
+    """A Lightning callback (pickled by value, so a Ray worker can load it) that writes the
+    training process's id to ``path``."""
+    import lightning.pytorch as pl
+
+    class RecordPid(pl.Callback):
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            path.write_text(str(os.getpid()))
+
+    return RecordPid()
+
+
+def test_deepar_trains_on_a_ray_worker_and_reports_its_epochs_here(ray_cluster: None, tq60: Runtime,
+                                                                    tmp_path: Path) -> None:
+    """With the Ray engine DeepAR's training is a Ray task in another process; its epochs reach
+    the job's progress as they finish, and the network is the local engine's (same epochs, losses
+    and backtest)."""
+    runs = {}
+    for engine in ("local", "ray"):
+        epochs: list[tuple[Any, ...]] = []
+        r = create_predictor(tq60.workspace, tq60.registry, f"deepar-{engine}", dataset="tq",
+                             hyperparameters=tiny(epochs=3, early_stopping_patience=None), engine=engine,  # type: ignore[arg-type]
+                             on_epoch=lambda *e, seen=epochs: seen.append(e),
+                             extra_callbacks=[_pid_recorder(tmp_path / f"{engine}.pid")])
+        runs[engine] = (epochs, r.result["metrics"], tq60.registry.get(Kind.PREDICTOR, f"deepar-{engine}").result)
+    assert int((tmp_path / "local.pid").read_text()) == os.getpid()
+    assert int((tmp_path / "ray.pid").read_text()) != os.getpid()
+    assert [e[0] for e in runs["ray"][0]] == [1, 2, 3]
+    assert runs["ray"][:2] == runs["local"][:2]
+
+
+def test_a_stop_during_ray_training_cancels_the_task(ray_cluster: None, tq60: Runtime, tmp_path: Path) -> None:
+    """A stop asked for at the first epoch (as the registry's progress report raises it) stops the
+    job: CREATE_STOPPED, and the Ray worker that was training is killed, not left to finish."""
+    from resources.errors import JobStopped
+
+    def stop(*epoch: Any) -> None:
+        raise JobStopped("stopped on request")
+
+    pid_file = tmp_path / "train.pid"
+    started = time.monotonic()
+    with pytest.raises(JobStopped):
+        create_predictor(tq60.workspace, tq60.registry, "stopped", dataset="tq",
+                         hyperparameters=tiny(epochs=500, early_stopping_patience=None), engine="ray",
+                         on_epoch=stop, extra_callbacks=[_pid_recorder(pid_file)])
+    assert tq60.registry.get(Kind.PREDICTOR, "stopped").status == Status.CREATE_STOPPED
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(int(pid_file.read_text())):
+        assert time.monotonic() < deadline, "the training worker is still running"
+        time.sleep(0.2)
+    assert time.monotonic() - started < 120  # 500 epochs would take far longer
+
+
 def test_a_killed_driver_leaves_the_forecast_failed_with_no_half_result(
         ray_cluster: None, rt: Runtime, samples_dir: Path, tmp_path: Path) -> None:
     """``forecast forecasts create`` with the Ray engine (a driver of its own on this module's Ray)
