@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import ParquetSink, iter_entries, read_parquet, series_to_batch
+from datasets.columnar import ParquetSink, iter_entries, open_parquet, read_parquet, series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.long_format import DatasetType, LongFormat
 from datasets.long_scan import PARTITION_BYTES, scan_long
@@ -50,7 +50,7 @@ def resolve_layout(source: str, layout: Layout, *, storage_options: dict[str, An
     if "json" in kinds:
         return "jsonlines"
     with fs.open(files[0][0], "rb") as f:
-        schema = pq.ParquetFile(f).schema_arrow
+        schema = open_parquet(f).schema_arrow
     listed = TARGET in schema.names and pa.types.is_list(schema.field(TARGET).type)
     return "jsonlines" if listed else "long"
 

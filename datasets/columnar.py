@@ -8,6 +8,7 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from datasets.records import Series
@@ -49,19 +50,38 @@ def series_to_batch(series: Sequence[Series], item_ids: Sequence[str]) -> pa.Rec
     )
 
 
-def read_parquet(f: IO[bytes], *, columns: Sequence[str] | None = None, where: Any = None) -> pa.Table:
-    """A Parquet file read from an open file object: whole (``columns`` of it), or the rows
-    matching the ``where`` expression (row groups pruned by their statistics).
+def open_parquet(f: IO[bytes] | str) -> pq.ParquetFile:
+    """A Parquet file opened for reads that start no Arrow thread (with ``use_threads=False`` on
+    each read, as every read here does).
 
-    Single-threaded: with a Python file object, pyarrow 26's thread pools can be left with a live
-    worker at interpreter exit, which aborts the process ("terminate called without an active
-    exception", apache/arrow#34314 and #50482): about half of short CLI runs with threaded
-    ``pq.read_table``, and 1 in 20 in CI with threaded ``ParquetFile.read``. Threads buy nothing
-    here: a 200,000-item forecast table (4 columns of 12 values) reads in 0.2-0.3 s either way on
-    2 cores."""
-    if where is None:
-        return pq.ParquetFile(f).read(columns=list(columns) if columns else None, use_threads=False)
-    return pq.read_table(f, columns=list(columns) if columns else None, filters=where, use_threads=False)
+    An Arrow I/O thread that reads a Python file object takes the GIL; one still alive at
+    interpreter exit is killed inside C++ code, which aborts the process ("terminate called
+    without an active exception", apache/arrow#34314): a CLI query that printed its answer would
+    exit with SIGABRT now and then. Pre-buffering and ``use_threads`` each start such threads;
+    without them a read runs on the calling thread. Threads buy nothing here: a 200,000-item
+    forecast table (4 columns of 12 values) reads in 0.2-0.3 s either way on 2 cores."""
+    return pq.ParquetFile(f, pre_buffer=False)
+
+
+def _may_hold(stats: Any, value: str) -> bool:
+    return stats is None or not stats.has_min_max or stats.min <= value <= stats.max
+
+
+def read_parquet(f: IO[bytes], *, columns: Sequence[str] | None = None, item_id: str | None = None) -> pa.Table:
+    """A Parquet file read from an open file object: whole (``columns`` of it), or the rows of one
+    ``item_id``, reading only the row groups whose statistics may hold it."""
+    pf = open_parquet(f)
+    cols = list(columns) if columns else None
+    if item_id is None:
+        return pf.read(columns=cols, use_threads=False)
+    at = pf.schema_arrow.get_field_index(ITEM_ID)
+    groups = [g for g in range(pf.num_row_groups)
+              if _may_hold(pf.metadata.row_group(g).column(at).statistics, item_id)]
+    read = [pf.read_row_group(g, columns=cols if cols is None or ITEM_ID in cols else [*cols, ITEM_ID],
+                              use_threads=False) for g in groups]
+    table = pa.concat_tables(read) if read else pf.schema_arrow.empty_table().select(cols or pf.schema_arrow.names)
+    table = table.filter(pc.equal(table.column(ITEM_ID), item_id))
+    return table.select(cols) if cols else table
 
 
 class ParquetSink:
@@ -95,7 +115,7 @@ def iter_row_groups(pf: pq.ParquetFile, columns: Sequence[str] | None = None,
         lo, hi = rows_within(rows, first, n)
         first += n
         if lo < hi:
-            table = pf.read_row_group(g, columns=list(columns) if columns else None)
+            table = pf.read_row_group(g, columns=list(columns) if columns else None, use_threads=False)
             yield table if (lo, hi) == (0, n) else table.slice(lo, hi - lo)
         if rows is not None and first >= rows[1]:
             return
@@ -110,7 +130,7 @@ def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None,
     buffers. Files stored before dimensions existed have no such column."""
     import pandas as pd
 
-    pf = pq.ParquetFile(f)
+    pf = open_parquet(f)
     for table in iter_row_groups(pf, columns, rows):
         cols = set(table.column_names)
         ids = table.column(ITEM_ID).to_pylist() if ITEM_ID in cols else None

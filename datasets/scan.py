@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from datasets.columnar import series_to_batch
+from datasets.columnar import open_parquet, series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.records import RecordValidator, Series, decode_json_line
 from datasets.sources import (
@@ -44,9 +43,9 @@ def _iter_json(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, dic
 
 def _iter_parquet(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        pf = pq.ParquetFile(f)
+        pf = open_parquet(f)
         row = 0
-        for batch in pf.iter_batches(batch_size=2048):
+        for batch in pf.iter_batches(batch_size=2048, use_threads=False):
             for obj in batch.to_pylist():
                 row += 1
                 yield row, obj

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from datasets.columnar import open_parquet
 from forecast.store import iter_forecast_batches, timestamp_grid
 from resources import Resource, Workspace
 
@@ -106,7 +107,7 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
         raise InvalidInputError(f"predictor {predictor.name!r} was created before backtest forecasts were stored; "
                                 "create it again to export its backtest")
     f = workspace.open(path, "rb")
-    parquet = pq.ParquetFile(f)
+    parquet = open_parquet(f)
     values = [n for n in parquet.schema_arrow.names if n not in ("item_id", "window", "timestamp", "actual")]
     schema = pa.schema([pa.field("item_id", pa.string()), pa.field("date", _date_type(fmt)),
                         pa.field("backtest_window", pa.int16()), pa.field("actual", pa.float32())]
@@ -114,7 +115,7 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for b in parquet.iter_batches(batch_size=batch_rows):
+            for b in parquet.iter_batches(batch_size=batch_rows, use_threads=False):
                 dates = _dates(b.column("timestamp").cast(pa.int64()).to_numpy(), fmt)
                 yield pa.RecordBatch.from_arrays([b.column("item_id"), dates, b.column("window"), b.column("actual"),
                                                   *(b.column(c) for c in values)], schema=schema)

@@ -12,12 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from datasets.catalog import DATA_FILE
-from datasets.columnar import read_parquet
+from datasets.columnar import open_parquet, read_parquet
 from forecast.store import LoadedForecast, forecast_timestamps, iso_utc
 from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Workspace
 
@@ -27,9 +25,9 @@ def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensio
     """(timestamps ns, target) of one stored series (an item, and its dimension values when the
     dataset has dimensions), or ``None`` if it is not in the dataset."""
     with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
-        names = pq.ParquetFile(f).schema_arrow.names
+        names = open_parquet(f).schema_arrow.names
         columns = ["item_id", "start", "target"] + (["dimensions"] if dimensions and "dimensions" in names else [])
-        table = read_parquet(f, columns=columns, where=pc.field("item_id") == item_id)
+        table = read_parquet(f, columns=columns, item_id=item_id)
     if "dimensions" in table.column_names:
         table = table.filter(pa.array([d == dimensions for d in table.column("dimensions").to_pylist()]))
     if table.num_rows == 0:

@@ -418,7 +418,7 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
     points = None
     if item is not None and workspace.exists(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}"):
         with workspace.open(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}", "rb") as f:
-            fc = read_parquet(f, where=pc.field("item_id") == item)
+            fc = read_parquet(f, item_id=item)
         values = [c for c in fc.column_names if c not in ("item_id", "window", "timestamp", "actual")]
         stamps = fc.column("timestamp").cast("int64").to_numpy()
         points = [BacktestPoint(window=int(w), timestamp=datetime.fromtimestamp(int(s) / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

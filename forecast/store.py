@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import iter_row_groups, read_parquet, rows_within
+from datasets.columnar import iter_row_groups, open_parquet, read_parquet, rows_within
 from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
 from forecast.types import parse_columns
@@ -127,7 +127,7 @@ def iter_forecast_batches(
     first = 0
     for path in table_files(resource):
         with workspace.open(path, "rb") as f:
-            pf = pq.ParquetFile(f)
+            pf = open_parquet(f)
             n = pf.metadata.num_rows
             lo, hi = rows_within(rows, first, n)
             first += n
