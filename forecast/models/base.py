@@ -126,8 +126,9 @@ class Algorithm(ABC):
     @abstractmethod
     def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> Model:
         """Fit on ``entries`` (the histories before the backtest windows). ``keep_fits=False``: the
-        model will only forecast from these histories (a validation window), so per-series
-        models need not keep what :meth:`finalize` would update."""
+        model will only forecast from these histories (a validation window), so per-series models
+        need not keep their fits (kept only to forecast the same histories with the horizon's
+        regressor values, as the backtest does)."""
 
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
         """The model forecasts will use, after the backtest, given the full ``entries``: the same

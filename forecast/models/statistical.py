@@ -9,12 +9,13 @@ normal ratio), so a mean and a standard deviation per step give every quantile f
 exactly, and no conformal calibration is needed. When every training value is >= 0 the forecast
 is that of ``max(Y, 0)``: quantiles clipped at 0 and the mean of the censored Gaussian.
 
-Models are fitted at each forecast origin: on the histories before the backtest window (whose
-forecasts the backtest scores). The stored final forecasts keep those parameters and update the
-state with the backtest window's observations (statsforecast's ``forward``, milliseconds per
-series), except AutoCES, whose ``forward`` is not reliable, and except with ``refit``: then they
-are fitted again on the full histories. A history the model has not seen (another dataset, an
-HTTP request) is fitted from scratch.
+Models are fitted at each forecast origin: on the histories before each backtest window (whose
+forecasts the backtest scores) and again on the full histories for the stored final forecasts, so
+the backtest measures the procedure the forecasts come from. Keeping a fit's parameters and only
+updating its state with the newer observations (statsforecast's ``forward``) is milliseconds per
+series but measurably worse: updated over one horizon, AutoETS's MASE was 2-23 % worse than a
+refit on each of the 9 development sets, AutoTheta's up to 10 % (bench/README.md, "Refit or
+update"). A history the model has not seen (another dataset, an HTTP request) is fitted too.
 
 A series a model cannot fit (too short, degenerate) gets seasonal naive instead, and is counted
 in the predictor's notes. Each series is fitted on its last ``max(1000, 20 seasons)`` points.
@@ -32,12 +33,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datasets.columnar import read_parquet
 from forecast.config import ResolvedConfig, season_length
 from forecast.data import Entry
 from forecast.models.base import (
@@ -53,12 +55,9 @@ logger = logging.getLogger(__name__)
 
 #: Items per batch handed to the process pool (and yielded to the caller).
 ITEMS_PER_BATCH = 2_000
-#: Models whose state update (``forward``) is not reliable: refitted for the final forecasts
-#: (AutoCES's ``forward`` re-estimates its initial state with fixed smoothing parameters: on
-#: Tourism monthly its MASE went from 1.51 to 1.83 against a refit).
-NO_FORWARD = frozenset({"ces"})
-#: Fitted models are kept (for the final forecasts' state update) up to this many series; beyond,
-#: the final forecasts are refitted, so memory stays bounded (a fitted model holds its history).
+#: Models fitted with regressors are kept (to forecast the same history with the horizon's
+#: regressor values, as the backtest does) up to this many series; beyond, they are fitted again,
+#: so memory stays bounded (a fitted model holds its history).
 KEEP_FITS_UP_TO = 50_000
 #: The statistical models see at most the last max(MIN_HISTORY, HISTORY_SEASONS x season) points.
 MIN_HISTORY = 1_000
@@ -103,11 +102,17 @@ class _Job:
     season: int
     horizon: int
     target: np.ndarray  # cleaned float64
-    fitted: Any = None  # a model fitted on a prefix of ``target``: update its state instead of fitting
+    fitted: Any = None  # a model fitted on exactly ``target``: only forecast (new horizon regressors)
     keep: bool = False  # return the fitted model
     x: np.ndarray | None = None  # (len(target), k) exogenous regressors over the history (AutoARIMA)
     x_future: np.ndarray | None = None  # (horizon, k) their values over the horizon; None: fit only
-    same_history: bool = False  # ``fitted`` was fitted on exactly ``target``: only forecast
+
+
+class _Result(NamedTuple):
+    mean: np.ndarray
+    sigma: np.ndarray
+    fitted: Any  # the fitted model, when the job asked to keep it
+    note: str | None  # why the series fell back to seasonal naive
 
 
 def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -116,38 +121,33 @@ def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
 
 
-def _run(job: _Job) -> tuple[np.ndarray, np.ndarray, Any, str | None]:
+def _run(job: _Job) -> _Result:
     """(mean, sigma) of one series, the fitted model if asked for, and a note if it fell back."""
     y, h, x, xf = job.target, job.horizon, job.x, job.x_future
     if len(y) == 0:
-        return np.zeros(h), np.zeros(h), None, "no observations"
-    regressors = {"X": x, "X_future": xf} if x is not None else {}
+        return _Result(np.zeros(h), np.zeros(h), None, "no observations")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
-            if job.fitted is not None and job.same_history:
-                return (*_gaussian(job.fitted.predict(h=h, X=xf, level=[80])), job.fitted, None)
             if job.fitted is not None:
-                return (*_gaussian(job.fitted.forward(y=y, h=h, level=[80], **regressors)), job.fitted, None)
-            if job.keep or (x is not None and xf is None):
-                model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
-                if x is not None and xf is None:  # fitted for later origins; no horizon values to forecast with
-                    return np.full(h, np.nan), np.full(h, np.nan), model, None
-                return (*_gaussian(model.predict(h=h, level=[80], **({"X": xf} if x is not None else {}))),
-                        model, None)
-            return (*_gaussian(_make(job.algorithm, job.season).forecast(y=y, h=h, level=[80], **regressors)),
-                    None, None)
+                return _Result(*_gaussian(job.fitted.predict(h=h, X=xf, level=[80])), job.fitted, None)
+            model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
+            kept = model if job.keep else None
+            if x is not None and xf is None:  # fitted for this history; no horizon values to forecast with
+                return _Result(np.full(h, np.nan), np.full(h, np.nan), kept, None)
+            out = model.predict(h=h, level=[80], **({"X": xf} if x is not None else {}))
+            return _Result(*_gaussian(out), kept, None)
         except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
             season = job.season if len(y) > job.season else 1
             out = _make("seasonal_naive", season).forecast(y=y, h=h, level=[80])
-            return (*_gaussian(out), None, note)
+            return _Result(*_gaussian(out), None, note)
         except Exception:  # noqa: BLE001 - one point: repeat it
-            return np.full(h, y[-1]), np.zeros(h), None, note
+            return _Result(np.full(h, y[-1]), np.zeros(h), None, note)
 
 
-def _run_chunk(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
+def _run_chunk(jobs: list[_Job]) -> list[_Result]:
     return [_run(j) for j in jobs]
 
 
@@ -189,7 +189,7 @@ def shutdown_pools() -> None:
 
 
 def run_jobs(jobs: list[_Job], threads: int | None, *, ray_address: str | None = None
-             ) -> list[tuple[np.ndarray, np.ndarray, Any, str | None]]:
+             ) -> list[_Result]:
     """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
     forked process per core, or with ``ray_address`` (``""`` for a local Ray) over Ray workers.
     ``threads=1`` (a request): in this thread, or in a spawned worker process in a server
@@ -211,7 +211,7 @@ def run_jobs(jobs: list[_Job], threads: int | None, *, ray_address: str | None =
         return _run_chunk(jobs)
     size = max(1, math.ceil(len(jobs) / (workers * 4)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    out: list[tuple[np.ndarray, np.ndarray, Any, str | None]] = []
+    out: list[_Result] = []
     for part in _process_pool("fork", workers).map(_run_chunk, chunks):
         out.extend(part)
     return out
@@ -272,8 +272,8 @@ class StatisticalModel(Model):
                           keep: bool = False, refit: bool = False,
                           on_progress: Callable[[int, int], None] | None = None,
                           ctx: FitContext | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, sigma)`` ``(N, H)`` for every entry: known histories from memory, longer
-        histories of fitted items by updating their state, the rest fitted. ``remember`` keeps the
+        """``(mean, sigma)`` ``(N, H)`` for every entry: known histories from memory (with other
+        horizon regressors, from the kept fitted model), the rest fitted. ``remember`` keeps the
         forecasts for these histories, ``keep`` also the fitted models; ``refit`` fits every item
         afresh. ``on_progress(done, total)`` after each chunk of series (it may raise to stop).
         A fitting ``ctx`` with the ``ray`` engine fits on Ray workers."""
@@ -291,26 +291,20 @@ class StatisticalModel(Model):
             if not refit and k is not None and k.length == len(y) and k.digest == digest and k.future == future:
                 mean[i], sigma[i] = k.mean, k.sigma
                 continue
-            fitted, same = None, False
-            if not refit and k is not None and k.fitted is not None:
-                if k.length == len(y) and k.digest == digest:
-                    fitted, same = k.fitted, True  # the same history, other horizon regressors
-                elif len(y) > k.length and _digest(y[: k.length], None if x is None else x[: k.length]) == k.digest:
-                    fitted = k.fitted
+            same = not refit and k is not None and k.fitted is not None and k.length == len(y) and k.digest == digest
             todo.append((i, key, y, digest, future))
             limit = self.history_limit
-            jobs.append(_Job(self.algorithm, self.season, h, y[-limit:], fitted=fitted, keep=keep,
-                             x=None if x is None else x[-limit:], x_future=xf, same_history=same))
+            jobs.append(_Job(self.algorithm, self.season, h, y[-limit:], fitted=k.fitted if same else None,  # type: ignore[union-attr]
+                             keep=keep, x=None if x is None else x[-limit:], x_future=xf))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
-            for (i, key, y, digest, future), (m, s, fitted, note) in zip(todo[chunk], run_jobs(jobs[chunk], threads,
-                                                                                  ray_address=ray_address),
-                                                                         strict=True):
-                mean[i], sigma[i] = m, s
-                if note is not None:
-                    self.notes[key] = note
+            for (i, key, y, digest, future), r in zip(todo[chunk], run_jobs(jobs[chunk], threads, ray_address=ray_address),
+                                                      strict=True):
+                mean[i], sigma[i] = r.mean, r.sigma
+                if r.note is not None:
+                    self.notes[key] = r.note
                 if remember:
-                    self.known[key] = _Known(len(y), digest, m, s, fitted if keep else None, future)
+                    self.known[key] = _Known(len(y), digest, r.mean, r.sigma, r.fitted if keep else None, future)
             if on_progress is not None:
                 on_progress(min(start + ITEMS_PER_BATCH, len(jobs)), len(jobs))
         return mean, sigma
@@ -375,7 +369,8 @@ class StatisticalModel(Model):
 
     @classmethod
     def load(cls, folder: Path, cfg: ResolvedConfig) -> StatisticalModel:
-        table = pq.read_table(folder / FORECASTS_FILE)
+        with (folder / FORECASTS_FILE).open("rb") as f:
+            table = read_parquet(f)
         meta = table.schema.metadata
         h = cfg.prediction_length
         means = table.column("mean").combine_chunks().flatten().to_numpy().reshape(-1, h)
@@ -414,7 +409,7 @@ class StatisticalAlgorithm(Algorithm):
     def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> StatisticalModel:
         ctx.phase(f"fitting {self.algorithm}")
         model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative)
-        keep = keep_fits and self.algorithm not in NO_FORWARD and len(entries) <= KEEP_FITS_UP_TO
+        keep = keep_fits and model.uses_regressors and len(entries) <= KEEP_FITS_UP_TO
         model.forecast_gaussian(entries, threads=None, remember=True, keep=keep, ctx=ctx,
                                 on_progress=lambda done, total: ctx.phase(f"fitting {self.algorithm}: {done}/{total} series"))
         return model
@@ -423,7 +418,7 @@ class StatisticalAlgorithm(Algorithm):
         assert isinstance(model, StatisticalModel)
         ctx.phase(f"final forecasts {self.algorithm}")
         mean, sigma = model.forecast_gaussian(
-            entries, threads=None, refit=self.cfg.hp.refit or self.algorithm in NO_FORWARD, ctx=ctx,
+            entries, threads=None, refit=self.cfg.hp.refit, ctx=ctx,
             on_progress=lambda done, total: ctx.phase(f"final forecasts {self.algorithm}: {done}/{total} series"))
         for k in model.known.values():
             k.fitted = None  # the fitted models are not stored

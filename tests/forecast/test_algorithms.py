@@ -125,6 +125,23 @@ def test_statistical_invocation_fits_the_request_history(world: Any) -> None:
         assert (np.asarray(out[i]["quantiles"]["0.1"]) <= np.asarray(out[i]["quantiles"]["0.9"])).all()
 
 
+@pytest.mark.parametrize("algorithm", ["ets", "theta"])
+def test_stored_forecasts_come_from_a_fit_on_the_full_history(world: Any, algorithm: str) -> None:
+    """The stored forecasts are fitted on each full history (as the backtest fits at its origin),
+    not the backtest fit's parameters with its state updated: the same as statsforecast's model
+    fitted on the whole series."""
+    from statsforecast.models import AutoETS, AutoTheta
+
+    f = create_forecast(world.workspace, world.registry, f"full-{algorithm}", predictor=algorithm, types="0.5,0.9")
+    stored = load_forecast(world.workspace, f)
+    raw = {str(r["item_id"]): r for r in _series(world)}
+    make = {"ets": AutoETS, "theta": AutoTheta}[algorithm]
+    for i, item in enumerate(stored.item_ids[:5]):
+        direct = make(season_length=4).fit(np.asarray(raw[item]["target"], dtype=float)).predict(h=4, level=[80])
+        np.testing.assert_allclose(stored.values["p50"][i], np.maximum(direct["mean"], 0), rtol=1e-4)
+        np.testing.assert_allclose(stored.values["p90"][i], np.maximum(direct["hi-80"], 0), rtol=1e-4)
+
+
 def _loaded(world: Any, name: str) -> tuple[Any, Any]:
     from forecast.artifacts import read_manifest
 
