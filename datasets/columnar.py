@@ -75,11 +75,10 @@ def read_parquet(f: IO[bytes], *, columns: Sequence[str] | None = None, item_id:
     if item_id is None:
         return pf.read(columns=cols, use_threads=False)
     at = pf.schema_arrow.get_field_index(ITEM_ID)
-    groups = [g for g in range(pf.num_row_groups)
-              if _may_hold(pf.metadata.row_group(g).column(at).statistics, item_id)]
-    read = [pf.read_row_group(g, columns=cols if cols is None or ITEM_ID in cols else [*cols, ITEM_ID],
-                              use_threads=False) for g in groups]
-    table = pa.concat_tables(read) if read else pf.schema_arrow.empty_table().select(cols or pf.schema_arrow.names)
+    wanted = cols if cols is None or ITEM_ID in cols else [*cols, ITEM_ID]  # the filter needs the ids
+    read = [pf.read_row_group(g, columns=wanted, use_threads=False) for g in range(pf.num_row_groups)
+            if _may_hold(pf.metadata.row_group(g).column(at).statistics, item_id)]
+    table = pa.concat_tables(read) if read else pf.schema_arrow.empty_table().select(wanted or pf.schema_arrow.names)
     table = table.filter(pc.equal(table.column(ITEM_ID), item_id))
     return table.select(cols) if cols else table
 

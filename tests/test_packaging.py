@@ -84,10 +84,12 @@ def test_one_item_is_read_from_the_row_groups_that_may_hold_it(tmp_path: Path) -
         one = read_parquet(f, item_id="d")
         values = read_parquet(f, item_id="d", columns=["p50"])
         missing = read_parquet(f, item_id="zz")
+        missing_values = read_parquet(f, item_id="zz", columns=["p50"])  # no row group may hold it
     assert whole.num_rows == 6
     assert one.to_pylist() == [whole.to_pylist()[3]]
     assert values.column_names == ["p50"] and values.to_pylist() == [{"p50": whole.to_pylist()[3]["p50"]}]
     assert missing.num_rows == 0 and missing.column_names == ["item_id", "p50"]
+    assert missing_values.num_rows == 0 and missing_values.column_names == ["p50"]
 
 
 def test_the_serving_path_imports_neither_ray_nor_torch(tmp_path: Path) -> None:
