@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from pyarrow import ipc
 
-from datasets.columnar import open_parquet
+from datasets.columnar import iter_batches, open_parquet
 from datasets.columns import as_key_strings, empty_keys, parse_numbers, parse_timestamps
 from datasets.errors import ProblemLog
 from datasets.frequency import freq_offset, normalize_freq
@@ -93,7 +93,7 @@ def read_tables(fs: Any, path: str, kind: FileKind, name: str, log: ProblemLog,
     try:
         if kind == "parquet":
             with open_source_file(fs, path) as f:
-                for batch in open_parquet(f).iter_batches(batch_size=1 << 16, use_threads=False):
+                for batch in iter_batches(open_parquet(f), 1 << 16):
                     yield report(pa.Table.from_batches([batch]))
             return
         with open_source_file(fs, path) as f:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from datasets.columnar import open_parquet, series_to_batch
+from datasets.columnar import iter_batches, open_parquet, series_to_batch
 from datasets.frequency import normalize_freq
 from datasets.records import RecordValidator, Series, decode_json_line
 from datasets.sources import (
@@ -45,7 +45,7 @@ def _iter_parquet(f: Any, name: str, v: RecordValidator) -> Iterator[tuple[int, 
     try:
         pf = open_parquet(f)
         row = 0
-        for batch in pf.iter_batches(batch_size=2048, use_threads=False):
+        for batch in iter_batches(pf, 2048):
             for obj in batch.to_pylist():
                 row += 1
                 yield row, obj

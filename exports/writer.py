@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datasets.columnar import open_parquet
+from datasets.columnar import iter_batches, open_parquet
 from forecast.store import iter_forecast_batches, timestamp_grid
 from resources import Resource, Workspace
 
@@ -115,7 +115,7 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            for b in parquet.iter_batches(batch_size=batch_rows, use_threads=False):
+            for b in iter_batches(parquet, batch_rows):
                 dates = _dates(b.column("timestamp").cast(pa.int64()).to_numpy(), fmt)
                 yield pa.RecordBatch.from_arrays([b.column("item_id"), dates, b.column("window"), b.column("actual"),
                                                   *(b.column(c) for c in values)], schema=schema)

@@ -54,13 +54,14 @@ def test_reading_a_stored_forecast_does_not_abort_the_process(tmp_path: Path) ->
     _forecast_file(path)
     code = f"""
 import os
-from datasets.columnar import iter_entries, open_parquet, read_parquet
+from datasets.columnar import iter_batches, iter_entries, open_parquet, read_parquet
 threads = lambda: len(os.listdir("/proc/self/task"))
 before = threads()
 with open({str(path)!r}, "rb") as f:
     read_parquet(f)
     read_parquet(f, item_id="c", columns=["p50"])
-    list(open_parquet(f).iter_batches(batch_size=2, use_threads=False))
+    list(iter_batches(open_parquet(f), 2))
+    list(iter_entries(f))
 print(before, threads())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
