@@ -137,6 +137,7 @@ async function show() {
   state.csvUrl = URL.createObjectURL(csv);
   Object.assign($("download"), { href: state.csvUrl, download: `${f}-${context.series_key}.csv`, hidden: false });
   status("");
+  window.lookup.item = context.series_key;  // set last: the item is shown in full (chart, accuracy, CSV link)
 }
 
 function draw(forecast, context) {
@@ -184,7 +185,6 @@ function draw(forecast, context) {
     legend: { live: true },
   }, data, el);
   window.lookup.points = counts;
-  window.lookup.item = context.series_key;
   el.dataset.points = JSON.stringify(counts);
 }
 
