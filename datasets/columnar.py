@@ -72,10 +72,12 @@ def _may_hold(stats: Any, value: str) -> bool:
     return stats is None or not stats.has_min_max or stats.min <= value <= stats.max
 
 
-def read_parquet(f: IO[bytes], *, columns: Sequence[str] | None = None, item_id: str | None = None) -> pa.Table:
-    """A Parquet file read from an open file object: whole (``columns`` of it), or the rows of one
-    ``item_id``, reading only the row groups whose statistics may hold it."""
-    pf = open_parquet(f)
+def read_parquet(f: IO[bytes] | pq.ParquetFile, *, columns: Sequence[str] | None = None,
+                 item_id: str | None = None) -> pa.Table:
+    """A Parquet file read from an open file object (or a file :func:`open_parquet` opened): whole
+    (``columns`` of it), or the rows of one ``item_id``, reading only the row groups whose
+    statistics may hold it."""
+    pf = f if isinstance(f, pq.ParquetFile) else open_parquet(f)
     cols = list(columns) if columns else None
     if item_id is None:
         return pf.read(columns=cols, use_threads=False)

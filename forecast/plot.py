@@ -25,9 +25,10 @@ def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensio
     """(timestamps ns, target) of one stored series (an item, and its dimension values when the
     dataset has dimensions), or ``None`` if it is not in the dataset."""
     with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
-        names = open_parquet(f).schema_arrow.names
+        pf = open_parquet(f)  # one footer read: the schema, then the item's row groups
+        names = pf.schema_arrow.names
         columns = ["item_id", "start", "target"] + (["dimensions"] if dimensions and "dimensions" in names else [])
-        table = read_parquet(f, columns=columns, item_id=item_id)
+        table = read_parquet(pf, columns=columns, item_id=item_id)
     if "dimensions" in table.column_names:
         table = table.filter(pa.array([d == dimensions for d in table.column("dimensions").to_pylist()]))
     if table.num_rows == 0:

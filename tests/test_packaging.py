@@ -75,7 +75,7 @@ print(before, threads())
 def test_one_item_is_read_from_the_row_groups_that_may_hold_it(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from datasets.columnar import read_parquet
+    from datasets.columnar import open_parquet, read_parquet
 
     path = tmp_path / "forecast.parquet"
     _forecast_file(path)
@@ -86,8 +86,9 @@ def test_one_item_is_read_from_the_row_groups_that_may_hold_it(tmp_path: Path) -
         values = read_parquet(f, item_id="d", columns=["p50"])
         missing = read_parquet(f, item_id="zz")
         missing_values = read_parquet(f, item_id="zz", columns=["p50"])  # no row group may hold it
+        opened = read_parquet(open_parquet(f), item_id="d")  # a file opened once (its footer read once)
     assert whole.num_rows == 6
-    assert one.to_pylist() == [whole.to_pylist()[3]]
+    assert one.to_pylist() == opened.to_pylist() == [whole.to_pylist()[3]]
     assert values.column_names == ["p50"] and values.to_pylist() == [{"p50": whole.to_pylist()[3]["p50"]}]
     assert missing.num_rows == 0 and missing.column_names == ["item_id", "p50"]
     assert missing_values.num_rows == 0 and missing_values.column_names == ["p50"]
