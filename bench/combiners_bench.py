@@ -1,6 +1,6 @@
 """Ways to combine the auto predictor's members, compared on the same member forecasts.
 
-    .venv/bin/python bench/combiners_bench.py tourism-quarterly m1-quarterly [--seed 0] [--epochs 100]
+    .venv/bin/python bench/combiners_bench.py tourism-quarterly m1-quarterly [--seed 0 1 2] [--epochs 100]
 
 One real ``auto`` training per set (the service's own ``create_predictor``, default members and
 settings; ``--epochs`` only for quick looks) with two hooks that record what it already computes:
@@ -20,9 +20,17 @@ training:
 - ``top-k equal``: the k members best on validation, equally; ``within-x% equal``: every member
   whose validation score is within x % of the best one's, equally;
 - ``inverse-score^p`` (p = 1, 4, 8, and h/2 or h: growing with the validation window's length h):
-  weights proportional to the validation score to the power -p.
+  weights proportional to the validation score to the power -p;
+- ``greedy sQL``, ``greedy sQL+MASE``, ``greedy wQL+sQL+MASE``: today's greedy selection with
+  another validation score. sQL is the scaled quantile loss: each series' mean quantile loss
+  divided by its in-sample seasonal-naive error (as MASE scales the absolute error), averaged
+  over the series, so every series counts the same; mean wQL instead weights each series by its
+  size, so on one short window a few large series decide it. Each term is relative to seasonal
+  naive's on the same window.
 
-Prints one JSON line per set and combiner (MASE and mean wQL on the backtest window).
+Prints one JSON line per set, seed and combiner (MASE and mean wQL on the backtest window), then,
+with several sets or seeds, each combiner against ``global`` over every (set, seed) pair:
+geometric means of the ratios, the worst ratio, and the pairs more than 1 % worse on either.
 """
 
 from __future__ import annotations
@@ -43,6 +51,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 ROUNDS = 20
+
+
+def scaled_ql(y: np.ndarray, q: np.ndarray, levels: list[float], scale: np.ndarray) -> float:
+    """Mean over the series of each one's mean quantile loss (levels x observed steps, twice the
+    pinball loss as in wQL) divided by its seasonal-naive scale; series without a usable scale are
+    left out."""
+    observed = ~np.isnan(y)
+    loss = np.zeros(len(y))
+    for i, tau in enumerate(levels):
+        d = np.where(observed, y - q[:, i, :], 0.0)
+        loss += 2 * np.where(d >= 0, tau * d, (tau - 1) * d).sum(axis=1)
+    points = observed.sum(axis=1) * len(levels)
+    ok = np.isfinite(scale) & (scale > 0) & (points > 0)
+    return float(np.mean(loss[ok] / points[ok] / scale[ok])) if ok.any() else float("nan")
 
 
 def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
@@ -105,13 +127,14 @@ def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -
     return seen
 
 
-def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) -> None:
+def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) -> list[dict[str, Any]]:
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
     from forecast.models.ensemble import combine
 
     seen = captured(set_name, seed, epochs, store)
+    rows: list[dict[str, Any]] = []
     forecasts, histories, actuals, levels, season = seen["validation"]
     median = levels.index(0.5)
     entries = [{"target": h} for h in histories]
@@ -121,7 +144,20 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
 
     val_scale = scale_of(histories)
     naive = np.stack([seasonal_naive(h, actuals.shape[1], season) for h in histories])
-    base, _ = accuracy(actuals, np.repeat(naive[:, None, :], len(levels), axis=1), levels, naive, naive, val_scale)
+    naive_q = np.repeat(naive[:, None, :], len(levels), axis=1)
+    base, _ = accuracy(actuals, naive_q, levels, naive, naive, val_scale)
+    base_sql = scaled_ql(actuals, naive_q, levels, val_scale)
+    scored: dict[tuple[tuple[str, float], ...], tuple[float, float, float]] = {}
+
+    def relative(w: dict[str, float]) -> tuple[float, float, float]:
+        """The combination's validation mean wQL, MASE and sQL, each relative to seasonal naive's."""
+        key = tuple(sorted(w.items()))
+        if key not in scored:
+            q, mean = combine(w, forecasts, entries, actuals.shape[1], season)
+            acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
+            scored[key] = ((acc.mean_wql or 0) / base.mean_wql, (acc.mase or 0) / base.mase,
+                           scaled_ql(actuals, q, levels, val_scale) / base_sql)
+        return scored[key]
 
     def greedy(score: Any) -> dict[str, float]:
         counts: Counter[str] = Counter()
@@ -131,9 +167,8 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
         return {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
 
     def global_score(w: dict[str, float]) -> float:
-        q, mean = combine(w, forecasts, entries, actuals.shape[1], season)
-        acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
-        return (acc.mean_wql or 0) / base.mean_wql + (acc.mase or 0) / base.mase
+        wql, mase, _ = relative(w)
+        return wql + mase
 
     def level_score(i: int) -> Any:
         tau = levels[i]
@@ -152,6 +187,9 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
         return score
 
     combiners: dict[str, Any] = {"global": greedy(global_score),
+                                 "greedy sQL": greedy(lambda w: relative(w)[2]),
+                                 "greedy sQL+MASE": greedy(lambda w: relative(w)[2] + relative(w)[1]),
+                                 "greedy wQL+sQL+MASE": greedy(lambda w: sum(relative(w))),
                                  "per-level": [greedy(level_score(i)) for i in range(len(levels))],
                                  "equal": {n: 1 / len(forecasts) for n in forecasts}}
     singles = {n: global_score({n: 1.0}) for n in forecasts}
@@ -187,28 +225,48 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
         else:
             q, mean = combine(weights, bt, bt_entries, y.shape[1], season)
         acc, _ = accuracy(y, q, levels, mean, q[:, median, :], bt_scale)
-        print(json.dumps({"set": set_name, "seed": seed, "combiner": label, "mase": round(acc.mase, 4),
-                          "mean_wql": round(acc.mean_wql, 4),
-                          "weights": weights if not isinstance(weights, list) else "per level"}), flush=True)
+        rows.append({"set": set_name, "seed": seed, "combiner": label, "mase": round(acc.mase, 4),
+                     "mean_wql": round(acc.mean_wql, 4),
+                     "weights": weights if not isinstance(weights, list) else "per level"})
+        print(json.dumps(rows[-1]), flush=True)
     rep = seen["reported"]["predictor"]
     print(json.dumps({"set": set_name, "seed": seed, "combiner": "reported by the predictor",
                       "mase": round(rep["mase"], 4), "mean_wql": round(rep["mean_wql"], 4)}), flush=True)
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> None:
+    """Each combiner against ``global`` over the (set, seed) pairs: geometric-mean ratios of MASE
+    and mean wQL, the worst ratio, and how many pairs are more than 1 % worse on either."""
+    ref = {(r["set"], r["seed"]): r for r in rows if r["combiner"] == "global"}
+    for label in dict.fromkeys(r["combiner"] for r in rows):
+        ratios = [(r["mase"] / ref[k]["mase"], r["mean_wql"] / ref[k]["mean_wql"], k) for r in rows
+                  if r["combiner"] == label and (k := (r["set"], r["seed"])) in ref]
+        mase, wql = (float(np.exp(np.mean(np.log([x[i] for x in ratios])))) for i in (0, 1))
+        worst = max(ratios, key=lambda x: max(x[0], x[1]))
+        worse = sum(max(m, w) > 1.01 for m, w, _ in ratios)
+        print(f"{label:22s} {len(ratios):3d} pairs  MASE {mase:.3f}  wQL {wql:.3f}  worst {max(worst[:2]):.3f} "
+              f"({worst[2][0]} seed {worst[2][1]})  pairs >1 % worse: {worse}", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sets", nargs="+")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--store", type=Path, default=None,
                     help="keep each training's capture here and read it back on later runs")
     ap.add_argument("--capture-only", action="store_true", help="train and store; compare nothing")
     args = ap.parse_args()
-    for set_name in args.sets:
-        if args.capture_only:
-            captured(set_name, args.seed, args.epochs, args.store)
-        else:
-            compare(set_name, args.seed, args.epochs, args.store)
+    rows: list[dict[str, Any]] = []
+    for seed in args.seed:
+        for set_name in args.sets:
+            if args.capture_only:
+                captured(set_name, seed, args.epochs, args.store)
+            else:
+                rows.extend(compare(set_name, seed, args.epochs, args.store))
+    if len(args.seed) * len(args.sets) > 1 and rows:
+        summarize(rows)
 
 
 if __name__ == "__main__":
