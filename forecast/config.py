@@ -28,6 +28,10 @@ ALGORITHMS: tuple[str, ...] = ("auto", "deepar", "ets", "theta", "arima", "ces",
 STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive")
 #: What ``auto`` combines unless ``members`` says otherwise (chosen on the suite: bench/README.md).
 DEFAULT_MEMBERS: tuple[str, ...] = ("deepar", "ets", "theta", "ces")
+#: What ``auto``'s weight selection scores on the validation window, each metric relative to seasonal
+#: naive's there: mean wQL and MASE together by default (the distribution and the point forecast),
+#: or one metric (a managed auto predictor's ``OptimizationMetric``).
+SelectionMetric = Literal["wql+mase", "wql", "mase", "wape", "rmse", "mape"]
 #: Options that only DeepAR (alone or as a member of ``auto``) uses.
 DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate",
                   "num_cells", "num_layers", "likelihood", "dropout_rate", "embedding_dimension", "cardinality",
@@ -91,6 +95,7 @@ class Hyperparameters(BaseModel):
 
     algorithm: Algorithm = Field("auto", description="auto (default: several algorithms combined by backtest), deepar, ets, theta, arima, ces, npts or seasonal_naive")
     members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
+    selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to seasonal naive: wql+mase (default), wql, mase, wape, rmse or mape")
     season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period; default from the frequency (monthly 12, daily 7, ...)")] = None
 
     prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]
@@ -149,8 +154,8 @@ class Hyperparameters(BaseModel):
         for f in changed:
             if f in DEEPAR_OPTIONS and not uses_deepar:
                 raise ValueError(f"{f} is a DeepAR option; algorithm {self.algorithm!r} does not use it")
-            if f == "members" and self.algorithm != "auto":
-                raise ValueError(f"members is an option of algorithm 'auto', not {self.algorithm!r}")
+            if f in ("members", "selection_metric") and self.algorithm != "auto":
+                raise ValueError(f"{f} is an option of algorithm 'auto', not {self.algorithm!r}")
             if f == "season_length" and not statistical:
                 raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")
         return self

@@ -45,6 +45,9 @@ TRAINING_PARAMETERS = {"context_length": "context_length", "epochs": "epochs", "
                        "mini_batch_size": "mini_batch_size", "num_batches_per_epoch": "num_batches_per_epoch",
                        "dropout_rate": "dropout_rate", "embedding_dimension": "embedding_dimension"}
 DEFAULT_TYPES = ["0.1", "0.5", "0.9"]
+#: OptimizationMetric and what an auto predictor's weight selection then scores (selection_metric).
+OPTIMIZATION_METRICS = {"AverageWeightedQuantileLoss": "wql", "WAPE": "wape", "RMSE": "rmse", "MASE": "mase",
+                        "MAPE": "mape"}
 
 
 def operation(name: str) -> Callable[[Handler], Handler]:
@@ -563,7 +566,7 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     ctx.registry.require_free(Kind.PREDICTOR, name)  # before a featurization re-import, not after
     data = _featurized(ctx, data, name, p["DataConfig"].get("AttributeConfigs") or [])
     hp = {**ctx.state.runtime.settings.auto_predictor_hyperparameters, "prediction_length": p["ForecastHorizon"],
-          "algorithm": "auto"}
+          "algorithm": "auto", **_selection_metric(p)}
     _register_predictor(ctx, name, data, hp, holidays,
                         {"IsAutoPredictor": True, "ForecastTypes": types,
                          **{k: p.get(k) for k in ("ForecastFrequency", "ForecastDimensions", "DataConfig",
@@ -591,6 +594,12 @@ def _types(types: list[str] | None) -> list[str]:
         raise invalid(f"ForecastTypes: {e}") from None
 
 
+def _selection_metric(p: dict[str, Any]) -> dict[str, str]:
+    """An auto predictor's OptimizationMetric: the metric its weight selection scores."""
+    metric = p.get("OptimizationMetric")
+    return {"selection_metric": OPTIMIZATION_METRICS[metric]} if metric else {}
+
+
 @operation("CreatePredictor")
 def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["PredictorName"]
@@ -607,7 +616,8 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
             raise invalid(f"AlgorithmArn {arn!r} is not supported; use one of "
                           + ", ".join(f"arn:aws:forecast:::algorithm/{a}" for a in ALGORITHMS))
         algorithm = ALGORITHMS[suffix]
-    hp: dict[str, Any] = {"prediction_length": p["ForecastHorizon"], "algorithm": algorithm}
+    hp: dict[str, Any] = {"prediction_length": p["ForecastHorizon"], "algorithm": algorithm,
+                          **(_selection_metric(p) if algorithm == "auto" else {})}
     unknown = sorted(set(p.get("TrainingParameters") or {}) - set(TRAINING_PARAMETERS))
     if unknown:
         raise invalid(f"TrainingParameters {unknown} are not supported; supported: {', '.join(TRAINING_PARAMETERS)}")

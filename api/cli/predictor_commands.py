@@ -153,6 +153,8 @@ def create(
     algorithm: Annotated[str | None, _opt("auto, deepar, ets, theta, arima, ces, npts or seasonal_naive [default: auto: "
                                           "several combined by weights chosen on a validation window]")] = None,
     members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine [default: deepar,ets,theta,ces]")] = None,
+    selection_metric: Annotated[str | None, _opt("auto only: what the weights minimise on the validation window: "
+                                                 "wql+mase, wql, mase, wape, rmse or mape [default: wql+mase]")] = None,
     season_length: Annotated[int | None, _opt("statistical models' seasonal period [default: from the frequency]")] = None,
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
     context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length, at most max(8, 1.25 seasons)]")] = None,
@@ -192,6 +194,7 @@ def create(
         values.update(loaded)
     given = {
         "prediction_length": prediction_length, "algorithm": algorithm, "season_length": season_length,
+        "selection_metric": selection_metric,
         "context_length": context_length, "epochs": epochs,
         "num_batches_per_epoch": num_batches_per_epoch, "mini_batch_size": mini_batch_size,
         "learning_rate": learning_rate, "num_cells": num_cells, "num_layers": num_layers, "likelihood": likelihood,

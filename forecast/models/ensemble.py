@@ -9,8 +9,10 @@ How it fits, given the histories before the backtest window(s):
 2. Weights come from greedy ensemble selection (Caruana et al. 2004, as AutoGluon does): 20
    rounds, each adding (with replacement) the member whose addition scores best, where the score
    is the sum of mean wQL and MASE, each relative to seasonal naive's on the same window, so the
-   combination is good on both the distribution and the point forecast. Weights are the counts
-   over the rounds: a member that never helps gets 0 and is not stored.
+   combination is good on both the distribution and the point forecast (``selection_metric``
+   scores one metric instead: wql, mase, wape, rmse or mape, as a managed auto predictor's
+   ``OptimizationMetric``). Weights are the counts over the rounds: a member that never helps
+   gets 0 and is not stored.
 3. The statistical members are fitted again on the histories before the backtest window (DeepAR's
    network is not trained again: it conditions on the longer histories), and the backtest runs the
    ensemble on the backtest window(s), combined with the weights from step 2. The backtest window
@@ -39,7 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from forecast.config import ResolvedConfig, season_length
+from forecast.config import ResolvedConfig, SelectionMetric, season_length
 from forecast.data import Entry, truncate
 from forecast.errors import HyperparameterError
 from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
@@ -62,6 +64,9 @@ EXPLODES_AT = 10.0
 ITEMS_PER_BATCH = 2_000
 
 MemberForecasts = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (quantiles (N,Q,H), mean (N,H))
+#: The :class:`forecast.metrics.Accuracy` fields each selection metric sums (relative to naive).
+SCORED: dict[str, tuple[str, ...]] = {"wql+mase": ("mean_wql", "mase"), "wql": ("mean_wql",), "mase": ("mase",),
+                                      "wape": ("wape",), "rmse": ("rmse",), "mape": ("mape",)}
 
 
 def _limits(entries: Sequence[Entry]) -> np.ndarray:
@@ -123,9 +128,13 @@ def select_weights(
     actuals: np.ndarray,
     levels: list[float],
     season: int,
+    metric: SelectionMetric = "wql+mase",
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Greedy ensemble selection on one window (``actuals`` ``(N, H)``); ``levels`` include 0.5.
+    The score is the sum of ``metric``'s terms, each relative to seasonal naive's on the window.
     Returns the weights and a report of every member's and the ensemble's validation scores."""
+    terms = SCORED[metric]
+    shown = tuple(dict.fromkeys((*SCORED["wql+mase"], *terms)))  # reported: mean wQL, MASE, the scored
     horizon = actuals.shape[1]
     median = levels.index(0.5)
     scale = np.array([seasonal_scale(e["target"], season) for e in entries])
@@ -136,11 +145,12 @@ def select_weights(
         q, mean = combine(weights, forecasts, entries, horizon, season)
         acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], scale)
         rel = 0.0
-        for value, ref in ((acc.mean_wql, base.mean_wql), (acc.mase, base.mase)):
+        for term in terms:
+            value, ref = getattr(acc, term), getattr(base, term)
             rel += (value / ref) if value is not None and ref else (0.0 if value is None else value)
-        return rel, {"mean_wql": acc.mean_wql, "mase": acc.mase}
+        return rel, {t: getattr(acc, t) for t in shown}
 
-    report: dict[str, Any] = {"seasonal_naive": {"mean_wql": base.mean_wql, "mase": base.mase}}
+    report: dict[str, Any] = {"seasonal_naive": {t: getattr(base, t) for t in shown}}
     for n in forecasts:
         report[n] = score({n: 1.0})[1]
     counts: Counter[str] = Counter()
@@ -269,8 +279,10 @@ class EnsembleAlgorithm(Algorithm):
             model = EnsembleModel(self.cfg, fitted, {}, {})
             forecasts = model.member_forecasts(inner, levels, names=list(fitted), num_samples=hp.num_eval_samples,
                                                seed=hp.seed, threads=None)
-            weights, report = select_weights(forecasts, inner, actuals.astype(np.float64), levels, model.season)
+            weights, report = select_weights(forecasts, inner, actuals.astype(np.float64), levels, model.season,
+                                             hp.selection_metric)
             selection = {"method": f"greedy ensemble selection, {ROUNDS} rounds, on the window before the backtest",
+                         "metric": f"{hp.selection_metric}, relative to seasonal naive",
                          "validation_items": len(scored), "scores": report}
         if left_out:
             selection["left_out"] = left_out

@@ -104,7 +104,7 @@ def flow(server: dict[str, Any]) -> dict[str, Any]:
     wait(lambda: fc.describe_dataset_import_job(DatasetImportJobArn=job))
     predictor = fc.create_auto_predictor(
         PredictorName="retail_auto", ForecastHorizon=6, ForecastFrequency="M", ForecastDimensions=["state"],
-        ForecastTypes=["0.1", "0.5", "0.9", "mean"],
+        ForecastTypes=["0.1", "0.5", "0.9", "mean"], OptimizationMetric="AverageWeightedQuantileLoss",
         DataConfig={"DatasetGroupArn": group, "AdditionalDatasets": [{"Name": "holiday",
                                                                       "Configuration": {"CountryCode": ["AU"]}}]},
     )["PredictorArn"]
@@ -131,6 +131,10 @@ def test_getting_started_flow(server: dict[str, Any], flow: dict[str, Any]) -> N
                for r in metrics["PredictorEvaluationResults"]}
     assert set(results) == {"AutoPredictor", "Deep_AR_Plus", "ETS", "Theta", "CES", "Seasonal_Naive"}
     assert results["AutoPredictor"]["AverageWeightedQuantileLoss"] == pytest.approx(ours["predictor"]["mean_wql"])
+    # the OptimizationMetric is what the ensemble's weights were chosen on
+    assert auto["OptimizationMetric"] == "AverageWeightedQuantileLoss"
+    training = httpx.get(f"{server['url']}/v1/predictors/retail_auto").json()["result"]["training"]
+    assert training["validation"]["metric"] == "wql, relative to seasonal naive"
     assert [w["Quantile"] for w in results["ETS"]["WeightedQuantileLosses"]] == [round(0.1 * k, 1) for k in range(1, 10)]
     assert metrics["IsAutoPredictor"] is True
     ensemble = metrics["PredictorEvaluationResults"][0]["TestWindows"]

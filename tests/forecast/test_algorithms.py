@@ -24,7 +24,7 @@ from forecast.config import Hyperparameters
 from forecast.errors import HyperparameterError
 from forecast.forecasts import create_forecast
 from forecast.models.base import Model, Prediction
-from forecast.models.ensemble import EnsembleModel, combine
+from forecast.models.ensemble import EnsembleModel, combine, select_weights
 from forecast.predictors import create_predictor, load_active_predictor, read_backtest
 from forecast.store import load_forecast
 from resources import Kind, NotFoundError, Status
@@ -253,6 +253,27 @@ def test_combined_quantiles_never_cross() -> None:
         assert (np.diff(q, axis=1) >= -1e-4).all()
 
 
+def test_the_selection_metric_decides_the_weights() -> None:
+    """One member has exact medians and absurd intervals, the other a biased median and good
+    intervals: MASE picks the first alone, wQL the second; the default scores both; the report
+    shows the scored metric beside mean wQL and MASE."""
+    rng = np.random.default_rng(0)
+    n, h, levels = 30, 4, [0.1, 0.5, 0.9]
+    history = rng.normal(100, 10, size=(n, 24))
+    y = rng.normal(100, 10, size=(n, h))
+    entries = [{"target": row.astype(np.float32)} for row in history]
+    exact = np.stack([y - 300, y, y + 300], axis=1)  # exact median, intervals 30 sigmas wide
+    biased = np.stack([y - 8, y + 6, y + 20], axis=1)  # off by 6, intervals about right
+    members = {"exact": (exact.astype(np.float32), y.astype(np.float32)),
+               "biased": (biased.astype(np.float32), (y + 6).astype(np.float32))}
+    weights = {m: select_weights(members, entries, y, levels, 4, m)[0] for m in ("mase", "wql", "wql+mase")}
+    assert weights["mase"] == {"exact": 1.0}
+    assert weights["wql"] == {"biased": 1.0}
+    assert select_weights(members, entries, y, levels, 4)[0] == weights["wql+mase"]
+    _, report = select_weights(members, entries, y, levels, 4, "wape")
+    assert set(report["exact"]) == {"mean_wql", "mase", "wape"} and report["exact"]["wape"] == pytest.approx(0, abs=1e-6)
+
+
 def test_a_diverging_member_is_dropped_for_its_items() -> None:
     h = 3
     good = (np.full((4, 2, h), 10.0, np.float32), np.full((4, h), 10.0, np.float32))
@@ -314,6 +335,8 @@ def _entries(world: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("values", "fragment"), [
     ({"algorithm": "ets", "epochs": 5}, "epochs is a DeepAR option; algorithm 'ets' does not use it"),
     ({"algorithm": "deepar", "members": ["ets"]}, "members is an option of algorithm 'auto'"),
+    ({"algorithm": "ets", "selection_metric": "mase"}, "selection_metric is an option of algorithm 'auto'"),
+    ({"algorithm": "auto", "selection_metric": "crps"}, "selection_metric"),
     ({"algorithm": "deepar", "season_length": 12}, "season_length is an option of the statistical models"),
     ({"algorithm": "auto", "members": ["ets", "ets"]}, "members must be distinct"),
     ({"algorithm": "auto", "members": ["auto"]}, "auto cannot be a member"),
@@ -336,6 +359,12 @@ def test_cli_rejects_an_option_of_another_algorithm(world: Any, cli: Any, settin
     code, _, err = cli("predictors", "create", "x", "--dataset", "tq", "--prediction-length", "4", "--algorithm", "ets",
                        "--num-cells", "8")
     assert code == 2 and "num_cells is a DeepAR option" in err
+    code, _, err = cli("predictors", "create", "x", "--dataset", "tq", "--prediction-length", "4", "--algorithm", "ets",
+                       "--selection-metric", "wape")
+    assert code == 2 and "selection_metric is an option of algorithm 'auto'" in err
+    code, _, err = cli("predictors", "create", "x", "--dataset", "tq", "--prediction-length", "4",
+                       "--selection-metric", "smape")
+    assert code == 2 and "selection_metric" in err and "wql+mase" in err
     assert not world.registry.exists(Kind.PREDICTOR, "x")
     with TestClient(create_app(settings)) as client:
         r = client.post("/v1/predictors", json={"name": "x", "dataset": "tq",
