@@ -28,6 +28,12 @@ training:
   size, so on one short window a few large series decide it. Each term is relative to seasonal
   naive's on the same window.
 
+- ``per-item greedy``: greedy selection for each item on its own validation points, scored on
+  the item's sQL plus its MASE; ``per-cluster greedy (k=4)``: items grouped by k-means on three
+  features of their history (log length, strength of seasonality: seasonal-naive error over
+  naive error, and noise: naive error over mean level), each group's weights chosen by today's
+  greedy selection on its own items (a group under 20 items takes the global weights).
+
 Prints one JSON line per set, seed and combiner (MASE and mean wQL on the backtest window), then,
 with several sets or seeds, each combiner against ``global`` over every (set, seed) pair:
 geometric means of the ratios, the worst ratio, and the pairs more than 1 % worse on either.
@@ -65,6 +71,75 @@ def scaled_ql(y: np.ndarray, q: np.ndarray, levels: list[float], scale: np.ndarr
     points = observed.sum(axis=1) * len(levels)
     ok = np.isfinite(scale) & (scale > 0) & (points > 0)
     return float(np.mean(loss[ok] / points[ok] / scale[ok])) if ok.any() else float("nan")
+
+
+def item_features(histories: list[np.ndarray], season: int) -> np.ndarray:
+    """(N, 3) standardised: log length, log(seasonal-naive error / naive error), log(naive error /
+    mean absolute level)."""
+    from forecast.metrics import seasonal_scale
+
+    rows = []
+    for h in histories:
+        one, seasonal = seasonal_scale(h, 1), seasonal_scale(h, season)
+        level = float(np.nanmean(np.abs(h))) if len(h) else 0.0
+        rows.append([np.log(max(len(h), 1)), np.log((seasonal + 1e-9) / (one + 1e-9)),
+                     np.log((one + 1e-9) / (level + 1e-9))])
+    x = np.nan_to_num(np.array(rows))
+    return (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+
+
+def kmeans(x: np.ndarray, k: int, rounds: int = 50) -> np.ndarray:
+    """Labels of Lloyd's k-means with k-means++ starts (seeded: the same groups on every run)."""
+    rng = np.random.default_rng(0)
+    centres = [x[rng.integers(len(x))]]
+    for _ in range(1, k):
+        d = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        centres.append(x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))])
+    c = np.array(centres)
+    for _ in range(rounds):
+        labels = ((x[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
+        c = np.array([x[labels == j].mean(axis=0) if (labels == j).any() else c[j] for j in range(k)])
+    return labels
+
+
+def per_item_combine(weights: np.ndarray, forecasts: dict[str, tuple[np.ndarray, np.ndarray]]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's own weights ``(N, M)`` over the members (in ``forecasts``' order); a member whose
+    forecast of an item is not finite is left out of it and the rest renormalised."""
+    names = list(forecasts)
+    ok = np.stack([np.isfinite(forecasts[n][0]).all(axis=(1, 2)) & np.isfinite(forecasts[n][1]).all(axis=1)
+                   for n in names], axis=1)
+    w = np.where(ok, weights, 0.0)
+    w = w / np.where(w.sum(axis=1, keepdims=True) > 0, w.sum(axis=1, keepdims=True), 1.0)
+    q = sum(w[:, j, None, None] * np.nan_to_num(forecasts[n][0]) for j, n in enumerate(names))
+    mean = sum(w[:, j, None] * np.nan_to_num(forecasts[n][1]) for j, n in enumerate(names))
+    return np.asarray(q), np.asarray(mean)
+
+
+def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], actuals: np.ndarray,
+                    levels: list[float], scale: np.ndarray) -> np.ndarray:
+    """Greedy selection run for every item at once on its own points: each round adds, per item,
+    the member that most lowers the item's sQL + MASE. Returns weights ``(N, M)``."""
+    names = list(forecasts)
+    n, m = len(actuals), len(names)
+    median = levels.index(0.5)
+    observed = ~np.isnan(actuals)
+    points = np.maximum(observed.sum(axis=1), 1)
+    s = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
+    counts = np.zeros((n, m))
+    for r in range(1, ROUNDS + 1):
+        scores = np.empty((n, m))
+        for j in range(m):
+            trial = counts.copy()
+            trial[:, j] += 1
+            q, _ = per_item_combine(trial / r, forecasts)
+            d = np.where(observed[:, None, :], actuals[:, None, :] - q, 0.0)
+            tau = np.asarray(levels)[None, :, None]
+            ql = (2 * np.where(d >= 0, tau * d, (tau - 1) * d)).sum(axis=(1, 2)) / (points * len(levels))
+            ae = np.abs(d[:, median, :]).sum(axis=1) / points
+            scores[:, j] = np.nan_to_num((ql + ae) / s, nan=np.inf)
+        counts[np.arange(n), scores.argmin(axis=1)] += 1
+    return counts / ROUNDS
 
 
 def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
@@ -159,12 +234,26 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
                            scaled_ql(actuals, q, levels, val_scale) / base_sql)
         return scored[key]
 
-    def greedy(score: Any) -> dict[str, float]:
+    def greedy(score: Any, among: dict[str, Any] = forecasts) -> dict[str, float]:
         counts: Counter[str] = Counter()
         for _ in range(ROUNDS):
-            best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n]))), n))
+            best = min(among, key=lambda n: (score(dict(counts + Counter([n]))), n))
             counts[best] += 1
-        return {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
+        return {n: counts[n] / ROUNDS for n in among if counts[n]}
+
+    def cluster_weights(idx: np.ndarray) -> dict[str, float]:
+        """Today's greedy selection on the items ``idx`` alone (their own naive baseline)."""
+        sub = {n: (f[0][idx], f[1][idx]) for n, f in forecasts.items()}
+        ents, act, sc = [entries[i] for i in idx], actuals[idx], val_scale[idx]
+        nq = naive_q[idx]
+        ref, _ = accuracy(act, nq, levels, naive[idx], naive[idx], sc)
+
+        def score(w: dict[str, float]) -> float:
+            q, mean = combine(w, sub, ents, act.shape[1], season)
+            acc, _ = accuracy(act, q, levels, mean, q[:, median, :], sc)
+            return (acc.mean_wql or 0) / ref.mean_wql + (acc.mase or 0) / ref.mase
+
+        return greedy(score, sub)
 
     def global_score(w: dict[str, float]) -> float:
         wql, mase, _ = relative(w)
@@ -216,8 +305,18 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     y = np.stack(s.test).astype(np.float64)
     bt_entries = [{"target": h} for h in bt_hist]
     bt_scale = np.array([seasonal_scale(h, season) for h in bt_hist])
+    if len(bt_hist) == len(histories) and list(forecasts) == names:  # the same items, in order
+        combiners["per-item greedy"] = ("per item", per_item_greedy(forecasts, actuals, levels, val_scale))
+        labels = kmeans(item_features(histories, season), 4)
+        groups = {int(g): (cluster_weights(np.flatnonzero(labels == g)) if (labels == g).sum() >= 20
+                           else greedy_weights) for g in np.unique(labels)}
+        combiners["per-cluster greedy (k=4)"] = ("per item", np.array(
+            [[groups[int(g)].get(n, 0.0) for n in names] for g in labels]))
     for label, weights in combiners.items():
-        if isinstance(weights, list):
+        if isinstance(weights, tuple):  # weights per item
+            q, mean = per_item_combine(weights[1], bt)
+            weights = "per item"
+        elif isinstance(weights, list):
             per = [combine(w, bt, bt_entries, y.shape[1], season) for w in weights]
             q = np.stack([per[i][0][:, i, :] for i in range(len(levels))], axis=1)
             q = np.sort(q, axis=1)  # rearranged: never crossing
@@ -245,7 +344,7 @@ def summarize(rows: list[dict[str, Any]]) -> None:
         mase, wql = (float(np.exp(np.mean(np.log([x[i] for x in ratios])))) for i in (0, 1))
         worst = max(ratios, key=lambda x: max(x[0], x[1]))
         worse = sum(max(m, w) > 1.01 for m, w, _ in ratios)
-        print(f"{label:22s} {len(ratios):3d} pairs  MASE {mase:.3f}  wQL {wql:.3f}  worst {max(worst[:2]):.3f} "
+        print(f"{label:26s} {len(ratios):3d} pairs  MASE {mase:.3f}  wQL {wql:.3f}  worst {max(worst[:2]):.3f} "
               f"({worst[2][0]} seed {worst[2][1]})  pairs >1 % worse: {worse}", flush=True)
 
 
