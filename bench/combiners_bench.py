@@ -155,10 +155,10 @@ def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     select = ensemble.select_weights
 
-    def recording_select(forecasts: Any, entries: Any, actuals: Any, levels: Any, season: int) -> Any:
+    def recording_select(forecasts: Any, entries: Any, actuals: Any, levels: Any, season: int, *rest: Any) -> Any:
         seen["validation"] = (forecasts, [np.asarray(e["target"], dtype=np.float64) for e in entries], actuals,
                               list(levels), season)
-        return select(forecasts, entries, actuals, levels, season)
+        return select(forecasts, entries, actuals, levels, season, *rest)
 
     predict = ensemble.EnsembleModel.predict
 
