@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _util import run_measured  # noqa: E402
+from _util import run_measured
 
 PANDAS_BASELINE = r"""
 import sys, time, json

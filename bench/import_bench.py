@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import OUT, run_measured  # noqa: E402
+from _util import OUT, run_measured
 
 
 def make_file(path: Path, series: int, length: int) -> None:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _util import OUT, run_measured  # noqa: E402
+from _util import OUT, run_measured
 
 
 def series_values(rng: np.random.Generator, length: int) -> np.ndarray:

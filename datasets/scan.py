@@ -106,11 +106,11 @@ def scan_dataset(
                 if item_id is None:
                     item_id = f"item_{ordinal}"
                     assigned += 1
-                    first = v._ids.get(item_id)  # noqa: SLF001
+                    first = v._ids.get(item_id)
                     if first is not None:
                         v.add(name, line, "item_id", f"the assigned id {item_id!r} clashes with an explicit one at {first}")
                         continue
-                    v._ids[item_id] = f"{name}:{line}"  # noqa: SLF001
+                    v._ids[item_id] = f"{name}:{line}"
                 ordinal += 1
                 summary.add(item_id, s)
                 if write is not None and v.ok:

@@ -21,7 +21,7 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -231,11 +231,9 @@ def write_parts(
             close_part(part)
             part = None
     finally:
-        if part is not None:  # failing: release the file; the caller removes the run
-            try:
+        if part is not None:  # failing: release the file, best effort; the caller removes the run
+            with suppress(Exception):
                 part.writer.close()
-            except Exception:  # noqa: BLE001 - best effort while failing
-                pass
     return parts
 
 
@@ -267,10 +265,8 @@ def removed_on_failure(fs: fsspec.AbstractFileSystem, folder: str) -> Iterator[N
     try:
         yield
     except BaseException:
-        try:
+        with suppress(Exception):  # best effort while failing; the lifecycle retries via the partial record
             fs.rm(folder, recursive=True)
-        except Exception:  # noqa: BLE001 - best effort while failing; the lifecycle retries via the partial record
-            pass
         raise
 
 

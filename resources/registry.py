@@ -215,7 +215,7 @@ class Registry:
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self._connect() as db:
             db.execute(
-                f"UPDATE resources SET {cols}, updated_at = ? WHERE kind = ? AND name = ?",  # noqa: S608
+                f"UPDATE resources SET {cols}, updated_at = ? WHERE kind = ? AND name = ?",
                 (*[v.value if isinstance(v, StrEnum) else v for v in fields.values()], _now(), kind, name),
             )
 

@@ -33,7 +33,7 @@ def create(
     forecast: Annotated[str | None, typer.Option("--forecast", help="ACTIVE forecast to export")] = None,
     backtest_of: Annotated[str | None, typer.Option("--backtest-of", help="instead of a forecast: export this "
                                                     "predictor's backtest forecasts beside the actual values")] = None,
-    format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",  # noqa: A002
+    format: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
     part_size_mb: Annotated[float, typer.Option(help="start a new part file after this many MB")] = 256,
     json_output: JsonFlag = False,
 ) -> None:

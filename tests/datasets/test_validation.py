@@ -135,7 +135,7 @@ def test_start_must_fit_the_frequency(tmp_path: Path, freq: str, start: str, ok:
     if ok:
         scan_dataset(str(path), freq=freq)
     else:
-        (line, field, message), = problems_of(path, freq)
+        (line, field, _message), = problems_of(path, freq)
         assert (line, field) == (1, "start")
 
 
