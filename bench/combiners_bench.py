@@ -34,6 +34,11 @@ training:
   naive error, and noise: naive error over mean level), each group's weights chosen by today's
   greedy selection on its own items (a group under 20 items takes the global weights).
 
+- ``calibrated spreads``: each member's quantiles first widened or narrowed about its median by
+  the factor (0.4-3.0, steps of 0.05) that minimises its own mean wQL on the validation window
+  (conformal-style recalibration), then today's greedy selection; the backtest forecasts get
+  the same factors.
+
 Prints one JSON line per set, seed and combiner (MASE and mean wQL on the backtest window), then,
 with several sets or seeds, each combiner against ``global`` over every (set, seed) pair:
 geometric means of the ratios, the worst ratio, and the pairs more than 1 % worse on either.
@@ -142,6 +147,15 @@ def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], actuals
     return counts / ROUNDS
 
 
+SPREADS = np.round(np.arange(0.4, 3.0001, 0.05), 2)
+
+
+def spread(q: np.ndarray, factor: float, median: int, nonnegative: bool) -> np.ndarray:
+    """Quantiles ``(N, Q, H)`` scaled about the median by ``factor`` (order kept for factor > 0)."""
+    out = q[:, median : median + 1, :] + factor * (q - q[:, median : median + 1, :])
+    return np.maximum(out, 0.0) if nonnegative else out
+
+
 def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
     from suite_deepar_bench import write_jsonl
 
@@ -222,17 +236,23 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     naive_q = np.repeat(naive[:, None, :], len(levels), axis=1)
     base, _ = accuracy(actuals, naive_q, levels, naive, naive, val_scale)
     base_sql = scaled_ql(actuals, naive_q, levels, val_scale)
-    scored: dict[tuple[tuple[str, float], ...], tuple[float, float, float]] = {}
+    def scorer(members: dict[str, Any]) -> Any:
+        """``relative(w)``: the combination of ``members``' validation mean wQL, MASE and sQL, each
+        relative to seasonal naive's (cached per weights)."""
+        scored: dict[tuple[tuple[str, float], ...], tuple[float, float, float]] = {}
 
-    def relative(w: dict[str, float]) -> tuple[float, float, float]:
-        """The combination's validation mean wQL, MASE and sQL, each relative to seasonal naive's."""
-        key = tuple(sorted(w.items()))
-        if key not in scored:
-            q, mean = combine(w, forecasts, entries, actuals.shape[1], season)
-            acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
-            scored[key] = ((acc.mean_wql or 0) / base.mean_wql, (acc.mase or 0) / base.mase,
-                           scaled_ql(actuals, q, levels, val_scale) / base_sql)
-        return scored[key]
+        def relative(w: dict[str, float]) -> tuple[float, float, float]:
+            key = tuple(sorted(w.items()))
+            if key not in scored:
+                q, mean = combine(w, members, entries, actuals.shape[1], season)
+                acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
+                scored[key] = ((acc.mean_wql or 0) / base.mean_wql, (acc.mase or 0) / base.mase,
+                               scaled_ql(actuals, q, levels, val_scale) / base_sql)
+            return scored[key]
+
+        return relative
+
+    relative = scorer(forecasts)
 
     def greedy(score: Any, among: dict[str, Any] = forecasts) -> dict[str, float]:
         counts: Counter[str] = Counter()
@@ -291,6 +311,18 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     for slack in (0.05, 0.10):  # every member within this fraction of the best validation score, equally
         near = [n for n in ranked if singles[n] <= singles[ranked[0]] * (1 + slack)]
         combiners[f"within-{int(slack * 100)}% equal"] = {n: 1 / len(near) for n in near}
+    nonnegative = all(bool((h[np.isfinite(h)] >= 0).all()) for h in histories)
+
+    def mean_wql(q: np.ndarray) -> float:
+        acc, _ = accuracy(actuals, q, levels, q[:, median, :], q[:, median, :], val_scale)
+        return acc.mean_wql or 0.0
+
+    factors = {n: float(SPREADS[int(np.argmin([mean_wql(spread(f[0], x, median, nonnegative)) for x in SPREADS]))])
+               for n, f in forecasts.items()}
+    calibrated = {n: (spread(f[0], factors[n], median, nonnegative).astype(np.float32), f[1])
+                  for n, f in forecasts.items()}
+    on_calibrated = scorer(calibrated)
+    combiners["calibrated spreads"] = ("spreads", factors, greedy(lambda w: sum(on_calibrated(w)[:2])))
     points = actuals.shape[1]  # validation points per series: how much the window can tell apart
     for label, power in (("1", 1), ("4", 4), ("8", 8), ("h/2", points / 2), ("h", points)):
         inv = {n: singles[n] ** -power for n in forecasts}
@@ -313,7 +345,12 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
         combiners["per-cluster greedy (k=4)"] = ("per item", np.array(
             [[groups[int(g)].get(n, 0.0) for n in names] for g in labels]))
     for label, weights in combiners.items():
-        if isinstance(weights, tuple):  # weights per item
+        if isinstance(weights, tuple) and weights[0] == "spreads":
+            factors_used, weights = weights[1], weights[2]
+            q, mean = combine(weights, {n: (spread(f[0], factors_used[n], median, nonnegative), f[1])
+                                        for n, f in bt.items()}, bt_entries, y.shape[1], season)
+            weights = {**weights, "spread factors": factors_used}
+        elif isinstance(weights, tuple):  # weights per item
             q, mean = per_item_combine(weights[1], bt)
             weights = "per item"
         elif isinstance(weights, list):
