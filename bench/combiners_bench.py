@@ -220,7 +220,7 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
-    from forecast.models.ensemble import combine
+    from forecast.models.ensemble import combine, select_weights
 
     seen = captured(set_name, seed, epochs, store)
     rows: list[dict[str, Any]] = []
@@ -254,26 +254,17 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
 
     relative = scorer(forecasts)
 
-    def greedy(score: Any, among: dict[str, Any] = forecasts) -> dict[str, float]:
+    def greedy(score: Any) -> dict[str, float]:
         counts: Counter[str] = Counter()
         for _ in range(ROUNDS):
-            best = min(among, key=lambda n: (score(dict(counts + Counter([n]))), n))
+            best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n]))), n))
             counts[best] += 1
-        return {n: counts[n] / ROUNDS for n in among if counts[n]}
+        return {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
 
     def cluster_weights(idx: np.ndarray) -> dict[str, float]:
-        """Today's greedy selection on the items ``idx`` alone (their own naive baseline)."""
+        """Today's greedy selection (the service's own) on the items ``idx`` alone."""
         sub = {n: (f[0][idx], f[1][idx]) for n, f in forecasts.items()}
-        ents, act, sc = [entries[i] for i in idx], actuals[idx], val_scale[idx]
-        nq = naive_q[idx]
-        ref, _ = accuracy(act, nq, levels, naive[idx], naive[idx], sc)
-
-        def score(w: dict[str, float]) -> float:
-            q, mean = combine(w, sub, ents, act.shape[1], season)
-            acc, _ = accuracy(act, q, levels, mean, q[:, median, :], sc)
-            return (acc.mean_wql or 0) / ref.mean_wql + (acc.mase or 0) / ref.mase
-
-        return greedy(score, sub)
+        return select_weights(sub, [entries[i] for i in idx], actuals[idx], levels, season)[0]
 
     def global_score(w: dict[str, float]) -> float:
         wql, mase, _ = relative(w)
