@@ -39,6 +39,19 @@ training:
   (conformal-style recalibration), then today's greedy selection; the backtest forecasts get
   the same factors.
 
+- ``greedy wQL+sQL``: today's greedy selection scored on mean wQL plus sQL (no MASE term).
+- ``+naive``, ``+drift``, ``+seasonal naive``, ``+naive+drift+seasonal naive``: today's greedy
+  selection with cheap baselines as extra candidates (statsforecast's Naive, RandomWalkWithDrift,
+  SeasonalNaive, Gaussian around the point forecast as the statistical members).
+- ``k windows, one selection`` / ``k windows, two-stage`` (k = 2, 3): weights chosen on k
+  validation windows, the captured one and the k-1 before it, where the statistical members are
+  fitted again at each earlier origin (kept in ``STORE/windows``: the same for every seed).
+  DeepAR has only the captured window (its network trained before it: the earlier windows are in
+  its training data). ``one selection`` runs today's greedy selection on all windows' series
+  together, DeepAR's forecasts missing (left out, the rest renormalised) on the earlier ones;
+  ``two-stage`` chooses the statistical members' blend on all windows, then DeepAR's share
+  against that blend on the captured window.
+
 Prints one JSON line per set, seed and combiner (MASE and mean wQL on the backtest window), then,
 with several sets or seeds, each combiner against ``global`` over every (set, seed) pair:
 geometric means of the ratios, the worst ratio, and the pairs more than 1 % worse on either.
@@ -107,24 +120,12 @@ def kmeans(x: np.ndarray, k: int, rounds: int = 50) -> np.ndarray:
     return labels
 
 
-def per_item_combine(weights: np.ndarray, forecasts: dict[str, tuple[np.ndarray, np.ndarray]]
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's own weights ``(N, M)`` over the members (in ``forecasts``' order); a member whose
-    forecast of an item is not finite is left out of it and the rest renormalised."""
-    names = list(forecasts)
-    ok = np.stack([np.isfinite(forecasts[n][0]).all(axis=(1, 2)) & np.isfinite(forecasts[n][1]).all(axis=1)
-                   for n in names], axis=1)
-    w = np.where(ok, weights, 0.0)
-    w = w / np.where(w.sum(axis=1, keepdims=True) > 0, w.sum(axis=1, keepdims=True), 1.0)
-    q = sum(w[:, j, None, None] * np.nan_to_num(forecasts[n][0]) for j, n in enumerate(names))
-    mean = sum(w[:, j, None] * np.nan_to_num(forecasts[n][1]) for j, n in enumerate(names))
-    return np.asarray(q), np.asarray(mean)
-
-
-def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], actuals: np.ndarray,
-                    levels: list[float], scale: np.ndarray) -> np.ndarray:
+def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], entries: list[dict[str, Any]],
+                    actuals: np.ndarray, levels: list[float], season: int, scale: np.ndarray) -> np.ndarray:
     """Greedy selection run for every item at once on its own points: each round adds, per item,
     the member that most lowers the item's sQL + MASE. Returns weights ``(N, M)``."""
+    from forecast.models.ensemble import combine
+
     names = list(forecasts)
     n, m = len(actuals), len(names)
     median = levels.index(0.5)
@@ -137,7 +138,7 @@ def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], actuals
         for j in range(m):
             trial = counts.copy()
             trial[:, j] += 1
-            q, _ = per_item_combine(trial / r, forecasts)
+            q, _ = combine(trial / r, forecasts, entries, actuals.shape[1], season)
             d = np.where(observed[:, None, :], actuals[:, None, :] - q, 0.0)
             tau = np.asarray(levels)[None, :, None]
             ql = (2 * np.where(d >= 0, tau * d, (tau - 1) * d)).sum(axis=(1, 2)) / (points * len(levels))
@@ -214,6 +215,65 @@ def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -
             pickle.dump(seen, f)
         tmp.replace(path)
     return seen
+
+
+#: Cheap baselines tried as extra candidates (statsforecast's Naive, RandomWalkWithDrift, SeasonalNaive).
+BASELINES = ("naive", "drift", "seasonal naive")
+#: Validation windows of the "more windows" combiners: the captured one and the ones before it.
+WINDOWS = 3
+
+
+def baseline_forecasts(name: str, histories: list[np.ndarray], horizon: int, season: int, levels: list[float],
+                       nonnegative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One baseline's quantiles and mean from each history, Gaussian around its point forecast
+    with statsforecast's own 80 % interval, as the service's statistical members are."""
+    from statsforecast.models import Naive, RandomWalkWithDrift, SeasonalNaive
+
+    from forecast.models.statistical import _clean, _gaussian, gaussian_quantiles
+
+    means, sigmas = [], []
+    for h in histories:
+        y = _clean(h)
+        model = {"naive": Naive(), "drift": RandomWalkWithDrift(),
+                 "seasonal naive": SeasonalNaive(season_length=season if len(y) > season else 1)}[name]
+        mean, sigma = _gaussian(model.forecast(y=y, h=horizon, level=[80]))
+        means.append(mean)
+        sigmas.append(sigma)
+    return gaussian_quantiles(np.stack(means), np.stack(sigmas), levels, nonnegative)
+
+
+def earlier_windows(set_name: str, seen: dict[str, Any], store: Path | None) -> list[dict[str, Any]]:
+    """The statistical members refitted at the origins 1 .. WINDOWS-1 horizons before the captured
+    validation window's (the service's own per-series fits), with those windows' actuals; a series
+    too short for a window is left out of it. The same for every seed: kept in ``store/windows``."""
+    import forecast.models.statistical as st
+
+    path = store / "windows" / f"{set_name}.pkl" if store else None
+    if path is not None and path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)  # our own file, written below
+    forecasts, histories, actuals, levels, season = seen["validation"]
+    horizon = actuals.shape[1]
+    nonnegative = all(bool((h[np.isfinite(h)] >= 0).all()) for h in seen["backtest_histories"])
+    out: list[dict[str, Any]] = []
+    current = list(histories)
+    for _ in range(1, WINDOWS):
+        current = [h for h in current if len(h) > horizon + 2]
+        window_actuals = np.stack([h[-horizon:] for h in current])
+        current = [h[:-horizon] for h in current]
+        members: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in forecasts:
+            if name == "deepar":
+                continue  # trained before the captured window: these windows are in its training data
+            results = st.run_jobs([st._Job(name, season, horizon, st._clean(h)) for h in current], None)
+            members[name] = st.gaussian_quantiles(np.stack([r.mean for r in results]),
+                                                  np.stack([r.sigma for r in results]), levels, nonnegative)
+        out.append({"forecasts": members, "histories": list(current), "actuals": window_actuals})
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            pickle.dump(out, f)
+    return out
 
 
 def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) -> list[dict[str, Any]]:
@@ -319,6 +379,30 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
         inv = {n: singles[n] ** -power for n in forecasts}
         combiners[f"inverse-score^{label}"] = {n: v / sum(inv.values()) for n, v in inv.items()}
 
+    combiners["greedy wQL+sQL"] = greedy(lambda w: relative(w)[0] + relative(w)[2])
+    # more validation windows: DeepAR only has the captured one (its network trained before it)
+    windows = earlier_windows(set_name, seen, store)
+    statistical = [n for n in forecasts if n != "deepar"]
+    for count in range(2, WINDOWS + 1):
+        used = windows[: count - 1]
+        union = {n: (np.concatenate([forecasts[n][0], *(w["forecasts"][n][0] if n in w["forecasts"]
+                                                       else np.full((len(w["histories"]), *forecasts[n][0].shape[1:]),
+                                                                    np.nan, np.float32) for w in used)]),
+                     np.concatenate([forecasts[n][1], *(w["forecasts"][n][1] if n in w["forecasts"]
+                                                       else np.full((len(w["histories"]), forecasts[n][1].shape[1]),
+                                                                    np.nan, np.float32) for w in used)]))
+                 for n in forecasts}
+        union_entries = entries + [{"target": h} for w in used for h in w["histories"]]
+        union_actuals = np.concatenate([actuals, *(w["actuals"] for w in used)]).astype(np.float64)
+        combiners[f"{count} windows, one selection"] = select_weights(union, union_entries, union_actuals, levels,
+                                                                      season)[0]
+        among, _ = select_weights({n: union[n] for n in statistical}, union_entries, union_actuals, levels, season)
+        if "deepar" in forecasts:  # then DeepAR's share against that blend, on the captured window
+            blend = combine(among, {n: forecasts[n] for n in statistical}, entries, actuals.shape[1], season)
+            share, _ = select_weights({"deepar": forecasts["deepar"], "blend": blend}, entries, actuals, levels, season)
+            among = {**{n: share.get("blend", 0.0) * w for n, w in among.items()}, "deepar": share.get("deepar", 0.0)}
+        combiners[f"{count} windows, two-stage"] = {n: w for n, w in among.items() if w > 0}
+
     # the backtest window: the members' forecasts the predictor's backtest made
     parts = seen["backtest"]
     bt_hist = seen["backtest_histories"]
@@ -328,8 +412,15 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     y = np.stack(s.test).astype(np.float64)
     bt_entries = [{"target": h} for h in bt_hist]
     bt_scale = np.array([seasonal_scale(h, season) for h in bt_hist])
+    extra_val = {b: baseline_forecasts(b, histories, actuals.shape[1], season, levels, nonnegative)
+                 for b in BASELINES if b != "seasonal naive" or season > 1}
+    extra_bt = {b: baseline_forecasts(b, bt_hist, y.shape[1], season, levels, nonnegative) for b in extra_val}
+    for added in [[b] for b in extra_val] + [list(extra_val)]:
+        chosen, _ = select_weights({**forecasts, **{b: extra_val[b] for b in added}}, entries, actuals, levels, season)
+        combiners["+" + "+".join(added)] = ("members", {**bt, **{b: extra_bt[b] for b in added}}, chosen)
     if len(bt_hist) == len(histories) and list(forecasts) == names:  # the same items, in order
-        combiners["per-item greedy"] = ("per item", per_item_greedy(forecasts, actuals, levels, val_scale))
+        combiners["per-item greedy"] = ("per item", per_item_greedy(forecasts, entries, actuals, levels, season,
+                                                                      val_scale))
         labels = kmeans(item_features(histories, season), 4)
         groups = {int(g): (cluster_weights(np.flatnonzero(labels == g)) if (labels == g).sum() >= 20
                            else greedy_weights) for g in np.unique(labels)}
@@ -341,8 +432,11 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
             q, mean = combine(weights, {n: (spread(f[0], factors_used[n], median, nonnegative), f[1])
                                         for n, f in bt.items()}, bt_entries, y.shape[1], season)
             weights = {**weights, "spread factors": factors_used}
+        elif isinstance(weights, tuple) and weights[0] == "members":  # chosen among other candidates
+            q, mean = combine(weights[2], weights[1], bt_entries, y.shape[1], season)
+            weights = weights[2]
         elif isinstance(weights, tuple):  # weights per item
-            q, mean = per_item_combine(weights[1], bt)
+            q, mean = combine(weights[1], bt, bt_entries, y.shape[1], season)
             weights = "per item"
         elif isinstance(weights, list):
             per = [combine(w, bt, bt_entries, y.shape[1], season) for w in weights]

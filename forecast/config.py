@@ -17,13 +17,13 @@ measurement on the Tourism competition; bench/README.md has every run.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Likelihood = Literal["student-T", "gaussian", "negative-binomial", "beta"]
 Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive"]
-ALGORITHMS: tuple[str, ...] = ("auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive")
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 #: The per-series statistical models (statsforecast).
 STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive")
 #: What ``auto`` combines unless ``members`` says otherwise (chosen on the suite: bench/README.md).
@@ -32,6 +32,13 @@ DEFAULT_MEMBERS: tuple[str, ...] = ("deepar", "ets", "theta", "ces")
 #: naive's there: mean wQL and MASE together by default (the distribution and the point forecast),
 #: or one metric (a managed auto predictor's ``OptimizationMetric``).
 SelectionMetric = Literal["wql+mase", "wql", "mase", "wape", "rmse", "mape"]
+SELECTION_METRICS: tuple[str, ...] = get_args(SelectionMetric)
+
+
+def one_of(choices: tuple[str, ...]) -> str:
+    """The choices as a phrase for help texts: ``a, b or c``."""
+    return f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else "".join(choices)
+
 #: Options that only DeepAR (alone or as a member of ``auto``) uses.
 DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate",
                   "num_cells", "num_layers", "likelihood", "dropout_rate", "embedding_dimension", "cardinality",
@@ -93,9 +100,10 @@ class Hyperparameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    algorithm: Algorithm = Field("auto", description="auto (default: several algorithms combined by backtest), deepar, ets, theta, arima, ces, npts or seasonal_naive")
+    algorithm: Algorithm = Field("auto", description=f"{one_of(ALGORITHMS)}; auto (the default) combines several by backtest")
     members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
-    selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to seasonal naive: wql+mase (default), wql, mase, wape, rmse or mape")
+    selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to "
+                                                     f"seasonal naive: {one_of(SELECTION_METRICS)} (default wql+mase)")
     season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period; default from the frequency (monthly 12, daily 7, ...)")] = None
 
     prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]

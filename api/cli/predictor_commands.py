@@ -27,7 +27,7 @@ from api.cli._common import (
     runtime,
 )
 from api.params import key_values
-from forecast.config import Hyperparameters
+from forecast.config import ALGORITHMS, DEFAULT_MEMBERS, SELECTION_METRICS, Hyperparameters, one_of
 from forecast.features import FeatureInputs
 from forecast.predictors import predictor_metrics
 from resources import InvalidInputError, Kind, Resource
@@ -150,11 +150,12 @@ def create(
                                                  "features (categories encoded, numbers standardised)")] = None,
     holidays: Annotated[str | None, typer.Option("--holidays", help="comma-separated countries (US, FR, DE-BY): a "
                                                  "holiday indicator each, in history and horizon")] = None,
-    algorithm: Annotated[str | None, _opt("auto, deepar, ets, theta, arima, ces, npts or seasonal_naive [default: auto: "
-                                          "several combined by weights chosen on a validation window]")] = None,
-    members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine [default: deepar,ets,theta,ces]")] = None,
+    algorithm: Annotated[str | None, _opt(f"{one_of(ALGORITHMS)} [default: auto: several combined by weights "
+                                          "chosen on a validation window]")] = None,
+    members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine "
+                                        f"[default: {','.join(DEFAULT_MEMBERS)}]")] = None,
     selection_metric: Annotated[str | None, _opt("auto only: what the weights minimise on the validation window: "
-                                                 "wql+mase, wql, mase, wape, rmse or mape [default: wql+mase]")] = None,
+                                                 f"{one_of(SELECTION_METRICS)} [default: wql+mase]")] = None,
     season_length: Annotated[int | None, _opt("statistical models' seasonal period [default: from the frequency]")] = None,
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
     context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length, at most max(8, 1.25 seasons)]")] = None,

@@ -87,7 +87,7 @@ def usable(q: np.ndarray, mean: np.ndarray, limits: np.ndarray) -> np.ndarray:
 
 
 def combine(
-    weights: dict[str, float],
+    weights: dict[str, float] | np.ndarray,
     forecasts: MemberForecasts,
     entries: Sequence[Entry],
     horizon: int,
@@ -95,16 +95,19 @@ def combine(
     dropped: Counter[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted quantile average of the members, per item leaving out unusable members (see the
-    module docstring); returns ``(quantiles, mean)``."""
+    module docstring); returns ``(quantiles, mean)``. ``weights``: one per member, or one row per
+    item ``(N, M)`` over the members in ``forecasts``' order."""
     names = list(forecasts)
     limits = _limits(entries)
     ok = np.stack([usable(*forecasts[n], limits) for n in names], axis=1)  # (N, M)
-    w = np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)[None, :] * ok
+    given = (np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)[None, :]
+             if isinstance(weights, dict) else np.asarray(weights, dtype=np.float64))
+    w = np.broadcast_to(given, ok.shape) * ok
     if dropped is not None:
+        lost = np.broadcast_to(given > 0, ok.shape) & ~ok  # weighted but unusable
         for j, n in enumerate(names):
-            bad = int((~ok[:, j]).sum())
-            if weights.get(n, 0.0) > 0 and bad:
-                dropped[n] += bad
+            if lost[:, j].any():
+                dropped[n] += int(lost[:, j].sum())
     none_weighted = w.sum(axis=1) == 0
     w[none_weighted] = ok[none_weighted]  # the usable members share equally
     total = w.sum(axis=1, keepdims=True)

@@ -295,6 +295,15 @@ def test_a_diverging_member_is_dropped_for_its_items() -> None:
     q, mean = combine({"bad": 1.0}, {"bad": (bad_q, bad_mean)}, entries, h, 4, dropped)
     assert np.isfinite(q).all() and np.isfinite(mean).all()  # nothing usable: seasonal naive
     assert dropped["every member (seasonal naive used)"] == 2
+    # one weight row per item: item 2 the good member alone, item 3 the bad one alone, items 0-1
+    # give the bad one all weight but it is unusable there, so the good one takes over
+    per_item = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    dropped = Counter()
+    q, mean = combine(per_item, {"good": good, "bad": (bad_q, bad_mean)}, entries, h, 4, dropped)
+    np.testing.assert_allclose(q[[0, 1, 2]], good[0][[0, 1, 2]])
+    np.testing.assert_allclose(q[3], bad_q[3])
+    np.testing.assert_allclose(mean[3], bad_mean[3])
+    assert dropped == Counter({"bad": 2})
 
 
 class _Diverging(Model):
