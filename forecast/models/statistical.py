@@ -7,7 +7,9 @@ is the model's own predictive distribution: statsforecast's intervals for these 
 Gaussian around the point forecast (checked: the 80 % half-width is 1.900x the 50 % one, the
 normal ratio), so a mean and a standard deviation per step give every quantile from 0.01 to 0.99
 exactly, and no conformal calibration is needed. When every training value is >= 0 the forecast
-is that of ``max(Y, 0)``: quantiles clipped at 0 and the mean of the censored Gaussian.
+is that of ``max(Y, 0)``: quantiles clipped at 0 and the mean of the censored Gaussian. AutoCES's
+spread is computed exactly from its fitted states (:func:`_ces_gaussian`) instead of by
+statsforecast's 5,000-path simulation, which was most of its cost.
 
 Models are fitted at each forecast origin: on the histories before each backtest window (whose
 forecasts the backtest scores) and again on the full histories for the stored final forecasts, so
@@ -121,6 +123,55 @@ def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
 
 
+def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fitted AutoCES's forecast and its exact Gaussian spread, or ``None`` to use statsforecast's own.
+
+    statsforecast's AutoCES intervals come from 5,000 simulated paths, each forecast from the
+    fitted states plus i.i.d. N(0, sigma^2) noise on every state: 94 % of AutoCES's time (7.0 of
+    7.5 CPU-s on 40 Tourism monthly series). CES is linear in its states, so those paths are
+    Gaussian around the point forecast, with variance sigma^2 times the squared norm of each step's
+    gradient in the states. The gradient takes one forecast per state the forecast reads (the last
+    ``m`` rows: the seasonal lag); one random perturbation of *every* state checks that the
+    forecast is linear in them and reads no other state. If the check fails (another statsforecast
+    version) or the errors are not normal, ``None``."""
+    from statsforecast.ces import cesforecast, switch_ces
+
+    fit = model.model_
+    if fit.get("distribution", "normal") != "normal":
+        return None
+    states = np.asarray(fit["states"], dtype=np.float64)
+    n, m, season = int(fit["n"]), int(fit["m"]), switch_ces(fit["seasontype"])
+
+    def forecast(s: np.ndarray) -> np.ndarray:
+        f = np.zeros(h)
+        cesforecast(states=s, n=n, m=m, season=season, h=h, f=f, **fit["par"])
+        return f
+
+    mean = forecast(states)
+    rows = slice(n, min(n + m, len(states)))
+    step = max(1.0, float(np.abs(states).max()))  # linear: any step is exact; a large one rounds least
+    grads = []
+    for r in range(rows.start, rows.stop):
+        for c in range(states.shape[1]):
+            shifted = states.copy()
+            shifted[r, c] += step
+            grads.append((forecast(shifted) - mean) / step)
+    jacobian = np.array(grads).reshape(-1, h)  # (states read, h)
+    noise = step * np.random.default_rng(0).standard_normal(states.shape)  # as large as the states
+    scale = 1.0 + float(np.abs(mean).max()) + step
+    if not np.allclose(forecast(states + noise), mean + noise[rows].reshape(-1) @ jacobian, rtol=0, atol=1e-8 * scale):
+        return None
+    return mean, math.sqrt(float(fit["sigma2"])) * np.sqrt((jacobian**2).sum(axis=0))
+
+
+def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, sigma) of a fitted model over the next ``h`` steps."""
+    fast = _ces_gaussian(model, h) if algorithm == "ces" else None
+    if fast is not None:
+        return fast
+    return _gaussian(model.predict(h=h, level=[80], **({"X": x_future} if x_future is not None else {})))
+
+
 def _run(job: _Job) -> _Result:
     """(mean, sigma) of one series, the fitted model if asked for, and a note if it fell back."""
     y, h, x, xf = job.target, job.horizon, job.x, job.x_future
@@ -130,13 +181,12 @@ def _run(job: _Job) -> _Result:
         warnings.simplefilter("ignore")
         try:
             if job.fitted is not None:
-                return _Result(*_gaussian(job.fitted.predict(h=h, X=xf, level=[80])), job.fitted, None)
+                return _Result(*_forecast(job.fitted, job.algorithm, h, xf), job.fitted, None)
             model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
             kept = model if job.keep else None
             if x is not None and xf is None:  # fitted for this history; no horizon values to forecast with
                 return _Result(np.full(h, np.nan), np.full(h, np.nan), kept, None)
-            out = model.predict(h=h, level=[80], **({"X": xf} if x is not None else {}))
-            return _Result(*_gaussian(out), kept, None)
+            return _Result(*_forecast(model, job.algorithm, h, xf if x is not None else None), kept, None)
         except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
