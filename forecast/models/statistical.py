@@ -161,7 +161,8 @@ def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
     scale = 1.0 + float(np.abs(mean).max()) + step
     if not np.allclose(forecast(states + noise), mean + noise[rows].reshape(-1) @ jacobian, rtol=0, atol=1e-8 * scale):
         return None
-    return mean, math.sqrt(float(fit["sigma2"])) * np.sqrt((jacobian**2).sum(axis=0))
+    sigma = math.sqrt(max(float(fit["sigma2"]), 0.0)) * np.sqrt((jacobian**2).sum(axis=0))
+    return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)  # as _gaussian's
 
 
 def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
