@@ -383,15 +383,18 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     # more validation windows: DeepAR only has the captured one (its network trained before it)
     windows = earlier_windows(set_name, seen, store)
     statistical = [n for n in forecasts if n != "deepar"]
+
+    def stacked(name: str, part: int, used: list[dict[str, Any]]) -> np.ndarray:
+        """A member's quantiles (``part`` 0) or means (1) on the captured window, then on ``used``
+        earlier windows (NaN where it has none: ``combine`` leaves it out there)."""
+        own = forecasts[name][part]
+        return np.concatenate([own, *(w["forecasts"][name][part] if name in w["forecasts"]
+                                      else np.full((len(w["histories"]), *own.shape[1:]), np.nan, np.float32)
+                                      for w in used)])
+
     for count in range(2, WINDOWS + 1):
         used = windows[: count - 1]
-        union = {n: (np.concatenate([forecasts[n][0], *(w["forecasts"][n][0] if n in w["forecasts"]
-                                                       else np.full((len(w["histories"]), *forecasts[n][0].shape[1:]),
-                                                                    np.nan, np.float32) for w in used)]),
-                     np.concatenate([forecasts[n][1], *(w["forecasts"][n][1] if n in w["forecasts"]
-                                                       else np.full((len(w["histories"]), forecasts[n][1].shape[1]),
-                                                                    np.nan, np.float32) for w in used)]))
-                 for n in forecasts}
+        union = {n: (stacked(n, 0, used), stacked(n, 1, used)) for n in forecasts}
         union_entries = entries + [{"target": h} for w in used for h in w["histories"]]
         union_actuals = np.concatenate([actuals, *(w["actuals"] for w in used)]).astype(np.float64)
         combiners[f"{count} windows, one selection"] = select_weights(union, union_entries, union_actuals, levels,

@@ -119,8 +119,12 @@ class _Result(NamedTuple):
 
 def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     mean = np.asarray(out["mean"], dtype=np.float64)
-    sigma = (np.asarray(out["hi-80"], dtype=np.float64) - mean) / _Z80
-    return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
+    return mean, _spread((np.asarray(out["hi-80"], dtype=np.float64) - mean) / _Z80)
+
+
+def _spread(sigma: np.ndarray) -> np.ndarray:
+    """A standard deviation per step as stored: not finite or negative becomes 0."""
+    return np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
 
 
 def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -161,8 +165,8 @@ def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
     scale = 1.0 + float(np.abs(mean).max()) + step
     if not np.allclose(forecast(states + noise), mean + noise[rows].reshape(-1) @ jacobian, rtol=0, atol=1e-8 * scale):
         return None
-    sigma = math.sqrt(max(float(fit["sigma2"]), 0.0)) * np.sqrt((jacobian**2).sum(axis=0))
-    return mean, np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)  # as _gaussian's
+    with np.errstate(invalid="ignore"):  # a negative or NaN variance: spread 0, as _gaussian's
+        return mean, _spread(np.sqrt(float(fit["sigma2"])) * np.sqrt((jacobian**2).sum(axis=0)))
 
 
 def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
