@@ -1,5 +1,5 @@
 """AutoCES's forecast spread: statsforecast's 5,000-path simulation against the exact Gaussian the
-service computes from the fitted states (``forecast.models.statistical._ces_gaussian``).
+service computes from the fitted states (``forecast.models.statistical.ces_gaussian``).
 
     .venv/bin/python bench/ces_spread_bench.py tourism-monthly tourism-yearly m3-yearly [--series 60]
 
@@ -32,7 +32,7 @@ def run(set_name: str, series: int, paths: int) -> dict[str, object]:
     from statsforecast.models import AutoCES
     from suite import load
 
-    from forecast.models.statistical import _ces_gaussian, _clean, _gaussian
+    from forecast.models.statistical import ces_gaussian, clean_history, gaussian_from_interval
 
     s = load(set_name)
     ratios: list[float] = []
@@ -40,12 +40,12 @@ def run(set_name: str, series: int, paths: int) -> dict[str, object]:
     mean_diff, fallbacks, t_exact, t_simulated = 0.0, 0, 0.0, 0.0
     rng = np.random.default_rng(12345)
     for history in s.train[:series]:
-        model = AutoCES(season_length=s.period).fit(_clean(history))
+        model = AutoCES(season_length=s.period).fit(clean_history(history))
         t = time.process_time()
-        exact = _ces_gaussian(model, s.horizon)
+        exact = ces_gaussian(model, s.horizon)
         t_exact += time.process_time() - t
         t = time.process_time()
-        mean, sigma = _gaussian(model.predict(h=s.horizon, level=[80]))
+        mean, sigma = gaussian_from_interval(model.predict(h=s.horizon, level=[80]))
         t_simulated += time.process_time() - t
         if exact is None:
             fallbacks += 1

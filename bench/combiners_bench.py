@@ -229,14 +229,18 @@ def baseline_forecasts(name: str, histories: list[np.ndarray], horizon: int, sea
     with statsforecast's own 80 % interval, as the service's statistical members are."""
     from statsforecast.models import Naive, RandomWalkWithDrift, SeasonalNaive
 
-    from forecast.models.statistical import _clean, _gaussian, gaussian_quantiles
+    from forecast.models.statistical import (
+        clean_history,
+        gaussian_from_interval,
+        gaussian_quantiles,
+    )
 
     means, sigmas = [], []
     for h in histories:
-        y = _clean(h)
+        y = clean_history(h)
         model = {"naive": Naive(), "drift": RandomWalkWithDrift(),
                  "seasonal naive": SeasonalNaive(season_length=season if len(y) > season else 1)}[name]
-        mean, sigma = _gaussian(model.forecast(y=y, h=horizon, level=[80]))
+        mean, sigma = gaussian_from_interval(model.forecast(y=y, h=horizon, level=[80]))
         means.append(mean)
         sigmas.append(sigma)
     return gaussian_quantiles(np.stack(means), np.stack(sigmas), levels, nonnegative)
@@ -265,7 +269,7 @@ def earlier_windows(set_name: str, seen: dict[str, Any], store: Path | None) -> 
         for name in forecasts:
             if name == "deepar":
                 continue  # trained before the captured window: these windows are in its training data
-            results = st.run_jobs([st._Job(name, season, horizon, st._clean(h)) for h in current], None)
+            results = st.run_jobs([st.FitJob(name, season, horizon, st.clean_history(h)) for h in current], None)
             members[name] = st.gaussian_quantiles(np.stack([r.mean for r in results]),
                                                   np.stack([r.sigma for r in results]), levels, nonnegative)
         out.append({"forecasts": members, "histories": list(current), "actuals": window_actuals})

@@ -119,7 +119,7 @@ def main() -> None:
 def statistical(rt, base, n: int, types, repeats: int) -> float:  # type: ignore[no-untyped-def]
     """Best-of-``repeats`` seconds to generate ``n`` items from stored AutoETS forecasts."""
     from forecast.config import Hyperparameters
-    from forecast.models.statistical import StatisticalModel, _Known
+    from forecast.models.statistical import KnownItem, StatisticalModel
     from forecast.predictors import create_predictor, load_active_predictor
 
     create_predictor(rt.workspace, rt.registry, "ets", dataset="m",
@@ -131,7 +131,7 @@ def statistical(rt, base, n: int, types, repeats: int) -> float:  # type: ignore
         k = fitted.known[str(e["item_id"])]
         item = f"{e['item_id']}-{i}"
         entries.append(dict(e, item_id=item))
-        known[item] = _Known(k.length, k.digest, k.mean, k.sigma)
+        known[item] = KnownItem(k.length, k.digest, k.mean, k.sigma)
     model = StatisticalModel("ets", fitted.cfg, fitted.season, fitted.nonnegative, known)
     import forecast.models.statistical as statistical_module
 

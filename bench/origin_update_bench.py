@@ -54,7 +54,7 @@ def _ways(args: tuple[str, int, int, np.ndarray, np.ndarray]) -> dict[str, tuple
 
     from statsforecast.models import AutoETS, AutoTheta
 
-    from forecast.models.statistical import _gaussian
+    from forecast.models.statistical import gaussian_from_interval
 
     name, season, h, y_val, y_bt = args
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -68,8 +68,8 @@ def _ways(args: tuple[str, int, int, np.ndarray, np.ndarray]) -> dict[str, tuple
                 model = AutoTheta(season_length=season).fit(y_val)
                 same_form = AutoTheta(season_length=season, model=model.model_["modeltype"],
                                       decomposition_type=model.model_.get("decomposition_type", "multiplicative"))
-            return {"update": _gaussian(model.forward(y=y_bt, h=h, level=[80])),
-                    "form": _gaussian(same_form.fit(y_bt).predict(h=h, level=[80]))}
+            return {"update": gaussian_from_interval(model.forward(y=y_bt, h=h, level=[80])),
+                    "form": gaussian_from_interval(same_form.fit(y_bt).predict(h=h, level=[80]))}
         except Exception:  # noqa: BLE001 - that series keeps the refit's forecast in both ways
             return {}
 

@@ -8,7 +8,7 @@ Gaussian around the point forecast (checked: the 80 % half-width is 1.900x the 5
 normal ratio), so a mean and a standard deviation per step give every quantile from 0.01 to 0.99
 exactly, and no conformal calibration is needed. When every training value is >= 0 the forecast
 is that of ``max(Y, 0)``: quantiles clipped at 0 and the mean of the censored Gaussian. AutoCES's
-spread is computed exactly from its fitted states (:func:`_ces_gaussian`) instead of by
+spread is computed exactly from its fitted states (:func:`ces_gaussian`) instead of by
 statsforecast's 5,000-path simulation, which was most of its cost.
 
 Models are fitted at each forecast origin: on the histories before each backtest window (whose
@@ -76,7 +76,7 @@ def _make(algorithm: str, season: int) -> Any:
     return table[algorithm](season_length=season)
 
 
-def _clean(target: np.ndarray) -> np.ndarray:
+def clean_history(target: np.ndarray) -> np.ndarray:
     """The series statsforecast can take: leading missing values dropped, inner ones interpolated,
     trailing ones carried forward."""
     y = target.astype(np.float64)
@@ -99,7 +99,9 @@ def _digest(y: np.ndarray, x: np.ndarray | None = None) -> str:
 
 
 @dataclass
-class _Job:
+class FitJob:
+    """One series to fit (or only forecast) with one statsforecast model, as :func:`run_jobs` takes it."""
+
     algorithm: str
     season: int
     horizon: int
@@ -110,14 +112,18 @@ class _Job:
     x_future: np.ndarray | None = None  # (horizon, k) their values over the horizon; None: fit only
 
 
-class _Result(NamedTuple):
+class FitResult(NamedTuple):
+    """One series' forecast: a mean and a standard deviation per step (Gaussian, see the module docstring)."""
+
     mean: np.ndarray
     sigma: np.ndarray
     fitted: Any  # the fitted model, when the job asked to keep it
     note: str | None  # why the series fell back to seasonal naive
 
 
-def _gaussian(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def gaussian_from_interval(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and standard deviation per step of a statsforecast forecast with ``level=[80]``
+    (its 80 % interval is symmetric and Gaussian)."""
     mean = np.asarray(out["mean"], dtype=np.float64)
     return mean, _spread((np.asarray(out["hi-80"], dtype=np.float64) - mean) / _Z80)
 
@@ -127,7 +133,7 @@ def _spread(sigma: np.ndarray) -> np.ndarray:
     return np.maximum(np.nan_to_num(sigma, nan=0.0, posinf=0.0), 0.0)
 
 
-def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
+def ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
     """A fitted AutoCES's forecast and its exact Gaussian spread, or ``None`` to use statsforecast's own.
 
     statsforecast's AutoCES intervals come from 5,000 simulated paths, each forecast from the
@@ -165,44 +171,44 @@ def _ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
     scale = 1.0 + float(np.abs(mean).max()) + step
     if not np.allclose(forecast(states + noise), mean + noise[rows].reshape(-1) @ jacobian, rtol=0, atol=1e-8 * scale):
         return None
-    with np.errstate(invalid="ignore"):  # a negative or NaN variance: spread 0, as _gaussian's
+    with np.errstate(invalid="ignore"):  # a negative or NaN variance: spread 0, as gaussian_from_interval's
         return mean, _spread(np.sqrt(float(fit["sigma2"])) * np.sqrt((jacobian**2).sum(axis=0)))
 
 
 def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(mean, sigma) of a fitted model over the next ``h`` steps."""
-    fast = _ces_gaussian(model, h) if algorithm == "ces" else None
+    fast = ces_gaussian(model, h) if algorithm == "ces" else None
     if fast is not None:
         return fast
-    return _gaussian(model.predict(h=h, level=[80], **({"X": x_future} if x_future is not None else {})))
+    return gaussian_from_interval(model.predict(h=h, level=[80], **({"X": x_future} if x_future is not None else {})))
 
 
-def _run(job: _Job) -> _Result:
+def _run(job: FitJob) -> FitResult:
     """(mean, sigma) of one series, the fitted model if asked for, and a note if it fell back."""
     y, h, x, xf = job.target, job.horizon, job.x, job.x_future
     if len(y) == 0:
-        return _Result(np.zeros(h), np.zeros(h), None, "no observations")
+        return FitResult(np.zeros(h), np.zeros(h), None, "no observations")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
             if job.fitted is not None:
-                return _Result(*_forecast(job.fitted, job.algorithm, h, xf), job.fitted, None)
+                return FitResult(*_forecast(job.fitted, job.algorithm, h, xf), job.fitted, None)
             model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
             kept = model if job.keep else None
             if x is not None and xf is None:  # fitted for this history; no horizon values to forecast with
-                return _Result(np.full(h, np.nan), np.full(h, np.nan), kept, None)
-            return _Result(*_forecast(model, job.algorithm, h, xf if x is not None else None), kept, None)
+                return FitResult(np.full(h, np.nan), np.full(h, np.nan), kept, None)
+            return FitResult(*_forecast(model, job.algorithm, h, xf if x is not None else None), kept, None)
         except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
             season = job.season if len(y) > job.season else 1
             out = _make("seasonal_naive", season).forecast(y=y, h=h, level=[80])
-            return _Result(*_gaussian(out), None, note)
+            return FitResult(*gaussian_from_interval(out), None, note)
         except Exception:  # noqa: BLE001 - one point: repeat it
-            return _Result(np.full(h, y[-1]), np.zeros(h), None, note)
+            return FitResult(np.full(h, y[-1]), np.zeros(h), None, note)
 
 
-def _run_chunk(jobs: list[_Job]) -> list[_Result]:
+def _run_chunk(jobs: list[FitJob]) -> list[FitResult]:
     return [_run(j) for j in jobs]
 
 
@@ -243,8 +249,8 @@ def shutdown_pools() -> None:
         del _pools[method]
 
 
-def run_jobs(jobs: list[_Job], threads: int | None, *, ray_address: str | None = None
-             ) -> list[_Result]:
+def run_jobs(jobs: list[FitJob], threads: int | None, *, ray_address: str | None = None
+             ) -> list[FitResult]:
     """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
     forked process per core, or with ``ray_address`` (``""`` for a local Ray) over Ray workers.
     ``threads=1`` (a request): in this thread, or in a spawned worker process in a server
@@ -266,7 +272,7 @@ def run_jobs(jobs: list[_Job], threads: int | None, *, ray_address: str | None =
         return _run_chunk(jobs)
     size = max(1, math.ceil(len(jobs) / (workers * 4)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    out: list[_Result] = []
+    out: list[FitResult] = []
     for part in _process_pool("fork", workers).map(_run_chunk, chunks):
         out.extend(part)
     return out
@@ -291,7 +297,7 @@ def gaussian_quantiles(mean: np.ndarray, sigma: np.ndarray, levels: Sequence[flo
 
 
 @dataclass
-class _Known:
+class KnownItem:
     """What the model knows of one item: the history it forecast from (length, digest) and its
     forecast; the fitted statsforecast model while fitting."""
 
@@ -309,7 +315,7 @@ class StatisticalModel(Model):
     algorithm: ClassVar[str] = "statistical"
 
     def __init__(self, name: str, cfg: ResolvedConfig, season: int, nonnegative: bool,
-                 known: dict[str, _Known] | None = None) -> None:
+                 known: dict[str, KnownItem] | None = None) -> None:
         self.algorithm = name  # type: ignore[misc]  # one class serves the five models
         self.cfg = cfg
         self.season = season
@@ -337,7 +343,7 @@ class StatisticalModel(Model):
         mean = np.empty((len(entries), h))
         sigma = np.empty((len(entries), h))
         todo: list[tuple[int, str, np.ndarray, str, str]] = []
-        jobs: list[_Job] = []
+        jobs: list[FitJob] = []
         for i, e in enumerate(entries):
             y, x, xf = self._inputs(e)
             key = str(e.get("item_id"))
@@ -349,7 +355,7 @@ class StatisticalModel(Model):
             same = not refit and k is not None and k.fitted is not None and k.length == len(y) and k.digest == digest
             todo.append((i, key, y, digest, future))
             limit = self.history_limit
-            jobs.append(_Job(self.algorithm, self.season, h, y[-limit:], fitted=k.fitted if same else None,  # type: ignore[union-attr]
+            jobs.append(FitJob(self.algorithm, self.season, h, y[-limit:], fitted=k.fitted if same else None,  # type: ignore[union-attr]
                              keep=keep, x=None if x is None else x[-limit:], x_future=xf))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
@@ -359,7 +365,7 @@ class StatisticalModel(Model):
                 if r.note is not None:
                     self.notes[key] = r.note
                 if remember:
-                    self.known[key] = _Known(len(y), digest, r.mean, r.sigma, r.fitted if keep else None, future)
+                    self.known[key] = KnownItem(len(y), digest, r.mean, r.sigma, r.fitted if keep else None, future)
             if on_progress is not None:
                 on_progress(min(start + ITEMS_PER_BATCH, len(jobs)), len(jobs))
         return mean, sigma
@@ -374,7 +380,7 @@ class StatisticalModel(Model):
         """The cleaned target, and with regressors their history ``(n, k)`` aligned with it and
         their horizon values ``(h, k)`` (``None`` where the entry does not reach the horizon)."""
         target = e["target"]
-        y = _clean(target)
+        y = clean_history(target)
         if not self.uses_regressors:
             return y, None, None
         feat = np.asarray(e["feat_dynamic_real"], dtype=np.float64)
@@ -388,7 +394,7 @@ class StatisticalModel(Model):
         self.known = {}
         for e, m, s in zip(entries, mean, sigma, strict=True):
             y, x, xf = self._inputs(e)
-            self.known[str(e.get("item_id"))] = _Known(len(y), _digest(y, x), m, s, None,
+            self.known[str(e.get("item_id"))] = KnownItem(len(y), _digest(y, x), m, s, None,
                                                        _digest(xf) if xf is not None else "")
 
     def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
@@ -431,7 +437,7 @@ class StatisticalModel(Model):
         means = table.column("mean").combine_chunks().flatten().to_numpy().reshape(-1, h)
         sigmas = table.column("sigma").combine_chunks().flatten().to_numpy().reshape(-1, h)
         futures = table.column("future").to_pylist() if "future" in table.column_names else [""] * table.num_rows
-        known = {i: _Known(n, d, m, s, None, f) for i, n, d, m, s, f in zip(
+        known = {i: KnownItem(n, d, m, s, None, f) for i, n, d, m, s, f in zip(
             table.column("item_id").to_pylist(), table.column("length").to_pylist(),
             table.column("digest").to_pylist(), means, sigmas, futures, strict=True)}
         return cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1", known)

