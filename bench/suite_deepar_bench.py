@@ -6,7 +6,7 @@
 
 Each set's series (training part and held-out test joined, with a nominal calendar start so the
 last observation falls in 2007) are imported with ``forecast datasets import`` and a predictor is
-created with only ``--prediction-length`` (the competition horizon), ``--algorithm`` and ``--seed``: its stored
+created with only ``--prediction-length`` (the competition horizon), ``--algorithm`` and ``--seed`` (and ``--num-eval-samples`` if given): its stored
 backtest holds out exactly the competition's test window, and its metrics come from the same
 ``forecast.metrics.accuracy`` as ``bench/statistical_bench.py``, so the two tables compare
 directly. One JSON line per set, seed and model (the predictor, each ensemble member, seasonal naive): MASE,
@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--algorithm", default="deepar")
     parser.add_argument("--members", default=None, help="auto's members, comma-separated")
+    parser.add_argument("--num-eval-samples", type=int, default=None,
+                        help="sample paths for the backtest (and auto's validation window); default the service's")
     args = parser.parse_args()
     forecast = str(Path(sys.executable).parent / "forecast")
     for set_name in args.sets:
@@ -62,6 +64,8 @@ def main() -> None:
                            check=True, capture_output=True)
             for seed in args.seeds:
                 extra = ["--members", args.members] if args.members else []
+                if args.num_eval_samples:
+                    extra += ["--num-eval-samples", str(args.num_eval_samples)]
                 started = time.perf_counter()
                 subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f"{home}/rss", forecast, "predictors", "create",
                                 f"p{seed}", "--dataset", "d", "--prediction-length", str(horizon), "--seed", str(seed),
