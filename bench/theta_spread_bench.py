@@ -9,7 +9,8 @@ recursion is linear in the errors, so the paths are exactly Gaussian; this runs 
 once per error step (an impulse each) to get the exact standard deviation, without the
 Monte-Carlo error of 200 paths (about 9 % of a standard deviation at the 80 % interval's edge).
 
-For each suite set: AutoTheta fitted on every training history (both cores), and the test window
+For each suite set: AutoTheta fitted on every training history by the service's own
+``run_jobs`` (both cores), and the test window
 scored with the service's own metric code (``forecast.metrics.accuracy``) three ways: the
 service's spread, the exact spread, and the exact spread times 1.25 and 1.5; plus the share of
 test points inside the 80 % interval (0.80 if calibrated). One JSON line per set.
@@ -26,8 +27,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,36 +65,23 @@ def exact_spread(fit: dict, h: int) -> np.ndarray:
     return sd
 
 
-def _one(args: tuple[np.ndarray, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    from statsforecast.models import AutoTheta
-
-    from forecast.models.statistical import clean_history, gaussian_from_interval
-
-    history, h, season = args
-    warnings.simplefilter("ignore")
-    try:
-        model = AutoTheta(season_length=season).fit(clean_history(history))
-        mean, sigma = gaussian_from_interval(model.predict(h=h, level=[80]))
-        return mean, sigma, exact_spread(model.model_, h)
-    except Exception:  # noqa: BLE001 - a series AutoTheta cannot fit is left out of both ways
-        return None
-
-
 def run(set_name: str) -> dict[str, object]:
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_scale
-    from forecast.models.statistical import gaussian_quantiles
+    from forecast.models.statistical import FitJob, clean_history, gaussian_quantiles, run_jobs
 
     s = load(set_name)
     started = time.perf_counter()
-    with ProcessPoolExecutor() as pool:
-        fits = list(pool.map(_one, [(y, s.horizon, s.period) for y in s.train], chunksize=8))
-    ok = [i for i, f in enumerate(fits) if f is not None]
+    # the service's own fits (every core): its mean and spread, and the fitted model kept
+    fits = run_jobs([FitJob("theta", s.period, s.horizon, clean_history(y), keep=True) for y in s.train], None)
+    ok = [i for i, r in enumerate(fits) if r.note is None]  # a series that fell back to seasonal naive is left out
     y = np.stack([s.test[i] for i in ok])
     scale = np.array([seasonal_scale(s.train[i].astype(np.float32), s.period) for i in ok])
     nonnegative = all(s.train[i].min() >= 0 for i in ok)
-    mean, simulated, exact = (np.stack([fits[i][j] for i in ok]) for j in range(3))  # type: ignore[index]
+    mean = np.stack([fits[i].mean for i in ok])
+    simulated = np.stack([fits[i].sigma for i in ok])
+    exact = np.stack([exact_spread(fits[i].fitted.model_, s.horizon) for i in ok])
     out: dict[str, object] = {"set": set_name, "series": len(ok)}
     ways = {"service (200 paths)": simulated, "exact": exact, **{f"exact x{k}": exact * k for k in WIDER}}
     for name, sigma in ways.items():
