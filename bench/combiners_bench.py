@@ -63,7 +63,6 @@ import argparse
 import json
 import pickle
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -158,14 +157,9 @@ def spread(q: np.ndarray, factor: float, median: int, nonnegative: bool) -> np.n
 
 
 def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
-    from suite_deepar_bench import write_jsonl
+    from suite_deepar_bench import train_in_process
 
-    from api.runtime import build_runtime
-    from api.settings import Settings
-    from datasets import import_dataset
-    from forecast.config import Hyperparameters
     from forecast.models import ensemble
-    from forecast.predictors import create_predictor
 
     seen: dict[str, Any] = {}
     select = ensemble.select_weights
@@ -187,13 +181,7 @@ def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
 
     ensemble.select_weights = recording_select
     ensemble.EnsembleModel.predict = recording_predict  # type: ignore[method-assign]
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        rt = build_runtime(Settings(home=str(root / "home"), registry=str(root / "registry.db")))  # type: ignore[call-arg]
-        freq, horizon = write_jsonl(set_name, root / "data.jsonl")
-        import_dataset(rt.workspace, rt.registry, "data", str(root / "data.jsonl"), freq=freq)
-        hp = {"prediction_length": horizon, "seed": seed, **({"epochs": epochs} if epochs else {})}
-        r = create_predictor(rt.workspace, rt.registry, "auto", dataset="data", hyperparameters=Hyperparameters(**hp))
+    r = train_in_process(set_name, seed=seed, **({"epochs": epochs} if epochs else {}))
     ensemble.select_weights = select
     ensemble.EnsembleModel.predict = predict  # type: ignore[method-assign]
     seen["reported"] = r.result["metrics"]

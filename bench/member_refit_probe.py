@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,25 +30,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def run(set_name: str, seed: int) -> dict[str, object]:
-    from suite_deepar_bench import write_jsonl
+    from suite_deepar_bench import train_in_process
 
-    from api.runtime import build_runtime
-    from api.settings import Settings
-    from datasets import import_dataset
-    from forecast.config import Hyperparameters
     from forecast.models.deepar import DeepARAlgorithm
-    from forecast.predictors import create_predictor
 
     DeepARAlgorithm.refits_per_origin = True
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        rt = build_runtime(Settings(home=str(root / "home"), registry=str(root / "registry.db")))  # type: ignore[call-arg]
-        freq, horizon = write_jsonl(set_name, root / "data.jsonl")
-        import_dataset(rt.workspace, rt.registry, "data", str(root / "data.jsonl"), freq=freq)
-        started = time.perf_counter()
-        r = create_predictor(rt.workspace, rt.registry, "auto", dataset="data",
-                             hyperparameters=Hyperparameters(prediction_length=horizon, seed=seed))
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    r = train_in_process(set_name, seed=seed)
+    seconds = time.perf_counter() - started
     m = r.result["metrics"]
     figures = {"auto": m["predictor"], **m.get("members", {})}
     return {"set": set_name, "seed": seed, "seconds": round(seconds, 1),

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,25 @@ def write_jsonl(set_name: str, path: Path) -> tuple[str, int]:
             f.write(json.dumps({"item_id": item, "start": str(start),
                                 "target": [None if np.isnan(v) else float(v) for v in y]}) + "\n")
     return freq, s.horizon
+
+
+def train_in_process(set_name: str, **hyperparameters: Any) -> Any:
+    """One set imported and an ``auto`` predictor trained through the service's own
+    ``create_predictor`` in this process (so a caller can patch what it runs), in a scratch home;
+    the competition horizon unless ``hyperparameters`` say otherwise. The registry record."""
+    from api.runtime import build_runtime
+    from api.settings import Settings
+    from datasets import import_dataset
+    from forecast.config import Hyperparameters
+    from forecast.predictors import create_predictor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rt = build_runtime(Settings(home=str(root / "home"), registry=str(root / "registry.db")))  # type: ignore[call-arg]
+        freq, horizon = write_jsonl(set_name, root / "data.jsonl")
+        import_dataset(rt.workspace, rt.registry, "data", str(root / "data.jsonl"), freq=freq)
+        hp = Hyperparameters(**{"prediction_length": horizon, **hyperparameters})
+        return create_predictor(rt.workspace, rt.registry, "auto", dataset="data", hyperparameters=hp)
 
 
 def main() -> None:
