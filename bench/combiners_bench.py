@@ -64,6 +64,7 @@ import json
 import pickle
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -188,14 +189,13 @@ def capture(set_name: str, seed: int, epochs: int | None) -> dict[str, Any]:
     return seen
 
 
-def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -> dict[str, Any]:
-    """The capture of one training, read from ``store`` when it holds it (else trained and kept there)."""
-    path = store / f"{set_name}-seed{seed}{f'-e{epochs}' if epochs else ''}.pkl" if store else None
+def kept(path: Path | None, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What ``make()`` returns, read back from ``path`` when it exists, else made and written there
+    (atomically: a run stopped half-way leaves no file)."""
     if path is not None and path.exists():
         with path.open("rb") as f:
             return pickle.load(f)  # our own file, written below
-    seen = capture(set_name, seed, epochs)
-    seen["backtest"] = [p.members for p in seen["backtest"]]  # only what the comparison reads
+    seen = make()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -203,6 +203,16 @@ def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -
             pickle.dump(seen, f)
         tmp.replace(path)
     return seen
+
+
+def captured(set_name: str, seed: int, epochs: int | None, store: Path | None) -> dict[str, Any]:
+    """The capture of one training, read from ``store`` when it holds it (else trained and kept there)."""
+    def make() -> dict[str, Any]:
+        seen = capture(set_name, seed, epochs)
+        seen["backtest"] = [p.members for p in seen["backtest"]]  # only what the comparison reads
+        return seen
+
+    return kept(store / f"{set_name}-seed{seed}{f'-e{epochs}' if epochs else ''}.pkl" if store else None, make)
 
 
 #: Cheap baselines tried as extra candidates (statsforecast's Naive, RandomWalkWithDrift, SeasonalNaive).

@@ -3,6 +3,7 @@
     .venv/bin/python bench/statistical_bench.py                       # every suite set, default models
     .venv/bin/python bench/statistical_bench.py tourism-monthly --models snaive,ets,theta,ces,arima
     .venv/bin/python bench/statistical_bench.py m3-monthly            # the held-out set (report only)
+    .venv/bin/python bench/statistical_bench.py --log                 # the models fitted to log(1 + y)
 
 For each set: seasonal naive and statsforecast's AutoETS, AutoTheta, AutoCES (and AutoARIMA with
 ``--models ...,arima``: slow) fitted per series on all cores, forecasting the competition horizon
@@ -62,17 +63,23 @@ def score(s: SuiteSet, name: str, q: np.ndarray, median: np.ndarray, mean: np.nd
             "mean_wql": round(acc.mean_wql or float("nan"), 4), "items": acc.num_items}
 
 
-def run(set_name: str, models: list[str]) -> list[dict[str, object]]:
+def run(set_name: str, models: list[str], log: bool = False) -> list[dict[str, object]]:
     from statsforecast import StatsForecast
 
     s = load(set_name)
+    fitted = s
+    if log:  # the models fit log(1 + y); quantiles map back exactly (the transform is monotone)
+        if min(float(t.min()) for t in s.train) < 0:
+            raise SystemExit(f"{set_name}: --log needs non-negative series")
+        fitted = SuiteSet(name=s.name, freq=s.freq, period=s.period, horizon=s.horizon, ids=s.ids,
+                          train=[np.log1p(t) for t in s.train], test=s.test)
     rows = []
     if "snaive" in models:
         started = time.perf_counter()
         naive = np.stack([seasonal_naive(t.astype(np.float32), s.horizon, s.period) for t in s.train]).astype(np.float64)
         rows.append({**score(s, "seasonal_naive", np.repeat(naive[:, None, :], len(LEVELS), axis=1), naive, naive),
                      "seconds": round(time.perf_counter() - started, 2)})
-    df = _frame(s)
+    df = _frame(fitted)
     members: list[np.ndarray] = []
     for name, model in _models(models, s.period):
         started = time.perf_counter()
@@ -81,14 +88,16 @@ def run(set_name: str, models: list[str]) -> list[dict[str, object]]:
             warnings.simplefilter("ignore")
             fc = sf.forecast(df=df, h=s.horizon, level=INTERVALS)
         seconds = time.perf_counter() - started
-        col = [c for c in fc.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+        col = next(c for c in fc.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c)
         fc = fc.set_index("unique_id").loc[s.ids]
-        def grid(column: str) -> np.ndarray:
+        def grid(column: str, fc: pd.DataFrame = fc) -> np.ndarray:
             return fc[column].to_numpy(np.float64).reshape(len(s.ids), s.horizon)
         point = grid(col)
         q = np.stack([grid(f"{col}-lo-{80 - 20 * i}") for i in range(4)] + [point]
                      + [grid(f"{col}-hi-{20 + 20 * i}") for i in range(4)], axis=1)
         q = np.sort(q, axis=1)  # guard against an interval pair that crossed
+        if log:
+            q, point = np.expm1(q), np.expm1(point)
         rows.append({**score(s, name, q, point, point), "seconds": round(seconds, 1)})
         members.append(q)
     if len(members) >= 2:  # equal weights, chosen without looking at any data: no leakage possible
@@ -102,10 +111,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", default=list(SUITE), help=f"of {list(SUITE) + list(HELD_OUT)}")
     parser.add_argument("--models", default="snaive,ets,theta,ces")
+    parser.add_argument("--log", action="store_true", help="fit the models to log(1 + y) and map the quantiles back")
     args = parser.parse_args()
     for set_name in args.sets:
-        for row in run(set_name, args.models.split(",")):
-            print(json.dumps({**row, "cpus": os.cpu_count()}), flush=True)
+        for row in run(set_name, args.models.split(","), args.log):
+            print(json.dumps({**row, "cpus": os.cpu_count(), **({"log": True} if args.log else {})}), flush=True)
 
 
 if __name__ == "__main__":
