@@ -63,7 +63,6 @@ import argparse
 import json
 import pickle
 import sys
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,8 +72,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
-
-ROUNDS = 20
 
 
 def scaled_ql(y: np.ndarray, q: np.ndarray, levels: list[float], scale: np.ndarray) -> float:
@@ -124,7 +121,7 @@ def per_item_greedy(forecasts: dict[str, tuple[np.ndarray, np.ndarray]], entries
                     actuals: np.ndarray, levels: list[float], season: int, scale: np.ndarray) -> np.ndarray:
     """Greedy selection run for every item at once on its own points: each round adds, per item,
     the member that most lowers the item's sQL + MASE. Returns weights ``(N, M)``."""
-    from forecast.models.ensemble import combine
+    from forecast.models.ensemble import ROUNDS, combine
 
     names = list(forecasts)
     n, m = len(actuals), len(names)
@@ -282,7 +279,7 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
-    from forecast.models.ensemble import combine, select_weights
+    from forecast.models.ensemble import combine, greedy_selection, select_weights
 
     seen = captured(set_name, seed, epochs, store)
     rows: list[dict[str, Any]] = []
@@ -317,11 +314,7 @@ def compare(set_name: str, seed: int, epochs: int | None, store: Path | None) ->
     relative = scorer(forecasts)
 
     def greedy(score: Any) -> dict[str, float]:
-        counts: Counter[str] = Counter()
-        for _ in range(ROUNDS):
-            best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n]))), n))
-            counts[best] += 1
-        return {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
+        return greedy_selection(list(forecasts), score)
 
     def cluster_weights(idx: np.ndarray) -> dict[str, float]:
         """Today's greedy selection (the service's own) on the items ``idx`` alone."""

@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,8 +34,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
-
-ROUNDS = 20
 
 
 def _entries(histories: list[np.ndarray]) -> list[dict[str, Any]]:
@@ -79,7 +76,7 @@ def run(set_name: str, seed: int, store: Path, members: list[str]) -> None:
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
-    from forecast.models.ensemble import combine
+    from forecast.models.ensemble import combine, greedy_selection
     from forecast.models.statistical import StatisticalModel, gaussian_quantiles
 
     seen = captured(set_name, seed, None, store)
@@ -95,11 +92,7 @@ def run(set_name: str, seed: int, store: Path, members: list[str]) -> None:
         acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
         return (acc.mean_wql or 0) / base.mean_wql + (acc.mase or 0) / base.mase
 
-    counts: Counter[str] = Counter()
-    for _ in range(ROUNDS):  # the service's greedy selection, as combiners_bench replays it
-        best = min(forecasts, key=lambda n: (global_score(dict(counts + Counter([n]))), n))
-        counts[best] += 1
-    weights = {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
+    weights = greedy_selection(list(forecasts), global_score)  # the service's, as combiners_bench replays it
 
     parts = seen["backtest"]
     bt_hist = seen["backtest_histories"]

@@ -41,7 +41,6 @@ import argparse
 import itertools
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +164,7 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
     from suite import load
 
     from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
-    from forecast.models.ensemble import ROUNDS, _limits, combine, select_weights, usable
+    from forecast.models.ensemble import combine, greedy_selection, item_weights, select_weights
 
     seen = captured(set_name, seed, store)
     fine_val, histories, actuals, levels, season, grid = seen["validation"]
@@ -180,10 +179,7 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
         return {n: (q[:, pick, :], m) for n, (q, m) in fine.items()}
 
     def pooled(w: dict[str, float], fine: dict[str, Any], entries: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-        limits = _limits(entries)
-        ok = np.stack([usable(*fine[n], limits) for n in names], axis=1)
-        ww = np.array([w.get(n, 0.0) for n in names])[None, :] * ok
-        ww = ww / np.where(ww.sum(1, keepdims=True) > 0, ww.sum(1, keepdims=True), 1.0)
+        ww, ok = item_weights(w, fine, entries)  # the service's: unusable members left out per item
         q = pool(ww, [np.where(ok[:, j, None, None], fine[n][0], 0.0) for j, n in enumerate(names)], grid_a, lv)
         if nonnegative:
             q = np.maximum(q, 0.0)
@@ -201,11 +197,7 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
             acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], val_scale)
             return acc.mean_wql / base.mean_wql + acc.mase / base.mase
 
-        counts: Counter[str] = Counter()
-        for _ in range(ROUNDS):
-            best = min(names, key=lambda n: (score(dict(counts + Counter([n]))), n))
-            counts[best] += 1
-        return {n: counts[n] / ROUNDS for n in names if counts[n]}
+        return greedy_selection(names, score)
 
     def recentred(q_pool: np.ndarray, q_avg: np.ndarray) -> np.ndarray:
         """The pool's quantiles moved so that its median is the quantile average's."""

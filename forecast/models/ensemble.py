@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -86,17 +86,16 @@ def usable(q: np.ndarray, mean: np.ndarray, limits: np.ndarray) -> np.ndarray:
     return finite & (size <= limits)
 
 
-def combine(
+def item_weights(
     weights: dict[str, float] | np.ndarray,
     forecasts: MemberForecasts,
     entries: Sequence[Entry],
-    horizon: int,
-    season: int,
     dropped: Counter[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted quantile average of the members, per item leaving out unusable members (see the
-    module docstring); returns ``(quantiles, mean)``. ``weights``: one per member, or one row per
-    item ``(N, M)`` over the members in ``forecasts``' order."""
+    """Each item's weights over the members in ``forecasts``' order, ``(N, M)`` summing to 1, with
+    unusable members left out and the rest renormalised (see the module docstring; a row of zeros:
+    no member is usable), and which members are usable ``(N, M)``. ``weights``: one per member,
+    or one row per item."""
     names = list(forecasts)
     limits = _limits(entries)
     ok = np.stack([usable(*forecasts[n], limits) for n in names], axis=1)  # (N, M)
@@ -111,12 +110,27 @@ def combine(
     none_weighted = w.sum(axis=1) == 0
     w[none_weighted] = ok[none_weighted]  # the usable members share equally
     total = w.sum(axis=1, keepdims=True)
-    w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0), ok
+
+
+def combine(
+    weights: dict[str, float] | np.ndarray,
+    forecasts: MemberForecasts,
+    entries: Sequence[Entry],
+    horizon: int,
+    season: int,
+    dropped: Counter[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted quantile average of the members, per item leaving out unusable members (see the
+    module docstring); returns ``(quantiles, mean)``. ``weights``: one per member, or one row per
+    item ``(N, M)`` over the members in ``forecasts``' order."""
+    names = list(forecasts)
+    w, ok = item_weights(weights, forecasts, entries, dropped)
     q = sum(w[:, j, None, None] * np.where(ok[:, j, None, None], forecasts[n][0], 0.0) for j, n in enumerate(names))
     mean = sum(w[:, j, None] * np.where(ok[:, j, None], forecasts[n][1], 0.0) for j, n in enumerate(names))
     q = np.asarray(q, dtype=np.float32)
     mean = np.asarray(mean, dtype=np.float32)
-    for i in np.flatnonzero(total[:, 0] == 0):  # no usable member at all
+    for i in np.flatnonzero(~ok.any(axis=1)):  # no usable member at all
         point = seasonal_naive(entries[i]["target"], horizon, season)
         q[i] = point[None, :]
         mean[i] = point
@@ -156,13 +170,20 @@ def select_weights(
     report: dict[str, Any] = {"seasonal_naive": {t: getattr(base, t) for t in shown}}
     for n in forecasts:
         report[n] = score({n: 1.0})[1]
-    counts: Counter[str] = Counter()
-    for _ in range(ROUNDS):
-        best = min(forecasts, key=lambda n: (score(dict(counts + Counter([n])))[0], n))
-        counts[best] += 1
-    weights = {n: counts[n] / ROUNDS for n in forecasts if counts[n]}
+    weights = greedy_selection(list(forecasts), lambda w: score(w)[0])
     report["ensemble"] = score(weights)[1]
     return weights, report
+
+
+def greedy_selection(candidates: Sequence[str], score: Callable[[dict[str, float]], float]) -> dict[str, float]:
+    """Greedy ensemble selection: ``ROUNDS`` rounds, each adding (with replacement) the candidate
+    whose addition gives the lowest ``score`` of the weights (ties to the first name in sort
+    order); the weights are the counts over the rounds, a candidate never added left out."""
+    counts: Counter[str] = Counter()
+    for _ in range(ROUNDS):
+        best = min(candidates, key=lambda n: (score(dict(counts + Counter([n]))), n))
+        counts[best] += 1
+    return {n: counts[n] / ROUNDS for n in candidates if counts[n]}
 
 
 class EnsembleModel(Model):

@@ -356,7 +356,7 @@ class StatisticalModel(Model):
             todo.append((i, key, y, digest, future))
             limit = self.history_limit
             jobs.append(FitJob(self.algorithm, self.season, h, y[-limit:], fitted=k.fitted if same else None,  # type: ignore[union-attr]
-                             keep=keep, x=None if x is None else x[-limit:], x_future=xf))
+                               keep=keep, x=None if x is None else x[-limit:], x_future=xf))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
             for (i, key, y, digest, future), r in zip(todo[chunk], run_jobs(jobs[chunk], threads, ray_address=ray_address),
@@ -395,7 +395,7 @@ class StatisticalModel(Model):
         for e, m, s in zip(entries, mean, sigma, strict=True):
             y, x, xf = self._inputs(e)
             self.known[str(e.get("item_id"))] = KnownItem(len(y), _digest(y, x), m, s, None,
-                                                       _digest(xf) if xf is not None else "")
+                                                          _digest(xf) if xf is not None else "")
 
     def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
                 want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
