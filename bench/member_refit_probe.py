@@ -5,8 +5,8 @@
 Today `auto` trains its DeepAR member once, before the validation window, and that network
 forecasts the backtest window from the longer histories; the statistical members are fitted again
 at the backtest origin. This runs the service's own `create_predictor` with the DeepAR member
-marked as refitted per origin too (``DeepARAlgorithm.refits_per_origin = True`` for this process
-only), so the validation window, and so the weights, are exactly today's (same seed, same
+trained from scratch at the backtest origin (``DeepARAlgorithm.update`` made a fresh ``fit`` for
+this process only), so the validation window, and so the weights, are exactly today's (same seed, same
 machine: training is reproducible there) and only the DeepAR member's backtest forecasts change:
 compare with `bench/suite_deepar_bench.py <sets> --seeds N --algorithm auto` run on the same
 machine. The retrained member is the network `--algorithm deepar` trains (same data, settings and
@@ -34,7 +34,7 @@ def run(set_name: str, seed: int) -> dict[str, object]:
 
     from forecast.models.deepar import DeepARAlgorithm
 
-    DeepARAlgorithm.refits_per_origin = True
+    DeepARAlgorithm.update = lambda self, model, entries, ctx: self.fit(entries, ctx)  # type: ignore[method-assign]
     started = time.perf_counter()
     r = train_in_process(set_name, seed=seed)
     seconds = time.perf_counter() - started

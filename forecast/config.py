@@ -102,6 +102,7 @@ class Hyperparameters(BaseModel):
 
     algorithm: Algorithm = Field("auto", description=f"{one_of(ALGORITHMS)}; auto (the default) combines several by backtest")
     members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
+    deepar_update_epochs: Annotated[int, Field(ge=0, le=1000, description="auto only: epochs the DeepAR member trains on from its own weights over the longer histories at the backtest origin and again for the final forecasts, at a tenth of the learning rate; 0 (default) forecasts from them with the network trained before the validation window")] = 0
     selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to "
                                                      f"seasonal naive: {one_of(SELECTION_METRICS)} (default wql+mase)")
     season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period; default from the frequency (monthly 12, daily 7, ...)")] = None
@@ -164,6 +165,8 @@ class Hyperparameters(BaseModel):
                 raise ValueError(f"{f} is a DeepAR option; algorithm {self.algorithm!r} does not use it")
             if f in ("members", "selection_metric") and self.algorithm != "auto":
                 raise ValueError(f"{f} is an option of algorithm 'auto', not {self.algorithm!r}")
+            if f == "deepar_update_epochs" and not (self.algorithm == "auto" and "deepar" in self.members):
+                raise ValueError("deepar_update_epochs is an option of algorithm 'auto' with a deepar member")
             if f == "season_length" and not statistical:
                 raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")
         return self

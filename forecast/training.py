@@ -136,9 +136,12 @@ def train_network(
     nonnegative: bool = False,
     on_epoch: EpochCallback | None = None,
     extra_callbacks: list[pl.Callback] | None = None,
+    start_from: Any | None = None,
 ) -> TrainedNetwork:
     """Fit one network; with ``validation``, stop early on its loss and keep the best weights,
     otherwise keep the mean weights of the second half of training (see the module docstring).
+    ``start_from``: a trained predictor of the same settings whose weights training continues from
+    (else they start at random).
 
     Raises
     ------
@@ -172,7 +175,8 @@ def train_network(
         )
         previous_sigint = signal.getsignal(signal.SIGINT)
         try:
-            out = estimator.train_model(training_data=train, validation_data=validation, cache_data=True)
+            out = estimator.train_model(training_data=train, validation_data=validation, cache_data=True,
+                                        from_predictor=start_from)
         except SystemExit as e:  # Lightning turns Ctrl-C into sys.exit(1) after ignoring SIGINT
             if isinstance(recorder.exception, KeyboardInterrupt):
                 raise KeyboardInterrupt from e

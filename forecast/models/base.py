@@ -117,8 +117,6 @@ class Algorithm(ABC):
     name: ClassVar[str]
     #: whether the algorithm uses cat and dynamic features (DeepAR); the others ignore them
     uses_features: ClassVar[bool] = False
-    #: per-series models, fitted at each forecast origin (cheap to fit again; the ensemble does)
-    refits_per_origin: ClassVar[bool] = False
 
     def __init__(self, cfg: ResolvedConfig) -> None:
         self.cfg = cfg
@@ -129,6 +127,13 @@ class Algorithm(ABC):
         model will only forecast from these histories (a validation window), so per-series models
         need not keep their fits (kept only to forecast the same histories with the horizon's
         regressor values, as the backtest does)."""
+
+    def update(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
+        """``model``, fitted on shorter histories, brought to the forecast origin of ``entries`` (the
+        ensemble's backtest origin, after its validation window): by default the same model, which
+        forecasts from the longer histories; per-series models are fitted again, DeepAR's network
+        can train on for a few epochs (``deepar_update_epochs``)."""
+        return model
 
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
         """The model forecasts will use, after the backtest, given the full ``entries``: the same

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from forecast.training import TrainedNetwork
 
 TRAINING_FILE = "training.json"
+#: :meth:`DeepARAlgorithm.update` trains on at this fraction of the training's learning rate.
+UPDATE_LEARNING_RATE_FACTOR = 0.1
 
 
 class DeepARModel(Model):
@@ -96,10 +98,31 @@ class DeepARAlgorithm(Algorithm):
         }
         return DeepARModel(trained.predictor, self.cfg, training)
 
+    def update(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+        """The same network trained on for ``deepar_update_epochs`` epochs over the longer histories,
+        at a tenth of the learning rate (weights averaged over the second half of them, as every
+        training without a validation split): it learns the newest points and stays close to the
+        network the ensemble's weights were chosen for (bench/README.md, "The DeepAR member trained
+        on at the backtest origin"). With 0 epochs (the default), the same network."""
+        assert isinstance(model, DeepARModel)
+        epochs = self.cfg.hp.deepar_update_epochs
+        if not epochs:
+            return model
+        ctx.phase("training on the newest points")
+        started = time.perf_counter()
+        hp = self.cfg.hp.model_copy(update={"learning_rate": self.cfg.hp.learning_rate * UPDATE_LEARNING_RATE_FACTOR})
+        more = _train(self.cfg.model_copy(update={"hp": hp}), ctx, train=truncate(entries, 0), validation=None,
+                      max_epochs=epochs, on_epoch=None, start_from=model.predictor)
+        update = {"epochs": epochs, "num_train_series": len(entries), "seconds": round(time.perf_counter() - started, 3)}
+        return DeepARModel(more.predictor, self.cfg, {**model.training, "updates": [*model.training.get("updates", []), update]},
+                           model.decode_precision)
+
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
         assert isinstance(model, DeepARModel)
         if not self.cfg.hp.refit:
-            return model
+            # a network brought forward to the backtest origin is brought forward to the final one too,
+            # so the final forecasts come from the procedure the backtest measured
+            return self.update(model, entries, ctx) if model.training.get("updates") else model
         ctx.phase("refit")
         started = time.perf_counter()
         final = _train(self.cfg, ctx, train=entries, validation=None, max_epochs=model.training["best_epoch"],

@@ -457,8 +457,6 @@ class StatisticalAlgorithm(Algorithm):
     name: ClassVar[str] = "statistical"
     CHOICES: ClassVar[tuple[str, ...]] = ("ets", "theta", "arima", "ces", "seasonal_naive")
 
-    refits_per_origin: ClassVar[bool] = True
-
     def __init__(self, cfg: ResolvedConfig, algorithm: str) -> None:
         super().__init__(cfg)
         self.algorithm = algorithm
@@ -474,6 +472,9 @@ class StatisticalAlgorithm(Algorithm):
         model.forecast_gaussian(entries, threads=None, remember=True, keep=keep, ctx=ctx,
                                 on_progress=lambda done, total: ctx.phase(f"fitting {self.algorithm}: {done}/{total} series"))
         return model
+
+    def update(self, model: Model, entries: list[Entry], ctx: FitContext) -> StatisticalModel:
+        return self.fit(entries, ctx)  # cheap enough to fit at each origin; updating was worse ("Refit or update")
 
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> StatisticalModel:
         assert isinstance(model, StatisticalModel)

@@ -353,6 +353,8 @@ def _entries(world: Any) -> list[dict[str, Any]]:
     ({"algorithm": "auto", "members": ["ets", "ets"]}, "members must be distinct"),
     ({"algorithm": "auto", "members": ["auto"]}, "auto cannot be a member"),
     ({"algorithm": "prophet"}, "algorithm"),
+    ({"algorithm": "deepar", "deepar_update_epochs": 5}, "deepar_update_epochs is an option of algorithm 'auto'"),
+    ({"algorithm": "auto", "members": ["ets", "theta"], "deepar_update_epochs": 5}, "with a deepar member"),
 ])
 def test_options_belong_to_their_algorithm(values: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
@@ -404,6 +406,36 @@ def test_series_too_short_for_a_model_fall_back_with_a_note(tmp_path: Path) -> N
     f = create_forecast(rt.workspace, rt.registry, "f", predictor="p", types="0.1,0.9")
     v = load_forecast(rt.workspace, f).values
     assert np.isfinite(v["p10"]).all() and (v["p10"] <= v["p90"]).all()
+
+
+def test_auto_trains_its_deepar_member_on_at_each_later_origin(world: Any) -> None:
+    """The DeepAR member, trained before the validation window, trains on from its own weights over
+    the longer histories at the backtest origin and again over the full histories for the final
+    forecasts; with ``deepar_update_epochs`` 0 it is the same network throughout."""
+    import torch
+
+    from forecast.models.base import FitContext
+    from forecast.models.deepar import DeepARAlgorithm
+
+    create_predictor(world.workspace, world.registry, "auto-deepar", dataset="tq", hyperparameters=Hyperparameters.model_validate(
+        {**TINY, "prediction_length": 4, "algorithm": "auto", "members": ["deepar"], "deepar_update_epochs": 3}))
+    _, model = _loaded(world, "auto-deepar")
+    member = model.members["deepar"]
+    assert [u["epochs"] for u in member.training["updates"]] == [3, 3]  # the backtest origin, then the final one
+    assert member.training["num_train_series"] == 40
+
+    entries = _entries(world)
+    cfg = model.cfg.model_copy(update={"hp": model.cfg.hp.model_copy(update={"deepar_update_epochs": 2})})
+    ctx = FitContext(cfg=cfg, nonnegative=True)
+    start = DeepARAlgorithm(cfg).fit([{**e, "target": e["target"][:-8]} for e in entries], ctx)
+    before = {k: v.clone() for k, v in start.predictor.prediction_net.state_dict().items()}
+    moved = DeepARAlgorithm(cfg).update(start, [{**e, "target": e["target"][:-4]} for e in entries], ctx)
+    after = moved.predictor.prediction_net.state_dict()
+    assert moved.training["updates"][0]["epochs"] == 2
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it learnt from the newer points
+    assert all(torch.equal(before[k], v) for k, v in start.predictor.prediction_net.state_dict().items())  # a copy
+    still = DeepARAlgorithm(cfg.model_copy(update={"hp": cfg.hp.model_copy(update={"deepar_update_epochs": 0})}))
+    assert still.update(start, entries, ctx) is start
 
 
 def test_deepar_checks_still_apply_inside_auto() -> None:
