@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def run(set_name: str, seed: int, epochs: int, learning_rate_factor: float) -> dict[str, Any]:
+    from pool_probe import joined
     from suite import load
     from suite_deepar_bench import train_in_process
 
@@ -49,20 +50,20 @@ def run(set_name: str, seed: int, epochs: int, learning_rate_factor: float) -> d
             networks.append(model)
         return update(self, model, entries, ctx)
 
-    seen: dict[str, Any] = {"continued": [], "today": [], "others": [], "entries": []}
+    seen: dict[str, Any] = {"continued": [], "today": [], "entries": []}
     predict = ensemble.EnsembleModel.predict
 
     def recording_predict(self: Any, entries: Any, levels: Any, **kw: Any) -> Any:
         for p in predict(self, entries, levels, **kw):
             if kw.get("members") and networks:
                 seen["levels"], seen["weights"], seen["season"] = list(levels), dict(self.weights), self.season
-                seen["continued"].append(p.members["deepar"])
-                seen["others"].append({n: f for n, f in p.members.items() if n != "deepar"})
+                seen["continued"].append(p.members)
                 batch = entries[len(seen["entries"]) : len(seen["entries"]) + len(p.item_ids)]
                 seen["entries"].extend(batch)
-                parts = list(networks[0].predict(batch, levels, num_samples=kw["num_samples"], seed=kw.get("seed")))
-                seen["today"].append((np.concatenate([q.quantiles for q in parts]),
-                                      np.concatenate([q.mean for q in parts])))
+                before = ensemble.EnsembleModel(self.cfg, {"deepar": networks[0]}, {}, {})
+                seen["today"].append({**p.members, **before.member_forecasts(
+                    batch, levels, names=["deepar"], num_samples=kw["num_samples"], seed=kw.get("seed"),
+                    threads=kw.get("threads"))})
             yield p
 
     DeepARAlgorithm.update = recording_update  # type: ignore[method-assign]
@@ -82,11 +83,6 @@ def run(set_name: str, seed: int, epochs: int, learning_rate_factor: float) -> d
     y = np.stack(load(set_name).test).astype(np.float64)
     season = seen["season"]
     scale = np.array([seasonal_scale(np.asarray(e["target"], dtype=np.float64), season) for e in entries])
-    others = {n: (np.concatenate([b[n][0] for b in seen["others"]]), np.concatenate([b[n][1] for b in seen["others"]]))
-              for n in seen["others"][0]}
-
-    def joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        return np.concatenate([q for q, _ in parts]), np.concatenate([m for _, m in parts])
 
     def score(q: np.ndarray, mean: np.ndarray) -> list[float]:
         acc, _ = accuracy(y, q, levels, mean, q[:, median, :], scale)
@@ -94,10 +90,10 @@ def run(set_name: str, seed: int, epochs: int, learning_rate_factor: float) -> d
 
     out: dict[str, Any] = {"set": set_name, "seed": seed, "epochs": epochs, "learning_rate_factor": learning_rate_factor,
                            "weights": weights}
-    for label, member in (("today", joined(seen["today"])), ("continued", joined(seen["continued"]))):
-        members = {"deepar": member, **others}
+    for label in ("today", "continued"):
+        members = joined(seen[label])
         out[f"auto, {label}"] = score(*ensemble.combine(weights, members, entries, y.shape[1], season))
-        out[f"deepar, {label}"] = score(*member)
+        out[f"deepar, {label}"] = score(*members["deepar"])
     out["reported"] = [round(r.result["metrics"]["predictor"]["mase"], 4),
                        round(r.result["metrics"]["predictor"]["mean_wql"], 4)]
     member = r.result["training"].get("members", {}).get("deepar", {})

@@ -99,6 +99,11 @@ def pool(weights: np.ndarray, quantiles: list[np.ndarray], grid: np.ndarray, lev
     return np.moveaxis(out.reshape(n, h, len(levels)), 2, 1)
 
 
+def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Member forecasts of consecutive batches of items (name -> (quantiles, mean)) as one."""
+    return {n: (np.concatenate([b[n][0] for b in parts]), np.concatenate([b[n][1] for b in parts])) for n in parts[0]}
+
+
 def capture(set_name: str, seed: int) -> dict[str, Any]:
     from suite_deepar_bench import train_in_process
 
@@ -203,9 +208,6 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
         """The pool's quantiles moved so that its median is the quantile average's."""
         q = q_pool + (q_avg[:, median : median + 1, :] - q_pool[:, median : median + 1, :])
         return np.maximum(q, 0.0) if nonnegative else q
-
-    def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
-        return {n: (np.concatenate([b[n][0] for b in parts]), np.concatenate([b[n][1] for b in parts])) for n in names}
 
     bt_hist = seen["backtest_histories"]
     bt_entries = [{"target": h} for h in bt_hist]

@@ -165,7 +165,7 @@ class Hyperparameters(BaseModel):
                 raise ValueError(f"{f} is a DeepAR option; algorithm {self.algorithm!r} does not use it")
             if f in ("members", "selection_metric") and self.algorithm != "auto":
                 raise ValueError(f"{f} is an option of algorithm 'auto', not {self.algorithm!r}")
-            if f == "deepar_update_epochs" and not (self.algorithm == "auto" and "deepar" in self.members):
+            if f == "deepar_update_epochs" and not (self.algorithm == "auto" and uses_deepar):
                 raise ValueError("deepar_update_epochs is an option of algorithm 'auto' with a deepar member")
             if f == "season_length" and not statistical:
                 raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")

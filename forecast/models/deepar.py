@@ -120,9 +120,10 @@ class DeepARAlgorithm(Algorithm):
     def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
         assert isinstance(model, DeepARModel)
         if not self.cfg.hp.refit:
-            # a network brought forward to the backtest origin is brought forward to the final one too,
-            # so the final forecasts come from the procedure the backtest measured
-            return self.update(model, entries, ctx) if model.training.get("updates") else model
+            # an auto member that trained on at the backtest origin trains on to the final one too, so
+            # the final forecasts come from the procedure the backtest measured (no-op at 0 epochs,
+            # which DeepAR alone always has)
+            return self.update(model, entries, ctx)
         ctx.phase("refit")
         started = time.perf_counter()
         final = _train(self.cfg, ctx, train=entries, validation=None, max_epochs=model.training["best_epoch"],
