@@ -26,10 +26,17 @@ forecasts:
 - ``400 paths, ...``: the same training, with DeepAR's quantiles read from 400 sample paths instead
   of 100 (recorded beside them), weights chosen again on the validation window.
 
+- ``weights per volume group (G)``: the items split into G equal groups by volume (the mean absolute
+  value of their last season) and greedy selection run per group, each group scored by its share of
+  the whole set's score (mean wQL is a volume-weighted sum over items, MASE a plain mean: the large
+  series decide wQL, the many small ones MASE, and one global weighting serves both).
+
 ``--hindsight`` also prints the best global weights (steps of 0.05) chosen on the backtest window
 itself, by wQL and by MASE, and the front of weightings no other beats on both: not a method (it
 looks at the answers) but the bound on what any choice of global weights for these members could
-reach, e.g. whether a pair of MASE and wQL targets is reachable at all.
+reach, e.g. whether a pair of MASE and wQL targets is reachable at all; and the same front with
+weights per volume group (each group's weights on the same grid; the lower convex hull, by a sweep
+of the trade-off between the two metrics, which are both sums over items).
 
 Prints one JSON line per set, seed and combiner (MASE and mean wQL on the backtest window) and,
 over several pairs, each against today's as ``combiners_bench.py`` does.
@@ -48,6 +55,8 @@ import numpy as np
 
 #: DeepAR's sample paths in the ``more paths`` variants (the service's default is 100).
 MORE_PATHS = 400
+#: How many volume groups the ``weights per volume group`` variants split the items into.
+VOLUME_GROUPS = (2, 3)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -97,6 +106,14 @@ def pool(weights: np.ndarray, quantiles: list[np.ndarray], grid: np.ndarray, lev
     t = np.where(cr > cl, (levels[None, :] - cl) / np.where(cr > cl, cr - cl, 1.0), 1.0)
     out = xl + np.clip(t, 0, 1) * (xr - xl)
     return np.moveaxis(out.reshape(n, h, len(levels)), 2, 1)
+
+
+def volume_groups(histories: list[np.ndarray], season: int, groups: int) -> np.ndarray:
+    """Each item's group ``0..groups-1`` by the mean absolute value of its last season (equal-sized
+    groups, the largest items in the last)."""
+    volume = np.array([np.abs(h[np.isfinite(h)][-max(season, 1):]).mean() for h in histories])
+    rank = np.argsort(np.argsort(volume, kind="stable"), kind="stable")
+    return np.minimum(rank * groups // len(histories), groups - 1)
 
 
 def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,7 +185,7 @@ def captured(set_name: str, seed: int, store: Path | None) -> dict[str, Any]:
 def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) -> list[dict[str, Any]]:
     from suite import load
 
-    from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
+    from forecast.metrics import accuracy, per_item_quantile_loss, seasonal_naive, seasonal_scale
     from forecast.models.ensemble import combine, greedy_selection, item_weights, select_weights
 
     seen = captured(set_name, seed, store)
@@ -204,6 +221,28 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
 
         return greedy_selection(names, score)
 
+    def shares(y: np.ndarray, q: np.ndarray, scale: np.ndarray, denominator: float, items: int) -> np.ndarray:
+        """Each item's share of the set's mean wQL and of its MASE, relative to seasonal naive's
+        on the validation window, ``(N,)``: their sum over all items is the selection score."""
+        ql = per_item_quantile_loss(y, q.astype(np.float64), lv).sum(axis=1)
+        mase = np.nanmean(np.abs(y - q[:, median, :]), axis=1) / scale
+        return (2 * ql / len(levels) / denominator) / base.mean_wql + (mase / items) / base.mase
+
+    def group_weights(fine_val: dict[str, Any], groups: int) -> list[dict[str, float]]:
+        """Greedy selection per volume group on the validation window, each group scored by its
+        share of the whole set's score."""
+        members, labels, chosen = coarse(fine_val), volume_groups(histories, season, groups), []
+        for g in range(groups):
+            idx = np.flatnonzero(labels == g)
+            sub = {n: (q[idx], m[idx]) for n, (q, m) in members.items()}
+
+            def score(w: dict[str, float], idx: np.ndarray = idx, sub: dict[str, Any] = sub) -> float:
+                q, _ = combine(w, sub, [val_entries[i] for i in idx], actuals.shape[1], season)
+                return float(shares(actuals[idx], q, val_scale[idx], float(np.abs(actuals).sum()), len(actuals)).sum())
+
+            chosen.append(greedy_selection(names, score))
+        return chosen
+
     def recentred(q_pool: np.ndarray, q_avg: np.ndarray) -> np.ndarray:
         """The pool's quantiles moved so that its median is the quantile average's."""
         q = q_pool + (q_avg[:, median : median + 1, :] - q_pool[:, median : median + 1, :])
@@ -225,6 +264,11 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
                  ("pool, its own weights", *pooled(own, bt_fine, bt_entries), own),
                  ("half and half", (q_today + q_pool) / 2, m_today, today),
                  ("today's median, pool's spread", recentred(q_pool, q_today), m_today, today)]
+    for groups in VOLUME_GROUPS:
+        chosen = group_weights(fine_val, groups)
+        per_item = np.array([[chosen[g].get(n, 0.0) for n in names] for g in volume_groups(bt_hist, season, groups)])
+        variants.append((f"weights per volume group ({groups})",
+                         *combine(per_item, coarse(bt_fine), bt_entries, horizon, season), chosen))
     if seen.get("validation_more"):  # DeepAR's quantiles from MORE_PATHS sample paths
         val_more, bt_more = seen["validation_more"], joined(seen["backtest_more"])
         chosen, _ = select_weights(coarse(val_more), val_entries, actuals, levels, season)
@@ -250,6 +294,22 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
                 front.append({"mase": round(mase, 4), "mean_wql": round(wql, 4), "weights": w})
                 lowest = wql
         print(json.dumps({"set": set_name, "seed": seed, "hindsight front": front}), flush=True)
+        # per volume group: every weighting's share of the test window's wQL and MASE, per item
+        grid_w = [r[2] for r in results]
+        wql_share, mase_share = np.zeros((len(grid_w), len(y))), np.zeros((len(grid_w), len(y)))
+        for k, w in enumerate(grid_w):
+            q, _ = combine(w, coarse(bt_fine), bt_entries, horizon, season)
+            wql_share[k] = 2 * per_item_quantile_loss(y, q.astype(np.float64), lv).sum(axis=1) / len(levels) / np.abs(y).sum()
+            mase_share[k] = np.nanmean(np.abs(y - q[:, median, :]), axis=1) / bt_scale / len(y)
+        for groups in VOLUME_GROUPS:
+            labels, hull = volume_groups(bt_hist, season, groups), set()
+            for trade in np.concatenate([np.linspace(0, 0.2, 81), np.linspace(0.25, 5, 20)]):
+                picks = [int((wql_share[:, labels == g].sum(1) + trade * mase_share[:, labels == g].sum(1)).argmin())
+                         for g in range(groups)]
+                hull.add((round(float(sum(mase_share[k, labels == g].sum() for g, k in enumerate(picks))), 4),
+                          round(float(sum(wql_share[k, labels == g].sum() for g, k in enumerate(picks))), 4)))
+            print(json.dumps({"set": set_name, "seed": seed, f"hindsight front, {groups} volume groups":
+                              [{"mase": m, "mean_wql": w} for m, w in sorted(hull)]}), flush=True)
     rows = []
     for label, q, mean, w in variants:
         acc, _ = accuracy(y, q, levels, mean, q[:, median, :], bt_scale)
