@@ -24,12 +24,11 @@ forecasts:
 - ``today's median, pool's spread``: the pool (today's weights) shifted so its median is today's:
   the point forecast and MASE stay today's, the intervals widen where the members disagree;
 - ``400 paths, ...``: the same training, with DeepAR's quantiles read from 400 sample paths instead
-  of 100 (recorded beside them), weights chosen again on the validation window.
-
+  of 100 (recorded beside them), weights chosen again on the validation window;
 - ``weights per volume group (G)``: the items split into G equal groups by volume (the mean absolute
   value of their last season) and greedy selection run per group, each group scored by its share of
   the whole set's score (mean wQL is a volume-weighted sum over items, MASE a plain mean: the large
-  series decide wQL, the many small ones MASE, and one global weighting serves both).
+  series decide wQL, the many small ones MASE, and one global weighting has to serve both).
 
 ``--hindsight`` also prints the best global weights (steps of 0.05) chosen on the backtest window
 itself, by wQL and by MASE, and the front of weightings no other beats on both: not a method (it
