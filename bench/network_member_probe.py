@@ -64,17 +64,11 @@ def estimator(network: str, horizon: int, context: int, freq: str, trainer: dict
 
 def today(captures: Path, set_name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`auto`'s backtest quantiles at LEVELS and mean for this set and seed, from pool_probe's store."""
-    from pool_probe import captured, joined
-
-    from forecast.models.ensemble import combine
+    from pool_probe import captured, todays_backtest
 
     seen = captured(set_name, seed, captures)
-    _, _, _, levels, season, grid = seen["validation"]
-    assert levels == LEVELS, levels
-    pick = [grid.index(level) for level in levels]
-    members = {n: (q[:, pick, :], m) for n, (q, m) in joined(seen["backtest"]).items()}
-    entries = [{"target": h} for h in seen["backtest_histories"]]
-    return combine(seen["weights"], members, entries, members[next(iter(members))][0].shape[2], season)
+    assert seen["validation"][3] == LEVELS, seen["validation"][3]
+    return todays_backtest(seen)
 
 
 def main() -> None:

@@ -120,6 +120,18 @@ def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {n: (np.concatenate([b[n][0] for b in parts]), np.concatenate([b[n][1] for b in parts])) for n in parts[0]}
 
 
+def todays_backtest(seen: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """`auto`'s backtest forecasts as the captured training made them: its members' quantiles at
+    the service's levels combined with the weights it chose; ``(quantiles, mean)``."""
+    from forecast.models.ensemble import combine
+
+    _, _, actuals, levels, season, grid = seen["validation"]
+    pick = [grid.index(level) for level in levels]
+    members = {n: (q[:, pick, :], m) for n, (q, m) in joined(seen["backtest"]).items()}
+    entries = [{"target": h} for h in seen["backtest_histories"]]
+    return combine(seen["weights"], members, entries, actuals.shape[1], season)
+
+
 def capture(set_name: str, seed: int) -> dict[str, Any]:
     from suite_deepar_bench import train_in_process
 
@@ -255,7 +267,7 @@ def compare(set_name: str, seed: int, store: Path | None, oracle: bool = False) 
     variants: list[tuple[str, np.ndarray, np.ndarray, Any]] = []
     bt_fine = joined(seen["backtest"])
     today = seen["weights"]
-    q_today, m_today = combine(today, coarse(bt_fine), bt_entries, horizon, season)
+    q_today, m_today = todays_backtest(seen)
     q_pool, m_pool = pooled(today, bt_fine, bt_entries)
     own = greedy_pool(fine_val)
     variants += [("quantile average (today)", q_today, m_today, today),
