@@ -5,7 +5,6 @@ inference loads predictors, and torch with them, on first use."""
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ from api.runtime import build_runtime
 from api.schemas import Message
 from api.settings import Settings
 from forecast.store import ForecastCache
+from resources.engine import shutdown_pools
 from resources.lifecycle import sweep
 
 API_PREFIX = "/v1"
@@ -55,9 +55,7 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
             logger.warning("removed the partial output of %d job(s) that ended without finishing", len(swept))
         yield
         app.state.service.jobs.wait_all(timeout=0)
-        statistical = sys.modules.get("forecast.models.statistical")
-        if statistical is not None:  # the worker processes invocations were fitted in end with the server
-            statistical.shutdown_pools()
+        shutdown_pools()  # the worker processes invocations were fitted in end with the server
 
     app = FastAPI(
         title="Forecast service",

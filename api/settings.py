@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from resources.engine import Engine, EngineName, engine_for
+
 
 class S3Settings(BaseModel):
     """Options for ``s3://`` URLs (workspace, dataset sources, export destinations).
@@ -86,8 +88,8 @@ class Settings(BaseSettings):
     auto_predictor_hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="hyperparameters (JSON) of predictors made by CreateAutoPredictor, "
         "which has no field for them: e.g. {\"epochs\": 40} for a smaller training budget")
-    # Scale-out (forecast/ray_engine.py; pip install '.[ray]')
-    engine: Literal["local", "ray"] = Field(
+    # Scale-out (resources/engine.py, resources/ray_engine.py; pip install '.[ray]')
+    engine: EngineName = Field(
         "local", description="where forecasts, exports and statistical fits run: in-process (local), or "
         "partitioned over Ray workers (ray)")
     ray_address: str | None = Field(
@@ -143,6 +145,10 @@ class Settings(BaseSettings):
         if s3.anon:
             options["anon"] = True
         return options
+
+    def job_engine(self) -> Engine:
+        """The engine jobs run on (:data:`engine`, at :data:`ray_address`)."""
+        return engine_for(self.engine, self.ray_address)
 
     def registry_path(self) -> Path:
         """The SQLite file. A remote home keeps its registry in a local file named after it."""

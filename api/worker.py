@@ -29,7 +29,7 @@ def run(kind: str, name: str, settings: Settings) -> int:
             from forecast.forecasts import run_forecast
 
             r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision,
-                             engine=settings.engine, ray_address=settings.ray_address)
+                             engine=settings.job_engine())
         elif kind == Kind.PREDICTOR.value:
             from forecast.config import Hyperparameters
             from forecast.predictors import create_predictor
@@ -38,7 +38,7 @@ def run(kind: str, name: str, settings: Settings) -> int:
                                  hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
                                  registered=True, precision=settings.inference_precision,
                                  memory_limit_mb=settings.max_training_memory_mb,
-                                 engine=settings.engine, ray_address=settings.ray_address)
+                                 engine=settings.job_engine())
         elif kind == Kind.DATASET.value:
             from datasets.catalog import run_import
 
@@ -48,7 +48,7 @@ def run(kind: str, name: str, settings: Settings) -> int:
             from exports.jobs import run_export
 
             r = run_export(rt.workspace, rt.registry, name, storage_options=settings.storage_options(spec["destination"]),
-                           engine=settings.engine, ray_address=settings.ray_address)
+                           engine=settings.job_engine())
         else:
             print(f"error: unknown job kind {kind!r}", flush=True)
             return 2

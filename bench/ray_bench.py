@@ -97,6 +97,7 @@ def child(args: argparse.Namespace) -> None:
     from forecast.forecasts import create_forecast
     from forecast.predictors import create_predictor
     from resources import Kind
+    from resources.engine import engine_for
 
     rt = build_runtime(Settings(home=args.home, registry=args.registry))  # type: ignore[call-arg]
     out: dict[str, Any] = {"step": args.step, "engine": args.engine, "dataset": args.dataset}
@@ -112,20 +113,21 @@ def child(args: argparse.Namespace) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     tag = f"{args.engine}-{args.dataset}"
+    engine = engine_for(args.engine)
     if args.step == "fit":
-        create_predictor(rt.workspace, rt.registry, f"naive-{tag}", dataset=args.dataset, engine=args.engine,
+        create_predictor(rt.workspace, rt.registry, f"naive-{tag}", dataset=args.dataset, engine=engine,
                          hyperparameters=Hyperparameters(prediction_length=args.horizon, algorithm="seasonal_naive"))
         items = rt.registry.get(Kind.DATASET, args.dataset).result["num_series"]
     elif args.step.startswith("forecast-"):
         predictor = "deepar" if args.step == "forecast-deepar" else f"naive-local-{args.dataset}"
         r = create_forecast(rt.workspace, rt.registry, f"{args.step}-{tag}", predictor=predictor,
-                            dataset=args.dataset, types="0.1,0.5,0.9,mean", engine=args.engine)
+                            dataset=args.dataset, types="0.1,0.5,0.9,mean", engine=engine)
         items = r.result["num_items"]
         out["partitions"] = r.result.get("parts")
         out["precision"] = r.result["precision"]
     else:
         r = create_export(rt.workspace, rt.registry, f"export-{tag}", forecast=f"forecast-deepar-{tag}",
-                          destination=str(Path(args.home).parent / "exports"), engine=args.engine)
+                          destination=str(Path(args.home).parent / "exports"), engine=engine)
         items = r.result["rows"]
         out["rows"] = r.result["rows"]
         out["mib"] = round(r.result["bytes"] / 2**20, 1)

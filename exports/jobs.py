@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from exports.destinations import normalize, open_destination, redact
 from exports.errors import ExportError
+from exports.partitioned import export_partitions
 from exports.writer import Format, backtest_source, forecast_source, run_name, write_export
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources.engine import Engine, LocalEngine
 from resources.lifecycle import building, delete_resource, throttled_progress
 
 DEFAULT_PART_SIZE_MB = 256
@@ -43,11 +45,10 @@ def register_export(
 
 def run_export(
     workspace: Workspace, registry: Registry, name: str, *, storage_options: dict[str, Any] | None = None,
-    on_progress: Callable[[int, int], None] | None = None, engine: Literal["local", "ray"] = "local",
-    ray_address: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None, engine: Engine | None = None,
 ) -> Resource:
-    """Run a registered export to the end: here, or with ``engine`` ``ray`` (a forecast's export)
-    on Ray workers that write the parts (:mod:`exports.ray_export`). A failure leaves
+    """Run a registered export to the end: a forecast's on ``engine`` (default: this process),
+    whose workers write the parts (:mod:`exports.partitioned`), a backtest's here. A failure leaves
     ``CREATE_FAILED`` with the reason, no run folder at the destination, and raises
     :class:`ExportError`."""
     spec = registry.get(Kind.EXPORT, name).spec
@@ -73,16 +74,14 @@ def run_export(
                 forecast = registry.get_active(Kind.FORECAST, spec["forecast"])
                 source = forecast_source(workspace, forecast, spec["format"])
             total[0] = source.rows_total
-            if engine == "ray" and not spec.get("backtest"):
-                from exports.ray_export import export_on_ray
-
-                result = export_on_ray(workspace, forecast, source.schema, fs=fs, destination=spec["destination"],
-                                       destination_options=storage_options, folder=f"{base}/{run_name(name, now)}",
-                                       fmt=spec["format"], part_size_bytes=part_size, address=ray_address,
-                                       on_rows=progress)
-            else:
+            if spec.get("backtest"):
                 result = write_export(source, fs, base, name=name, fmt=spec["format"], part_size_bytes=part_size,
                                       now=now, on_rows=progress)
+            else:
+                result = export_partitions(engine or LocalEngine(), workspace, forecast, source.schema, fs=fs,
+                                           destination=spec["destination"], destination_options=storage_options,
+                                           folder=f"{base}/{run_name(name, now)}", fmt=spec["format"],
+                                           part_size_bytes=part_size, on_rows=progress)
             registry.set_partial(Kind.EXPORT, name, None)  # the files now belong to their destination
             return registry.update(Kind.EXPORT, name, status=Status.ACTIVE, result={
                 "folder": fs.unstrip_protocol(result.folder), "files": result.files, "rows": result.rows,
@@ -98,13 +97,13 @@ def create_export(
     workspace: Workspace, registry: Registry, name: str, *, forecast: str | None = None, destination: str,
     fmt: Format = "csv", part_size_mb: float = DEFAULT_PART_SIZE_MB, storage_options: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None, backtest_of: str | None = None,
-    engine: Literal["local", "ray"] = "local", ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> Resource:
     """Register and run an export in this process (the CLI's path); ``on_progress(rows, total)``."""
     register_export(registry, name, forecast=forecast, destination=destination, fmt=fmt, part_size_mb=part_size_mb,
                     backtest_of=backtest_of)
     return run_export(workspace, registry, name, storage_options=storage_options, on_progress=on_progress,
-                      engine=engine, ray_address=ray_address)
+                      engine=engine)
 
 
 def delete_export(workspace: Workspace, registry: Registry, name: str) -> None:

@@ -3,6 +3,7 @@ ensemble member and a seasonal-naive baseline on the same windows."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from forecast.data import Entry, truncate
 from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
 from forecast.models.base import Model, Prediction
 from forecast.partitions import partition_ranges, partition_seed
+from resources.engine import Engine, LocalEngine
 
 METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase")
 
@@ -34,6 +36,29 @@ def backtest_partition(model: Model, entries: list[Entry], levels: list[float], 
     return list(model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads, members=True))
 
 
+class _BacktestForecaster:
+    """A worker of a backtest: the model being backtested, received once, then partitions of
+    backtest windows forecast (:func:`backtest_partition`)."""
+
+    def __init__(self, model: Model, threads: int | None) -> None:
+        self.model = model
+        self.threads = threads
+
+    def forecast(self, entries: list[Entry], levels: list[float], num_samples: int, seed: int | None
+                 ) -> tuple[list[Prediction], dict[str, int]]:
+        """The partition's forecasts, and the item-windows it left members out of (an ensemble's
+        ``dropped`` counts, which the job adds to its own model's: the worker's count is left as
+        it was, since on this process's engine it is the job's model itself)."""
+        dropped = getattr(self.model, "dropped", None)
+        before = Counter(dropped or {})
+        predictions = backtest_partition(self.model, entries, levels, num_samples, seed, threads=self.threads)
+        counted = dict(Counter(dropped or {}) - before)
+        if dropped is not None:
+            dropped.clear()
+            dropped.update(before)
+        return predictions, counted
+
+
 def run_backtest(
     model: Model,
     entries: list[Entry],
@@ -44,15 +69,14 @@ def run_backtest(
     num_samples: int,
     levels: list[float],
     seed: int | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> BacktestResult:
     """Score the last ``windows`` windows of ``prediction_length`` points of every series.
 
     ``entries`` are full-length model-view entries (dynamic features, if any, as long as the
     target). The model must have been fitted without those windows. Each window's items are
-    forecast in partitions (:mod:`forecast.partitions`), here or with ``engine`` ``ray`` on Ray
-    workers, with the same values.
+    forecast in partitions (:mod:`forecast.partitions`) by ``engine`` (default: this process), with
+    the same values on every engine.
     """
     h = prediction_length
     m = seasonal_period(freq)
@@ -64,14 +88,16 @@ def run_backtest(
     histories = {w: truncate(entries, w * h, keep_future_feat=h, min_length=1) for w in range(windows, 0, -1)}
     calls = [(w, index, histories[w][start:stop]) for w in histories
              for index, start, stop in partition_ranges(len(histories[w]))]
-    if engine == "ray":
-        from forecast.ray_engine import backtest_on_ray
-
-        predicted = backtest_on_ray(model, [(part, eval_levels, num_samples, partition_seed(seed, index))
-                                            for _, index, part in calls], ray_address)
-    else:
-        predicted = [backtest_partition(model, part, eval_levels, num_samples, partition_seed(seed, index))
-                     for _, index, part in calls]
+    engine = engine or LocalEngine()
+    results = engine.map(_BacktestForecaster, (model, engine.call_threads),
+                         [(part, eval_levels, num_samples, partition_seed(seed, index)) for _, index, part in calls],
+                         "forecast")
+    dropped = getattr(model, "dropped", None)
+    predicted = []
+    for predictions, counted in results:
+        predicted.append(predictions)
+        if dropped is not None:
+            dropped.update(counted)
     by_window: dict[int, list[Prediction]] = {w: [] for w in histories}
     for (w, _, _), parts in zip(calls, predicted, strict=True):
         by_window[w].extend(parts)

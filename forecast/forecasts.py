@@ -1,9 +1,9 @@
 """Forecast lifecycle: generate every item's chosen forecast types once, store them columnar.
 
-Stored layout (``<artifact>/forecast.parquet``): one row per item, in dataset order, with
-``item_id``, ``start`` (first forecast step) and one ``fixed_size_list<float32>[prediction_length]``
-column per forecast type (``p10``, ``mean``, ...), written in row groups as generation streams.
-:mod:`forecast.store` reads it back without torch.
+Stored layout (``<artifact>/parts/part-00000.parquet``, ...: one part per partition, written by
+whichever worker forecast it): one row per item, in dataset order, with ``item_id``, ``start``
+(first forecast step) and one ``fixed_size_list<float32>[prediction_length]`` column per forecast
+type (``p10``, ``mean``, ...). :mod:`forecast.store` reads it back without torch.
 """
 
 from __future__ import annotations
@@ -12,18 +12,17 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from datasets import DatasetType, dataset_summary, require_type
-from forecast import partitions
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
-from forecast.data import Entry, load_entries, load_entries_iter, model_view
+from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
 from forecast.features import (
     FeaturePlan,
@@ -36,9 +35,10 @@ from forecast.features import (
 from forecast.models.base import Model
 from forecast.partitions import partition_ranges, partition_seed
 from forecast.sampling import Precision
-from forecast.store import MANIFEST_FILE, forecast_batch, forecast_table_writer, period_starts_ns
+from forecast.store import MANIFEST_FILE, forecast_batch, period_starts_ns, write_forecast_part
 from forecast.types import ForecastType, parse_types
 from resources import ActiveResources, Kind, Registry, Resource, ResourceSnapshot, Status, Workspace
+from resources.engine import Engine, LocalEngine
 from resources.lifecycle import building, delete_resource, throttled_progress
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,6 @@ def check_static_cats(entries: Sequence[Entry], cardinality: Sequence[int]) -> N
                     f"item {e.get('item_id')!r}: cat[{i}] = {v} but the predictor was trained with cardinality {card}"
                 )
 
-
-Engine = Literal["local", "ray"]
 
 def forecast_partition(
     model: Model,
@@ -263,6 +261,28 @@ def forecast_rows(workspace: Workspace, job: ForecastJob, model: Model, index: i
     return out
 
 
+class _Forecaster:
+    """A worker of a forecast job: the predictor loaded once, then partitions forecast and each
+    written as its part of the table (:func:`forecast.store.write_forecast_part`)."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any], job: dict[str, Any], threads: int | None) -> None:
+        self.workspace = Workspace(root, storage_options=storage_options)
+        self.job = ForecastJob.model_validate(job)
+        self.threads = threads
+        self.model = load_predictor(self.workspace, self.job.predictor_artifact, self.job.manifest,
+                                    self.job.precision)  # type: ignore[arg-type]
+
+    def forecast(self, index: int, start: int, stop: int, rel: str) -> tuple[int, str]:
+        """Forecast rows ``[start, stop)`` as partition ``index`` and write its part under ``rel``;
+        returns its rows and the precision this worker sampled in."""
+        job = self.job
+        batches = forecast_rows(self.workspace, job, self.model, index, job.read_rows(self.workspace, start, stop),
+                                threads=self.threads)
+        rows = write_forecast_part(self.workspace, rel, index, batches, job.spec["columns"],
+                                   job.manifest.prediction_length, job.dimensions)
+        return rows, self.model.precision
+
+
 def run_forecast(
     workspace: Workspace,
     registry: Registry,
@@ -270,16 +290,15 @@ def run_forecast(
     *,
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
-    engine: Engine = "local",
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
     history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason. The work is
-    :func:`forecast_rows` per partition of :data:`forecast.partitions.PARTITION_ITEMS` items, each with its own seed:
-    ``local`` runs them here, one after the other on all cores, into one table file; ``ray`` runs
-    them on Ray workers (:mod:`forecast.ray_engine`; ``ray_address`` ``auto``, ``ray://host:10001``,
-    or ``None`` for a local Ray), each writing its partition's part of the table, with the same
-    values. Memory holds one partition (a few on Ray), whatever the number of items."""
+    :func:`forecast_rows` per partition of :data:`forecast.partitions.PARTITION_ITEMS` items, each
+    with its own seed, run by ``engine`` (default: this process), each partition writing its part
+    of the table: the same values on every engine. The process running the job holds no items, so
+    its memory does not grow with them; a worker holds one partition."""
+    engine = engine or LocalEngine()
     registry.claim(Kind.FORECAST, name)
     rel = workspace.new_artifact_dir("forecast", name)
 
@@ -294,50 +313,37 @@ def run_forecast(
         started = time.perf_counter()
         job = plan_forecast(workspace, registry, name, precision)
         spec, manifest = job.spec, job.manifest
-        horizon = manifest.prediction_length
-        parts = None
-        if engine == "ray":
-            from forecast.ray_engine import forecast_on_ray
+        calls = [(index, start, stop, rel) for index, start, stop in job.partitions()]
+        done = [0]
+        precisions: set[str] = set()
 
-            parts, model_precision = forecast_on_ray(workspace, job, rel, address=ray_address, on_progress=progress)
-            n = job.num_items
-        else:
-            model = load_predictor(workspace, job.predictor_artifact, manifest, precision)
-            model_precision = model.precision
-            n = 0
-            with forecast_table_writer(workspace, rel, spec["columns"], horizon, job.dimensions) as write:
-                for index, raw in enumerate(_chunks(load_entries_iter(workspace, job.dataset),
-                                                    partitions.PARTITION_ITEMS)):
-                    for batch in forecast_rows(workspace, job, model, index, raw):
-                        write(batch)
-                    n += len(raw)
-                    progress(n, job.num_items)
-            if n == 0:
-                progress(0, 0)
+        def finished(call: tuple[Any, ...], result: tuple[int, str]) -> None:
+            _, start, stop, _ = call
+            rows, model_precision = result
+            precisions.add(model_precision)
+            if rows != stop - start:
+                raise GenerationError(f"a partition wrote {rows} rows, not the {stop - start} it was given")
+            done[0] += rows
+            progress(done[0], job.num_items)
+
+        engine.map(_Forecaster, (workspace.root, workspace.storage_options, job.model_dump(mode="json"),
+                                 engine.call_threads), calls, "forecast", on_result=finished)
+        if not calls:
+            progress(0, 0)
+        n = job.num_items
         seconds = time.perf_counter() - started
         scenario_spec = {k: spec.get(k) for k in ("related", "metadata", "transforms")}
         result = {
-            "columns": spec["columns"], "types": spec["types"], "prediction_length": horizon, "freq": manifest.freq,
-            "dimensions": job.dimensions,
+            "columns": spec["columns"], "types": spec["types"], "prediction_length": manifest.prediction_length,
+            "freq": manifest.freq, "dimensions": job.dimensions,
             "scenario": scenario_spec if any(scenario_spec.values()) else None,
-            "num_items": n, "precision": model_precision, "algorithm": manifest.algorithm,
-            "engine": engine, **({"parts": parts} if parts is not None else {}),
+            "num_items": n, "precision": ", ".join(sorted(precisions)) or precision,
+            "algorithm": manifest.algorithm, "engine": engine.name, "parts": len(calls),
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }
         workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps({"name": name, **spec, **result}, indent=2).encode())
         return registry.update(Kind.FORECAST, name, status=Status.ACTIVE, artifact=rel, result=result)
-
-
-def _chunks(items: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
-    chunk: list[Entry] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _baseline(workspace: Workspace, resources: ActiveResources, raw: list[Entry], plan: FeaturePlan, freq: str,
@@ -389,8 +395,7 @@ def create_forecast(
     transforms: Sequence[str] = (),
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
-    engine: Engine = "local",
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> Resource:
     """:func:`register_forecast` then :func:`run_forecast` in this process (the CLI's path).
 
@@ -403,8 +408,7 @@ def create_forecast(
     """
     register_forecast(workspace, registry, name, predictor=predictor, types=types, dataset=dataset,
                       num_samples=num_samples, related=related, metadata=metadata, transforms=transforms)
-    return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress, engine=engine,
-                        ray_address=ray_address)
+    return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress, engine=engine)
 
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:

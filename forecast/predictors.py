@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -34,6 +34,7 @@ from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_
 from forecast.metrics import Accuracy, accuracy
 from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
+from resources.engine import Engine, LocalEngine
 from resources.lifecycle import building, delete_resource
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
@@ -107,13 +108,12 @@ def create_predictor(
     registered: bool = False,
     precision: Precision = "auto",
     memory_limit_mb: int | None = None,
-    engine: Literal["local", "ray"] = "local",
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
-    algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). With ``engine`` ``ray`` the
-    statistical models' per-series fits, DeepAR's training (one task) and the backtest's forecasts
-    run on Ray workers (``ray_address`` as for forecasts); this process keeps the registry.
+    algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). The statistical models'
+    per-series fits, DeepAR's training and the backtest's forecasts run on ``engine`` (default:
+    this process); this process keeps the registry.
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
@@ -147,7 +147,7 @@ def create_predictor(
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
-                                          progress.phase, extra_callbacks, started, precision, engine, ray_address)
+                                          progress.phase, extra_callbacks, started, precision, engine)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -200,8 +200,7 @@ def _train_backtest_save(
     extra_callbacks: list[Any] | None,
     started: float,
     precision: Precision,
-    engine: Literal["local", "ray"] = "local",
-    ray_address: str | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store."""
     from forecast.backtest import run_backtest
@@ -215,7 +214,7 @@ def _train_backtest_save(
                       num_static_real=cfg.num_static_real)
     nonnegative = all(not (e["target"] < 0).any() for e in view)
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
-                     extra_callbacks=extra_callbacks, engine=engine, ray_address=ray_address)
+                     extra_callbacks=extra_callbacks, engine=engine or LocalEngine())
     fit_started = time.perf_counter()
     model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
     fit_seconds = time.perf_counter() - fit_started
@@ -224,7 +223,7 @@ def _train_backtest_save(
     bt_started = time.perf_counter()
     backtest = run_backtest(model, view, freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
                             num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed,
-                            engine=engine, ray_address=ray_address)
+                            engine=ctx.engine)
     bt_seconds = time.perf_counter() - bt_started
     final_started = time.perf_counter()
     final = algorithm.finalize(model, view, ctx)

@@ -3,10 +3,10 @@
 
 The table has one row per item: ``item_id`` (string), ``start`` (timestamp of the first forecast
 step), the dimension columns, and one fixed-size list of ``horizon`` float32 values per forecast
-type column (``p10``, ``mean``, ...), in creation order. It is one file (``forecast.parquet`` in the
-forecast's artifact folder, written by the local engine), or, when workers elsewhere wrote it
-(the Ray engine), one part per partition (``parts/part-00000.parquet``, ...; the forecast's result
-counts them), read in order as one table (:func:`table_files`).
+type column (``p10``, ``mean``, ...), in creation order. It is one part per partition
+(``parts/part-00000.parquet``, ...; the forecast's result counts them), each written by the worker
+that forecast it on whichever engine, read in order as one table (:func:`table_files`); forecasts
+made before parts were the only layout are one file (``forecast.parquet``) and read as before.
 
 Torch-free on purpose (the HTTP service imports this, never the model). One loaded forecast holds
 ``items x horizon x types`` float32 values plus an item index; 100k items x 24 steps x 5 types is

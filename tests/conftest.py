@@ -33,11 +33,9 @@ def _statistical_workers() -> Iterator[None]:
     """The worker processes statistical models fit in are stopped at the end, by the pool that
     started them."""
     yield
-    import sys
+    from resources.engine import shutdown_pools
 
-    statistical = sys.modules.get("forecast.models.statistical")
-    if statistical is not None:
-        statistical.shutdown_pools()
+    shutdown_pools()
 
 
 @pytest.fixture(scope="session")

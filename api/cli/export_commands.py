@@ -47,7 +47,7 @@ def create(
                           destination=destination,
                           fmt=format, part_size_mb=part_size_mb,  # type: ignore[arg-type]
                           storage_options=rt.settings.storage_options(destination), on_progress=on_progress,
-                          engine=rt.settings.engine, ray_address=rt.settings.ray_address)
+                          engine=rt.settings.job_engine())
     if json_output:
         print_json(describe_resource(r))
         return

@@ -57,7 +57,7 @@ def create(
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
                             related=related, metadata=metadata, transforms=transform or [],
                             precision=rt.settings.inference_precision, on_progress=progress,
-                            engine=rt.settings.engine, ray_address=rt.settings.ray_address)
+                            engine=rt.settings.job_engine())
     if json_output:
         print_json(describe_resource(r))
         return

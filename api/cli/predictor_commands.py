@@ -224,7 +224,7 @@ def create(
                                     features=features, on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
                                     memory_limit_mb=rt.settings.max_training_memory_mb,
-                                    engine=rt.settings.engine, ray_address=rt.settings.ray_address)
+                                    engine=rt.settings.job_engine())
     if json_output:
         print_json(_describe(resource))
         return

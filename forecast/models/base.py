@@ -24,6 +24,7 @@ import numpy as np
 from forecast.config import ResolvedConfig
 from forecast.data import Entry
 from forecast.sampling import Precision
+from resources.engine import Engine, LocalEngine
 
 #: Called with a phase name ("training deepar", "fitting ets", ...) as work moves on.
 PhaseCallback = Callable[[str], None]
@@ -55,8 +56,7 @@ class FitContext:
     on_epoch: EpochCallback | None = None
     extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)
     notes: list[str] = field(default_factory=list)  # what fitting wants the user to know
-    engine: str = "local"  # "ray": per-series fits and DeepAR's training on Ray workers (forecast.ray_engine)
-    ray_address: str | None = None
+    engine: Engine = field(default_factory=LocalEngine)  # where per-series fits and DeepAR's training run
 
     def phase(self, name: str) -> None:
         if self.on_phase is not None:

@@ -133,13 +133,9 @@ class DeepARAlgorithm(Algorithm):
 
 
 def _train(cfg: ResolvedConfig, ctx: FitContext, *, on_epoch: EpochCallback | None, **kwargs: Any) -> TrainedNetwork:
-    """One network trained on ``kwargs`` (:func:`forecast.training.train_network`'s): here, or as
-    a Ray task when the job runs on Ray (its epochs still reach ``on_epoch``, here)."""
+    """One network trained on ``kwargs`` (:func:`forecast.training.train_network`'s) by the job's
+    engine (its epochs reach ``on_epoch`` here, wherever it trains)."""
     from forecast.training import train_network
 
     kwargs.update(cfg=cfg, nonnegative=ctx.nonnegative, extra_callbacks=ctx.extra_callbacks)
-    if ctx.engine == "ray":
-        from forecast.ray_engine import train_on_ray
-
-        return train_on_ray(train_network, kwargs, address=ctx.ray_address, on_epoch=on_epoch)  # type: ignore[no-any-return]
-    return train_network(**kwargs, on_epoch=on_epoch)
+    return ctx.engine.train(train_network, kwargs, on_epoch=on_epoch)  # type: ignore[no-any-return]

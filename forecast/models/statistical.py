@@ -28,11 +28,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -52,6 +50,7 @@ from forecast.models.base import (
     Prediction,
     sample_from_quantiles,
 )
+from resources.engine import Engine, LocalEngine, process_pool
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +211,8 @@ def _run_chunk(jobs: list[FitJob]) -> list[FitResult]:
     return [_run(j) for j in jobs]
 
 
-_pools: dict[str, tuple[int, ProcessPoolExecutor]] = {}  # start method -> (owner pid, pool)
+#: Most series per call when a job's fits are spread over its engine (a call costs milliseconds).
+FIT_CHUNK = 128
 _server_workers = False
 
 
@@ -225,47 +225,23 @@ def fit_requests_out_of_process(enabled: bool = True) -> None:
     _server_workers = enabled
 
 
-def _process_pool(method: str, workers: int) -> ProcessPoolExecutor:
-    """One pool of worker processes per start method and process, kept for later calls.
-
-    ``fork`` for jobs (as statsforecast's own): a spawned worker would re-run the caller's
-    ``__main__``, which breaks scripts and notebooks without a main guard; the workers run only
-    statsforecast and numpy, never torch's OpenMP, so a parent that trained DeepAR is safe to fork.
-    ``spawn`` for a server (forking a process with server threads is not safe); its ``__main__`` is
-    the ``forecast`` command or a test runner, both guarded."""
-    owner, pool = _pools.get(method, (None, None))
-    if pool is None or owner != os.getpid() or pool._max_workers != workers:  # type: ignore[attr-defined]
-        if pool is not None and owner == os.getpid():
-            pool.shutdown(cancel_futures=True)
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-        _pools[method] = (os.getpid(), pool)
-    return pool
-
-
-def shutdown_pools() -> None:
-    for method, (owner, pool) in list(_pools.items()):
-        if owner == os.getpid():
-            pool.shutdown(cancel_futures=True)
-        del _pools[method]
-
-
-def run_jobs(jobs: list[FitJob], threads: int | None, *, ray_address: str | None = None
-             ) -> list[FitResult]:
-    """Every job's result in order. ``threads=None`` (a job that owns the machine): spread over a
-    forked process per core, or with ``ray_address`` (``""`` for a local Ray) over Ray workers.
+def run_jobs(jobs: list[FitJob], threads: int | None, *, engine: Engine | None = None) -> list[FitResult]:
+    """Every job's result in order. ``threads=None`` (a job that owns the machine): spread by
+    ``engine`` (default: a forked process per core here) in chunks of at most :data:`FIT_CHUNK`.
     ``threads=1`` (a request): in this thread, or in a spawned worker process in a server
     (:func:`fit_requests_out_of_process`), because AutoETS and AutoTheta hold the GIL while they
     fit (measured: a 1 ms ticker thread ran 44 times during a 1.3 s AutoETS fit), which would
     stall every other request."""
     if not jobs:
         return []
-    if ray_address is not None and threads is None:
-        from forecast.ray_engine import fit_on_ray
-
-        return fit_on_ray(jobs, ray_address or None)
+    if threads is None:
+        engine = engine or LocalEngine()
+        size = engine.chunk_size(len(jobs), FIT_CHUNK)
+        chunks = [(jobs[i : i + size],) for i in range(0, len(jobs), size)]
+        return [r for part in engine.tasks(_run_chunk, chunks) for r in part]
     if threads == 1:
         if _server_workers:
-            return _process_pool("spawn", 1).submit(_run_chunk, jobs).result()
+            return process_pool("spawn", 1).submit(_run_chunk, jobs).result()
         return _run_chunk(jobs)
     workers = threads or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 8:
@@ -273,7 +249,7 @@ def run_jobs(jobs: list[FitJob], threads: int | None, *, ray_address: str | None
     size = max(1, math.ceil(len(jobs) / (workers * 4)))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     out: list[FitResult] = []
-    for part in _process_pool("fork", workers).map(_run_chunk, chunks):
+    for part in process_pool("fork", workers).map(_run_chunk, chunks):
         out.extend(part)
     return out
 
@@ -337,8 +313,8 @@ class StatisticalModel(Model):
         horizon regressors, from the kept fitted model), the rest fitted. ``remember`` keeps the
         forecasts for these histories, ``keep`` also the fitted models; ``refit`` fits every item
         afresh. ``on_progress(done, total)`` after each chunk of series (it may raise to stop).
-        A fitting ``ctx`` with the ``ray`` engine fits on Ray workers."""
-        ray_address = (ctx.ray_address or "") if ctx is not None and ctx.engine == "ray" else None
+        A fitting ``ctx`` fits on its engine."""
+        engine = ctx.engine if ctx is not None else None
         h = self.cfg.prediction_length
         mean = np.empty((len(entries), h))
         sigma = np.empty((len(entries), h))
@@ -359,7 +335,7 @@ class StatisticalModel(Model):
                                keep=keep, x=None if x is None else x[-limit:], x_future=xf))
         for start in range(0, len(jobs), ITEMS_PER_BATCH):
             chunk = slice(start, start + ITEMS_PER_BATCH)
-            for (i, key, y, digest, future), r in zip(todo[chunk], run_jobs(jobs[chunk], threads, ray_address=ray_address),
+            for (i, key, y, digest, future), r in zip(todo[chunk], run_jobs(jobs[chunk], threads, engine=engine),
                                                       strict=True):
                 mean[i], sigma[i] = r.mean, r.sigma
                 if r.note is not None:

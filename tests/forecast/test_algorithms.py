@@ -494,6 +494,7 @@ def test_a_server_fits_requests_in_a_worker_process(world: Any) -> None:
     from api.invocations import invoke
     from api.schemas import InvocationRequest
     from forecast.models import statistical
+    from resources import engine
 
     manifest, model = _loaded(world, "theta")
     body = InvocationRequest.model_validate({"instances": [{"start": "2001-01-01", "target": [float(5 + i % 4 + i)
@@ -502,7 +503,7 @@ def test_a_server_fits_requests_in_a_worker_process(world: Any) -> None:
     statistical.fit_requests_out_of_process(True)
     try:
         there = invoke(manifest, model, body)
-        (owner, pool) = statistical._pools["spawn"]
+        (owner, pool) = engine._pools["spawn"]
         assert owner == os.getpid() and pool._processes  # a worker process did the fit
     finally:
         statistical.fit_requests_out_of_process(False)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,7 +16,7 @@ from forecast.errors import ForecastInputError, ForecastTypesError
 from forecast.forecasts import create_forecast, delete_forecast
 from forecast.inference import summarize
 from forecast.predictors import create_predictor, load_active_predictor
-from forecast.store import load_forecast
+from forecast.store import load_forecast, table_files
 from forecast.types import parse_types
 from resources import AlreadyExistsError, Kind, Status
 from tests.forecast.conftest import tiny
@@ -71,7 +72,7 @@ def test_stored_forecast(world: World) -> None:
     r = rt.registry.get(Kind.FORECAST, "fq")
     assert r.status == Status.ACTIVE
     assert r.result["columns"] == ["p10", "p35", "mean", "p50", "p90"] and r.result["num_items"] == 40
-    table = pq.read_table(Path(rt.workspace.path(r.artifact)) / "forecast.parquet")
+    table = pa.concat_tables([pq.read_table(rt.workspace.path(f)) for f in table_files(r)])
     assert table.column_names == ["item_id", "start", "p10", "p35", "mean", "p50", "p90"]
     loaded = load_forecast(rt.workspace, r)
     v = loaded.values

@@ -26,11 +26,16 @@ from forecast.forecasts import create_forecast
 from forecast.predictors import create_predictor
 from forecast.store import load_forecast, table_files
 from resources import Kind, Status
+from resources.engine import engine_for
 from resources.lifecycle import sweep
+from resources.ray_engine import FAULT_FILE_VARIABLE, RayEngine
 from tests.forecast.conftest import head_lines, tiny
 from tests.processes import kill_cli_when
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+#: The module's Ray (started by ``ray_cluster``), as the engine jobs run on.
+RAY = RayEngine()
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +47,6 @@ def fault_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def ray_cluster(fault_file: Path) -> Iterator[None]:
     import ray
-
-    from forecast.ray_engine import FAULT_FILE_VARIABLE
 
     os.environ[FAULT_FILE_VARIABLE] = str(fault_file)  # the workers inherit it from the raylet
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -93,7 +96,7 @@ def world(tq60: Runtime) -> Runtime:
 def test_ray_forecast_equals_the_local_one(ray_cluster: None, world: Runtime, predictor: str) -> None:
     types = "0.1,0.5,0.9,mean"
     create_forecast(world.workspace, world.registry, "local", predictor=predictor, types=types)
-    create_forecast(world.workspace, world.registry, "ray", predictor=predictor, types=types, engine="ray")
+    create_forecast(world.workspace, world.registry, "ray", predictor=predictor, types=types, engine=RAY)
     local, ray = (load_forecast(world.workspace, world.registry.get(Kind.FORECAST, n)) for n in ("local", "ray"))
     assert ray.item_ids == local.item_ids and len(local.item_ids) == 60
     for column in local.columns:
@@ -105,18 +108,18 @@ def test_a_failing_partition_fails_the_job_cleanly(ray_cluster: None, world: Run
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers that cannot load the predictor (given a path with nothing there) fail the forecast:
     CREATE_FAILED with the reason, nothing stored, the predictor untouched."""
-    import forecast.ray_engine as engine
+    import forecast.forecasts
     from forecast.errors import GenerationError
 
-    original = engine.forecast_on_ray
+    original = forecast.forecasts.plan_forecast
 
-    def missing_artifact(workspace: Any, job: Any, rel: str, **kw: Any) -> tuple[int, str]:
-        return original(workspace, job.model_copy(update={"predictor_artifact": job.predictor_artifact + "-missing"}),
-                        rel, **kw)
+    def missing_artifact(*args: Any, **kw: Any) -> Any:
+        job = original(*args, **kw)
+        return job.model_copy(update={"predictor_artifact": job.predictor_artifact + "-missing"})
 
-    monkeypatch.setattr(engine, "forecast_on_ray", missing_artifact)
+    monkeypatch.setattr(forecast.forecasts, "plan_forecast", missing_artifact)
     with pytest.raises(GenerationError):
-        create_forecast(world.workspace, world.registry, "broken", predictor="ets", types="0.5", engine="ray")
+        create_forecast(world.workspace, world.registry, "broken", predictor="ets", types="0.5", engine=RAY)
     failed = world.registry.get(Kind.FORECAST, "broken")
     assert failed.status == Status.CREATE_FAILED and failed.message and failed.artifact is None
     assert world.registry.get(Kind.PREDICTOR, "ets").status == Status.ACTIVE
@@ -126,7 +129,7 @@ def test_a_killed_worker_is_retried_and_the_forecast_is_complete(ray_cluster: No
                                                                   fault_file: Path) -> None:
     fault_file.write_text("")
     create_forecast(world.workspace, world.registry, "local", predictor="deepar", types="0.5,mean")
-    create_forecast(world.workspace, world.registry, "ray", predictor="deepar", types="0.5,mean", engine="ray")
+    create_forecast(world.workspace, world.registry, "ray", predictor="deepar", types="0.5,mean", engine=RAY)
     assert_one_worker_died(fault_file)
     local, ray = (load_forecast(world.workspace, world.registry.get(Kind.FORECAST, n)) for n in ("local", "ray"))
     assert ray.item_ids == local.item_ids and len(ray.item_ids) == 60
@@ -141,18 +144,17 @@ def test_on_an_s3_workspace_the_ray_forecast_and_export_equal_the_local_ones(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The statistical fits run on Ray workers (one killed and retried) with the same results; forecast workers read the
     dataset and the predictor from S3 and write the forecast's parts there; the export's workers
-    write their parts to an S3 destination, and the files hold the local export's rows in the
-    same order."""
-    import exports.ray_export
+    write their parts to an S3 destination, the same files as the local engine writes."""
+    import exports.partitioned
     import forecast.partitions
 
     monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 16)
-    monkeypatch.setattr(exports.ray_export, "EXPORT_PARTITION_ITEMS", 25)  # three export partitions
+    monkeypatch.setattr(exports.partitioned, "EXPORT_PARTITION_ITEMS", 25)  # three export partitions
     rt = s3_rt
     path = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 60)
     import_dataset(rt.workspace, rt.registry, "tq", str(path), freq="Q")
     fault_file.write_text("")  # the first fitting worker dies: its chunk is fitted again by a restarted one
-    fitted = {engine: create_predictor(rt.workspace, rt.registry, name, dataset="tq", engine=engine,  # type: ignore[arg-type]
+    fitted = {engine: create_predictor(rt.workspace, rt.registry, name, dataset="tq", engine=engine_for(engine),
                                        hyperparameters=Hyperparameters(prediction_length=4, algorithm="theta"))
               for engine, name in (("ray", "theta"), ("local", "theta-local"))}
     # the per-series fits ran on the workers: the same backtest, to the last digit
@@ -160,7 +162,7 @@ def test_on_an_s3_workspace_the_ray_forecast_and_export_equal_the_local_ones(
     assert_one_worker_died(fault_file)
     types = "0.1,0.5,0.9,mean"
     create_forecast(rt.workspace, rt.registry, "local", predictor="theta", types=types)
-    f = create_forecast(rt.workspace, rt.registry, "ray", predictor="theta", types=types, engine="ray")
+    f = create_forecast(rt.workspace, rt.registry, "ray", predictor="theta", types=types, engine=RAY)
     assert f.result["parts"] == 4 and all(rt.workspace.exists(p) for p in table_files(f))
     local, ray = (load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, n)) for n in ("local", "ray"))
     assert ray.item_ids == local.item_ids
@@ -172,18 +174,17 @@ def test_on_an_s3_workspace_the_ray_forecast_and_export_equal_the_local_ones(
     exported = {}
     for engine in ("local", "ray"):
         e = create_export(rt.workspace, rt.registry, f"e-{engine}", forecast="ray", destination=destination,
-                          storage_options=options, engine=engine)  # type: ignore[arg-type]
+                          storage_options=options, engine=engine_for(engine))  # type: ignore[arg-type]
         fs, _ = open_destination(destination, options)
         assert fs.exists(f"{e.result['folder']}/_SUCCESS")
         assert not fs.exists(f"{e.result['folder']}/_temporary")
         exported[engine] = (e.result, [fs.cat(p).decode() for p in e.result["files"]])
     (_, local_files), (ray_result, ray_files) = exported["local"], exported["ray"]
-    assert len(ray_files) == 3 and len(local_files) == 1
-    header = local_files[0].splitlines()[0]
-    assert header == '"item_id","date","p10","p50","p90","mean"'
+    assert len(ray_files) == 3 and ray_files == local_files  # every engine writes the same files
+    header = '"item_id","date","p10","p50","p90","mean"'
     assert all(f.splitlines()[0] == header for f in ray_files)
     rows = [line for f in ray_files for line in f.splitlines()[1:]]
-    assert rows == local_files[0].splitlines()[1:] and len(rows) == 60 * 4 == ray_result["rows"]
+    assert len(rows) == 60 * 4 == ray_result["rows"] == len(set(rows))
 
 
 def test_a_ray_backtest_equals_the_local_one(ray_cluster: None, tq60: Runtime) -> None:
@@ -191,7 +192,7 @@ def test_a_ray_backtest_equals_the_local_one(ray_cluster: None, tq60: Runtime) -
     engine: the statistical fits and the backtest's forecasts ran on the workers, and every
     backtest figure is the local one's, to the last digit."""
     made = {engine: create_predictor(tq60.workspace, tq60.registry, f"auto-{engine}", dataset="tq",
-                                     hyperparameters=tiny(algorithm="auto"), engine=engine)  # type: ignore[arg-type]
+                                     hyperparameters=tiny(algorithm="auto"), engine=engine_for(engine))  # type: ignore[arg-type]
             for engine in ("local", "ray")}
     local, ray = (made[e].result["metrics"] for e in ("local", "ray"))
     assert set(local["members"]) == {"deepar", "ets", "theta", "ces"}
@@ -220,7 +221,7 @@ def test_deepar_trains_on_a_ray_worker_and_reports_its_epochs_here(ray_cluster: 
     for engine in ("local", "ray"):
         epochs: list[tuple[Any, ...]] = []
         r = create_predictor(tq60.workspace, tq60.registry, f"deepar-{engine}", dataset="tq",
-                             hyperparameters=tiny(epochs=3, early_stopping_patience=None), engine=engine,  # type: ignore[arg-type]
+                             hyperparameters=tiny(epochs=3, early_stopping_patience=None), engine=engine_for(engine),
                              on_epoch=lambda *e, seen=epochs: seen.append(e),
                              extra_callbacks=[_pid_recorder(tmp_path / f"{engine}.pid")])
         runs[engine] = (epochs, r.result["metrics"])
@@ -242,7 +243,7 @@ def test_a_stop_during_ray_training_cancels_the_task(ray_cluster: None, tq60: Ru
     started = time.monotonic()
     with pytest.raises(JobStopped):
         create_predictor(tq60.workspace, tq60.registry, "stopped", dataset="tq",
-                         hyperparameters=tiny(epochs=500, early_stopping_patience=None), engine="ray",
+                         hyperparameters=tiny(epochs=500, early_stopping_patience=None), engine=RAY,
                          on_epoch=stop, extra_callbacks=[_pid_recorder(pid_file)])
     assert tq60.registry.get(Kind.PREDICTOR, "stopped").status == Status.CREATE_STOPPED
     deadline = time.monotonic() + 30

@@ -1,11 +1,10 @@
-"""A forecast export on a Ray cluster (``FORECAST_ENGINE=ray``; ``pip install '.[ray]'``).
+"""A forecast's export on an engine, partition by partition.
 
-The driver splits the forecast's items into ranges of :data:`EXPORT_PARTITION_ITEMS`; Ray actors
-(:func:`forecast.ray_engine.run_on_actors`) each read their items from the workspace and write
-their part files straight under the run's ``_temporary/`` folder at the destination
-(:func:`exports.writer.write_parts`, parts of the job's size). The driver then commits the run as
-the local engine does (:func:`exports.writer.commit_run`: parts renamed in item order, ``_SUCCESS``
-last), so the files hold the local export's rows in the same order. Workers never touch the
+The job splits the forecast's items into ranges of :data:`EXPORT_PARTITION_ITEMS`; the engine's
+workers each read their items from the workspace and write their part files straight under the
+run's ``_temporary/`` folder at the destination (:func:`exports.writer.write_parts`, parts of the
+job's size). The job then commits the run (:func:`exports.writer.commit_run`: parts renamed in
+item order, ``_SUCCESS`` last), so every engine writes the same files. Workers never touch the
 registry.
 """
 
@@ -30,13 +29,14 @@ from exports.writer import (
     write_parts,
 )
 from resources import Resource, Workspace
+from resources.engine import Engine
 
 #: Forecast items per export partition (24 steps x 5 types of 65,536 items: about 90 MB of CSV).
 EXPORT_PARTITION_ITEMS = 65_536
 
 
 class _Exporter:
-    """A Ray actor: writes ranges of a forecast's items as export parts at the destination."""
+    """A worker of an export: writes ranges of a forecast's items as export parts at the destination."""
 
     def __init__(self, root: str, storage_options: dict[str, Any], forecast: dict[str, Any], destination: str,
                  destination_options: dict[str, Any] | None, schema: pa.Schema, fmt: Format,
@@ -50,15 +50,13 @@ class _Exporter:
 
     def export(self, index: int, start: int, stop: int, temp: str) -> list[WrittenPart]:
         """Write items ``[start, stop)`` as parts ``<temp>/p<index>-part<n>``."""
-        from forecast.ray_engine import maybe_die
-
-        maybe_die()
         batches = iter_long_batches(self.workspace, self.forecast, self.fmt, items=(start, stop))
         return write_parts(batches, self.schema, self.fs, f"{temp}/p{index:06d}-part", fmt=self.fmt,
                            part_size_bytes=self.part_size_bytes, at_least_one=False)
 
 
-def export_on_ray(
+def export_partitions(
+    engine: Engine,
     workspace: Workspace,
     forecast: Resource,
     schema: pa.Schema,
@@ -69,15 +67,11 @@ def export_on_ray(
     folder: str,
     fmt: Format,
     part_size_bytes: int,
-    address: str | None,
     on_rows: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Export ``forecast`` (rows of ``schema``: :func:`exports.writer.forecast_source`'s) into run
-    folder ``folder``, a path on ``fs``, the opened ``destination``, on Ray workers; the same files
-    as :func:`exports.writer.write_export` but for where parts split. A failure removes the run
-    folder."""
-    from forecast.ray_engine import run_on_actors
-
+    folder ``folder``, a path on ``fs``, the opened ``destination``, on ``engine``'s workers
+    (``on_rows`` after each partition). A failure removes the run folder."""
     started = time.perf_counter()
     items = int(forecast.result.get("num_items", 0))
     temp = f"{folder}/{TEMPORARY}"
@@ -93,8 +87,8 @@ def export_on_ray(
     with removed_on_failure(fs, folder):
         init = (workspace.root, workspace.storage_options, forecast.model_dump(mode="json"), destination,
                 destination_options, schema, fmt, part_size_bytes)
-        results = run_on_actors(_Exporter, init, calls, "export", address=address, on_result=finished)
+        results = engine.map(_Exporter, init, calls, "export", on_result=finished)
         parts = [p for written in results for p in written]
-        if not parts:  # no items: a header-only part, as the local engine writes
+        if not parts:  # no items: a header-only part
             parts = write_parts([], schema, fs, f"{temp}/part", fmt=fmt)
         return commit_run(fs, folder, parts, fmt=fmt, started=started)
