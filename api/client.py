@@ -115,8 +115,12 @@ class ForecastClient:
         return self._request("GET", f"/v1/{kind}/{name}/log").text
 
     def delete(self, kind: Kind, name: str) -> None:
-        """``DELETE /v1/{kind}/{name}`` (stops a job in flight)."""
+        """``DELETE /v1/{kind}/{name}`` (refused while its job runs: :meth:`stop` it first)."""
         self._request("DELETE", f"/v1/{kind}/{name}")
+
+    def stop(self, kind: Kind, name: str) -> dict[str, Any]:
+        """``POST /v1/{kind}/{name}/stop``: ``CREATE_STOPPING``, then ``CREATE_STOPPED`` (then delete it)."""
+        return dict(self._json("POST", f"/v1/{kind}/{name}/stop"))
 
     def wait(self, kind: Kind, name: str, *, timeout: float | None = None, interval: float = 0.5) -> dict[str, Any]:
         """Poll until the job ends; its description when ``ACTIVE``, else :class:`JobFailed`.

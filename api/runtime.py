@@ -7,6 +7,7 @@ from pathlib import Path
 
 from api.settings import Settings
 from resources import Registry, Workspace
+from resources.kinds import JobContext
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,15 @@ class Runtime:
     settings: Settings
     workspace: Workspace
     registry: Registry
+
+    def job_context(self) -> JobContext:
+        """What a job function gets from the settings: the workspace, the registry, the engine, and
+        the settings jobs read."""
+        s = self.settings
+        return JobContext(workspace=self.workspace, registry=self.registry, engine=s.job_engine(),
+                          storage_options=s.storage_options, precision=s.inference_precision,
+                          max_training_memory_mb=s.max_training_memory_mb,
+                          import_partition_bytes=s.import_partition_mb * 2**20)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

@@ -7,11 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from datasets import LongFormat
-from forecast.config import Hyperparameters
+from datasets.dataset_kind import DatasetImport
+from exports.export_kind import ExportCreate
+from forecast.forecast_kind import ForecastCreate
+from forecast.predictor_kind import PredictorCreate
 from resources import Resource
+from resources.registry import NAME_PATTERN as _NAME
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+NAME_PATTERN = _NAME.pattern
+
+__all__ = ["DatasetImport", "ExportCreate", "ForecastCreate", "PredictorCreate"]  # the kinds' requests, re-exported
 
 
 class ResourcePublic(BaseModel):
@@ -33,45 +38,6 @@ class ResourcePublic(BaseModel):
 class ResourcesPublic(BaseModel):
     data: list[ResourcePublic]
     count: int
-
-
-class ForecastCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    name: str = Field(pattern=NAME_PATTERN)
-    predictor: str = Field(pattern=NAME_PATTERN)
-    types: str | list[str] = Field("0.1,0.5,0.9", description="quantiles 0.01..0.99 in steps of 0.01, and mean")
-    dataset: str | None = Field(None, pattern=NAME_PATTERN)
-    related: str | None = Field(None, pattern=NAME_PATTERN, description="what-if: a related dataset of other future values")
-    metadata: str | None = Field(None, pattern=NAME_PATTERN, description="an item metadata dataset in place of the predictor's")
-    transforms: list[str] = Field([], max_length=50, description="what-if: e.g. 'price*0.9 where store=3'")
-
-
-class DatasetImport(LongFormat):
-    """An import job: read ``source`` (a file or folder under an allowed prefix, or ``s3://``) and
-    store it as dataset ``name``. The long-format fields apply to CSV and long Parquet."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
-        {"name": "sales", "source": "s3://bucket/exports/sales/", "freq": "W", "dimensions": ["store"]}]})
-
-    name: str = Field(pattern=NAME_PATTERN)
-    source: str = Field(min_length=1, max_length=2000, description="file, folder or s3:// URL")
-    freq: str | None = Field(None, max_length=20, description="pandas alias: H, D, W, M, Q, 15min (not for metadata)")
-    format: Literal["auto", "jsonlines", "long"] = "auto"
-
-    def long_format(self) -> LongFormat:
-        return LongFormat.model_validate(self.model_dump(include=set(LongFormat.model_fields)))
-
-
-class PredictorCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    name: str = Field(pattern=NAME_PATTERN)
-    dataset: str = Field(pattern=NAME_PATTERN)
-    hyperparameters: Hyperparameters
-    related: str | None = Field(None, pattern=NAME_PATTERN, description="a related time series dataset")
-    metadata: str | None = Field(None, pattern=NAME_PATTERN, description="an item metadata dataset")
-    holidays: list[str] = Field([], max_length=20, description="country codes (US, FR, DE-BY): holiday features")
 
 
 class ForecastQuery(BaseModel):

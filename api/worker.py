@@ -16,42 +16,19 @@ from api.runtime import build_runtime
 from api.settings import Settings
 from resources import Kind, ServiceError
 from resources.errors import JobStopped
+from resources.kinds import declaration
 
 
 def run(kind: str, name: str, settings: Settings) -> int:
     rt = build_runtime(settings)
     setup_logging("INFO" if settings.log_level.upper() == "WARNING" else settings.log_level, fmt=settings.log_format,
                   secrets=settings.secrets())
-    spec = rt.registry.get(Kind(kind), name).spec
+    if kind not in set(Kind):
+        print(f"error: unknown job kind {kind!r}", flush=True)
+        return 2
     print(f"{kind} {name!r}: started", flush=True)
     try:
-        if kind == Kind.FORECAST.value:
-            from forecast.forecasts import run_forecast
-
-            r = run_forecast(rt.workspace, rt.registry, name, precision=settings.inference_precision,
-                             engine=settings.job_engine())
-        elif kind == Kind.PREDICTOR.value:
-            from forecast.config import Hyperparameters
-            from forecast.predictors import create_predictor
-
-            r = create_predictor(rt.workspace, rt.registry, name, dataset=spec["dataset"],
-                                 hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
-                                 registered=True, precision=settings.inference_precision,
-                                 memory_limit_mb=settings.max_training_memory_mb,
-                                 engine=settings.job_engine())
-        elif kind == Kind.DATASET.value:
-            from datasets.catalog import run_import
-
-            r = run_import(rt.workspace, rt.registry, name, source_options=settings.storage_options(spec["source"]),
-                           registered=True, partition_bytes=settings.import_partition_mb * 2**20)
-        elif kind == Kind.EXPORT.value:
-            from exports.jobs import run_export
-
-            r = run_export(rt.workspace, rt.registry, name, storage_options=settings.storage_options(spec["destination"]),
-                           engine=settings.job_engine())
-        else:
-            print(f"error: unknown job kind {kind!r}", flush=True)
-            return 2
+        r = declaration(Kind(kind)).job_function()(rt.job_context(), name)
     except JobStopped as e:
         print(f"{kind} {name!r}: {e}", flush=True)
         return 0

@@ -21,6 +21,7 @@ from datasets.schema import TARGET
 from datasets.sources import ProgressCallback, file_kind, list_source_files
 from datasets.summary import DatasetSummary
 from resources.errors import InvalidInputError, ServiceError
+from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource, throttled_progress
 from resources.registry import Kind, Registry, Resource, Status
 from resources.workspace import Workspace
@@ -238,6 +239,13 @@ def dataset_summary(resource: Resource) -> DatasetSummary:
     return DatasetSummary.model_validate(resource.result)
 
 
+def run_import_job(ctx: JobContext, name: str) -> Resource:
+    """The dataset kind's job (:mod:`datasets.dataset_kind`): run registered import ``name``."""
+    spec = ctx.registry.get(Kind.DATASET, name).spec
+    return run_import(ctx.workspace, ctx.registry, name, source_options=ctx.storage_options(spec["source"]),
+                      registered=True, partition_bytes=ctx.import_partition_bytes)
+
+
 def get_dataset(registry: Registry, name: str) -> Resource:
     return registry.get(Kind.DATASET, name)
 
@@ -245,9 +253,7 @@ def get_dataset(registry: Registry, name: str) -> Resource:
 def delete_dataset(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a dataset and its stored copy; refused while a predictor or forecast uses it or reads
     it (both are registered before they read any data)."""
-    delete_resource(registry, workspace, Kind.DATASET, name, users=lambda: [
-        r for kind in (Kind.PREDICTOR, Kind.FORECAST) for role in ("dataset", "related", "metadata")
-        for r in registry.find_referencing(kind, role, name)])
+    delete_resource(registry, workspace, Kind.DATASET, name)
 
 
 def dataset_type(resource: Resource) -> DatasetType:

@@ -13,6 +13,7 @@ from exports.partitioned import export_partitions
 from exports.writer import Format, backtest_source, forecast_source, run_name, write_export
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
+from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource, throttled_progress
 
 DEFAULT_PART_SIZE_MB = 256
@@ -91,6 +92,13 @@ def run_export(
         message = f"export to {where} failed: {e}"
         registry.update(Kind.EXPORT, name, status=Status.CREATE_FAILED, message=message)
         raise ExportError(message) from e
+
+
+def run_export_job(ctx: JobContext, name: str) -> Resource:
+    """The export kind's job (:mod:`exports.export_kind`): run registered export ``name``."""
+    spec = ctx.registry.get(Kind.EXPORT, name).spec
+    return run_export(ctx.workspace, ctx.registry, name, storage_options=ctx.storage_options(spec["destination"]),
+                      engine=ctx.engine)
 
 
 def create_export(

@@ -39,6 +39,7 @@ from forecast.store import MANIFEST_FILE, forecast_batch, period_starts_ns, writ
 from forecast.types import ForecastType, parse_types
 from resources import ActiveResources, Kind, Registry, Resource, ResourceSnapshot, Status, Workspace
 from resources.engine import Engine, LocalEngine
+from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource, throttled_progress
 
 logger = logging.getLogger(__name__)
@@ -381,6 +382,12 @@ def _replacing(sink: Callable[[pa.RecordBatch], None], changed: set[int],
     return write
 
 
+def run_forecast_job(ctx: JobContext, name: str) -> Resource:
+    """The forecast kind's job (:mod:`forecast.forecast_kind`): generate registered forecast ``name``."""
+    return run_forecast(ctx.workspace, ctx.registry, name, precision=ctx.precision,  # type: ignore[arg-type]
+                        engine=ctx.engine)
+
+
 def create_forecast(
     workspace: Workspace,
     registry: Registry,
@@ -413,8 +420,7 @@ def create_forecast(
 
 def delete_forecast(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a forecast and its stored values; refused while it is in flight or being exported."""
-    delete_resource(registry, workspace, Kind.FORECAST, name, users=lambda: [
-        r for r in registry.find_referencing(Kind.EXPORT, "forecast", name) if r.status.in_flight])
+    delete_resource(registry, workspace, Kind.FORECAST, name)
 
 
 class ForecastUsage(BaseModel):

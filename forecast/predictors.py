@@ -32,9 +32,11 @@ from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_features
 from forecast.metrics import Accuracy, accuracy
+from forecast.predictor_kind import predictor_metrics
 from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
+from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
@@ -153,6 +155,15 @@ def create_predictor(
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
             registry.delete(Kind.PREDICTOR, name)
         raise
+
+
+def run_predictor_job(ctx: JobContext, name: str) -> Resource:
+    """The predictor kind's job (:mod:`forecast.predictor_kind`): train registered predictor ``name``."""
+    spec = ctx.registry.get(Kind.PREDICTOR, name).spec
+    return create_predictor(ctx.workspace, ctx.registry, name, dataset=spec["dataset"],
+                            hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
+                            registered=True, precision=ctx.precision,  # type: ignore[arg-type]
+                            memory_limit_mb=ctx.max_training_memory_mb, engine=ctx.engine)
 
 
 class TrainingProgress:
@@ -284,12 +295,6 @@ FILTER_KEYS = ("dataset", "algorithm", "status", "related", "metadata")
 SORT_KEYS = ("mean_wql", "mase", "wape", "rmse", "mape", "name", "created_at")
 
 
-def predictor_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """A predictor's own backtest accuracy from its ``result["metrics"]`` (``deepar`` in predictors
-    made before ``auto``)."""
-    return metrics.get("predictor") or metrics.get("deepar") or {}
-
-
 def _field(resource: Resource, key: str) -> Any:
     if key == "algorithm":
         return resource.spec.get("hyperparameters", {}).get("algorithm", "deepar")
@@ -340,9 +345,7 @@ def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -
 
 def delete_predictor(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a predictor and its artifacts; refused while it is in flight or a forecast uses it."""
-    delete_resource(registry, workspace, Kind.PREDICTOR, name, users=lambda: [
-        *registry.find_referencing(Kind.FORECAST, "predictor", name),
-        *[r for r in registry.find_referencing(Kind.EXPORT, "predictor", name) if r.status.in_flight]])
+    delete_resource(registry, workspace, Kind.PREDICTOR, name)
 
 
 class BacktestItemMetrics(BaseModel):

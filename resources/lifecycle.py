@@ -14,7 +14,7 @@
 - A job whose owner died is reported failed by the registry on the next read. The server's job
   runner removes what its dead workers left (:func:`end_orphaned`); :func:`sweep` (when the server
   starts) removes what any other dead job left; a delete removes its resource's own.
-- :func:`delete_resource` is the one delete guard: nothing in flight, nothing in use.
+- :func:`delete_resource` is the one delete and its guard: nothing in flight, nothing in use.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from resources import kinds
 from resources.errors import ConflictError, JobStopped, ServiceError
 from resources.registry import OWNER_DIED, Kind, Registry, Resource, Status
 from resources.workspace import Workspace
@@ -170,11 +171,10 @@ def sweep(registry: Registry, workspace: Workspace) -> list[Resource]:
     return swept
 
 
-def delete_resource(
-    registry: Registry, workspace: Workspace, kind: Kind, name: str, *, users: Callable[[], list[Resource]] | None = None,
-) -> None:
+def delete_resource(registry: Registry, workspace: Workspace, kind: Kind, name: str) -> None:
     """Delete a resource and its stored artifact: refused while it is in flight (stop it first) or
-    while ``users()`` names resources that depend on it.
+    while resources that its kind's declared users name depend on it (:func:`resources.kinds.dependants`).
+    Every surface deletes through this, so they all agree.
 
     Raises
     ------
@@ -184,10 +184,9 @@ def delete_resource(
     r = registry.get(kind, name)
     if r.status.in_flight:
         raise ConflictError(
-            f"{kind.value} {name!r} is {r.status.value}; stop it first (forecast {kind.value}s stop {name}, or "
-            f"DELETE it over HTTP, which stops it) and delete it once it is CREATE_STOPPED"
+            f"{kind.value} {name!r} is {r.status.value}; stop it first and delete it once it is CREATE_STOPPED"
         )
-    dependants = users() if users is not None else []
+    dependants = kinds.dependants(registry, kind, name)
     if dependants:
         names = ", ".join(f"{d.kind.value} {d.name!r}" for d in dependants[:10])
         raise ConflictError(f"{kind.value} {name!r} is used by {names}; delete those first")

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from pydantic import BaseModel
 
@@ -56,10 +56,21 @@ class Status(StrEnum):
 
 
 class Kind(StrEnum):
-    DATASET = "dataset"
-    PREDICTOR = "predictor"
-    FORECAST = "forecast"
-    EXPORT = "export"
+    """The resource kinds, each with the module that declares it (:mod:`resources.kinds`): adding
+    a kind is its module and one line here."""
+
+    module: str
+
+    def __new__(cls, value: str, module: str) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.module = module
+        return member
+
+    DATASET = "dataset", "datasets.dataset_kind"
+    PREDICTOR = "predictor", "forecast.predictor_kind"
+    FORECAST = "forecast", "forecast.forecast_kind"
+    EXPORT = "export", "exports.export_kind"
 
 
 class Resource(BaseModel):

@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from api.runtime import Runtime, build_runtime
 from resources import (
@@ -35,6 +36,7 @@ from resources import (
     Status,
 )
 from resources.errors import JobStopped
+from resources.kinds import declaration, delete_summary
 
 #: Width when the stream is not a terminal (a pipe, a file, CI logs): wide enough that no table or
 #: message breaks a value across lines (``..._part0.cs`` / ``v``); a terminal keeps its own width.
@@ -105,13 +107,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def describe_resource(r: Resource) -> dict[str, Any]:
-    """A resource as one flat JSON object: name, status, what was asked for, what came out (or, in
-    flight, its progress)."""
-    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
-            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
-
-
 def print_resource(info: dict[str, Any], *, json_output: bool) -> None:
     """A described resource as JSON, or as ``key: value`` lines."""
     if json_output:
@@ -168,11 +163,54 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int | None, str],
         yield update
 
 
-def add_job_commands(app: typer.Typer, kind: Kind, *, with_log: bool = True) -> None:
-    """``stop NAME`` and (``with_log``, for kinds that run over HTTP) ``log NAME``."""
-    job = "an import" if kind == Kind.DATASET else f"{'an' if kind == Kind.EXPORT else 'a'} {kind.value} job"
+def print_list(kind: Kind, resources: list[Resource], *, json_output: bool) -> None:
+    """Resources of ``kind`` as a table of the declaration's columns, or as JSON of its view."""
+    d = declaration(kind)
+    if json_output:
+        print_json([d.view(r) for r in resources])
+        return
+    t = Table("name", "status", *(c.title for c in d.columns))
+    for r in resources:
+        t.add_row(r.name, r.status.value, *(c.text(r) for c in d.columns))
+    console.print(t)
 
-    @app.command(help=f"Stop {job} in progress (CREATE_STOPPING, then CREATE_STOPPED; delete it after).")
+
+def add_resource_commands(
+    app: typer.Typer, kind: Kind, *, own: tuple[str, ...] = (),
+    describe: Callable[[Resource], None] | None = None,
+) -> None:
+    """The commands every kind has, from its declaration: ``list``, ``describe``, ``delete``,
+    ``stop`` and ``log``, but those in ``own`` (the kind's module writes them). ``describe(r)``
+    prints a resource for a person (default: its view as ``key: value`` lines); ``--json`` prints
+    the declaration's view."""
+    d = declaration(kind)
+
+    if "list" not in own:
+        @app.command("list", help=f"List {d.plural}.")
+        @handle_errors
+        def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+            print_list(kind, runtime(ctx).registry.list(kind), json_output=json_output)
+
+    @app.command("describe", help=f"Show {d.a}: what was asked for, what came out, or its progress.")
+    @handle_errors
+    def describe_(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
+        r = runtime(ctx).registry.get(kind, name)
+        if json_output or describe is None:
+            print_resource(d.view(r), json_output=json_output)
+            return
+        describe(r)
+
+    @app.command("delete", help=f"{delete_summary(kind)}; {d.job} in progress must be stopped first.")
+    @handle_errors
+    def delete(ctx: typer.Context, name: str) -> None:
+        from resources.lifecycle import delete_resource
+
+        rt = runtime(ctx)
+        delete_resource(rt.registry, rt.workspace, kind, name)
+        extra = f" ({d.on_delete})" if d.on_delete else ""
+        err_console.print(f"deleted {d.noun} {name!r}{extra}", highlight=False, markup=False)
+
+    @app.command(help=f"Stop {d.job} in progress (CREATE_STOPPING, then CREATE_STOPPED; delete it after).")
     @handle_errors
     def stop(
         ctx: typer.Context,
@@ -191,10 +229,7 @@ def add_job_commands(app: typer.Typer, kind: Kind, *, with_log: bool = True) -> 
         if r.status == Status.CREATE_STOPPING:
             raise typer.Exit(EXIT_FAILURE)
 
-    if not with_log:
-        return
-
-    @app.command(help=f"Print the log of {job} started over HTTP (progress, errors, tracebacks).")
+    @app.command(help=f"Print the log of {d.job} started over HTTP (progress, errors, tracebacks).")
     @handle_errors
     def log(ctx: typer.Context, name: str) -> None:
         from api.jobs import read_log

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from api.cli._common import (
     JsonFlag,
-    add_job_commands,
+    add_resource_commands,
     byte_progress,
     console,
     err_console,
@@ -26,16 +26,15 @@ from datasets import (
     Filling,
     LongFormat,
     dataset_summary,
-    delete_dataset,
-    get_dataset,
     import_dataset,
 )
 from datasets.catalog import Layout, validate_source
+from datasets.dataset_kind import view
 from datasets.long_format import Aggregation, FillMethod
 from resources import InvalidInputError, Kind, Resource, Status
+from resources.kinds import declaration
 
-app = typer.Typer(help="Import and inspect data: DeepAR JSON lines, or long-format CSV / Parquet (target, related "
-                       "time series, item metadata).", no_args_is_help=True)
+app = typer.Typer(help=declaration(Kind.DATASET).summary, no_args_is_help=True)
 
 FreqOption = Annotated[
     str | None, typer.Option("--freq", "-f", help="pandas frequency alias of the series: H, D, W, M, Q, 15min, ... "
@@ -137,18 +136,6 @@ def _notes(summary: DatasetSummary) -> None:
         err_console.print(f"note: ignored unknown field(s): {', '.join(summary.ignored_fields)}", highlight=False, markup=False)
 
 
-def _describe(resource: Resource) -> dict[str, object]:
-    return {
-        "name": resource.name,
-        "status": resource.status.value,
-        "source": resource.spec.get("source"),
-        "freq": resource.spec.get("freq"),
-        "type": resource.spec.get("type", "target"),
-        "created_at": resource.created_at.isoformat(),
-        "summary": resource.result,
-    }
-
-
 @app.command()
 @handle_errors
 def validate(
@@ -231,54 +218,11 @@ def import_(
             partition_bytes=rt.settings.import_partition_mb * 2**20,
         )
     if json_output:
-        print_json(_describe(resource))
+        print_json(view(resource))
         return
     summary = dataset_summary(resource)
     _notes(summary)
     console.print(summary_table(summary, f"dataset {name!r} imported"))
-
-
-@app.command("list")
-@handle_errors
-def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """List imported datasets."""
-    resources = runtime(ctx).registry.list(Kind.DATASET)
-    if json_output:
-        print_json([_describe(r) for r in resources])
-        return
-    t = Table("name", "status", "freq", "series", "created")
-    for r in resources:
-        t.add_row(r.name, r.status.value, r.spec.get("freq", ""), f"{r.result.get('num_series', 0):,}",
-                  r.created_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(t)
-
-
-@app.command()
-@handle_errors
-def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
-    """Show a dataset's source, frequency and summary."""
-    resource = get_dataset(runtime(ctx).registry, name)
-    if json_output:
-        print_json(_describe(resource))
-        return
-    console.print(f"source: {resource.spec.get('source')}", highlight=False)
-    if resource.status != Status.ACTIVE:  # importing, or failed: no summary yet
-        console.print(f"dataset {name!r}: {resource.status.value}" + (f" ({resource.message})" if resource.message else ""),
-                      highlight=False, markup=False)
-        line = progress_line(resource)
-        if line:
-            console.print(line, highlight=False, markup=False)
-        return
-    console.print(summary_table(dataset_summary(resource), f"dataset {name!r} ({resource.status.value})"))
-
-
-@app.command()
-@handle_errors
-def delete(ctx: typer.Context, name: str) -> None:
-    """Delete a dataset and its stored copy (refused while a predictor or forecast uses it)."""
-    rt = runtime(ctx)
-    delete_dataset(rt.workspace, rt.registry, name)
-    err_console.print(f"deleted dataset {name!r}", highlight=False, markup=False)
 
 
 @app.command()
@@ -315,4 +259,16 @@ def long_dimensions(name: str) -> list[str]:
     return {"aus-retail": ["state"], "tourism-regions": ["state", "purpose"]}.get(name, [])
 
 
-add_job_commands(app, Kind.DATASET)
+def _print_dataset(resource: Resource) -> None:
+    console.print(f"source: {resource.spec.get('source')}", highlight=False)
+    if resource.status != Status.ACTIVE:  # importing, or failed: no summary yet
+        console.print(f"dataset {resource.name!r}: {resource.status.value}"
+                      + (f" ({resource.message})" if resource.message else ""), highlight=False, markup=False)
+        line = progress_line(resource)
+        if line:
+            console.print(line, highlight=False, markup=False)
+        return
+    console.print(summary_table(dataset_summary(resource), f"dataset {resource.name!r} ({resource.status.value})"))
+
+
+add_resource_commands(app, Kind.DATASET, describe=_print_dataset)

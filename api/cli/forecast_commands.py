@@ -11,20 +11,19 @@ from rich.table import Table
 
 from api.cli._common import (
     JsonFlag,
-    add_job_commands,
+    add_resource_commands,
     console,
     count_progress,
-    describe_resource,
     err_console,
     handle_errors,
     print_json,
-    print_resource,
     runtime,
 )
 from api.params import key_values
 from resources import Kind
+from resources.kinds import declaration
 
-app = typer.Typer(help="Generate forecasts at chosen quantiles and query them.", no_args_is_help=True)
+app = typer.Typer(help=declaration(Kind.FORECAST).summary, no_args_is_help=True)
 WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
                                                        "when the forecast has dimensions (repeatable)")]
 
@@ -59,7 +58,7 @@ def create(
                             precision=rt.settings.inference_precision, on_progress=progress,
                             engine=rt.settings.job_engine())
     if json_output:
-        print_json(describe_resource(r))
+        print_json(declaration(Kind.FORECAST).view(r))
         return
     console.print(f"forecast {name!r} is ACTIVE: {r.result['num_items']:,} items x {r.result['prediction_length']} steps, "
                   f"types {', '.join(r.result['columns'])} ({r.result['seconds']:.1f} s)", highlight=False)
@@ -119,37 +118,4 @@ def plot(
     err_console.print(f"wrote {out}", highlight=False, markup=False)
 
 
-@app.command("list")
-@handle_errors
-def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
-    """List forecasts."""
-    resources = runtime(ctx).registry.list(Kind.FORECAST)
-    if json_output:
-        print_json([describe_resource(r) for r in resources])
-        return
-    t = Table("name", "status", "predictor", "items", "types", "created")
-    for r in resources:
-        t.add_row(r.name, r.status.value, r.spec.get("predictor", ""), f"{r.result.get('num_items', 0):,}",
-                  ",".join(r.spec.get("columns", [])), r.created_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(t)
-
-
-@app.command()
-@handle_errors
-def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
-    """Show a forecast's predictor, dataset, types and size."""
-    print_resource(describe_resource(runtime(ctx).registry.get(Kind.FORECAST, name)), json_output=json_output)
-
-
-@app.command()
-@handle_errors
-def delete(ctx: typer.Context, name: str) -> None:
-    """Delete a forecast and its stored values."""
-    from forecast.forecasts import delete_forecast
-
-    rt = runtime(ctx)
-    delete_forecast(rt.workspace, rt.registry, name)
-    err_console.print(f"deleted forecast {name!r}", highlight=False, markup=False)
-
-
-add_job_commands(app, Kind.FORECAST)
+add_resource_commands(app, Kind.FORECAST)

@@ -16,23 +16,25 @@ from rich.table import Table
 
 from api.cli._common import (
     JsonFlag,
-    add_job_commands,
+    add_resource_commands,
     console,
     err_console,
     flag,
     handle_errors,
     interactive,
     print_json,
+    print_list,
     progress_line,
     runtime,
 )
 from api.params import key_values
 from forecast.config import ALGORITHMS, DEFAULT_MEMBERS, SELECTION_METRICS, Hyperparameters, one_of
 from forecast.features import FeatureInputs
-from forecast.predictors import predictor_metrics
+from forecast.predictor_kind import predictor_metrics, view
 from resources import InvalidInputError, Kind, Resource
+from resources.kinds import declaration
 
-app = typer.Typer(help="Train predictors (auto, DeepAR, statistical models) and inspect their backtest accuracy.",
+app = typer.Typer(help=declaration(Kind.PREDICTOR).summary,
                   no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")
 
@@ -116,25 +118,6 @@ def _accuracy_table(result: dict[str, Any]) -> Table:
         for q in own.get(group, {}):
             t.add_row(f"{label}[{q}]", *(fmt(m.get(group, {}).get(q)) for m in columns.values()))
     return t
-
-
-def _describe(r: Resource) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "status": r.status.value,
-        "message": r.message,
-        "dataset": r.spec.get("dataset"),
-        "dataset_fingerprint": r.spec.get("dataset_fingerprint"),
-        "hyperparameters": r.spec.get("hyperparameters"),
-        "created_at": r.created_at.isoformat(),
-        "updated_at": r.updated_at.isoformat(),
-        "algorithm": r.spec.get("hyperparameters", {}).get("algorithm", "deepar"),
-        "related": r.spec.get("related"),
-        "metadata": r.spec.get("metadata"),
-        "holidays": r.spec.get("holidays") or [],
-        **{k: r.result.get(k) for k in ("freq", "prediction_length", "context_length", "resolved", "features",
-                                     "metrics", "training", "versions", "progress")},
-    }
 
 
 @app.command()
@@ -226,7 +209,7 @@ def create(
                                     memory_limit_mb=rt.settings.max_training_memory_mb,
                                     engine=rt.settings.job_engine())
     if json_output:
-        print_json(_describe(resource))
+        print_json(view(resource))
         return
     console.print(f"predictor {name!r} is ACTIVE: {_summary(resource.result)}", highlight=False)
     for note in resource.result["training"].get("notes", []):
@@ -274,31 +257,13 @@ def list_(
 
     filters = key_values(filter_, what="--filter", example="dataset=sales")
     resources = find_predictors(runtime(ctx).registry, filters=filters, sort_by=sort_by, descending=descending)
-    if json_output:
-        print_json([_describe(r) for r in resources])
-        return
-    t = Table("name", "status", "algorithm", "dataset", "horizon", "mean wQL", "naive wQL", "MASE", "created")
-    for r in resources:
-        m = r.result.get("metrics", {})
-        d, n = predictor_metrics(m), m.get("seasonal_naive", {})
-        f = lambda v: "-" if v is None else f"{v:.3f}"
-        t.add_row(r.name, r.status.value, str(r.spec.get("hyperparameters", {}).get("algorithm", "deepar")),
-                  r.spec.get("dataset", ""), str(r.spec.get("hyperparameters", {}).get("prediction_length", "")),
-                  f(d.get("mean_wql")), f(n.get("mean_wql")), f(d.get("mase")), r.created_at.strftime("%Y-%m-%d %H:%M"))
-    console.print(t)
+    print_list(Kind.PREDICTOR, resources, json_output=json_output)
 
 
-@app.command()
-@handle_errors
-def describe(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
+def _print_predictor(r: Resource) -> None:
     """Status, hyperparameters, dataset fingerprint, accuracy and timings of a predictor."""
-    from forecast.predictors import get_predictor
-
-    r = get_predictor(runtime(ctx).registry, name)
-    info = _describe(r)
-    if json_output:
-        print_json(info)
-        return
+    info = view(r)
+    name = r.name
     console.print(f"predictor {name!r}: {r.status.value}" + (f" ({r.message})" if r.message else ""), highlight=False)
     line = progress_line(r)
     if line:
@@ -352,15 +317,4 @@ def backtest(
         console.print(pts)
 
 
-@app.command()
-@handle_errors
-def delete(ctx: typer.Context, name: str) -> None:
-    """Delete a predictor and its artifacts (refused while a forecast uses it)."""
-    from forecast.predictors import delete_predictor
-
-    rt = runtime(ctx)
-    delete_predictor(rt.workspace, rt.registry, name)
-    err_console.print(f"deleted predictor {name!r}", highlight=False, markup=False)
-
-
-add_job_commands(app, Kind.PREDICTOR)
+add_resource_commands(app, Kind.PREDICTOR, own=("list",), describe=_print_predictor)

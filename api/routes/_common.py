@@ -1,4 +1,6 @@
-"""What the resource routes share: the name parameter, delete-or-stop, and the job log route."""
+"""The routes every resource kind has, made from its declaration (:mod:`resources.kinds`): list,
+describe, delete, stop and the job's log. A kind's own module adds its create route and whatever
+else it serves."""
 
 from __future__ import annotations
 
@@ -6,44 +8,66 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from api.deps import AppState, StateDep
 from api.jobs import read_log, remove_log
-from api.schemas import NAME_PATTERN, ResourcePublic
+from api.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
 from resources import Kind
-from resources.lifecycle import request_stop
+from resources.kinds import declaration, delete_summary
+from resources.lifecycle import delete_resource, request_stop
 
 NameParam = Annotated[str, Path(pattern=NAME_PATTERN, description="resource name: letters, digits, - and _")]
 
-DELETE_RESPONSES: dict[int | str, dict[str, object]] = {
-    202: {"model": ResourcePublic, "description": "the job was in progress: it is stopping (CREATE_STOPPING); "
-          "DELETE again once it is CREATE_STOPPED"},
-    204: {"description": "deleted"},
-}
 
+def resource_router(kind: Kind, *, list_route: bool = True,
+                    on_delete: Callable[[AppState, str], None] | None = None) -> APIRouter:
+    """A router at ``/{kind}s`` with the kind's shared routes: ``GET ""`` (unless the kind lists
+    its own way), ``GET /{name}``, ``DELETE /{name}``, ``POST /{name}/stop`` and ``GET /{name}/log``.
+    ``on_delete(state, name)`` runs after a delete (to drop what the server caches)."""
+    d = declaration(kind)
+    router = APIRouter(prefix=f"/{d.plural}", tags=[d.plural])
 
-def delete_or_stop(state: AppState, kind: Kind, name: str, delete: Callable[[], None]) -> Response:
-    """A job in flight is stopped (202 with its status); anything else is deleted (204)."""
-    registry = state.runtime.registry
-    if registry.get(kind, name).status.in_flight:
-        r = request_stop(registry, kind, name)
-        return JSONResponse(ResourcePublic.of(r).model_dump(mode="json"), status_code=202)
-    delete()
-    remove_log(state.runtime.settings, kind, name)
-    return Response(status_code=204)
+    def read_all(state: StateDep) -> ResourcesPublic:
+        items = [ResourcePublic.of(r) for r in state.runtime.registry.list(kind)]
+        return ResourcesPublic(data=items, count=len(items))
 
+    def read_one(name: NameParam, state: StateDep) -> ResourcePublic:
+        return ResourcePublic.of(state.runtime.registry.get(kind, name))
 
-def add_log_route(router: APIRouter, kind: Kind) -> None:
-    """``GET /{name}/log``: the log of a job started over HTTP, as plain text."""
+    def delete(name: NameParam, state: StateDep) -> Response:
+        delete_resource(state.runtime.registry, state.runtime.workspace, kind, name)
+        if on_delete is not None:
+            on_delete(state, name)
+        remove_log(state.runtime.settings, kind, name)
+        return Response(status_code=204)
+
+    def stop(name: NameParam, state: StateDep) -> ResourcePublic:
+        return ResourcePublic.of(request_stop(state.runtime.registry, kind, name))
 
     def read_job_log(name: NameParam, state: StateDep) -> PlainTextResponse:
         state.runtime.registry.get(kind, name)
         return PlainTextResponse(read_log(state.runtime.settings, kind, name))
 
-    what = f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value}"
-    read_job_log.__doc__ = (f"The log of {what} job started over HTTP: what the CLI would have printed, "
-                            "progress, and any traceback (the last MiB).")
+    if list_route:
+        router.add_api_route("", read_all, methods=["GET"], summary=f"List {d.plural}",
+                             name=f"read_{d.plural}", description=f"List {d.plural}. {d.summary}")
+    router.add_api_route("/{name}", read_one, methods=["GET"], summary=f"Describe {d.a}",
+                         name=f"read_{d.noun}",
+                         description=f"Describe {d.a}: its status, what was asked for (spec) and what came "
+                                     f"out (result), or, while {d.job} runs, its progress.")
+    router.add_api_route("/{name}", delete, methods=["DELETE"], status_code=204, summary=f"Delete {d.a}",
+                         name=f"delete_{d.noun}", responses={204: {"description": "deleted"}},
+                         description=f"{delete_summary(kind)}. Refused (409) too while {d.job} runs: stop it "
+                                     f"first. {d.on_delete.capitalize()}")
+    router.add_api_route("/{name}/stop", stop, methods=["POST"], status_code=202, summary=f"Stop {d.job}",
+                         name=f"stop_{d.noun}",
+                         description=f"Stop {d.job} in progress: CREATE_STOPPING now, CREATE_STOPPED once its "
+                                     "process has cleaned up; then it can be deleted. Stopping a stopped job changes "
+                                     "nothing; 409 when it is not in progress.")
     router.add_api_route("/{name}/log", read_job_log, methods=["GET"], response_class=PlainTextResponse,
-                         summary=f"Read {what} job's log", name=f"read_{kind.value}_log",
+                         summary=f"Read {d.job}'s log", name=f"read_{d.noun}_log",
+                         description=f"Read the log of {d.job} started over HTTP: what the CLI would have "
+                                     "printed, progress, and any traceback (the last MiB).",
                          responses={200: {"content": {"text/plain": {}}}})
+    return router

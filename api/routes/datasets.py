@@ -1,23 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-
 from api.deps import StateDep
-from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
-from api.schemas import DatasetImport, ResourcePublic, ResourcesPublic
-from datasets import delete_dataset
+from api.routes._common import resource_router
+from api.schemas import ResourcePublic
 from datasets.catalog import register_import
+from datasets.dataset_kind import DatasetImport
 from exports.destinations import check_allowed
 from resources import Kind
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
-
-
-@router.get("")
-def read_datasets(state: StateDep) -> ResourcesPublic:
-    """List datasets."""
-    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.DATASET)]
-    return ResourcesPublic(data=items, count=len(items))
+router = resource_router(Kind.DATASET)
 
 
 @router.post("", status_code=202)
@@ -34,19 +25,3 @@ def create_dataset_job(body: DatasetImport, state: StateDep) -> ResourcePublic:
                         long=body.long_format(), source_options=settings.storage_options(source))
     state.jobs.start(Kind.DATASET, body.name)
     return ResourcePublic.of(r)
-
-
-@router.get("/{name}")
-def read_dataset(name: NameParam, state: StateDep) -> ResourcePublic:
-    """Describe a dataset: status, source, type, summary (or the import's progress)."""
-    return ResourcePublic.of(state.runtime.registry.get(Kind.DATASET, name))
-
-
-@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
-def delete_dataset_route(name: NameParam, state: StateDep) -> Response:
-    """Delete a dataset (refused while a predictor or forecast uses it); an import in progress is stopped."""
-    return delete_or_stop(state, Kind.DATASET, name,
-                          lambda: delete_dataset(state.runtime.workspace, state.runtime.registry, name))
-
-
-add_log_route(router, Kind.DATASET)

@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
-from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
+from api.routes._common import NameParam, resource_router
 from api.schemas import (
     ForecastCreate,
     ForecastDimensions,
@@ -18,13 +18,12 @@ from api.schemas import (
     ItemForecasts,
     ItemIds,
     ResourcePublic,
-    ResourcesPublic,
 )
 from forecast.plot import ItemContext
 from forecast.store import LoadedForecast, parse_bounds
 from resources import InvalidInputError, Kind, NotFoundError
 
-router = APIRouter(prefix="/forecasts", tags=["forecasts"])
+router = resource_router(Kind.FORECAST, on_delete=lambda state, name: state.forecasts.drop(name))
 
 TypesQuery = Annotated[str | None, Query(description="output columns, e.g. p10,mean (default: all)")]
 #: Query parameters the item routes take themselves; any other one filters a dimension (?store=3).
@@ -63,13 +62,6 @@ async def _loaded(state: StateDep, name: str) -> LoadedForecast:
     return hit if hit is not None else await run_in_threadpool(state.forecasts.get, name)
 
 
-@router.get("")
-def read_forecasts(state: StateDep) -> ResourcesPublic:
-    """List forecasts."""
-    items = [ResourcePublic.of(r) for r in state.runtime.registry.list(Kind.FORECAST)]
-    return ResourcesPublic(data=items, count=len(items))
-
-
 @router.post("", status_code=202)
 def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic:
     """Start generating a forecast in a worker process; poll ``GET /v1/forecasts/{name}``."""
@@ -80,27 +72,6 @@ def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic
                           transforms=body.transforms)
     state.jobs.start(Kind.FORECAST, body.name)
     return ResourcePublic.of(r)
-
-
-@router.get("/{name}")
-def read_forecast(name: NameParam, state: StateDep) -> ResourcePublic:
-    """Describe a forecast: status, predictor, types, dimensions, scenario, progress."""
-    return ResourcePublic.of(state.runtime.registry.get(Kind.FORECAST, name))
-
-
-@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
-def delete_forecast_route(name: NameParam, state: StateDep) -> Response:
-    """Delete a forecast (refused while an export reads it); a forecast job in progress is stopped."""
-    from forecast.forecasts import delete_forecast
-
-    def delete() -> None:
-        delete_forecast(state.runtime.workspace, state.runtime.registry, name)
-        state.forecasts.drop(name)
-
-    return delete_or_stop(state, Kind.FORECAST, name, delete)
-
-
-add_log_route(router, Kind.FORECAST)
 
 
 @router.get("/{name}/items", response_class=JSONBytes, response_model=ItemForecasts)

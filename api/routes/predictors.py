@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import StateDep
 from api.params import key_values
-from api.routes._common import DELETE_RESPONSES, NameParam, add_log_route, delete_or_stop
-from api.schemas import InvocationRequest, PredictorCreate, ResourcePublic, ResourcesPublic
+from api.routes._common import NameParam, resource_router
+from api.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
+from forecast.predictor_kind import PredictorCreate
 from forecast.predictors import BacktestReport
 from resources import Kind
 
-router = APIRouter(prefix="/predictors", tags=["predictors"])
+router = resource_router(Kind.PREDICTOR, list_route=False)  # listed with filters and sorting (below)
 
 
 @router.get("")
@@ -32,12 +33,6 @@ def read_predictors(
     return ResourcesPublic(data=items, count=len(items))
 
 
-@router.get("/{name}")
-def read_predictor(name: NameParam, state: StateDep) -> ResourcePublic:
-    """Describe a predictor: status, hyperparameters, features, backtest metrics, timings."""
-    return ResourcePublic.of(state.runtime.registry.get(Kind.PREDICTOR, name))
-
-
 @router.post("", status_code=202)
 def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
     """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
@@ -49,18 +44,6 @@ def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePubl
                            features=features)
     state.jobs.start(Kind.PREDICTOR, body.name)
     return ResourcePublic.of(r)
-
-
-@router.delete("/{name}", status_code=204, responses=DELETE_RESPONSES)
-def delete_predictor_route(name: NameParam, state: StateDep) -> Response:
-    """Delete a predictor (refused while a forecast uses it); a training job in progress is stopped."""
-    from forecast.predictors import delete_predictor
-
-    return delete_or_stop(state, Kind.PREDICTOR, name,
-                          lambda: delete_predictor(state.runtime.workspace, state.runtime.registry, name))
-
-
-add_log_route(router, Kind.PREDICTOR)
 
 
 @router.get("/{name}/backtest")

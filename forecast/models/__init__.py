@@ -13,63 +13,52 @@
 =================  ==========================================================================
 
 Adding an algorithm is one module with an :class:`~forecast.models.base.Algorithm` and a
-:class:`~forecast.models.base.Model`, and a line in :func:`build_algorithm` and :func:`model_class`.
+:class:`~forecast.models.base.Model`, and its line in :data:`MODULES`.
 Nothing here imports torch until DeepAR is used.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from forecast.config import ALGORITHMS, STATISTICAL, ResolvedConfig
 
 if TYPE_CHECKING:
     from forecast.models.base import Algorithm, Model
 
-__all__ = ["ALGORITHMS", "STATISTICAL", "build_algorithm", "load_model", "model_class"]
+__all__ = ["ALGORITHMS", "MODULES", "STATISTICAL", "build_algorithm", "load_model", "model_class"]
+
+
+#: Each algorithm's modules: where its :class:`~forecast.models.base.Algorithm` (fitting) and its
+#: :class:`~forecast.models.base.Model` (forecasting) live. Named, not imported: loading a model
+#: to forecast never loads what trains one (import-linter checks it).
+MODULES: dict[str, tuple[str, str]] = {
+    "auto": ("forecast.models.ensemble:EnsembleAlgorithm", "forecast.models.ensemble:EnsembleModel"),
+    "deepar": ("forecast.models.deepar_training:DeepARAlgorithm", "forecast.models.deepar:DeepARModel"),
+    "npts": ("forecast.models.npts:NPTSAlgorithm", "forecast.models.npts:NPTSModel"),
+    **{name: ("forecast.models.statistical:StatisticalAlgorithm", "forecast.models.statistical:StatisticalModel")
+       for name in STATISTICAL},
+}
+
+
+def _class(name: str, which: int) -> Any:
+    if name not in MODULES:
+        raise ValueError(f"unknown algorithm {name!r}")
+    module, _, cls = MODULES[name][which].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_algorithm(cfg: ResolvedConfig, name: str | None = None) -> Algorithm:
     """The algorithm ``name`` (default: the configuration's) for ``cfg``."""
     name = name or cfg.hp.algorithm
-    if name == "auto":
-        from forecast.models.ensemble import EnsembleAlgorithm
-
-        return EnsembleAlgorithm(cfg)
-    if name == "deepar":
-        from forecast.models.deepar import DeepARAlgorithm
-
-        return DeepARAlgorithm(cfg)
-    if name == "npts":
-        from forecast.models.npts import NPTSAlgorithm
-
-        return NPTSAlgorithm(cfg)
-    if name in STATISTICAL:
-        from forecast.models.statistical import StatisticalAlgorithm
-
-        return StatisticalAlgorithm(cfg, name)
-    raise ValueError(f"unknown algorithm {name!r}")
+    algorithm = _class(name, 0)
+    return algorithm(cfg, name) if name in STATISTICAL else algorithm(cfg)  # type: ignore[no-any-return]
 
 
 def model_class(algorithm: str) -> type[Model]:
-    if algorithm == "auto":
-        from forecast.models.ensemble import EnsembleModel
-
-        return EnsembleModel
-    if algorithm == "deepar":
-        from forecast.models.deepar import DeepARModel
-
-        return DeepARModel
-    if algorithm == "npts":
-        from forecast.models.npts import NPTSModel
-
-        return NPTSModel
-    if algorithm in STATISTICAL:
-        from forecast.models.statistical import StatisticalModel
-
-        return StatisticalModel
-    raise ValueError(f"unknown algorithm {algorithm!r}")
+    return _class(algorithm, 1)  # type: ignore[no-any-return]
 
 
 def load_model(folder: Path, cfg: ResolvedConfig) -> Model:

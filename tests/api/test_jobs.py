@@ -54,7 +54,9 @@ def test_http_training_progress_log_and_stop(client: TestClient, world: World) -
         from datasets import delete_dataset
 
         delete_dataset(world.runtime.workspace, world.runtime.registry, "tq")
-    r = client.delete("/v1/predictors/long")  # in progress: DELETE stops it
+    r = client.delete("/v1/predictors/long")  # in progress: refused, as by the CLI and the AWS API
+    assert r.status_code == 409 and "stop it first" in r.json()["detail"]
+    r = client.post("/v1/predictors/long/stop")
     assert r.status_code == 202 and r.json()["status"] in ("CREATE_STOPPING", "CREATE_STOPPED")
     body = poll(client, "/v1/predictors/long", lambda b: b["status"] != "CREATE_STOPPING", timeout=60)
     assert body["status"] == "CREATE_STOPPED", body
@@ -219,15 +221,16 @@ def test_server_start_sweeps_what_dead_jobs_left(world: World, tmp_path: Path) -
         assert c.delete("/v1/forecasts/orphan").status_code == 204
 
 
-def test_http_delete_stops_an_import_in_progress(client: TestClient, world: World) -> None:
-    """A CLI import in progress (here: a row owned by another process) is stopped by DELETE, then
-    deleted by the next one."""
+def test_http_stop_then_delete_an_import_in_progress(client: TestClient, world: World) -> None:
+    """A CLI import in progress (here: a row owned by another process) is not deleted but stopped
+    by POST .../stop, then deleted."""
     registry = world.runtime.registry
     importer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         registry.create(Kind.DATASET, "importing", status=Status.CREATE_IN_PROGRESS, spec={"source": "x", "freq": "Q"})
         registry.claim(Kind.DATASET, "importing", pid=importer.pid)
-        r = client.delete("/v1/datasets/importing")
+        assert client.delete("/v1/datasets/importing").status_code == 409
+        r = client.post("/v1/datasets/importing/stop")
         assert r.status_code == 202 and r.json()["status"] in ("CREATE_STOPPING", "CREATE_STOPPED")
         assert importer.wait(timeout=10) == -15  # SIGTERM reached the importing process
         assert poll(client, "/v1/datasets/importing")["status"] == "CREATE_STOPPED"

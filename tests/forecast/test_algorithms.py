@@ -415,7 +415,7 @@ def test_auto_trains_its_deepar_member_on_at_each_later_origin(world: Any) -> No
     import torch
 
     from forecast.models.base import FitContext
-    from forecast.models.deepar import DeepARAlgorithm
+    from forecast.models.deepar_training import DeepARAlgorithm
 
     create_predictor(world.workspace, world.registry, "auto-deepar", dataset="tq", hyperparameters=Hyperparameters.model_validate(
         {**TINY, "prediction_length": 4, "algorithm": "auto", "members": ["deepar"], "deepar_update_epochs": 3}))

@@ -1,0 +1,84 @@
+"""Training DeepAR (:mod:`forecast.training`) on the job's engine: the algorithm side of
+:mod:`forecast.models.deepar`, which only forecasts."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from forecast.config import ResolvedConfig
+from forecast.data import Entry, truncate
+from forecast.models.base import Algorithm, EpochCallback, FitContext, Model
+from forecast.models.deepar import DeepARModel
+
+if TYPE_CHECKING:
+    from forecast.training import TrainedNetwork
+
+#: :meth:`DeepARAlgorithm.update` trains on at this fraction of the training's learning rate.
+UPDATE_LEARNING_RATE_FACTOR = 0.1
+
+
+class DeepARAlgorithm(Algorithm):
+    name: ClassVar[str] = "deepar"
+    uses_features: ClassVar[bool] = True
+
+    def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> DeepARModel:
+        hp = self.cfg.hp
+        entries = truncate(entries, 0)  # training sees features up to each target's end (callers may pass more)
+        use_validation = hp.early_stopping_patience is not None
+        fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
+        ctx.phase("training")
+        trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
+                         on_epoch=ctx.on_epoch)
+        training = {
+            "epochs_run": len(trained.history),
+            "best_epoch": trained.best_epoch,
+            "weights_from_epochs": list(trained.weights_from),
+            "history": [e.model_dump() for e in trained.history],
+            "train_seconds": round(trained.seconds, 3),
+            "nonnegative_samples": ctx.nonnegative,
+            "num_train_series": len(fit_on),
+        }
+        return DeepARModel(trained.predictor, self.cfg, training)
+
+    def update(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+        """The same network trained on for ``deepar_update_epochs`` epochs over the longer histories,
+        at a tenth of the learning rate (weights averaged over the second half of them, as every
+        training without a validation split): it learns the newest points and stays close to the
+        network the ensemble's weights were chosen for (bench/README.md, "The DeepAR member trained
+        on at the backtest origin"). With 0 epochs (the default), the same network."""
+        assert isinstance(model, DeepARModel)
+        epochs = self.cfg.hp.deepar_update_epochs
+        if not epochs:
+            return model
+        ctx.phase("training on the newest points")
+        started = time.perf_counter()
+        hp = self.cfg.hp.model_copy(update={"learning_rate": self.cfg.hp.learning_rate * UPDATE_LEARNING_RATE_FACTOR})
+        more = _train(self.cfg.model_copy(update={"hp": hp}), ctx, train=truncate(entries, 0), validation=None,
+                      max_epochs=epochs, on_epoch=None, start_from=model.predictor)
+        update = {"epochs": epochs, "num_train_series": len(entries), "seconds": round(time.perf_counter() - started, 3)}
+        return DeepARModel(more.predictor, self.cfg, {**model.training, "updates": [*model.training.get("updates", []), update]},
+                           model.decode_precision)
+
+    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> DeepARModel:
+        assert isinstance(model, DeepARModel)
+        if not self.cfg.hp.refit:
+            # an auto member that trained on at the backtest origin trains on to the final one too, so
+            # the final forecasts come from the procedure the backtest measured (no-op at 0 epochs,
+            # which DeepAR alone always has)
+            return self.update(model, entries, ctx)
+        ctx.phase("refit")
+        started = time.perf_counter()
+        final = _train(self.cfg, ctx, train=entries, validation=None, max_epochs=model.training["best_epoch"],
+                       on_epoch=None)
+        return DeepARModel(final.predictor, self.cfg,
+                           {**model.training, "refit_seconds": round(time.perf_counter() - started, 3)})
+
+
+def _train(cfg: ResolvedConfig, ctx: FitContext, *, on_epoch: EpochCallback | None, **kwargs: Any) -> TrainedNetwork:
+    """One network trained on ``kwargs`` (:func:`forecast.training.train_network`'s) by the job's
+    engine (its epochs reach ``on_epoch`` here, wherever it trains)."""
+    from forecast.training import train_network
+
+    kwargs.update(cfg=cfg, nonnegative=ctx.nonnegative, extra_callbacks=ctx.extra_callbacks)
+    return ctx.engine.train(train_network, kwargs, on_epoch=on_epoch)  # type: ignore[no-any-return]

@@ -1,0 +1,141 @@
+"""Resource kinds as declarations: one module per kind says what it is, and the surfaces are made
+from it.
+
+A kind's module (named by its :class:`resources.registry.Kind` member, the one registration line)
+holds a :class:`KindDeclaration`: its job function, what it uses (the spec fields that name other
+resources, so what depends on it is known) and how it is listed. From the declarations come the CLI's ``list / describe / delete / stop /
+log``, the HTTP routes of the same, the job runner's dispatch, and the delete guards; no surface
+has a table or an if/elif over kinds.
+
+Declaration modules are light (no torch, no statsforecast): a job function imports what it needs
+when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from resources.engine import Engine, LocalEngine
+from resources.registry import Kind, Registry, Resource
+from resources.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job function receives beside the resource's name: where things live, the engine its
+    work runs on, and the few settings jobs read."""
+
+    workspace: Workspace
+    registry: Registry
+    engine: Engine = field(default_factory=LocalEngine)
+    storage_options: Callable[[str], dict[str, Any]] = lambda url: {}
+    precision: str = "auto"
+    max_training_memory_mb: int | None = None
+    import_partition_bytes: int = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Use:
+    """A spec field of this kind that names a resource of ``kind``: that resource cannot be deleted
+    while this one uses it (with ``while_in_flight``, only while this one's job runs)."""
+
+    field: str
+    kind: Kind
+    while_in_flight: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the kind's list: its title and its text for a resource."""
+
+    title: str
+    text: Callable[[Resource], str]
+
+
+def flat_view(r: Resource) -> dict[str, Any]:
+    """A resource as one flat JSON object: name, status, what was asked for, what came out (or, in
+    flight, its progress)."""
+    return {"name": r.name, "status": r.status.value, "message": r.message, **r.spec,
+            "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(), **r.result}
+
+
+@dataclass(frozen=True)
+class KindDeclaration:
+    kind: Kind
+    #: one line: what resources of this kind are (the CLI group's help)
+    summary: str
+    #: the job that makes one: "an import", "a training job"
+    job: str
+    #: what a request to create one holds (the HTTP body; the CLI's and AWS's requests map onto it)
+    spec: type[BaseModel]
+    #: ``"module:function"`` of ``run(ctx, name)``, which takes a registered resource
+    #: (``CREATE_PENDING``) to its end; named, not imported, so that what serves requests never
+    #: loads what trains (import-linter checks it)
+    run: str
+    uses: Sequence[Use] = ()
+    #: the resource as one JSON object (``describe --json``, list ``--json``)
+    view: Callable[[Resource], dict[str, Any]] = flat_view
+    #: the list's columns after name and status
+    columns: Sequence[Column] = ()
+    #: what a delete tells the user beyond "deleted" (an export's files stay at the destination)
+    on_delete: str = ""
+
+    def job_function(self) -> Callable[[JobContext, str], Resource]:
+        """The job function, imported."""
+        module, _, function = self.run.partition(":")
+        found: Callable[[JobContext, str], Resource] = getattr(importlib.import_module(module), function)
+        return found
+
+    @property
+    def noun(self) -> str:
+        return self.kind.value
+
+    @property
+    def plural(self) -> str:
+        return f"{self.kind.value}s"
+
+    @property
+    def a(self) -> str:
+        """The noun with its article: ``a dataset``, ``an export``."""
+        return f"{'an' if self.noun[0] in 'aeiou' else 'a'} {self.noun}"
+
+
+def declaration(kind: Kind) -> KindDeclaration:
+    """The declaration of ``kind``, from its module (imported on first use)."""
+    module = importlib.import_module(kind.module)
+    found: KindDeclaration = module.DECLARATION
+    if found.kind != kind:
+        raise TypeError(f"{kind.module} declares {found.kind!r}, not {kind!r}")
+    return found
+
+
+def declarations() -> list[KindDeclaration]:
+    """Every kind's declaration, in the order of :class:`Kind`."""
+    return [declaration(k) for k in Kind]
+
+
+def used_by(kind: Kind) -> list[str]:
+    """The nouns of the kinds whose resources hold ``kind``'s back from deletion while they exist."""
+    return [d.noun for d in declarations() if any(u.kind == kind and not u.while_in_flight for u in d.uses)]
+
+
+def delete_summary(kind: Kind) -> str:
+    """``Delete a dataset (refused while a predictor or forecast uses it)``: one line for every surface."""
+    users = used_by(kind)
+    return f"Delete {declaration(kind).a}" + (f" (refused while a {' or '.join(users)} uses it)" if users else "")
+
+
+def dependants(registry: Registry, kind: Kind, name: str) -> list[Resource]:
+    """The resources that use ``kind`` ``name`` now (see :class:`Use`), which a delete waits for."""
+    found = []
+    for d in declarations():
+        for use in d.uses:
+            if use.kind == kind:
+                found += [r for r in registry.find_referencing(d.kind, use.field, name)
+                          if not use.while_in_flight or r.status.in_flight]
+    return found
