@@ -1,13 +1,15 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   creates .venv, installs, runs the main job end to end on embedded defaults
-#   make test   creates .venv, installs, runs the test suite
+#   make test   creates .venv, installs, lints, checks the import contracts, runs the whole test suite
+# and one is the fast tier while working:
+#   make check  lint, the import contracts and every test that trains nothing (under 2 minutes)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_HOME ?= $(CURDIR)/demo-home
 
-.PHONY: demo test install bench clean
+.PHONY: demo test check lint install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	FORECAST_HOME="$(DEMO_HOME)" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check api datasets exports forecast resources tests
+	$(VENV)/bin/lint-imports
+
+check: lint
+	$(PY) -m pytest -m "not slow" -q
+
+test: lint
 	$(PY) -m pytest
 
 # Every benchmark in bench/README.md, one after another (trains full-size models: tens of minutes).

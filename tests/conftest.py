@@ -12,6 +12,48 @@ import pytest
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
+#: Whether the test running now (its fixtures included) may train: only tests marked ``slow`` may,
+#: so ``make check`` (``-m "not slow"``) is the tier that trains nothing, and stays so.
+_may_train = True
+
+
+def _marked_slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    global _may_train
+    _may_train = _marked_slow(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    global _may_train
+    _may_train = _marked_slow(item)
+    return (yield)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _training_only_in_slow_tests() -> Iterator[None]:
+    """Building an algorithm to fit (in this process) outside a ``slow`` test is an error naming the
+    marker, so a test that trains cannot slip into the fast tier."""
+    import forecast.models
+
+    build = forecast.models.build_algorithm
+
+    def guarded(*args: object, **kwargs: object) -> object:
+        if not _may_train:
+            raise RuntimeError("this test trains a model: mark it (or its module) @pytest.mark.slow")
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    forecast.models.build_algorithm = guarded  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        forecast.models.build_algorithm = build
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

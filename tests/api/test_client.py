@@ -13,6 +13,8 @@ import pytest
 
 from api.client import ApiError, JobFailed, LocalService
 
+pytestmark = pytest.mark.slow  # trains predictors in the service's worker processes
+
 
 def _alive(pid: int) -> bool:
     try:

@@ -26,6 +26,8 @@ from forecast.store import load_forecast
 from resources import InvalidInputError, Kind
 from tests.forecast.conftest import tiny
 
+pytestmark = pytest.mark.slow  # its fixtures train tiny predictors
+
 H = 24
 DAYS = 30
 
