@@ -33,9 +33,9 @@ test: lint
 	$(PY) -m pytest
 
 # Every benchmark in bench/README.md, one after another (trains full-size models: tens of minutes).
-BENCHES := import_bench.py "tourism_bench.py monthly" "tourism_bench.py quarterly" \
-           "tourism_weights_bench.py monthly" "tourism_weights_bench.py quarterly" \
-           forecast_generation_bench.py query_latency_bench.py export_bench.py statistical_bench.py
+BENCHES := import_bench.py long_import_bench.py "tourism_bench.py monthly" "tourism_bench.py quarterly" \
+           statistical_bench.py forecast_generation_bench.py query_latency_bench.py aws_query_bench.py \
+           export_bench.py
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do echo "== bench/$$b"; $(PY) bench/$$b; done
