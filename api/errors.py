@@ -15,11 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from exports import DestinationNotAllowedError
 from resources import (
     AlreadyExistsError,
     ConflictError,
     InvalidInputError,
+    LocationNotAllowedError,
     NotFoundError,
     RequestTooLargeError,
     ServiceError,
@@ -97,7 +97,7 @@ def complete_openapi(app: FastAPI, *, key_required: bool, exempt: str) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ValidationError, _validation)
-    app.add_exception_handler(DestinationNotAllowedError, _handler(403))
+    app.add_exception_handler(LocationNotAllowedError, _handler(403))
     app.add_exception_handler(NotFoundError, _handler(404))
     app.add_exception_handler(RequestTooLargeError, _handler(413))
     app.add_exception_handler(AlreadyExistsError, _handler(409))

@@ -63,12 +63,12 @@ def _long_options(source: str, layout: Layout, long: LongFormat | None, freq: st
         long = long or LongFormat()
     elif long is not None and long != LongFormat():
         raise InvalidInputError(f"{source}: long-format options (columns, dimensions, type, filling) apply to "
-                                "CSV or long Parquet sources; give --format long for a long Parquet file")
+                                "CSV or long Parquet sources; give `format` long for a long Parquet file")
     else:
         long = None
     kind = long.type if long is not None else DatasetType.TARGET
     if kind != DatasetType.METADATA and not freq:
-        raise InvalidInputError(f"a {kind.value} time series dataset needs --freq (H, D, W, M, Q, 15min, ...)")
+        raise InvalidInputError(f"a {kind.value} time series dataset needs `freq` (H, D, W, M, Q, 15min, ...)")
     return long, kind
 
 
@@ -265,7 +265,7 @@ def require_type(resource: Resource, kind: DatasetType, role: str) -> None:
     actual = dataset_type(resource)
     if actual != kind:
         raise InvalidInputError(f"{role}: dataset {resource.name!r} is a {actual.value} dataset; "
-                                f"a {kind.value} dataset is needed (import with --type {kind.value})")
+                                f"a {kind.value} dataset is needed (import it with `type` {kind.value})")
 
 
 def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str] | None = None,

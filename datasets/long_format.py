@@ -60,7 +60,7 @@ class Filling(BaseModel):
         so a predictor refuses one with gaps where it needs values."""
         if kind == DatasetType.TARGET:
             if self.futurefill is not None:
-                raise ValueError("futurefill applies to related time series only (--type related)")
+                raise ValueError("futurefill applies to related time series only (`type` related)")
             out = self.model_copy(update={"middlefill": self.middlefill or "zero", "backfill": self.backfill or "zero"})
         else:
             out = self.model_copy(update={"middlefill": self.middlefill or "none", "backfill": self.backfill or "none",
@@ -70,7 +70,7 @@ class Filling(BaseModel):
                              "use nan to keep it missing")
         methods = [out.middlefill, out.backfill, out.futurefill]
         if "value" in methods and out.fill_value is None:
-            raise ValueError("a fill method is 'value' but no fill value is given (--fill-value)")
+            raise ValueError("a fill method is 'value' but no fill value is given (`fill_value`)")
         return out
 
 

@@ -159,8 +159,8 @@ def missing_columns(columns: list[str], fmt: LongFormat, name: str, log: Problem
         wanted.append(fmt.target_column)
     missing = [c for c in wanted if c not in columns]
     for c in missing:
-        flag = {fmt.item_column: "--item-column", fmt.timestamp_column: "--timestamp-column",
-                fmt.target_column: "--target-column"}.get(c, "--dimensions")
+        flag = {fmt.item_column: "`item_column`", fmt.timestamp_column: "`timestamp_column`",
+                fmt.target_column: "`target_column`"}.get(c, "`dimensions`")
         log.add(name, None, c, f"missing column {c!r} (the file has: {', '.join(columns)}); name yours with {flag}")
     return bool(missing)
 
@@ -285,7 +285,7 @@ def _read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str],
                 expected = f"format {fmt.timestamp_format}" if fmt.timestamp_format else "ISO 8601 such as 2024-01-31"
                 _report(log, file, bad, lines, fmt.timestamp_column, lambda i, raw_ts=raw_ts, expected=expected: (
                     f"cannot read {raw_ts[i].as_py()!r} as a timestamp ({expected}; supported range {TIMESTAMP_RANGE}; "
-                    "--timestamp-format sets another format)" if raw_ts[i].is_valid else "is empty"))
+                    "`timestamp_format` sets another format)" if raw_ts[i].is_valid else "is empty"))
             values = []
             for c in value_columns:
                 raw = table.column(c).combine_chunks()
@@ -487,7 +487,7 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
             period = pd.Period(ordinal=int(ords[a]), freq=freq)
             log.add(f.name, int(lines[a + 1]), fmt.timestamp_column,
                     f"a second row for {describe(a)} in period {period} (first at {files[file_ix[a]].name}:{lines[a]}); "
-                    "rows must be unique per series and period, or give --aggregation sum|avg|first|min|max")
+                    "rows must be unique per series and period, or give `aggregation` sum, avg, first, min or max")
         if not log.ok:
             return
     if starts is None:  # nothing to aggregate

@@ -87,10 +87,10 @@ def list_source_files(
         return fs, path, found
     kind = file_kind(path)
     if kind == "csv" and layout == "jsonlines":
-        raise InvalidInputError(f"{source}: a CSV file holds long-format rows; import it with --format long "
-                                "(columns item_id, timestamp, target_value; see --item-column and the others)")
+        raise InvalidInputError(f"{source}: a CSV file holds long-format rows; import it with `format` long "
+                                "(columns item_id, timestamp, target_value; see `item_column` and the others)")
     if kind == "json" and layout == "long":
-        raise InvalidInputError(f"{source}: JSON lines are read as DeepAR records; leave out --format long")
+        raise InvalidInputError(f"{source}: JSON lines are read as DeepAR records; leave out `format` long")
     if kind not in kinds:
         raise InvalidInputError(f"{source}: unknown file type; expected {_expected(kinds)}")
     return fs, path, [(path, kind)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from resources.errors import InvalidInputError, ServiceError
+from resources.errors import LocationNotAllowedError, ServiceError
 
 
 class ExportError(ServiceError):
     """Writing the export failed (destination missing, not writable, interrupted)."""
 
 
-class DestinationNotAllowedError(InvalidInputError):
-    """The destination is outside the prefixes this service may write to (HTTP 403)."""
+#: The destination is outside the prefixes this service may write to (HTTP 403).
+DestinationNotAllowedError = LocationNotAllowedError

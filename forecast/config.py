@@ -16,8 +16,11 @@ measurement on the Tourism competition; bench/README.md has every run.
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Annotated, Literal, get_args
+from collections.abc import Mapping
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,6 +46,9 @@ def one_of(choices: tuple[str, ...]) -> str:
 DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate",
                   "num_cells", "num_layers", "likelihood", "dropout_rate", "embedding_dimension", "cardinality",
                   "num_dynamic_feat", "early_stopping_patience")
+
+#: Options of algorithm ``auto`` alone.
+AUTO_OPTIONS = ("members", "deepar_update_epochs", "selection_metric")
 
 DEFAULT_TEST_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -95,38 +101,73 @@ def default_context_length(prediction_length: int, freq: str) -> int:
     return min(prediction_length, max(MIN_DEFAULT_CONTEXT, math.ceil(1.25 * seasonal_period(freq))))
 
 
+def cast_text(name: str, text: str) -> Any:
+    """A hyperparameter given as text, as pydantic should read it: a JSON list as a list, and for
+    a field that takes a list, comma-separated values as one (``members``: ``deepar,ets``;
+    ``test_quantiles``: ``0.1,0.5,0.9``; ``cardinality``: ``3,12``, but ``auto`` stays a word).
+    Numbers and booleans stay text: pydantic reads ``"40"``, ``"1e-3"`` and ``"true"`` itself."""
+    text = text.strip()
+    field = Hyperparameters.model_fields.get(name)
+    if field is None:
+        return text  # unknown names are refused by the model, naming them
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    annotation = field.annotation
+    arms = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    if any(get_origin(a) is list for a in arms):
+        words = {w for a in arms if get_origin(a) is Literal for w in get_args(a)}
+        if text not in words:
+            return [t.strip() for t in text.split(",") if t.strip()]
+    return text
+
+
 class Hyperparameters(BaseModel):
     """Hyperparameters of ``forecast predictors create`` (and ``--hyperparameters FILE.json``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    algorithm: Algorithm = Field("auto", description=f"{one_of(ALGORITHMS)}; auto (the default) combines several by backtest")
+    algorithm: Algorithm = Field("auto", description=f"{one_of(ALGORITHMS)}; auto (the default) combines several by weights chosen on a validation window")
     members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
     deepar_update_epochs: Annotated[int, Field(ge=0, le=1000, description="auto only: epochs the DeepAR member trains on from its own weights over the longer histories at the backtest origin and again for the final forecasts, at a tenth of the learning rate; 0 (default) forecasts from them with the network trained before the validation window")] = 0
     selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to "
-                                                     f"seasonal naive: {one_of(SELECTION_METRICS)} (default wql+mase)")
-    season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period; default from the frequency (monthly 12, daily 7, ...)")] = None
+                                                     f"seasonal naive: {one_of(SELECTION_METRICS)}")
+    season_length: Annotated[int | None, Field(ge=1, le=10_000, description="statistical models' seasonal period", json_schema_extra={"default_text": "from the frequency (monthly 12, daily 7, ...)"})] = None
 
     prediction_length: Annotated[int, Field(ge=1, le=400, description="forecast horizon in time steps")]
-    context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting; default prediction_length, at most max(8, 1.25 seasons)")] = None
-    time_freq: str | None = Field(None, description="the data's frequency; taken from the dataset, checked if given")
-    epochs: Annotated[int, Field(ge=1, le=1000)] = 100
+    context_length: Annotated[int | None, Field(ge=1, le=2000, description="steps the RNN is unrolled over before forecasting", json_schema_extra={"default_text": "prediction_length, at most max(8, 1.25 seasons)"})] = None
+    time_freq: str | None = Field(None, description="the data's frequency, checked against the dataset's", json_schema_extra={"default_text": "the dataset's"})
+    epochs: Annotated[int, Field(ge=1, le=1000, description="maximum epochs")] = 100
     num_batches_per_epoch: Annotated[int, Field(ge=1, le=10_000, description="mini-batches per epoch (an epoch is not a pass over the data)")] = 50
-    mini_batch_size: Annotated[int, Field(ge=1, le=4096)] = 32
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    mini_batch_size: Annotated[int, Field(ge=1, le=4096, description="training windows per mini-batch")] = 32
+    learning_rate: Annotated[float, Field(gt=0, le=1, description="Adam's learning rate")] = 1e-3
     num_cells: Annotated[int, Field(ge=1, le=512, description="LSTM cells per layer")] = 40
-    num_layers: Annotated[int, Field(ge=1, le=8)] = 2
-    likelihood: Likelihood = "student-T"
-    dropout_rate: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    num_layers: Annotated[int, Field(ge=1, le=8, description="LSTM layers")] = 2
+    likelihood: Likelihood = Field("student-T", description="the output distribution: student-T, gaussian, negative-binomial (counts) or beta (values in (0, 1))")
+    dropout_rate: Annotated[float, Field(ge=0, lt=1, description="dropout between LSTM layers")] = 0.1
     embedding_dimension: Annotated[int, Field(ge=1, le=100, description="size of each cat embedding")] = 10
-    cardinality: Literal["auto", "ignore"] | list[Annotated[int, Field(ge=1)]] = "auto"
-    num_dynamic_feat: Literal["auto", "ignore"] | Annotated[int, Field(ge=0, le=1000)] = "auto"
-    early_stopping_patience: Annotated[int | None, Field(ge=1, le=1000, description="epochs without validation improvement before stopping; none (default) trains all epochs on all data before the backtest window")] = None
-    num_eval_samples: Annotated[int, Field(ge=1, le=1000)] = 100
-    test_quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: list(DEFAULT_TEST_QUANTILES))
-    backtest_windows: Annotated[int, Field(ge=1, le=10)] = 1
+    cardinality: Literal["auto", "ignore"] | list[Annotated[int, Field(ge=1)]] = Field("auto", description="categories of each cat feature: auto (from the data), ignore, or the counts")
+    num_dynamic_feat: Literal["auto", "ignore"] | Annotated[int, Field(ge=0, le=1000)] = Field("auto", description="dynamic features to use: auto (all the data has), ignore, or the count")
+    early_stopping_patience: Annotated[int | None, Field(ge=1, le=1000, description="epochs without validation improvement before stopping (holds out a validation window); 0 or none: trains all epochs on all data before the backtest window", json_schema_extra={"default_text": "off"})] = None
+    num_eval_samples: Annotated[int, Field(ge=1, le=1000, description="sample paths DeepAR draws for the backtest and the forecasts")] = 100
+    test_quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: list(DEFAULT_TEST_QUANTILES), description="quantiles scored in the backtest")
+    backtest_windows: Annotated[int, Field(ge=1, le=10, description="held-out windows of prediction_length at the end of every series")] = 1
     refit: bool = Field(False, description="after the backtest, retrain on the full history for the best epoch count")
-    seed: int = 0
+    seed: int = Field(0, description="the seed of training and sampling: the same seed, data and machine give the same predictor")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Hyperparameters:
+        """Validate hyperparameters from any surface: typed values (JSON, YAML, an HTTP body) or
+        text (command-line flags, SageMaker-style ``TrainingParameters``), cast the same way
+        (:func:`cast_text`)."""
+        return cls.model_validate({k: cast_text(k, v) if isinstance(v, str) else v for k, v in values.items()})
+
+    @field_validator("early_stopping_patience", mode="before")
+    @classmethod
+    def _zero_is_off(cls, v: object) -> object:
+        return None if v in (0, "0") else v
 
     @field_validator("likelihood", mode="before")
     @classmethod
@@ -189,6 +230,32 @@ class Hyperparameters(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError(f"test quantiles must be distinct, got {v}")
         return sorted(v)
+
+
+def option_group(field: str) -> str:
+    """Which algorithms a hyperparameter belongs to: ``all``, ``auto``, ``DeepAR`` or ``statistical``."""
+    if field in DEEPAR_OPTIONS:
+        return "DeepAR"
+    if field in AUTO_OPTIONS:
+        return "auto"
+    return "statistical" if field == "season_length" else "all"
+
+
+def hyperparameter_table() -> str:
+    """The hyperparameters as a Markdown table (docs/predictors.md holds it; a test keeps the two
+    the same): ``python -m forecast.config`` prints it."""
+    rows = ["| hyperparameter | applies to | default | meaning |", "|---|---|---|---|"]
+    for name, info in Hyperparameters.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if info.is_required():
+            default = "required"
+        elif "default_text" in extra:
+            default = str(extra["default_text"])
+        else:
+            value = info.get_default(call_default_factory=True)
+            default = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        rows.append(f"| `{name}` | {option_group(name)} | {default} | {info.description or ''} |")
+    return "\n".join(rows) + "\n"
 
 
 class DataFacts(BaseModel):
@@ -362,3 +429,7 @@ def resolve(hp: Hyperparameters, facts: DataFacts) -> ResolvedConfig:
         num_static_real=facts.num_static_real if hp.uses_deepar else 0,
         hp=hp,
     )
+
+
+if __name__ == "__main__":
+    print(hyperparameter_table(), end="")

@@ -99,8 +99,8 @@ class FeatureInputs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    related: str | None = Field(default=None, description="a related time series dataset (--type related)")
-    metadata: str | None = Field(default=None, description="an item metadata dataset (--type metadata)")
+    related: str | None = Field(default=None, description="a related time series dataset (imported with type related)")
+    metadata: str | None = Field(default=None, description="an item metadata dataset (imported with type metadata)")
     holidays: list[str] = Field(default=[], description="country codes (US, FR, DE-BY ...): one holiday "
                                                          "indicator each, in history and horizon")
 
@@ -255,7 +255,7 @@ def check_related_reach(related: Resource, target: DatasetSummary, horizon: int)
         raise ForecastInputError(
             f"related dataset {related.name!r} ends at {rs.end_max}, so it does not cover the forecast horizon: "
             f"the target ends at {target.end_max} and the forecast needs related values through {need} "
-            f"({horizon} steps). Import it with the future values, or with --futurefill")
+            f"({horizon} steps). Import it with the future values, or with `futurefill`")
 
 
 def check_related_for(plan: FeaturePlan, related: Resource, target: DatasetSummary) -> None:
@@ -411,7 +411,7 @@ def _related_blocks(workspace: Workspace, rel: Resource, entries: Sequence[Entry
             f"related dataset {rel.name!r} does not cover what the predictor needs in {len(gaps)} series "
             f"(every step of the target's history{' and the ' + str(horizon) + '-step horizon' if horizon else ''}): "
             + "; ".join(gaps[:SHOWN]) + (" ..." if len(gaps) > SHOWN else "")
-            + ". Import it with the values, or with --middlefill/--backfill/--futurefill")
+            + ". Import it with the values, or with `middlefill`, `backfill` or `futurefill`")
     return blocks
 
 

@@ -160,7 +160,7 @@ def register_forecast(
     summary = dataset_summary(ds)
     if (related or transforms) and not plan.related:
         raise ForecastInputError(f"predictor {predictor!r} uses no related time series, so a scenario of them "
-                                 "(--related, --transform) cannot change its forecast")
+                                 "(`related`, `transforms`) cannot change its forecast")
     if related or plan.related:
         rel = registry.get_active(Kind.DATASET, related or str(plan.related))
         if related:
@@ -168,7 +168,7 @@ def register_forecast(
         check_related_reach(rel, summary, manifest.prediction_length)
     if metadata:
         if not plan.metadata:
-            raise ForecastInputError(f"predictor {predictor!r} uses no item metadata; --metadata does not apply")
+            raise ForecastInputError(f"predictor {predictor!r} uses no item metadata; `metadata` does not apply")
         require_type(registry.get_active(Kind.DATASET, metadata), DatasetType.METADATA, "metadata")
     parsed_transforms = [Transform.parse(t) for t in transforms]
     check_transforms(plan, parsed_transforms, summary.dimensions)

@@ -25,17 +25,14 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
+from forecast import compat
+
 Precision = Literal["auto", "float32", "float16"]
 
 
 def half_precision_available() -> bool:
     """True when oneDNN has native float16 kernels on this CPU."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    return compat.half_precision_available()
 
 
 _GENERATOR_OUTPUTS = ("StudentTOutput", "NormalOutput", "NegativeBinomialOutput", "BetaOutput")
@@ -60,7 +57,7 @@ def draw(distr: Any, generator: Any) -> Any:
     )
 
     def gamma(concentration: Any, rate: Any) -> Any:
-        value = torch._standard_gamma(concentration, generator=generator) / rate
+        value = compat.standard_gamma(concentration, generator) / rate
         return value.clamp_(min=torch.finfo(value.dtype).tiny)
 
     if isinstance(distr, TransformedDistribution):
@@ -68,17 +65,17 @@ def draw(distr: Any, generator: Any) -> Any:
         for t in distr.transforms:
             x = t(x)
         return x
-    shape = distr._extended_shape()
+    shape = distr.batch_shape + distr.event_shape
     if isinstance(distr, StudentT):
-        return _student_t(distr.df.expand(shape), distr.loc, distr.scale, generator)
+        return compat.student_t(distr.df.expand(shape), distr.loc, distr.scale, generator)
     if isinstance(distr, Normal):
         return torch.normal(distr.loc.expand(shape), distr.scale.expand(shape), generator=generator)
-    if isinstance(distr, NegativeBinomial):
-        g = distr._gamma
-        return torch.poisson(gamma(g.concentration.expand(shape), g.rate.expand(shape)), generator=generator)
-    if isinstance(distr, Beta):
-        c = distr._dirichlet.concentration
-        return torch._sample_dirichlet(c.expand(shape + c.shape[-1:]), generator=generator).select(-1, 0)
+    if isinstance(distr, NegativeBinomial):  # torch's own: Gamma(total_count, rate exp(-logits)), then Poisson
+        concentration, rate = distr.total_count, torch.exp(-distr.logits)
+        return torch.poisson(gamma(concentration.expand(shape), rate.expand(shape)), generator=generator)
+    if isinstance(distr, Beta):  # torch's own: the first coordinate of Dirichlet([a, b])
+        c = torch.stack([distr.concentration1, distr.concentration0], -1)
+        return compat.sample_dirichlet(c.expand(shape + c.shape[-1:]), generator).select(-1, 0)
     raise UnsupportedDistribution(f"no generator-based sampler for {type(distr).__name__}")
 
 
@@ -99,13 +96,15 @@ class PathSampler:
             self._layers[torch.float16] = _onednn_layers(self.rnn_half) if half_precision_available() else None
         #: student-T (DeepAR's default likelihood) is sampled straight from its parameters: the same
         #: operations as building the distribution and calling ``draw``, without the objects
-        self.student_t = type(model.distr_output).__name__ == "StudentTOutput"
+        self.student_t = (type(model.distr_output).__name__ == "StudentTOutput"
+                          and compat.generator_draws())
         proj = list(model.param_proj.proj)
         #: the one-output projections (one per parameter) as one matrix, for the half-precision path
         self._proj = ((torch.cat([p.weight for p in proj]).detach(), torch.cat([p.bias for p in proj]).detach()[:, None])
                       if all(p.out_features == 1 for p in proj) else None)
         #: :func:`draw` knows the output distribution (DeepAR's four likelihoods)
-        self.supports_generator = type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
+        self.supports_generator = (type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
+                                   and compat.generator_draws())
 
     @property
     def precision(self) -> str:
@@ -194,47 +193,21 @@ class PathSampler:
         return model.post_process_samples(out).view(b, s, h)
 
 
-def _student_t(df: Any, loc: Any, scale: Any, generator: Any) -> Any:
-    """``StudentT(df, loc, scale).sample()`` with torch's own operations (its chi-square is
-    ``Gamma(df / 2, rate 1/2)``), drawing from ``generator`` or, if None, the global state; ``df``
-    has the sample's shape."""
-    import torch
-
-    x = torch.empty(df.shape, dtype=df.dtype).normal_(generator=generator)
-    z = (torch._standard_gamma(0.5 * df, generator=generator) / 0.5).clamp_(min=torch.finfo(df.dtype).tiny)
-    return loc + scale * (x * torch.rsqrt(z / df))
-
-
 def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any, generator: Any) -> Any:
     """``AffineTransformed(StudentT(df, loc, scale), scale=affine_scale).sample()`` (gluonts'
     student-T output with a scale) without building the distribution objects: the same
     operations, so the same random state gives the same numbers."""
-    return 0.0 + affine_scale * _student_t(df, loc, scale, generator)
+    return 0.0 + affine_scale * compat.student_t(df, loc, scale, generator)
 
 
 def _onednn_layers(rnn: Any) -> list[tuple[Any, ...]] | None:
     """Per-layer weights for calling oneDNN's LSTM layer directly (what ``nn.LSTM`` runs on CPU,
     minus stacking and unstacking the per-layer states every step); None where that kernel is
-    unavailable or the LSTM is not a plain unidirectional one."""
-    import torch
-
-    if (not torch.backends.mkldnn.is_available() or type(rnn) is not torch.nn.LSTM or rnn.bidirectional
-            or rnn.proj_size or not rnn.bias or not hasattr(torch.ops.aten, "mkldnn_rnn_layer")):
-        return None
-    return [tuple(getattr(rnn, f"{name}_l{i}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            for i in range(rnn.num_layers)]
-
-
-_LSTM_MODE = 2  # oneDNN's RNN kind for LSTM in aten's mkldnn_rnn_layer
+    unavailable, failed its check against ``nn.LSTM`` (:mod:`forecast.compat`), or the LSTM is not
+    a plain unidirectional one."""
+    return compat.lstm_layers(rnn) if compat.onednn_lstm() else None
 
 
 def _onednn_step(layers: list[tuple[Any, ...]], x: Any, hidden: list[list[Any]]) -> Any:
-    """One time step through all layers; ``x`` is ``(1, rows, features)``, ``hidden`` the per-layer
-    h and c, updated in place. Returns the last layer's output ``(rows, hidden_size)``."""
-    import torch
-
-    h, c = hidden
-    for i, weights in enumerate(layers):
-        x, h[i], c[i], _ = torch.ops.aten.mkldnn_rnn_layer(
-            x, *weights, h[i], c[i], False, [], _LSTM_MODE, h[i].shape[-1], 1, True, False, False, False)
-    return x[0]
+    """One time step through all layers (:func:`forecast.compat.lstm_step`)."""
+    return compat.lstm_step(layers, x, hidden)

@@ -34,6 +34,10 @@ class NotFoundError(InvalidInputError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class LocationNotAllowedError(InvalidInputError):
+    """A source or destination outside the prefixes this service may read or write (HTTP 403)."""
+
+
 class RequestTooLargeError(InvalidInputError):
     """The request asks for more work or a larger answer than the configured limits: HTTP 413."""
 

@@ -213,7 +213,7 @@ def _strftime(java: str) -> str:
 def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from datasets.catalog import register_import
     from datasets.long_format import LongFormat
-    from exports.destinations import check_allowed
+    from resources.locations import allowed_source
 
     (dataset,) = ctx.names(p["DatasetArn"], "dataset")
     rec = ctx.catalog.get("dataset", dataset)
@@ -226,9 +226,7 @@ def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, A
     job = p["DatasetImportJobName"]
     ours = f"{dataset}-{job}"
     settings = ctx.state.runtime.settings
-    where = check_allowed(s3_path(p, "DataSource"), settings.allowed_import_prefixes, what="source",
-                          setting="FORECAST_ALLOWED_IMPORT_PREFIXES")
-    source = where.path if where.protocol == "file" else f"{where.protocol}://{where.path}"
+    source = allowed_source(s3_path(p, "DataSource"), settings.allowed_import_prefixes)
     body = rec.body
     kind = DATASET_TYPES[body["DatasetType"]]
     attrs = body["Schema"]["Attributes"]

@@ -70,8 +70,8 @@ def delete_forecast_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
 # -- export jobs (forecast and predictor backtest) -------------------------------------------------
 def _create_export(ctx: AwsContext, p: dict[str, Any], name: str, *, forecast: str | None = None,
                    backtest_of: str | None = None) -> None:
-    from exports.destinations import check_allowed
     from exports.jobs import register_export
+    from resources.locations import check_allowed
 
     destination = s3_path(p, "Destination")
     check_allowed(destination, ctx.state.runtime.settings.allowed_export_prefixes)

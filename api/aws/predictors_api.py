@@ -9,17 +9,16 @@ from typing import Any
 from api.aws.datasets_api import DATASET_TYPES, dataset_view, group_of, import_jobs, pandas_freq
 from api.aws.kit import AwsContext, filtered, operation, page, status_fields, times
 from api.aws.wire import AwsError, invalid, not_found
+from forecast.config import DEEPAR_OPTIONS
 from resources import Kind, Resource, Status
 
 #: AlgorithmArn suffixes and our algorithms; the others (Prophet, CNN-QR) are refused by name.
 ALGORITHMS = {"Deep_AR_Plus": "deepar", "ETS": "ets", "ARIMA": "arima", "NPTS": "npts"}
 OUR_ALGORITHM_NAMES = {"deepar": "Deep_AR_Plus", "ets": "ETS", "arima": "ARIMA", "npts": "NPTS", "theta": "Theta",
                        "ces": "CES", "seasonal_naive": "Seasonal_Naive", "auto": "AutoPredictor"}
-#: DeepAR+ TrainingParameters and our hyperparameters.
-TRAINING_PARAMETERS = {"context_length": "context_length", "epochs": "epochs", "learning_rate": "learning_rate",
-                       "likelihood": "likelihood", "num_cells": "num_cells", "num_layers": "num_layers",
-                       "mini_batch_size": "mini_batch_size", "num_batches_per_epoch": "num_batches_per_epoch",
-                       "dropout_rate": "dropout_rate", "embedding_dimension": "embedding_dimension"}
+#: DeepAR+ TrainingParameters: DeepAR's options under their own names (the managed service's words),
+#: values as text, cast and checked by the one option model (``Hyperparameters.from_values``).
+TRAINING_PARAMETERS = DEEPAR_OPTIONS
 DEFAULT_TYPES = ["0.1", "0.5", "0.9"]
 #: OptimizationMetric and what an auto predictor's weight selection then scores (selection_metric).
 OPTIMIZATION_METRICS = {"AverageWeightedQuantileLoss": "wql", "WAPE": "wape", "RMSE": "rmse", "MASE": "mase",
@@ -158,7 +157,7 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
     from forecast.predictors import register_predictor
 
     try:
-        hyperparameters = Hyperparameters.model_validate(hp)
+        hyperparameters = Hyperparameters.from_values(hp)
     except ValueError as e:
         raise invalid(str(e)) from None
     features = FeatureInputs(related=data.related, metadata=data.metadata, holidays=holidays)
@@ -242,7 +241,7 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"TrainingParameters {unknown} are not supported; supported: {', '.join(TRAINING_PARAMETERS)}")
     if p.get("TrainingParameters") and algorithm != "deepar":
         raise invalid("TrainingParameters apply to Deep_AR_Plus only")
-    hp |= {TRAINING_PARAMETERS[k]: v for k, v in (p.get("TrainingParameters") or {}).items()}
+    hp |= p.get("TrainingParameters") or {}
     evaluation = p.get("EvaluationParameters") or {}
     if evaluation.get("BackTestWindowOffset") not in (None, p["ForecastHorizon"]):
         raise invalid("EvaluationParameters.BackTestWindowOffset must equal ForecastHorizon here")

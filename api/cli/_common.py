@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -73,10 +74,21 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj  # type: ignore[no-any-return]
 
 
-def print_error(message: str) -> None:
-    """``error: <message>`` on stderr; the message is printed verbatim (no markup)."""
+def in_flags(message: str, ctx: typer.Context | None = None) -> str:
+    """A domain message in this command's words: an option named as a field (```timestamp_format```)
+    becomes the command's flag for it (``--timestamp-format``); others lose their quotes."""
+    flags: dict[str, str] = {}
+    for param in ctx.command.params if ctx is not None else []:
+        long = [o for o in param.opts if o.startswith("--")]
+        if param.name and long:
+            flags[param.name.rstrip("_")] = long[0]
+    return re.sub(r"`([a-z_]+)`", lambda m: flags.get(m.group(1), m.group(1)), message)
+
+
+def print_error(message: str, ctx: typer.Context | None = None) -> None:
+    """``error: <message>`` on stderr, in the flags of ``ctx``'s command; printed verbatim (no markup)."""
     err_console.print("[red]error:[/red]", end=" ")
-    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(in_flags(message, ctx), markup=False, highlight=False, soft_wrap=True)
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -85,23 +97,24 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        ctx = kwargs.get("ctx") or next((a for a in args if hasattr(a, "command")), None)  # typer's context
         try:
             return func(*args, **kwargs)
         except (InvalidInputError, AlreadyExistsError, ConflictError) as e:
-            print_error(str(e))
+            print_error(str(e), ctx)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except ValidationError as e:
             lines = "\n".join(f"  {'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}" for err in e.errors())
-            print_error(f"invalid parameters\n{lines}")
+            print_error(f"invalid parameters\n{lines}", ctx)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except ServiceError as e:
-            print_error(str(e))
+            print_error(str(e), ctx)
             raise typer.Exit(EXIT_FAILURE) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
         except JobStopped as e:
-            print_error(str(e))
+            print_error(str(e), ctx)
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper

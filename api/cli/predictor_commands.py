@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,8 +26,9 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
+from api.cli.options import model_options
 from api.params import key_values
-from forecast.config import ALGORITHMS, DEFAULT_MEMBERS, SELECTION_METRICS, Hyperparameters, one_of
+from forecast.config import Hyperparameters, option_group
 from forecast.features import FeatureInputs
 from forecast.predictor_kind import predictor_metrics, view
 from resources import InvalidInputError, Kind, Resource
@@ -38,11 +38,6 @@ app = typer.Typer(help=declaration(Kind.PREDICTOR).summary,
                   no_args_is_help=True)
 logger = logging.getLogger("forecast.cli")
 
-
-
-def _opt(help_text: str) -> Any:
-    # escaped: rich would take "[default: 32]" for a markup tag and print nothing
-    return typer.Option(help=escape(help_text), show_default=False)
 
 
 def _weights(training: dict[str, Any]) -> str:
@@ -64,11 +59,6 @@ def _summary(result: dict[str, Any]) -> str:
     if "total_seconds" in training:
         parts.append(f"{training['total_seconds']:.0f} s")
     return ", ".join(parts)
-
-
-def _default(field: str) -> str:
-    """``[default: X]`` from the hyperparameter model, so help and behaviour cannot drift apart."""
-    return f"[default: {Hyperparameters.model_fields[field].default}]"
 
 
 @contextmanager
@@ -120,51 +110,32 @@ def _accuracy_table(result: dict[str, Any]) -> Table:
     return t
 
 
+PANELS = {"DeepAR": "DeepAR (--algorithm deepar, and auto's DeepAR member)", "auto": "auto"}
+
+
 @app.command()
 @handle_errors
+@model_options(Hyperparameters, panels=lambda field: PANELS.get(option_group(field)))
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="name for the predictor")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="imported dataset to train on")],
-    prediction_length: Annotated[int | None, _opt("forecast horizon (steps), required unless in the file")] = None,
     related: Annotated[str | None, typer.Option("--related", help="related time series dataset (prices, promotions): "
                                                 "its columns are features, known through the horizon")] = None,
     metadata: Annotated[str | None, typer.Option("--metadata", help="item metadata dataset: its columns are static "
                                                  "features (categories encoded, numbers standardised)")] = None,
     holidays: Annotated[str | None, typer.Option("--holidays", help="comma-separated countries (US, FR, DE-BY): a "
                                                  "holiday indicator each, in history and horizon")] = None,
-    algorithm: Annotated[str | None, _opt(f"{one_of(ALGORITHMS)} [default: auto: several combined by weights "
-                                          "chosen on a validation window]")] = None,
-    members: Annotated[str | None, _opt("auto only: comma-separated algorithms to combine "
-                                        f"[default: {','.join(DEFAULT_MEMBERS)}]")] = None,
-    selection_metric: Annotated[str | None, _opt("auto only: what the weights minimise on the validation window: "
-                                                 f"{one_of(SELECTION_METRICS)} [default: wql+mase]")] = None,
-    season_length: Annotated[int | None, _opt("statistical models' seasonal period [default: from the frequency]")] = None,
-    hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file with hyperparameters (same names)")] = None,
-    context_length: Annotated[int | None, _opt("steps of history the RNN sees before forecasting [default: prediction_length, at most max(8, 1.25 seasons)]")] = None,
-    epochs: Annotated[int | None, _opt("maximum epochs " + _default("epochs"))] = None,
-    num_batches_per_epoch: Annotated[int | None, _opt("mini-batches per epoch; an epoch is NOT a pass over the data " + _default("num_batches_per_epoch"))] = None,
-    mini_batch_size: Annotated[int | None, _opt(_default("mini_batch_size"))] = None,
-    learning_rate: Annotated[float | None, _opt(_default("learning_rate"))] = None,
-    num_cells: Annotated[int | None, _opt("LSTM cells per layer " + _default("num_cells"))] = None,
-    num_layers: Annotated[int | None, _opt(_default("num_layers"))] = None,
-    likelihood: Annotated[str | None, _opt("student-T, gaussian, negative-binomial or beta [default: student-T]")] = None,
-    dropout_rate: Annotated[float | None, _opt(_default("dropout_rate"))] = None,
-    embedding_dimension: Annotated[int | None, _opt("size of each cat embedding " + _default("embedding_dimension"))] = None,
-    cardinality: Annotated[str | None, _opt("auto, ignore, or comma-separated ints [default: auto]")] = None,
-    num_dynamic_feat: Annotated[str | None, _opt("auto, ignore, or an int [default: auto]")] = None,
-    early_stopping_patience: Annotated[int | None, _opt("stop after this many epochs without validation improvement (holds out a validation window); 0 or unset: off [default: off]")] = None,
-    num_eval_samples: Annotated[int | None, _opt("sample paths for the backtest " + _default("num_eval_samples"))] = None,
-    test_quantiles: Annotated[str | None, _opt("comma-separated quantiles scored in the backtest [default: 0.1..0.9]")] = None,
-    backtest_windows: Annotated[int | None, _opt("held-out windows of prediction_length at the end [default: 1]")] = None,
-    refit: Annotated[bool | None, flag("--refit/--no-refit", help=escape("retrain on the full history after the backtest [default: no]"), show_default=False)] = None,
-    seed: Annotated[int | None, _opt("[default: 0]")] = None,
+    hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file of hyperparameters "
+                                                         "(the same names; flags override it)")] = None,
     json_output: JsonFlag = False,
+    given_options: dict[str, Any] | None = None,
 ) -> None:
     """Train a predictor on DATASET, backtest it against seasonal naive, and store it.
 
-    DeepAR options (context length, epochs, cells, ...) apply to --algorithm deepar and to auto's
-    DeepAR member; giving one to another algorithm is an error."""
+    Every hyperparameter is a flag (--prediction-length is required, here or in the file). DeepAR
+    options apply to --algorithm deepar and to auto's DeepAR member; giving one to another
+    algorithm is an error."""
     from forecast.predictors import create_predictor
 
     values: dict[str, Any] = {}
@@ -176,29 +147,10 @@ def create(
         if not isinstance(loaded, dict):
             raise InvalidInputError(f"{hyperparameters}: expected a JSON object of hyperparameters")
         values.update(loaded)
-    given = {
-        "prediction_length": prediction_length, "algorithm": algorithm, "season_length": season_length,
-        "selection_metric": selection_metric,
-        "context_length": context_length, "epochs": epochs,
-        "num_batches_per_epoch": num_batches_per_epoch, "mini_batch_size": mini_batch_size,
-        "learning_rate": learning_rate, "num_cells": num_cells, "num_layers": num_layers, "likelihood": likelihood,
-        "dropout_rate": dropout_rate, "embedding_dimension": embedding_dimension, "num_eval_samples": num_eval_samples,
-        "backtest_windows": backtest_windows, "refit": refit, "seed": seed,
-    }
-    values.update({k: v for k, v in given.items() if v is not None})
-    if members is not None:
-        values["members"] = [m.strip() for m in members.split(",") if m.strip()]
-    if cardinality is not None:
-        values["cardinality"] = cardinality if cardinality in ("auto", "ignore") else _ints(cardinality, "cardinality")
-    if num_dynamic_feat is not None:
-        values["num_dynamic_feat"] = num_dynamic_feat  # "auto", "ignore" or an int as text (pydantic parses it)
-    if early_stopping_patience is not None:
-        values["early_stopping_patience"] = early_stopping_patience or None
-    if test_quantiles is not None:
-        values["test_quantiles"] = [q.strip() for q in test_quantiles.split(",") if q.strip()]  # pydantic parses
+    values.update(given_options or {})
     if "prediction_length" not in values:
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
-    hp = Hyperparameters.model_validate(values)
+    hp = Hyperparameters.from_values(values)
     features = FeatureInputs(related=related, metadata=metadata,
                              holidays=[c for c in (holidays or "").split(",") if c.strip()])
     rt = runtime(ctx)
@@ -232,13 +184,6 @@ def _features_lines(result: dict[str, Any]) -> list[str]:
         lines.append("resolved: " + ", ".join(f"{k} {resolved[k]}" for k in (
             "context_length", "cardinality", "num_dynamic_feat", "num_static_real") if k in resolved))
     return lines
-
-
-def _ints(text: str, what: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidInputError(f"{what} must be auto, ignore or comma-separated integers, got {text!r}") from None
 
 
 @app.command("list")

@@ -5,8 +5,8 @@ from api.routes._common import resource_router
 from api.schemas import ResourcePublic
 from datasets.catalog import register_import
 from datasets.dataset_kind import DatasetImport
-from exports.destinations import check_allowed
 from resources import Kind
+from resources.locations import allowed_source
 
 router = resource_router(Kind.DATASET)
 
@@ -18,9 +18,7 @@ def create_dataset_job(body: DatasetImport, state: StateDep) -> ResourcePublic:
     checked before the job is accepted, its rows by the job (``CREATE_FAILED`` lists every
     problem)."""
     settings = state.runtime.settings
-    where = check_allowed(body.source, settings.allowed_import_prefixes, what="source",
-                          setting="FORECAST_ALLOWED_IMPORT_PREFIXES")
-    source = where.path if where.protocol == "file" else f"{where.protocol}://{where.path}"
+    source = allowed_source(body.source, settings.allowed_import_prefixes)
     r = register_import(state.runtime.registry, body.name, source, freq=body.freq, layout=body.format,
                         long=body.long_format(), source_options=settings.storage_options(source))
     state.jobs.start(Kind.DATASET, body.name)

@@ -143,8 +143,12 @@ def ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
     ``m`` rows: the seasonal lag); one random perturbation of *every* state checks that the
     forecast is linear in them and reads no other state. If the check fails (another statsforecast
     version) or the errors are not normal, ``None``."""
-    from statsforecast.ces import cesforecast, switch_ces
+    from forecast import compat
 
+    recursion = compat.ces_recursion()
+    if recursion is None:
+        return None
+    cesforecast, switch_ces = recursion
     fit = model.model_
     if fit.get("distribution", "normal") != "normal":
         return None

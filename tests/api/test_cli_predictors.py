@@ -99,22 +99,24 @@ def _start_long_training(dataset: str) -> subprocess.Popen[str]:
     return subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(status: Status, timeout: float = 60.0) -> None:
+def _wait_for(status: Status, timeout: float = 60.0, *, epochs: int = 0) -> None:
+    """Until predictor ``long`` is in ``status`` (and, with ``epochs``, has reported that many)."""
     registry = build_runtime().registry
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if registry.exists(Kind.PREDICTOR, "long") and registry.get(Kind.PREDICTOR, "long").status == status:
-            return
+        if registry.exists(Kind.PREDICTOR, "long"):
+            r = registry.get(Kind.PREDICTOR, "long")
+            if r.status == status and r.result.get("progress", {}).get("epoch", 0) >= epochs:
+                return
         time.sleep(0.2)
-    raise AssertionError(f"predictor never reached {status}")
+    raise AssertionError(f"predictor never reached {status}" + (f" with {epochs} epoch(s)" if epochs else ""))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_or_killed_training_is_failed(dataset: str, sig: signal.Signals) -> None:
     proc = _start_long_training(dataset)
     try:
-        _wait_for(Status.CREATE_IN_PROGRESS)
-        time.sleep(1.0)
+        _wait_for(Status.CREATE_IN_PROGRESS, epochs=1)  # training, with a first epoch on record
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:

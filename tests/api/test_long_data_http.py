@@ -126,7 +126,7 @@ def test_import_jobs_check_the_source(client: TestClient, root: Path) -> None:
     r = client.post("/v1/datasets", json={"name": "x", "source": f"{root}/data/../home/registry.db", "freq": "M"})
     assert r.status_code == 403 and f"(resolved: file://{root}/home/registry.db/) is not allowed" in r.json()["detail"]
     r = client.post("/v1/datasets", json={"name": "nofreq", "source": str(root / "data" / "retail.csv")})
-    assert r.status_code == 422 and "needs --freq" in r.json()["detail"]
+    assert r.status_code == 422 and "needs `freq`" in r.json()["detail"]
     r = client.post("/v1/datasets", json={"name": "broken", "source": str(root / "data" / "broken.csv"), "freq": "M",
                                           "dimensions": ["state"]})
     assert r.status_code == 202

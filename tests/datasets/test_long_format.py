@@ -205,7 +205,7 @@ def test_bad_input_is_listed_by_file_line_and_column(tmp_path: Path) -> None:
         scan(path)
     assert [str(p) for p in info.value.problems] == [
         (f"{path}:3 [timestamp]: cannot read '2024-13-01' as a timestamp (ISO 8601 such as 2024-01-31; supported "
-         "range 1677-09-22 .. 2262-04-11; --timestamp-format sets another format)"),
+         "range 1677-09-22 .. 2262-04-11; `timestamp_format` sets another format)"),
         f"{path}:4 [item_id]: is empty",
         f"{path}:5 [target_value]: 'abc' is not a number, or is beyond the float32 range (about ±3.4e38)",
         f"{path}:6 [target_value]: '1e50' is not a number, or is beyond the float32 range (about ±3.4e38)",
@@ -216,8 +216,8 @@ def test_missing_columns_name_the_option(sales: Path) -> None:
     with pytest.raises(DatasetValidationError) as info:
         scan(sales, target_column="sales", dimensions=["region"])
     messages = [str(p) for p in info.value.problems]
-    assert any("[sales]: missing column 'sales'" in m and "--target-column" in m for m in messages)
-    assert any("[region]: missing column 'region'" in m and "--dimensions" in m for m in messages)
+    assert any("[sales]: missing column 'sales'" in m and "`target_column`" in m for m in messages)
+    assert any("[region]: missing column 'region'" in m and "`dimensions`" in m for m in messages)
 
 
 def test_duplicate_rows_without_aggregation(sales: Path) -> None:
@@ -226,7 +226,7 @@ def test_duplicate_rows_without_aggregation(sales: Path) -> None:
     (problem,) = info.value.problems
     assert str(problem) == (f"{sales}:3 [timestamp]: a second row for item_id=A store=1 in period 2024-01-01 "
                             f"(first at {sales}:2); rows must be unique per series and period, or give "
-                            "--aggregation sum|avg|first|min|max")
+                            "`aggregation` sum, avg, first, min or max")
 
 
 def test_a_series_with_no_values_is_an_error(tmp_path: Path) -> None:
@@ -266,10 +266,10 @@ def test_import_stores_dimensions_and_leaves_nothing_on_bad_input(sales: Path, t
     with pytest.raises(DatasetValidationError):
         import_dataset(rt.workspace, rt.registry, "bad", str(bad), freq="D")
     assert [r.name for r in rt.registry.list(Kind.DATASET)] == ["s"]
-    with pytest.raises(InvalidInputError, match="needs --freq"):
+    with pytest.raises(InvalidInputError, match="needs `freq`"):
         validate_source(str(sales), freq=None)
     (tmp_path / "x.jsonl").write_text('{"start": "2024-01-01", "target": [1]}\n')
-    with pytest.raises(InvalidInputError, match="leave out --format long"):
+    with pytest.raises(InvalidInputError, match="leave out `format` long"):
         validate_source(str(tmp_path / "x.jsonl"), freq="D", layout="long")
 
 

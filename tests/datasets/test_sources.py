@@ -109,7 +109,7 @@ def test_missing_and_unknown_sources(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="no such file or folder"):
         scan_dataset(str(tmp_path / "nope.jsonl"), freq="D")
     (tmp_path / "x.csv").write_text("a,b\n")
-    with pytest.raises(InvalidInputError, match="long-format rows; import it with --format long"):
+    with pytest.raises(InvalidInputError, match="long-format rows; import it with `format` long"):
         scan_dataset(str(tmp_path / "x.csv"), freq="D")
     (tmp_path / "x.txt").write_text("a,b\n")
     with pytest.raises(InvalidInputError, match="unknown file type"):
