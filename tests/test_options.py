@@ -25,7 +25,7 @@ def test_every_hyperparameter_is_a_cli_flag() -> None:
 
 
 def test_every_hyperparameter_is_in_the_http_schema() -> None:
-    from api.app import create_app
+    from api.server import create_app
     from api.settings import Settings
 
     schema = create_app(Settings()).openapi()["components"]["schemas"]

@@ -20,7 +20,7 @@ def test_a_foreign_package_of_the_same_name_is_a_clear_error(tmp_path: Path, sha
     (fake / "__init__.py").write_text("'''Another project's package.'''\nclass Dataset: ...\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # first on sys.path, as a site-packages install would be
     forecast = str(Path(sys.executable).parent / "forecast")
-    for cmd in ([forecast, "datasets", "list"], [sys.executable, "-m", "api.worker", "forecast", "x"]):
+    for cmd in ([forecast, "datasets", "list"], [sys.executable, "-m", "api.jobs.worker", "forecast", "x"]):
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
         assert out.returncode == 2, out.stderr
         assert f"the package '{shadowed}' imported from {fake / '__init__.py'} is not forecast-service's" in out.stderr
@@ -100,7 +100,7 @@ def test_the_serving_path_imports_neither_ray_nor_torch(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nfrom api.app import create_app\ncreate_app()\nimport api.cli\n"
+    code = ("import sys\nfrom api.server import create_app\ncreate_app()\nimport api.cli\n"
             "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}).stdout

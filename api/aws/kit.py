@@ -14,7 +14,7 @@ from typing import Any
 
 from api.aws.catalog import AwsCatalog, Record
 from api.aws.wire import AwsError, invalid, not_found
-from api.deps import AppState
+from api.http.deps import AppState
 from resources import Kind, Resource
 
 Handler = Callable[["AwsContext", dict[str, Any]], dict[str, Any]]

@@ -28,7 +28,7 @@ from api.aws.runtime_api import (
 )
 from api.aws.sigv4 import verify
 from api.aws.wire import JSON_11, AwsError, check_input, error_body, operation_model, to_wire
-from api.deps import AppState
+from api.http.deps import AppState
 from resources import (
     AlreadyExistsError,
     ConflictError,
@@ -119,8 +119,8 @@ def install_aws_routes(app: FastAPI, state: AppState) -> None:
     @app.post("/endpoints/{endpoint_name}/invocations", include_in_schema=False)
     async def invoke_endpoint(endpoint_name: str, request: Request) -> Response:
         """SageMaker runtime InvokeEndpoint with DeepAR's request and response (REST-JSON)."""
-        from api.invocations import check_size, invoke
-        from api.schemas import InvocationRequest
+        from api.http.invocations import check_size, invoke
+        from api.http.schemas import InvocationRequest
         from resources import Kind
 
         body = await request.body()

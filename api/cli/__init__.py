@@ -84,7 +84,7 @@ def callback(
     try:
         settings = Settings()
     except ValidationError as e:
-        from api.errors import describe_errors
+        from api.params import describe_errors
 
         print_error(f"invalid settings (FORECAST_* environment variables): {describe_errors(e.errors())}")
         raise typer.Exit(EXIT_BAD_INPUT) from None

@@ -245,7 +245,7 @@ def add_resource_commands(
     @app.command(help=f"Print the log of {d.job} started over HTTP (progress, errors, tracebacks).")
     @handle_errors
     def log(ctx: typer.Context, name: str) -> None:
-        from api.jobs import read_log
+        from api.jobs.runner import read_log
 
         rt = runtime(ctx)
         rt.registry.get(kind, name)

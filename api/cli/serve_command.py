@@ -30,7 +30,7 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.server import create_app
     from api.settings import Settings
 
     settings = Settings()

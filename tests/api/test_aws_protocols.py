@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
-from api.app import create_app
+from api.server import create_app
 from api.settings import Settings
 from datasets.samples import long_frames
 from tests.service_fixtures import serving

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from api.app import create_app
+from api.server import create_app
 from tests.service_fixtures import build_world
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_operations_have_real_summaries() -> None:
     """Summaries are the first sentence of each route's description, not title-cased function names."""
     import tempfile
 
-    from api.app import create_app
+    from api.server import create_app
     from api.settings import Settings
 
     home = tempfile.mkdtemp()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.server import create_app
 from tests.service_fixtures import World, build_world, serving
 
 pytestmark = pytest.mark.slow

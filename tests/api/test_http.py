@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.server import create_app
 from tests.service_fixtures import World, build_world, poll, serving
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def server(world: World) -> Iterator[str]:
 
 def test_import_does_not_load_torch() -> None:
     # the job and delete routes import these lazily; they must not pull in torch either
-    code = "import sys, api.app, forecast.predictors, forecast.forecasts; print('torch' in sys.modules)"
+    code = "import sys, api.http.app, forecast.predictors, forecast.forecasts; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -249,9 +249,9 @@ def test_predictor_job_over_http(client: TestClient) -> None:
 
 @pytest.mark.parametrize("query", ["", "?types=p10,mean", "?types=p90", "?types=mean,p10,p35"])
 def test_fast_path_answers_byte_for_byte_what_the_route_answers(world: World, query: str) -> None:
-    """The item-query fast path (api.fastpath) must be used for a loaded forecast and give exactly
+    """The item-query fast path (api.http.fastpath) must be used for a loaded forecast and give exactly
     the documented route's bytes and headers."""
-    from api.fastpath import FastItemQuery
+    from api.http.fastpath import FastItemQuery
 
     app = create_app(world.settings)
     with TestClient(app) as c:

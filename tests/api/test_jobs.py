@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.runtime import build_runtime
+from api.server import create_app
 from api.settings import Settings
 from resources import ConflictError, Kind, Status
 from resources.lifecycle import sweep

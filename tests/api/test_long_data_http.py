@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.server import create_app
 from api.settings import Settings
 from datasets.samples import long_frames
 from forecast.config import Hyperparameters

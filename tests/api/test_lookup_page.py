@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.app import create_app
+from api.server import create_app
 from tests.service_fixtures import World, build_world, serving
 
 pytestmark = pytest.mark.slow

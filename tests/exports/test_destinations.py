@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.runtime import build_runtime
+from api.server import create_app
 from api.settings import Settings
 from exports.destinations import check_allowed, resolve_destination
 from exports.errors import DestinationNotAllowedError

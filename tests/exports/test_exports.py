@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.runtime import Runtime, build_runtime
+from api.server import create_app
 from api.settings import Settings
 from exports import ExportError, create_export, forecast_source, register_export, write_export
 from exports.destinations import open_destination

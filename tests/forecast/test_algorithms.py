@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.server import create_app
 from api.settings import Settings
 from datasets import import_dataset
 from exports import create_export
@@ -106,8 +106,8 @@ def test_statistical_invocation_fits_the_request_history(world: Any) -> None:
     statsforecast's AutoETS fitted on that history."""
     from statsforecast.models import AutoETS
 
-    from api.invocations import invoke
-    from api.schemas import InvocationRequest
+    from api.http.invocations import invoke
+    from api.http.schemas import InvocationRequest
 
     manifest, model = _loaded(world, "ets")
     raw = _series(world)[:3]
@@ -451,8 +451,8 @@ def test_deepar_checks_still_apply_inside_auto() -> None:
 def test_invocation_and_export_for_every_algorithm(world: Any, settings: Settings, algorithm: str) -> None:
     """On-demand forecasts of a series the service has never seen, and a CSV export of the stored
     forecast, from every algorithm."""
-    from api.invocations import invoke
-    from api.schemas import InvocationRequest
+    from api.http.invocations import invoke
+    from api.http.schemas import InvocationRequest
 
     name = algorithm.replace("_", "-")
     manifest, model = _loaded(world, name)
@@ -491,8 +491,8 @@ def test_auto_with_no_member_that_can_fit_is_bad_input(tmp_path: Path) -> None:
 def test_a_server_fits_requests_in_a_worker_process(world: Any) -> None:
     """``forecast serve`` fits invocations in a spawned worker (the fit holds the GIL): the same
     forecasts as in the calling thread."""
-    from api.invocations import invoke
-    from api.schemas import InvocationRequest
+    from api.http.invocations import invoke
+    from api.http.schemas import InvocationRequest
     from forecast.models import statistical
     from resources import engine
 

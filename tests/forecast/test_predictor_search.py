@@ -43,7 +43,7 @@ def test_filter_and_sort(runs: Runtime) -> None:
 def test_cli_and_http(runs: Runtime, cli) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from api.server import create_app
 
     code, out, _ = cli("predictors", "list", "--filter", "dataset=sales", "--filter", "algorithm=deepar",
                        "--sort-by", "mean_wql", "--json")

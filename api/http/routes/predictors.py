@@ -5,10 +5,10 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import StateDep
+from api.http.deps import StateDep
+from api.http.routes._common import NameParam, resource_router
+from api.http.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from api.params import key_values
-from api.routes._common import NameParam, resource_router
-from api.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from forecast.predictor_kind import PredictorCreate
 from forecast.predictors import BacktestReport
 from resources import Kind
@@ -65,7 +65,7 @@ def read_backtest_route(
 @router.post("/{name}/invocations")
 async def invoke_predictor(name: NameParam, body: InvocationRequest, state: StateDep) -> dict[str, Any]:
     """On-demand inference for series the service has not stored (the DeepAR request shape)."""
-    from api.invocations import check_size, invoke
+    from api.http.invocations import check_size, invoke
 
     settings = state.runtime.settings
     horizon = int(state.runtime.registry.get_active(Kind.PREDICTOR, name).result["prediction_length"])

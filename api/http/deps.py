@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.jobs import JobRunner
-from api.predictor_cache import PredictorCache
+from api.http.predictor_cache import PredictorCache
+from api.jobs.runner import JobRunner
 from api.runtime import Runtime
 from forecast.store import ForecastCache
 

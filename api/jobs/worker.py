@@ -1,4 +1,4 @@
-"""Run one registered job in its own process: ``python -m api.worker KIND NAME``.
+"""Run one registered job in its own process: ``python -m api.jobs.worker KIND NAME``.
 
 The HTTP service registers a job as ``CREATE_PENDING`` and starts this process with its whole
 settings as JSON on stdin, so the server itself never imports torch or trains. The worker owns

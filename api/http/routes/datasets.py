@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from api.deps import StateDep
-from api.routes._common import resource_router
-from api.schemas import ResourcePublic
+from api.http.deps import StateDep
+from api.http.routes._common import resource_router
+from api.http.schemas import ResourcePublic
 from datasets.catalog import register_import
 from datasets.dataset_kind import DatasetImport
 from resources import Kind

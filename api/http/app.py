@@ -5,7 +5,7 @@ inference loads predictors, and torch with them, on first use."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,23 +14,22 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.aws.routes import install_aws_routes
-from api.deps import AppState
-from api.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
-from api.fastpath import FastItemQuery
-from api.jobs import JobRunner
-from api.middleware import (
+from api.http.deps import AppState
+from api.http.errors import ERROR_STATUSES, complete_openapi, install_error_handlers
+from api.http.fastpath import FastItemQuery
+from api.http.middleware import (
     ApiKeyMiddleware,
     BodyLimitMiddleware,
     HostCheckMiddleware,
     is_loopback_name,
 )
-from api.predictor_cache import PredictorCache
-from api.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
-from api.prometheus import Metrics, RequestMetricsMiddleware
-from api.routes import datasets, exports, forecasts, health, predictors
+from api.http.predictor_cache import PredictorCache
+from api.http.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
+from api.http.prometheus import Metrics, RequestMetricsMiddleware
+from api.http.routes import datasets, exports, forecasts, health, predictors
+from api.http.schemas import Message
+from api.jobs.runner import JobRunner
 from api.runtime import build_runtime
-from api.schemas import Message
 from api.settings import Settings
 from forecast.store import ForecastCache
 from resources.engine import shutdown_pools
@@ -42,7 +41,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, bind_host: str | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, bind_host: str | None = None,
+               mounts: Sequence[Callable[[FastAPI, AppState], None]] = ()) -> FastAPI:
     """The app. ``bind_host`` is the address the server listens on: bound to loopback with no API
     key, it answers loopback Host names only (and FORECAST_ALLOWED_HOSTS), against DNS rebinding."""
     settings = settings or Settings()
@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
     for module in (health, datasets, predictors, forecasts, exports):
         v1.include_router(module.router)
     app.include_router(v1)
-    install_aws_routes(app, app.state.service)  # boto3 clients: the managed services' wire protocols
+    for mount in mounts:  # other protocols on the same port (api.server mounts the AWS ones)
+        mount(app, app.state.service)
     install_error_handlers(app)
     complete_openapi(app, key_required=settings.api_key is not None, exempt=f"{API_PREFIX}/health")
     app.add_middleware(FastItemQuery, cache=app.state.service.forecasts)

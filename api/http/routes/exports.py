@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from api.deps import StateDep
-from api.routes._common import resource_router
-from api.schemas import ResourcePublic
+from api.http.deps import StateDep
+from api.http.routes._common import resource_router
+from api.http.schemas import ResourcePublic
 from exports import check_allowed, register_export
 from exports.export_kind import ExportCreate
 from resources import Kind

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import StateDep
+from api.http.deps import StateDep
 from forecast.forecasts import Usage, usage
 
 router = APIRouter(tags=["service"])

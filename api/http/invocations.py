@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import InvocationRequest
+from api.http.schemas import InvocationRequest
 from datasets.records import TIMESTAMP_RANGE, RecordValidator, end_of_series
 from forecast.errors import ForecastTypesError
 from forecast.types import parse_types

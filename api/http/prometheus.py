@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.deps import AppState
+from api.http.deps import AppState
 from resources import Kind, Status
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

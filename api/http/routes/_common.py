@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from fastapi.responses import PlainTextResponse
 
-from api.deps import AppState, StateDep
-from api.jobs import read_log, remove_log
-from api.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
+from api.http.deps import AppState, StateDep
+from api.http.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
+from api.jobs.runner import read_log, remove_log
 from resources import Kind
 from resources.kinds import declaration, delete_summary
 from resources.lifecycle import delete_resource, request_stop

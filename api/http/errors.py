@@ -1,6 +1,6 @@
 """Domain errors -> HTTP status codes, with the message as ``detail``. Never a 500 for user input.
 
-Every error body has one shape, :class:`api.schemas.Message` (``{"detail": "..."}``). Validation
+Every error body has one shape, :class:`api.http.schemas.Message` (``{"detail": "..."}``). Validation
 errors name each field (``body.instances.0.target: ...``) and never echo the input back: an input
 such as ``NaN`` cannot be written as JSON, and an echoed secret would end up in client logs.
 """
@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from api.params import describe_errors
 from resources import (
     AlreadyExistsError,
     ConflictError,
@@ -39,18 +40,6 @@ def _handler(status: int):  # type: ignore[no-untyped-def]
     return handle
 
 
-def describe_errors(errors: Any) -> str:
-    """``loc: message`` for each pydantic error, joined; the input values are left out."""
-    problems = []
-    for e in errors:
-        if e.get("type") == "json_invalid":
-            problems.append(f"body: not valid JSON ({(e.get('ctx') or {}).get('error', 'cannot decode')})")
-            continue
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body" or len(e.get("loc", ())) == 1)
-        problems.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
-    return "; ".join(problems) or "invalid request"
-
-
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, (ValidationError, RequestValidationError)) else []
     return JSONResponse({"detail": describe_errors(errors)}, status_code=422)
@@ -67,7 +56,7 @@ def summary_of(operation: dict[str, Any]) -> str:
 
 
 def complete_openapi(app: FastAPI, *, key_required: bool, exempt: str) -> None:
-    """Finish the OpenAPI document: every error response is the JSON :class:`api.schemas.Message`
+    """Finish the OpenAPI document: every error response is the JSON :class:`api.http.schemas.Message`
     (also on routes that answer text or PNG), and the bearer scheme is described; with an API key
     configured, every operation but ``exempt`` (liveness) requires it."""
     from fastapi.openapi.utils import get_openapi

@@ -8,9 +8,9 @@ from fastapi import Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from api.deps import StateDep
-from api.routes._common import NameParam, resource_router
-from api.schemas import (
+from api.http.deps import StateDep
+from api.http.routes._common import NameParam, resource_router
+from api.http.schemas import (
     ForecastCreate,
     ForecastDimensions,
     ForecastQuery,

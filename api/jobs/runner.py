@@ -1,6 +1,6 @@
 """Start registered jobs in worker processes, watch them, keep their logs.
 
-The server registers a job (``CREATE_PENDING``), starts ``python -m api.worker KIND NAME``, makes
+The server registers a job (``CREATE_PENDING``), starts ``python -m api.jobs.worker KIND NAME``, makes
 the worker the job's owner at once (so a stop request signals the worker, never the server), and
 hands it the server's whole settings on stdin (secrets included, never through the environment or
 the command line). The worker's stdout and stderr go to the job's log file, which stays with the
@@ -84,7 +84,7 @@ class JobRunner:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "api.worker", kind.value, name],
+                [sys.executable, "-m", "api.jobs.worker", kind.value, name],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
             )
         self.registry.claim(kind, name, pid=proc.pid)
