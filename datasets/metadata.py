@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from datasets.columns import as_strings, parse_numbers
 from datasets.errors import ProblemLog
 from datasets.long_format import LongFormat
-from datasets.long_scan import missing_columns, read_tables
+from datasets.long_rows import missing_columns, read_tables
 from datasets.schema import ITEM_ID
 from datasets.sources import ProgressCallback, display_name, list_source_files
 from datasets.summary import Attribute, DatasetSummary

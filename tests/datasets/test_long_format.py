@@ -280,9 +280,9 @@ def test_typed_csv_pieces_fall_back_to_strings(tmp_path: Path, monkeypatch: pyte
     the file at a time; a piece with a value it cannot convert (' 5 ', 'Null', an offset) is parsed
     as strings, whose parsers accept what they accept and report the rest by line: the same series,
     the same problems, no row read twice."""
-    from datasets import long_scan
+    from datasets import long_rows
 
-    monkeypatch.setattr(long_scan, "CSV_PIECE_BYTES", 4096)  # many pieces
+    monkeypatch.setattr(long_rows, "CSV_PIECE_BYTES", 4096)  # many pieces
     rng = np.random.default_rng(1)
     n = 3000
     frame = pd.DataFrame({"item_id": [f"i{k % 7}" for k in range(n)], "store": [str(k % 2) for k in range(n)],
@@ -298,14 +298,14 @@ def test_typed_csv_pieces_fall_back_to_strings(tmp_path: Path, monkeypatch: pyte
     mixed = tmp_path / "mixed.csv"
     odd.to_csv(mixed, index=False)
     pieces: list[bool] = []  # per piece parsed: was it parsed as strings
-    read_csv = long_scan._read_csv
+    read_csv = long_rows._read_csv
 
     def spy(piece: pa.Buffer, names: list[str], types: dict[str, pa.DataType]) -> pa.Table:
         table = read_csv(piece, names, types)
         pieces.append(all(t == pa.string() for t in types.values()))
         return table
 
-    monkeypatch.setattr(long_scan, "_read_csv", spy)
+    monkeypatch.setattr(long_rows, "_read_csv", spy)
 
     def series(path: Path) -> dict[str, Series]:
         out: list[Series] = []
