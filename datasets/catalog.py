@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datasets.columnar import ParquetSink, iter_entries, open_parquet, read_parquet, series_to_batch
+from datasets.dataset_kind import DatasetImport
 from datasets.frequency import normalize_freq
 from datasets.long_format import DatasetType, LongFormat
 from datasets.long_scan import PARTITION_BYTES, scan_long
@@ -237,6 +238,12 @@ def import_dataset(
 def dataset_summary(resource: Resource) -> DatasetSummary:
     """What an imported dataset holds (its ``result``)."""
     return DatasetSummary.model_validate(resource.result)
+
+
+def register_import_job(ctx: JobContext, spec: DatasetImport) -> Resource:
+    """The dataset kind's request (:class:`datasets.dataset_kind.DatasetImport`), registered."""
+    return register_import(ctx.registry, spec.name, spec.source, freq=spec.freq, layout=spec.format,
+                           long=spec.long_format(), source_options=ctx.storage_options(spec.source))
 
 
 def run_import_job(ctx: JobContext, name: str) -> Resource:

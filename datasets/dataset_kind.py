@@ -40,6 +40,8 @@ DECLARATION = KindDeclaration(
     job="an import",
     spec=DatasetImport,
     run="datasets.catalog:run_import_job",
+    register="datasets.catalog:register_import_job",
+    locations={"source": "source"},
     view=view,
     columns=(Column("freq", lambda r: r.spec.get("freq", "")),
              Column("series", lambda r: f"{r.result.get('num_series', 0):,}"),

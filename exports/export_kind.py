@@ -32,6 +32,8 @@ DECLARATION = KindDeclaration(
     job="an export job",
     spec=ExportCreate,
     run="exports.jobs:run_export_job",
+    register="exports.jobs:register_export_job",
+    locations={"destination": "destination"},
     # the files of a finished export belong to their destination: it holds nothing back once done
     uses=(Use("forecast", Kind.FORECAST, while_in_flight=True), Use("predictor", Kind.PREDICTOR, while_in_flight=True)),
     columns=(Column("source", lambda r: r.spec.get("forecast") or f"backtest of {r.spec.get('predictor')}"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from exports.destinations import normalize, open_destination, redact
 from exports.errors import ExportError
+from exports.export_kind import ExportCreate
 from exports.partitioned import export_partitions
 from exports.writer import Format, backtest_source, forecast_source, run_name, write_export
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
@@ -92,6 +93,12 @@ def run_export(
         message = f"export to {where} failed: {e}"
         registry.update(Kind.EXPORT, name, status=Status.CREATE_FAILED, message=message)
         raise ExportError(message) from e
+
+
+def register_export_job(ctx: JobContext, spec: ExportCreate) -> Resource:
+    """The export kind's request (:class:`exports.export_kind.ExportCreate`), registered."""
+    return register_export(ctx.registry, spec.name, forecast=spec.forecast, destination=spec.destination,
+                           fmt=spec.format, part_size_mb=spec.part_size_mb, backtest_of=spec.backtest_of)
 
 
 def run_export_job(ctx: JobContext, name: str) -> Resource:

@@ -29,6 +29,7 @@ DECLARATION = KindDeclaration(
     job="a forecast job",
     spec=ForecastCreate,
     run="forecast.forecasts:run_forecast_job",
+    register="forecast.forecasts:register_forecast_job",
     uses=(Use("predictor", Kind.PREDICTOR), Use("dataset", Kind.DATASET), Use("related", Kind.DATASET),
           Use("metadata", Kind.DATASET)),
     columns=(Column("predictor", lambda r: r.spec.get("predictor", "")),

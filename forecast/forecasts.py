@@ -32,6 +32,7 @@ from forecast.features import (
     check_related_reach,
     check_transforms,
 )
+from forecast.forecast_kind import ForecastCreate
 from forecast.models.base import Model
 from forecast.partitions import partition_ranges, partition_seed
 from forecast.sampling import Precision
@@ -380,6 +381,13 @@ def _replacing(sink: Callable[[pa.RecordBatch], None], changed: set[int],
         sink(batch)
 
     return write
+
+
+def register_forecast_job(ctx: JobContext, spec: ForecastCreate) -> Resource:
+    """The forecast kind's request (:class:`forecast.forecast_kind.ForecastCreate`), registered."""
+    return register_forecast(ctx.workspace, ctx.registry, spec.name, predictor=spec.predictor, types=spec.types,
+                             dataset=spec.dataset, related=spec.related, metadata=spec.metadata,
+                             transforms=spec.transforms)
 
 
 def run_forecast_job(ctx: JobContext, name: str) -> Resource:

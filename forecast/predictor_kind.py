@@ -63,6 +63,7 @@ DECLARATION = KindDeclaration(
     job="a training job",
     spec=PredictorCreate,
     run="forecast.predictors:run_predictor_job",
+    register="forecast.predictors:register_predictor_job",
     view=view,
     uses=(Use("dataset", Kind.DATASET), Use("related", Kind.DATASET), Use("metadata", Kind.DATASET)),
     columns=(Column("algorithm", lambda r: str(r.spec.get("hyperparameters", {}).get("algorithm", "deepar"))),

@@ -32,7 +32,7 @@ from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_features
 from forecast.metrics import Accuracy, accuracy
-from forecast.predictor_kind import predictor_metrics
+from forecast.predictor_kind import PredictorCreate, predictor_metrics
 from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
@@ -155,6 +155,13 @@ def create_predictor(
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
             registry.delete(Kind.PREDICTOR, name)
         raise
+
+
+def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
+    """The predictor kind's request (:class:`forecast.predictor_kind.PredictorCreate`), registered."""
+    features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
+    return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
+                              features=features)
 
 
 def run_predictor_job(ctx: JobContext, name: str) -> Resource:

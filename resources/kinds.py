@@ -14,9 +14,9 @@ when it runs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -77,6 +77,12 @@ class KindDeclaration:
     #: (``CREATE_PENDING``) to its end; named, not imported, so that what serves requests never
     #: loads what trains (import-linter checks it)
     run: str
+    #: ``"module:function"`` of ``register(ctx, spec)``, which checks a request (the ``spec`` model)
+    #: and registers the resource ``CREATE_PENDING`` for ``run``; every surface creates through it
+    register: str = ""
+    #: spec fields that name a location to read (``source``) or write (``destination``): the HTTP and
+    #: AWS surfaces hold them to their allowlists before registering
+    locations: Mapping[str, Literal["source", "destination"]] = field(default_factory=dict)
     uses: Sequence[Use] = ()
     #: the resource as one JSON object (``describe --json``, list ``--json``)
     view: Callable[[Resource], dict[str, Any]] = flat_view
@@ -87,8 +93,12 @@ class KindDeclaration:
 
     def job_function(self) -> Callable[[JobContext, str], Resource]:
         """The job function, imported."""
-        module, _, function = self.run.partition(":")
-        found: Callable[[JobContext, str], Resource] = getattr(importlib.import_module(module), function)
+        found: Callable[[JobContext, str], Resource] = _imported(self.run)
+        return found
+
+    def register_function(self) -> Callable[[JobContext, Any], Resource]:
+        """The register function, imported."""
+        found: Callable[[JobContext, Any], Resource] = _imported(self.register)
         return found
 
     @property
@@ -103,6 +113,11 @@ class KindDeclaration:
     def a(self) -> str:
         """The noun with its article: ``a dataset``, ``an export``."""
         return f"{'an' if self.noun[0] in 'aeiou' else 'a'} {self.noun}"
+
+
+def _imported(where: str) -> Any:
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def declaration(kind: Kind) -> KindDeclaration:

@@ -7,13 +7,9 @@ from typing import Annotated
 
 import typer
 
-from api.cli import (
-    dataset_commands,
-    export_commands,
-    forecast_commands,
-    predictor_commands,
-    serve_command,
-)
+from api.cli import serve_command
+from api.cli.kinds import kind_group
+from resources.kinds import declarations
 
 app = typer.Typer(
     name="forecast",
@@ -23,10 +19,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-app.add_typer(dataset_commands.app, name="datasets")
-app.add_typer(predictor_commands.app, name="predictors")
-app.add_typer(forecast_commands.app, name="forecasts")
-app.add_typer(export_commands.app, name="exports")
+for _kind in declarations():  # every resource kind's group: its own module's, or made from its declaration
+    app.add_typer(kind_group(_kind.kind), name=_kind.plural)
 app.command("serve")(serve_command.serve)
 
 

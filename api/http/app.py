@@ -26,13 +26,15 @@ from api.http.middleware import (
 from api.http.predictor_cache import PredictorCache
 from api.http.prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from api.http.prometheus import Metrics, RequestMetricsMiddleware
-from api.http.routes import datasets, exports, forecasts, health, predictors
+from api.http.routes import health
+from api.http.routes._common import kind_router
 from api.http.schemas import Message
 from api.jobs.runner import JobRunner
 from api.runtime import build_runtime
 from api.settings import Settings
 from forecast.store import ForecastCache
 from resources.engine import shutdown_pools
+from resources.kinds import declarations
 from resources.lifecycle import sweep
 
 API_PREFIX = "/v1"
@@ -98,8 +100,9 @@ def create_app(settings: Settings | None = None, *, bind_host: str | None = None
         return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (health, datasets, predictors, forecasts, exports):
-        v1.include_router(module.router)
+    v1.include_router(health.router)
+    for d in declarations():  # every resource kind: its declared routes, and its module's own
+        v1.include_router(kind_router(d.kind))
     app.include_router(v1)
     for mount in mounts:  # other protocols on the same port (api.server mounts the AWS ones)
         mount(app, app.state.service)

@@ -1,21 +1,26 @@
-"""The routes every resource kind has, made from its declaration (:mod:`resources.kinds`): list,
-describe, delete, stop and the job's log. A kind's own module adds its create route and whatever
-else it serves."""
+"""The routes every resource kind has, made from its declaration (:mod:`resources.kinds`): create
+(the kind's request model as the body, its register function, the server's allowlists for the
+locations it names), list, describe, delete, stop and the job's log. A kind's own module under
+``api/http/routes/`` adds whatever else it serves (a kind without one has these alone)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
 from api.http.deps import AppState, StateDep
-from api.http.schemas import NAME_PATTERN, ResourcePublic, ResourcesPublic
+from api.http.schemas import NAME_PATTERN, Message, ResourcePublic, ResourcesPublic
 from api.jobs.runner import read_log, remove_log
 from resources import Kind
 from resources.kinds import declaration, delete_summary
 from resources.lifecycle import delete_resource, request_stop
+from resources.locations import allowed_source, check_allowed
 
 NameParam = Annotated[str, Path(pattern=NAME_PATTERN, description="resource name: letters, digits, - and _")]
 
@@ -42,6 +47,23 @@ def resource_router(kind: Kind, *, list_route: bool = True,
         remove_log(state.runtime.settings, kind, name)
         return Response(status_code=204)
 
+    def create(body: BaseModel, state: StateDep) -> ResourcePublic:
+        settings = state.runtime.settings
+        updates = {}
+        for field, role in d.locations.items():  # this surface's allowlists (the CLI reads and writes anywhere)
+            if (value := getattr(body, field)) is None:
+                continue
+            if role == "source":
+                updates[field] = allowed_source(value, settings.allowed_import_prefixes)
+            else:
+                check_allowed(value, settings.allowed_export_prefixes)
+        spec = body.model_copy(update=updates) if updates else body
+        r = d.register_function()(state.runtime.job_context(), spec)
+        state.jobs.start(kind, r.name)
+        return ResourcePublic.of(r)
+
+    create.__annotations__ = {"body": d.spec, "state": StateDep, "return": ResourcePublic}
+
     def stop(name: NameParam, state: StateDep) -> ResourcePublic:
         return ResourcePublic.of(request_stop(state.runtime.registry, kind, name))
 
@@ -52,6 +74,14 @@ def resource_router(kind: Kind, *, list_route: bool = True,
     if list_route:
         router.add_api_route("", read_all, methods=["GET"], summary=f"List {d.plural}",
                              name=f"read_{d.plural}", description=f"List {d.plural}. {d.summary}")
+    if d.register:
+        allowlist = ({403: {"model": Message, "description": "a location outside the server's allowed prefixes"}}
+                     if d.locations else {})
+        router.add_api_route("", create, methods=["POST"], status_code=202, name=f"create_{d.noun}",
+                             responses=allowlist, summary=f"Start {d.job}",
+                             description=f"Start {d.job} in a worker process. It answers 202 at once; poll "
+                                         f"`GET /v1/{d.plural}/{{name}}` and read its log at `/log`. "
+                                         + " ".join((d.spec.__doc__ or "").split()))
     router.add_api_route("/{name}", read_one, methods=["GET"], summary=f"Describe {d.a}",
                          name=f"read_{d.noun}",
                          description=f"Describe {d.a}: its status, what was asked for (spec) and what came "
@@ -70,4 +100,14 @@ def resource_router(kind: Kind, *, list_route: bool = True,
                          description=f"Read the log of {d.job} started over HTTP: what the CLI would have "
                                      "printed, progress, and any traceback (the last MiB).",
                          responses={200: {"content": {"text/plain": {}}}})
+    return router
+
+
+def kind_router(kind: Kind) -> APIRouter:
+    """The router of ``kind``: its module under ``api/http/routes/`` (named by the kind's plural) if it
+    has one, else the shared routes alone."""
+    module = f"{__package__}.{declaration(kind).plural}"
+    if importlib.util.find_spec(module) is None:
+        return resource_router(kind)
+    router: APIRouter = importlib.import_module(module).router
     return router

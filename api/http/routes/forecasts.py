@@ -11,13 +11,11 @@ from fastapi.responses import JSONResponse
 from api.http.deps import StateDep
 from api.http.routes._common import NameParam, resource_router
 from api.http.schemas import (
-    ForecastCreate,
     ForecastDimensions,
     ForecastQuery,
     ItemForecast,
     ItemForecasts,
     ItemIds,
-    ResourcePublic,
 )
 from forecast.plot import ItemContext
 from forecast.store import LoadedForecast, parse_bounds
@@ -60,18 +58,6 @@ async def _loaded(state: StateDep, name: str) -> LoadedForecast:
     """The hot path: a freshly validated cached forecast is returned without a thread hop."""
     hit = state.forecasts.fresh(name)
     return hit if hit is not None else await run_in_threadpool(state.forecasts.get, name)
-
-
-@router.post("", status_code=202)
-def create_forecast_job(body: ForecastCreate, state: StateDep) -> ResourcePublic:
-    """Start generating a forecast in a worker process; poll ``GET /v1/forecasts/{name}``."""
-    from forecast.forecasts import register_forecast
-
-    r = register_forecast(state.runtime.workspace, state.runtime.registry, body.name, predictor=body.predictor,
-                          types=body.types, dataset=body.dataset, related=body.related, metadata=body.metadata,
-                          transforms=body.transforms)
-    state.jobs.start(Kind.FORECAST, body.name)
-    return ResourcePublic.of(r)
 
 
 @router.get("/{name}/items", response_class=JSONBytes, response_model=ItemForecasts)

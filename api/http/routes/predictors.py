@@ -9,7 +9,6 @@ from api.http.deps import StateDep
 from api.http.routes._common import NameParam, resource_router
 from api.http.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from api.params import key_values
-from forecast.predictor_kind import PredictorCreate
 from forecast.predictors import BacktestReport
 from resources import Kind
 
@@ -31,19 +30,6 @@ def read_predictors(
     found = find_predictors(state.runtime.registry, filters=filters, sort_by=sort_by, descending=descending)
     items = [ResourcePublic.of(r) for r in found]
     return ResourcesPublic(data=items, count=len(items))
-
-
-@router.post("", status_code=202)
-def create_predictor_job(body: PredictorCreate, state: StateDep) -> ResourcePublic:
-    """Start training in a worker process; poll ``GET /v1/predictors/{name}`` for its status."""
-    from forecast.features import FeatureInputs
-    from forecast.predictors import register_predictor
-
-    features = FeatureInputs(related=body.related, metadata=body.metadata, holidays=body.holidays)
-    r = register_predictor(state.runtime.registry, body.name, dataset=body.dataset, hyperparameters=body.hyperparameters,
-                           features=features)
-    state.jobs.start(Kind.PREDICTOR, body.name)
-    return ResourcePublic.of(r)
 
 
 @router.get("/{name}/backtest")
