@@ -253,10 +253,6 @@ def run_import_job(ctx: JobContext, name: str) -> Resource:
                       registered=True, partition_bytes=ctx.import_partition_bytes)
 
 
-def get_dataset(registry: Registry, name: str) -> Resource:
-    return registry.get(Kind.DATASET, name)
-
-
 def delete_dataset(workspace: Workspace, registry: Registry, name: str) -> None:
     """Delete a dataset and its stored copy; refused while a predictor or forecast uses it or reads
     it (both are registered before they read any data)."""

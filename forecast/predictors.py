@@ -340,10 +340,6 @@ def find_predictors(registry: Registry, *, filters: dict[str, str] | None = None
     return found
 
 
-def get_predictor(registry: Registry, name: str) -> Resource:
-    return registry.get(Kind.PREDICTOR, name)
-
-
 def load_active_predictor(workspace: Workspace, registry: Registry, name: str) -> tuple[Resource, Any]:
     """The resource and its fitted model (DeepAR's import torch)."""
     resource = registry.get_active(Kind.PREDICTOR, name)

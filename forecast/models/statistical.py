@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -217,6 +216,8 @@ def _run_chunk(jobs: list[FitJob]) -> list[FitResult]:
 
 #: Most series per call when a job's fits are spread over its engine (a call costs milliseconds).
 FIT_CHUNK = 128
+#: Fewer series than this are fitted here, in one go: spreading them costs more than it saves.
+SMALL_FIT = 8
 _server_workers = False
 
 
@@ -232,30 +233,26 @@ def fit_requests_out_of_process(enabled: bool = True) -> None:
 def run_jobs(jobs: list[FitJob], threads: int | None, *, engine: Engine | None = None) -> list[FitResult]:
     """Every job's result in order. ``threads=None`` (a job that owns the machine): spread by
     ``engine`` (default: a forked process per core here) in chunks of at most :data:`FIT_CHUNK`.
+    ``threads=k``: over ``k`` forked processes here. Fewer than :data:`SMALL_FIT` jobs run here.
     ``threads=1`` (a request): in this thread, or in a spawned worker process in a server
     (:func:`fit_requests_out_of_process`), because AutoETS and AutoTheta hold the GIL while they
     fit (measured: a 1 ms ticker thread ran 44 times during a 1.3 s AutoETS fit), which would
     stall every other request."""
     if not jobs:
         return []
+    if threads == 1 and _server_workers:
+        return process_pool("spawn", 1).submit(_run_chunk, jobs).result()
+    if threads == 1 or len(jobs) < SMALL_FIT:
+        return _run_chunk(jobs)
     if threads is None:
         engine = engine or LocalEngine()
         size = engine.chunk_size(len(jobs), FIT_CHUNK)
         chunks = [(jobs[i : i + size],) for i in range(0, len(jobs), size)]
         return [r for part in engine.tasks(_run_chunk, chunks) for r in part]
-    if threads == 1:
-        if _server_workers:
-            return process_pool("spawn", 1).submit(_run_chunk, jobs).result()
-        return _run_chunk(jobs)
-    workers = threads or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < 8:
-        return _run_chunk(jobs)
-    size = max(1, math.ceil(len(jobs) / (workers * 4)))
-    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    out: list[FitResult] = []
-    for part in process_pool("fork", workers).map(_run_chunk, chunks):
-        out.extend(part)
-    return out
+    size = max(1, math.ceil(len(jobs) / (threads * 4)))  # a given number of processes, here
+    return [r for part in process_pool("fork", threads).map(_run_chunk, [jobs[i : i + size]
+                                                                          for i in range(0, len(jobs), size)])
+            for r in part]
 
 
 def gaussian_quantiles(mean: np.ndarray, sigma: np.ndarray, levels: Sequence[float],
