@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 from rich.table import Table
@@ -19,6 +19,7 @@ from api.cli._common import (
     progress_line,
     runtime,
 )
+from api.cli.options import options_from
 from datasets import (
     DatasetSummary,
     DatasetType,
@@ -62,24 +63,47 @@ FillOption = Annotated[str | None, typer.Option(rich_help_panel=LONG,
 FillValue = Annotated[float | None, typer.Option(rich_help_panel=LONG, help="the value of the 'value' fill method")]
 
 
-def long_format(
-    type_: DatasetType, item_column: str, timestamp_column: str, target_column: str, dimensions: str,
-    timestamp_format: str | None, timezone: str | None, aggregation: str, middlefill: str | None,
-    backfill: str | None, futurefill: str | None, fill_value: float | None,
-) -> LongFormat:
-    """The long-format options as given (pydantic checks them: a bad one is exit 2 with the reason)."""
+_ = FillMethod  # the names the fill options take
+MaxErrors = Annotated[int, typer.Option(help="stop listing problems after this many", min=1)]
+
+
+class SourceOptions(NamedTuple):
+    """How to read a source: what ``validate`` and ``import`` both take."""
+
+    freq: str | None
+    layout: Layout
+    long: LongFormat
+    max_errors: int
+
+
+def source_options(
+    freq: FreqOption = None,
+    format_: FormatOption = "auto",
+    type_: TypeOption = DatasetType.TARGET,
+    item_column: ItemColumn = "item_id",
+    timestamp_column: TimestampColumn = "timestamp",
+    target_column: TargetColumn = "target_value",
+    dimensions: DimensionsOption = "",
+    timestamp_format: TimestampFormat = None,
+    timezone: TimezoneOption = None,
+    aggregation: AggregationOption = "sum",
+    middlefill: FillOption = None,
+    backfill: FillOption = None,
+    futurefill: FillOption = None,
+    fill_value: FillValue = None,
+    max_errors: MaxErrors = 100,
+) -> SourceOptions:
+    """The source options as given (pydantic checks the long-format ones: a bad one is exit 2 with
+    the reason); declared once for every command that reads a source."""
     filling = Filling.model_validate({"middlefill": middlefill, "backfill": backfill, "futurefill": futurefill,
                                       "fill_value": fill_value})
     agg: Aggregation = aggregation  # type: ignore[assignment]
-    return LongFormat.model_validate({
+    long = LongFormat.model_validate({
         "type": type_, "item_column": item_column, "timestamp_column": timestamp_column,
         "target_column": target_column, "dimensions": [d for d in dimensions.split(",") if d.strip()],
         "timestamp_format": timestamp_format, "timezone": timezone, "aggregation": agg, "filling": filling,
     })
-
-
-_ = FillMethod  # the names the fill options take
-MaxErrors = Annotated[int, typer.Option(help="stop listing problems after this many", min=1)]
+    return SourceOptions(freq, format_, long, max_errors)
 
 
 def summary_table(summary: DatasetSummary, title: str) -> Table:
@@ -138,35 +162,21 @@ def _notes(summary: DatasetSummary) -> None:
 
 @app.command()
 @handle_errors
+@options_from(source_options, into="source")
 def validate(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
-    freq: FreqOption = None,
-    format_: FormatOption = "auto",
-    type_: TypeOption = DatasetType.TARGET,
-    item_column: ItemColumn = "item_id",
-    timestamp_column: TimestampColumn = "timestamp",
-    target_column: TargetColumn = "target_value",
-    dimensions: DimensionsOption = "",
-    timestamp_format: TimestampFormat = None,
-    timezone: TimezoneOption = None,
-    aggregation: AggregationOption = "sum",
-    middlefill: FillOption = None,
-    backfill: FillOption = None,
-    futurefill: FillOption = None,
-    fill_value: FillValue = None,
-    max_errors: MaxErrors = 100,
     json_output: JsonFlag = False,
+    source: SourceOptions | None = None,
 ) -> None:
     """Check a dataset and print its summary; exit 2 listing every problem when it is invalid."""
     rt = runtime(ctx)
-    long = long_format(type_, item_column, timestamp_column, target_column, dimensions, timestamp_format, timezone,
-                       aggregation, middlefill, backfill, futurefill, fill_value)
+    assert source is not None  # the options decorator always gives it
     try:
         with byte_progress("validating") as progress:
             summary = validate_source(
-                path, freq=freq, layout=format_, long=long, storage_options=rt.settings.storage_options(path),
-                max_problems=max_errors, progress=progress,
+                path, freq=source.freq, layout=source.layout, long=source.long,
+                storage_options=rt.settings.storage_options(path), max_problems=source.max_errors, progress=progress,
             )
     except DatasetValidationError as e:
         if not json_output:
@@ -182,26 +192,13 @@ def validate(
 
 @app.command("import")
 @handle_errors
+@options_from(source_options, into="source")
 def import_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="name for the dataset (letters, digits, - and _)")],
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
-    freq: FreqOption = None,
-    format_: FormatOption = "auto",
-    type_: TypeOption = DatasetType.TARGET,
-    item_column: ItemColumn = "item_id",
-    timestamp_column: TimestampColumn = "timestamp",
-    target_column: TargetColumn = "target_value",
-    dimensions: DimensionsOption = "",
-    timestamp_format: TimestampFormat = None,
-    timezone: TimezoneOption = None,
-    aggregation: AggregationOption = "sum",
-    middlefill: FillOption = None,
-    backfill: FillOption = None,
-    futurefill: FillOption = None,
-    fill_value: FillValue = None,
-    max_errors: MaxErrors = 100,
     json_output: JsonFlag = False,
+    source: SourceOptions | None = None,
 ) -> None:
     """Validate a dataset and store a columnar copy in the workspace under NAME.
 
@@ -209,12 +206,11 @@ def import_(
     the --dimensions, aggregated to --freq, placed on a regular grid and gaps filled (frontfill
     none; --middlefill and --backfill default zero for a target, nothing for related series)."""
     rt = runtime(ctx)
-    long = long_format(type_, item_column, timestamp_column, target_column, dimensions, timestamp_format, timezone,
-                       aggregation, middlefill, backfill, futurefill, fill_value)
+    assert source is not None  # the options decorator always gives it
     with byte_progress("importing") as progress:
         resource = import_dataset(
-            rt.workspace, rt.registry, name, path, freq=freq, layout=format_, long=long,
-            source_options=rt.settings.storage_options(path), max_problems=max_errors, progress=progress,
+            rt.workspace, rt.registry, name, path, freq=source.freq, layout=source.layout, long=source.long,
+            source_options=rt.settings.storage_options(path), max_problems=source.max_errors, progress=progress,
             partition_bytes=rt.settings.import_partition_mb * 2**20,
         )
     if json_output:

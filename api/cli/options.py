@@ -63,29 +63,50 @@ def _parameter(name: str, info: FieldInfo, panel: str | None) -> inspect.Paramet
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 
 
+def _spliced(command: Callable[..., Any], params: list[inspect.Parameter],
+             collect: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
+    """``command`` with ``params`` added to its signature (every parameter by name, as typer passes
+    them); their values are taken out, and the command receives ``collect(values)`` (keywords of
+    its own that are not flags) instead."""
+    receivers = set(collect({}))
+    hints = typing.get_type_hints(command, include_extras=True)  # the command's own, resolved in its module
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+           for p in inspect.signature(command).parameters.values() if p.name not in receivers]
+    added = [p.name for p in params]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {n: kwargs.pop(n) for n in added if n in kwargs}
+        return command(*args, **kwargs, **collect(values))
+
+    every = own + params
+    wrapper.__signature__ = inspect.signature(command).replace(parameters=every)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in every}
+    return wrapper
+
+
+def options_from(builder: Callable[..., Any], *, into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator giving a command the flags of ``builder``'s parameters (options several commands
+    share, declared once); the command receives ``builder(**flags)`` as ``into``."""
+    hints = typing.get_type_hints(builder, include_extras=True)
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name])
+              for p in inspect.signature(builder).parameters.values()]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        return _spliced(command, params, lambda values: {into: builder(**values) if values else None})
+
+    return decorate
+
+
 def model_options(model: type[BaseModel], *, panels: Callable[[str], str | None] = lambda name: None,
                   skip: Collection[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator giving a command a flag for every field of ``model`` but ``skip``; the command
     receives those given as ``given_options`` (field -> text, or a bool for a flag), for
     ``model.from_values`` or ``model_validate`` to cast and check."""
     fields = {n: f for n, f in model.model_fields.items() if n not in skip}
+    params = [_parameter(n, f, panels(n)) for n, f in fields.items()]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        signature = inspect.signature(command)
-        hints = typing.get_type_hints(command, include_extras=True)  # the command's own, resolved in its module
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
-               for p in signature.parameters.values() if p.name != GIVEN]
-        params = own + [_parameter(n, f, panels(n)) for n, f in fields.items()]  # typer passes every one by name
-
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            given = {n: kwargs.pop(n) for n in fields if kwargs.get(n) is not None}
-            for n in fields:
-                kwargs.pop(n, None)
-            return command(*args, **kwargs, **{GIVEN: given})
-
-        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        return wrapper
+        return _spliced(command, params, lambda values: {GIVEN: {n: v for n, v in values.items() if v is not None}})
 
     return decorate
