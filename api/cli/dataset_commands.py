@@ -167,11 +167,11 @@ def validate(
     ctx: typer.Context,
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
     json_output: JsonFlag = False,
-    source: SourceOptions | None = None,
+    *,
+    source: SourceOptions,
 ) -> None:
     """Check a dataset and print its summary; exit 2 listing every problem when it is invalid."""
     rt = runtime(ctx)
-    assert source is not None  # the options decorator always gives it
     try:
         with byte_progress("validating") as progress:
             summary = validate_source(
@@ -198,7 +198,8 @@ def import_(
     name: Annotated[str, typer.Argument(help="name for the dataset (letters, digits, - and _)")],
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
     json_output: JsonFlag = False,
-    source: SourceOptions | None = None,
+    *,
+    source: SourceOptions,
 ) -> None:
     """Validate a dataset and store a columnar copy in the workspace under NAME.
 
@@ -206,7 +207,6 @@ def import_(
     the --dimensions, aggregated to --freq, placed on a regular grid and gaps filled (frontfill
     none; --middlefill and --backfill default zero for a target, nothing for related series)."""
     rt = runtime(ctx)
-    assert source is not None  # the options decorator always gives it
     with byte_progress("importing") as progress:
         resource = import_dataset(
             rt.workspace, rt.registry, name, path, freq=source.freq, layout=source.layout, long=source.long,

@@ -47,9 +47,9 @@ def _add_create(group: typer.Typer, kind: Kind) -> None:
     @handle_errors
     @model_options(d.spec, skip=("name",))
     def create(ctx: typer.Context, name: Annotated[str, typer.Argument(help=f"name for the {d.noun}")],
-               json_output: JsonFlag = False, given_options: dict[str, Any] | None = None) -> None:
+               json_output: JsonFlag = False, *, given_options: dict[str, Any]) -> None:
         rt = runtime(ctx)
-        spec = d.spec.model_validate({**(given_options or {}), "name": name})
+        spec = d.spec.model_validate({**given_options, "name": name})
         job = rt.job_context()
         d.register_function()(job, spec)
         r = d.job_function()(job, name)

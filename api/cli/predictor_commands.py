@@ -129,7 +129,8 @@ def create(
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file of hyperparameters "
                                                          "(the same names; flags override it)")] = None,
     json_output: JsonFlag = False,
-    given_options: dict[str, Any] | None = None,
+    *,
+    given_options: dict[str, Any],
 ) -> None:
     """Train a predictor on DATASET, backtest it against seasonal naive, and store it.
 
@@ -147,7 +148,7 @@ def create(
         if not isinstance(loaded, dict):
             raise InvalidInputError(f"{hyperparameters}: expected a JSON object of hyperparameters")
         values.update(loaded)
-    values.update(given_options or {})
+    values.update(given_options)
     if "prediction_length" not in values:
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
     hp = Hyperparameters.from_values(values)
