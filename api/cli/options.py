@@ -63,21 +63,20 @@ def _parameter(name: str, info: FieldInfo, panel: str | None) -> inspect.Paramet
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 
 
-def _spliced(command: Callable[..., Any], params: list[inspect.Parameter],
-             collect: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
+def _spliced(command: Callable[..., Any], params: list[inspect.Parameter], receiver: str,
+             build: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
     """``command`` with ``params`` added to its signature (every parameter by name, as typer passes
-    them); their values are taken out, and the command receives ``collect(values)`` (keywords of
-    its own that are not flags) instead."""
-    receivers = set(collect({}))
+    them); their values are taken out, and the command's keyword ``receiver`` (not a flag) gets
+    ``build(values)`` instead."""
     hints = typing.get_type_hints(command, include_extras=True)  # the command's own, resolved in its module
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
-           for p in inspect.signature(command).parameters.values() if p.name not in receivers]
+           for p in inspect.signature(command).parameters.values() if p.name != receiver]
     added = [p.name for p in params]
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         values = {n: kwargs.pop(n) for n in added if n in kwargs}
-        return command(*args, **kwargs, **collect(values))
+        return command(*args, **kwargs, **{receiver: build(values)})
 
     every = own + params
     wrapper.__signature__ = inspect.signature(command).replace(parameters=every)  # type: ignore[attr-defined]
@@ -93,7 +92,7 @@ def options_from(builder: Callable[..., Any], *, into: str) -> Callable[[Callabl
               for p in inspect.signature(builder).parameters.values()]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        return _spliced(command, params, lambda values: {into: builder(**values) if values else None})
+        return _spliced(command, params, into, lambda values: builder(**values))
 
     return decorate
 
@@ -107,6 +106,6 @@ def model_options(model: type[BaseModel], *, panels: Callable[[str], str | None]
     params = [_parameter(n, f, panels(n)) for n, f in fields.items()]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        return _spliced(command, params, lambda values: {GIVEN: {n: v for n, v in values.items() if v is not None}})
+        return _spliced(command, params, GIVEN, lambda values: {n: v for n, v in values.items() if v is not None})
 
     return decorate
