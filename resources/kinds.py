@@ -2,13 +2,14 @@
 from it.
 
 A kind's module (named by its :class:`resources.registry.Kind` member, the one registration line)
-holds a :class:`KindDeclaration`: its job function, what it uses (the spec fields that name other
-resources, so what depends on it is known) and how it is listed. From the declarations come the CLI's ``list / describe / delete / stop /
-log``, the HTTP routes of the same, the job runner's dispatch, and the delete guards; no surface
-has a table or an if/elif over kinds.
+holds a :class:`KindDeclaration`: its request model, its register and job functions, the locations
+its requests name, what it uses (the spec fields that name other resources, so what depends on it
+is known) and how it is listed. From the declarations come the CLI's and the HTTP service's
+``create / list / describe / delete / stop / log``, the job runner's dispatch, and the delete
+guard; no surface has a table or an if/elif over kinds.
 
-Declaration modules are light (no torch, no statsforecast): a job function imports what it needs
-when it runs.
+Declaration modules are light (no torch, no statsforecast): the register and job functions are
+named, and imported only when they run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class JobContext:
     storage_options: Callable[[str], dict[str, Any]] = lambda url: {}
     precision: str = "auto"
     max_training_memory_mb: int | None = None
-    import_partition_bytes: int = 256 * 2**20
+    import_partition_bytes: int = 16 * 2**20  # datasets.long_scan.PARTITION_BYTES, the settings' default
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,9 @@ def dependants(registry: Registry, kind: Kind, name: str) -> list[Resource]:
     """The resources that use ``kind`` ``name`` now (see :class:`Use`), which a delete waits for."""
     found = []
     for d in declarations():
-        for use in d.uses:
-            if use.kind == kind:
-                found += [r for r in registry.find_referencing(d.kind, use.field, name)
-                          if not use.while_in_flight or r.status.in_flight]
+        uses = [u for u in d.uses if u.kind == kind]
+        if uses:  # each using kind's rows read once, whatever the number of its fields that name ``kind``
+            found += [r for r in registry.list(d.kind)
+                      if any(r.spec.get(u.field) == name and (not u.while_in_flight or r.status.in_flight)
+                             for u in uses)]
     return found

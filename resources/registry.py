@@ -348,10 +348,6 @@ class Registry:
             rows = db.execute("SELECT * FROM resources WHERE kind = ? ORDER BY created_at, name", (kind.value,)).fetchall()
         return [self._row(r) for r in rows]
 
-    def find_referencing(self, kind: Kind, field: str, value: str) -> list[Resource]:
-        """Resources of ``kind`` whose ``spec[field] == value`` (e.g. forecasts of a predictor)."""
-        return [r for r in self.list(kind) if r.spec.get(field) == value]
-
     def delete(self, kind: Kind, name: str) -> None:
         with self._connect() as db:
             cur = db.execute("DELETE FROM resources WHERE kind = ? AND name = ?", (kind.value, name))

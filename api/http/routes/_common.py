@@ -27,8 +27,9 @@ NameParam = Annotated[str, Path(pattern=NAME_PATTERN, description="resource name
 
 def resource_router(kind: Kind, *, list_route: bool = True,
                     on_delete: Callable[[AppState, str], None] | None = None) -> APIRouter:
-    """A router at ``/{kind}s`` with the kind's shared routes: ``GET ""`` (unless the kind lists
-    its own way), ``GET /{name}``, ``DELETE /{name}``, ``POST /{name}/stop`` and ``GET /{name}/log``.
+    """A router at ``/{kind}s`` with the kind's shared routes: ``POST ""`` (create, when the kind
+    declares a register function), ``GET ""`` (unless the kind lists its own way), ``GET /{name}``,
+    ``DELETE /{name}``, ``POST /{name}/stop`` and ``GET /{name}/log``.
     ``on_delete(state, name)`` runs after a delete (to drop what the server caches)."""
     d = declaration(kind)
     router = APIRouter(prefix=f"/{d.plural}", tags=[d.plural])
