@@ -5,8 +5,10 @@ The registry, workspace, lifecycle and error tree every layer shares live in ``r
 """
 
 from datasets.catalog import (
+    dataset_at,
     dataset_summary,
     dataset_type,
+    dataset_versions,
     delete_dataset,
     import_dataset,
     iter_dataset,
@@ -29,8 +31,10 @@ __all__ = [
     "Filling",
     "LongFormat",
     "Problem",
+    "dataset_at",
     "dataset_summary",
     "dataset_type",
+    "dataset_versions",
     "delete_dataset",
     "import_dataset",
     "iter_dataset",

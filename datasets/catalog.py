@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import ParquetSink, iter_entries, open_parquet, read_parquet, series_to_batch
+from datasets.columnar import open_parquet, read_parquet, series_to_batch
 from datasets.dataset_kind import DatasetImport
 from datasets.frequency import normalize_freq
 from datasets.long_format import DatasetType, LongFormat
@@ -21,15 +22,28 @@ from datasets.scan import scan_dataset
 from datasets.schema import TARGET
 from datasets.sources import ProgressCallback, file_kind, list_source_files
 from datasets.summary import DatasetSummary
-from resources.errors import InvalidInputError, ServiceError
+from datasets.versions import (
+    DATA_FILE,
+    METADATA_FILE,
+    IndexingSink,
+    Storage,
+    Version,
+    dataset_versions,
+    read_version,
+    write_index,
+)
+from resources.errors import InvalidInputError, NotFoundError, ServiceError
 from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource, throttled_progress
 from resources.registry import Kind, Registry, Resource, Status
 from resources.workspace import Workspace
 
-DATA_FILE = "series.parquet"
-METADATA_FILE = "metadata.parquet"
 MANIFEST_FILE = "manifest.json"
+INDEX_FILE = "index.parquet"
+
+#: ``conflicts(item_id, series)``: what is wrong with a series given what the dataset holds, as
+#: ``(field, message)`` pairs (an incremental import's check against the current version).
+Conflicts = Callable[[str, Series], list[tuple[str, str]]]
 
 #: ``jsonlines``: DeepAR records (one series per line, or per Parquet row with a ``target`` list);
 #: ``long``: one row per observation (CSV or Parquet); ``auto``: CSV is long, JSON lines are not,
@@ -90,7 +104,8 @@ def validate_source(source: str, *, freq: str | None, layout: Layout = "auto", l
 
 def _scan(source: str, *, freq: str | None, long: LongFormat | None, storage_options: dict[str, Any] | None,
           max_problems: int, progress: ProgressCallback | None, partition_bytes: int = PARTITION_BYTES,
-          write: Callable[[pa.RecordBatch], None] | None = None) -> tuple[DatasetSummary, pa.Table | None]:
+          write: Callable[[pa.RecordBatch], None] | None = None,
+          conflicts: Conflicts | None = None) -> tuple[DatasetSummary, pa.Table | None]:
     """The one pass over a source, by its layout and type: the summary, and for item metadata its
     table; time series go to ``write`` as stored batches."""
     if long is not None and long.type == DatasetType.METADATA:
@@ -99,7 +114,7 @@ def _scan(source: str, *, freq: str | None, long: LongFormat | None, storage_opt
         return summary, table
     if long is None:
         return scan_dataset(source, freq=str(freq), storage_options=storage_options, max_problems=max_problems,
-                            write=write, progress=progress), None
+                            write=write, progress=progress, conflicts=conflicts), None
 
     def write_series(batch: list[Series]) -> None:
         assert write is not None
@@ -112,21 +127,28 @@ def _scan(source: str, *, freq: str | None, long: LongFormat | None, storage_opt
 
 def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | None, long: LongFormat | None,
                     source_options: dict[str, Any] | None, max_problems: int,
-                    progress: ProgressCallback, partition_bytes: int) -> DatasetSummary:
-    """Validate ``source`` and write its stored copy under ``rel`` in the same pass."""
+                    progress: ProgressCallback, partition_bytes: int, file: str = DATA_FILE,
+                    conflicts: Conflicts | None = None) -> tuple[DatasetSummary, Storage, pa.Table | None]:
+    """Validate ``source`` and write its stored copy under ``rel`` (as ``file``) in the same pass:
+    its summary, where it lies, and its index (item metadata: its table)."""
     scan = functools.partial(_scan, source, freq=freq, long=long, storage_options=source_options,
-                             max_problems=max_problems, progress=progress, partition_bytes=partition_bytes)
+                             max_problems=max_problems, progress=progress, partition_bytes=partition_bytes,
+                             conflicts=conflicts)
     if long is not None and long.type == DatasetType.METADATA:
         summary, table = scan()
-        with workspace.open(f"{rel}/{METADATA_FILE}", "wb") as f:
-            pq.write_table(table, f, compression="zstd")
-        return summary
-    with workspace.open(f"{rel}/{DATA_FILE}", "wb") as f:
-        sink = ParquetSink(f)
+        assert table is not None
+        return summary, Storage(base="", metadata=f"{rel}/{METADATA_FILE}", base_rows=table.num_rows,
+                                rows=table.num_rows), table
+    with workspace.open(f"{rel}/{file}", "wb") as f:
+        sink = IndexingSink(f)
         try:
-            return scan(write=sink.write)[0]
+            summary = scan(write=sink.write)[0]
         finally:
             sink.close()
+    index = sink.index()
+    write_index(workspace, f"{rel}/{INDEX_FILE}", index)
+    return summary, Storage(base=f"{rel}/{file}", index=f"{rel}/{INDEX_FILE}", base_rows=index.num_rows,
+                            rows=index.num_rows, base_values=sink.values), index
 
 
 def register_import(
@@ -191,13 +213,19 @@ def run_import(
 
     try:
         with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
-            summary = _scan_and_store(workspace, rel, spec["source"], freq=spec["freq"], long=long,
-                                      source_options=source_options, max_problems=max_problems, progress=report,
-                                      partition_bytes=partition_bytes)
+            summary, storage, table = _scan_and_store(
+                workspace, rel, spec["source"], freq=spec["freq"], long=long, source_options=source_options,
+                max_problems=max_problems, progress=report, partition_bytes=partition_bytes)
+            if table is not None and storage.metadata is not None:
+                with workspace.open(storage.metadata, "wb") as f:
+                    pq.write_table(table, f, compression="zstd")
             manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
             workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
+            first = Version(number=1, created_at=datetime.now(UTC), mode="full", source=spec["source"],
+                            observations_added=summary.num_observations, observations_replaced=0,
+                            items_added=summary.num_series, items_updated=0, storage=storage, summary=summary)
             return registry.update(Kind.DATASET, name, status=Status.ACTIVE, artifact=rel,
-                                   result=summary.model_dump(mode="json"))
+                                   result=version_result(first, []))
     except InvalidInputError:
         if not registered:
             registry.delete(Kind.DATASET, name)  # bad input from the CLI: nothing registered
@@ -236,8 +264,46 @@ def import_dataset(
 
 
 def dataset_summary(resource: Resource) -> DatasetSummary:
-    """What an imported dataset holds (its ``result``)."""
+    """What an imported dataset holds (its ``result``): at its latest version, or at the version
+    :func:`dataset_at` chose."""
     return DatasetSummary.model_validate(resource.result)
+
+
+def version_result(version: Version, previous: list[dict[str, Any]]) -> dict[str, Any]:
+    """A dataset's registry ``result`` once ``version`` is its latest: the version's summary, its
+    number, and every version's manifest (oldest first)."""
+    return {**version.summary.model_dump(mode="json"), "version": version.number,
+            "versions": [*previous, version.model_dump(mode="json")]}
+
+
+def dataset_at(resource: Resource, version: int | None = None) -> Resource:
+    """``resource`` as it was at ``version`` (default: its latest), for readers: its ``result`` is
+    that version's summary, number and storage, so a job reads the version it was planned with
+    however many imports land meanwhile.
+
+    Raises
+    ------
+    NotFoundError
+        The dataset has no such version.
+    """
+    resource.require_active()
+    found = dataset_versions(resource)
+    if version is None:
+        chosen = found[-1]
+    else:
+        match = [v for v in found if v.number == version]
+        if not match:
+            raise NotFoundError(f"dataset {resource.name!r} has no version {version} (versions 1 to {len(found)})")
+        chosen = match[0]
+    return resource.model_copy(update={"result": {**chosen.summary.model_dump(mode="json"), "version": chosen.number,
+                                                  "storage": chosen.storage.model_dump(mode="json")}})
+
+
+def storage_of(resource: Resource) -> Storage:
+    """Where the rows of ``resource`` (as :func:`dataset_at` gave it, or at its latest) lie."""
+    if "storage" in resource.result:
+        return Storage.model_validate(resource.result["storage"])
+    return dataset_versions(resource)[-1].storage
 
 
 def register_import_job(ctx: JobContext, spec: DatasetImport) -> Resource:
@@ -278,13 +344,12 @@ def iter_dataset(workspace: Workspace, resource: Resource, *, columns: list[str]
     resource.require_active()
     if dataset_type(resource) == DatasetType.METADATA:
         raise InvalidInputError(f"dataset {resource.name!r} holds item metadata, not time series")
-    with workspace.open(f"{resource.artifact}/{DATA_FILE}", "rb") as f:
-        yield from iter_entries(f, columns=columns, rows=rows)
+    yield from read_version(workspace, storage_of(resource), resource.spec.get("freq"), columns=columns, rows=rows)
 
 
 def read_metadata(workspace: Workspace, resource: Resource) -> pa.Table:
     """An ``ACTIVE`` item metadata dataset: ``item_id`` and its attribute columns."""
     resource.require_active()
     require_type(resource, DatasetType.METADATA, "metadata")
-    with workspace.open(f"{resource.artifact}/{METADATA_FILE}", "rb") as f:
+    with workspace.open(str(storage_of(resource).metadata), "rb") as f:
         return read_parquet(f)

@@ -134,47 +134,51 @@ def iter_entries(f: IO[bytes] | str, *, columns: Sequence[str] | None = None,
     ``dimensions`` (a list of strings) when the dataset has dimensions), one row group at a time;
     all series, or only those of rows ``[start, stop)``. Arrays are views into the row group's
     buffers. Files stored before dimensions existed have no such column."""
+    for table in iter_row_groups(open_parquet(f), columns, rows):
+        yield from table_entries(table)
+
+
+def table_entries(table: pa.Table) -> Iterator[dict[str, Any]]:
+    """The stored series of ``table`` as :func:`iter_entries` yields them."""
     import pandas as pd
 
-    pf = open_parquet(f)
-    for table in iter_row_groups(pf, columns, rows):
-        cols = set(table.column_names)
-        ids = table.column(ITEM_ID).to_pylist() if ITEM_ID in cols else None
-        starts = table.column(START).to_numpy() if START in cols else None
-        tgt_values = tgt_offsets = None
-        if TARGET in cols:
-            t = table.column(TARGET).combine_chunks()
-            tgt_offsets = t.offsets.to_numpy()
-            tgt_values = t.values.to_numpy(zero_copy_only=False)
-        cats = table.column(CAT).to_pylist() if CAT in cols else None
-        dims = table.column(DIMENSIONS).to_pylist() if DIMENSIONS in cols else None
-        dyn = table.column(DYNAMIC_FEAT).combine_chunks() if DYNAMIC_FEAT in cols else None
-        dyn_nulls = dyn is None or dyn.null_count == len(dyn)
-        if not dyn_nulls:
-            outer = dyn.offsets.to_numpy()  # type: ignore[union-attr]
-            inner = dyn.values.offsets.to_numpy()  # type: ignore[union-attr]
-            fvalues = dyn.values.values.to_numpy(zero_copy_only=False)  # type: ignore[union-attr]
-        for i in range(table.num_rows):
-            entry: dict[str, Any] = {}
-            if ids is not None:
-                entry[ITEM_ID] = ids[i]
-            if starts is not None:
-                entry[START] = pd.Timestamp(starts[i])
-            if tgt_values is not None:
-                entry[TARGET] = tgt_values[tgt_offsets[i] : tgt_offsets[i + 1]]  # type: ignore[index]
-            if cats is not None:
-                entry[CAT] = cats[i]
-            if dims is not None and dims[i] is not None:
-                entry[DIMENSIONS] = dims[i]
-            if DYNAMIC_FEAT in cols:
-                if dyn_nulls:
+    cols = set(table.column_names)
+    ids = table.column(ITEM_ID).to_pylist() if ITEM_ID in cols else None
+    starts = table.column(START).to_numpy() if START in cols else None
+    tgt_values = tgt_offsets = None
+    if TARGET in cols:
+        t = table.column(TARGET).combine_chunks()
+        tgt_offsets = t.offsets.to_numpy()
+        tgt_values = t.values.to_numpy(zero_copy_only=False)
+    cats = table.column(CAT).to_pylist() if CAT in cols else None
+    dims = table.column(DIMENSIONS).to_pylist() if DIMENSIONS in cols else None
+    dyn = table.column(DYNAMIC_FEAT).combine_chunks() if DYNAMIC_FEAT in cols else None
+    dyn_nulls = dyn is None or dyn.null_count == len(dyn)
+    if not dyn_nulls:
+        outer = dyn.offsets.to_numpy()  # type: ignore[union-attr]
+        inner = dyn.values.offsets.to_numpy()  # type: ignore[union-attr]
+        fvalues = dyn.values.values.to_numpy(zero_copy_only=False)  # type: ignore[union-attr]
+    for i in range(table.num_rows):
+        entry: dict[str, Any] = {}
+        if ids is not None:
+            entry[ITEM_ID] = ids[i]
+        if starts is not None:
+            entry[START] = pd.Timestamp(starts[i])
+        if tgt_values is not None:
+            entry[TARGET] = tgt_values[tgt_offsets[i] : tgt_offsets[i + 1]]  # type: ignore[index]
+        if cats is not None:
+            entry[CAT] = cats[i]
+        if dims is not None and dims[i] is not None:
+            entry[DIMENSIONS] = dims[i]
+        if DYNAMIC_FEAT in cols:
+            if dyn_nulls:
+                entry[DYNAMIC_FEAT] = None
+            else:
+                a, b = outer[i], outer[i + 1]
+                k = b - a
+                if k == 0:
                     entry[DYNAMIC_FEAT] = None
                 else:
-                    a, b = outer[i], outer[i + 1]
-                    k = b - a
-                    if k == 0:
-                        entry[DYNAMIC_FEAT] = None
-                    else:
-                        lo, hi = inner[a], inner[b]
-                        entry[DYNAMIC_FEAT] = fvalues[lo:hi].reshape(k, (hi - lo) // k)
-            yield entry
+                    lo, hi = inner[a], inner[b]
+                    entry[DYNAMIC_FEAT] = fvalues[lo:hi].reshape(k, (hi - lo) // k)
+        yield entry

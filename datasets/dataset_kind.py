@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from datasets.long_format import LongFormat
+from datasets.versions import dataset_versions
 from resources.kinds import Column, KindDeclaration
 from resources.registry import NAME_PATTERN, Kind, Resource
 
@@ -28,9 +29,16 @@ class DatasetImport(LongFormat):
 
 
 def view(r: Resource) -> dict[str, Any]:
-    """A dataset as one JSON object: its source, frequency, type and summary."""
-    return {"name": r.name, "status": r.status.value, "source": r.spec.get("source"), "freq": r.spec.get("freq"),
-            "type": r.spec.get("type", "target"), "created_at": r.created_at.isoformat(), "summary": r.result}
+    """A dataset as one JSON object: its source, frequency, type, summary (at its latest version)
+    and versions."""
+    summary = {k: v for k, v in r.result.items() if k not in ("versions", "version")}
+    out = {"name": r.name, "status": r.status.value, "source": r.spec.get("source"), "freq": r.spec.get("freq"),
+           "type": r.spec.get("type", "target"), "created_at": r.created_at.isoformat(), "summary": summary}
+    versions = dataset_versions(r)
+    if versions:
+        out["version"] = versions[-1].number
+        out["versions"] = [v.public() for v in versions]
+    return out
 
 
 DECLARATION = KindDeclaration(

@@ -61,11 +61,13 @@ def scan_dataset(
     max_problems: int = 100,
     write: Callable[[pa.RecordBatch], None] | None = None,
     progress: ProgressCallback | None = None,
+    conflicts: Callable[[str, Series], list[tuple[str, str]]] | None = None,
 ) -> DatasetSummary:
     """Validate every record of ``source`` and summarise it; feed valid batches to ``write``.
 
     ``write`` is called only while no problem has been found; callers discard what was written
-    when this raises.
+    when this raises. ``conflicts(item_id, series)`` may find more problems with a valid record
+    (an incremental import's checks against the dataset it adds to).
 
     Raises
     ------
@@ -112,6 +114,9 @@ def scan_dataset(
                         continue
                     v._ids[item_id] = f"{name}:{line}"
                 ordinal += 1
+                if conflicts is not None:
+                    for field, message in conflicts(item_id, s):
+                        v.add(name, line, field, message)
                 summary.add(item_id, s)
                 if write is not None and v.ok:
                     pending.append(s)

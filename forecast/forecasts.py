@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from datasets import DatasetType, dataset_summary, require_type
+from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
@@ -98,13 +98,14 @@ def forecast_partition(
 
 
 def _check_sources(
-    workspace: Workspace, registry: Registry, predictor: str, dataset: str | None
+    workspace: Workspace, registry: Registry, predictor: str, dataset: str | None, version: int | None = None
 ) -> tuple[Resource, Resource, PredictorManifest]:
-    """The predictor, the dataset to forecast (default: the predictor's) and the predictor's
-    manifest, checked against each other (both ACTIVE, same frequency, future features)."""
+    """The predictor, the dataset to forecast (default: the predictor's) at ``version`` (default:
+    its latest) and the predictor's manifest, checked against each other (both ACTIVE, same
+    frequency, future features)."""
     pred = registry.get_active(Kind.PREDICTOR, predictor)
     dataset = dataset or pred.spec["dataset"]
-    ds = registry.get_active(Kind.DATASET, dataset)
+    ds = dataset_at(registry.get_active(Kind.DATASET, dataset), version)
     manifest = read_manifest(workspace, pred.artifact)
     summary = dataset_summary(ds)
     if summary.freq != manifest.freq:
@@ -143,9 +144,13 @@ def register_forecast(
     related: str | None = None,
     metadata: str | None = None,
     transforms: Sequence[str] = (),
+    dataset_version: int | None = None,
 ) -> Resource:
     """Check a forecast request and register it as ``CREATE_PENDING`` (run it with
-    :func:`run_forecast`, here or in a worker process). ``related`` (a dataset of future values)
+    :func:`run_forecast`, here or in a worker process). It forecasts from the dataset's latest
+    version (``dataset_version`` pins one), which may hold newer history and new items than the
+    predictor was trained on: every series is forecast from its history in that version.
+    ``related`` (a dataset of future values)
     and ``transforms`` (``price*0.9 where store=3``) make it a what-if scenario of the predictor's
     related series; ``metadata`` replaces its item metadata dataset (new items' attributes).
 
@@ -156,7 +161,7 @@ def register_forecast(
     """
     registry.require_free(Kind.FORECAST, name)
     parsed = parse_types(types)
-    _, ds, manifest = _check_sources(workspace, registry, predictor, dataset)
+    _, ds, manifest = _check_sources(workspace, registry, predictor, dataset, dataset_version)
     plan = FeaturePlan.model_validate(manifest.features)
     summary = dataset_summary(ds)
     if (related or transforms) and not plan.related:
@@ -173,7 +178,7 @@ def register_forecast(
         require_type(registry.get_active(Kind.DATASET, metadata), DatasetType.METADATA, "metadata")
     parsed_transforms = [Transform.parse(t) for t in transforms]
     check_transforms(plan, parsed_transforms, summary.dimensions)
-    spec = {"predictor": predictor, "dataset": ds.name, "types": [t.label for t in parsed],
+    spec = {"predictor": predictor, "dataset": ds.name, "dataset_version": ds.result["version"], "types": [t.label for t in parsed],
             "columns": [t.column for t in parsed], "num_samples": num_samples or manifest.hyperparameters["num_eval_samples"],
             "related": related, "metadata": metadata, "transforms": [str(t) for t in parsed_transforms]}
     return registry.create(Kind.FORECAST, name, status=Status.CREATE_PENDING, spec=spec)
@@ -211,7 +216,8 @@ def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision
     """The job of registered forecast ``name``, its sources checked again (a worker may run it
     later than it was registered)."""
     spec = registry.get(Kind.FORECAST, name).spec
-    pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"])
+    pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"],
+                                        spec.get("dataset_version"))
     plan = FeaturePlan.model_validate(manifest.features)
     snapshot = ResourceSnapshot.of(registry, Kind.DATASET,
                                    [plan.related, plan.metadata, spec.get("related"), spec.get("metadata")])
@@ -387,7 +393,7 @@ def register_forecast_job(ctx: JobContext, spec: ForecastCreate) -> Resource:
     """The forecast kind's request (:class:`forecast.forecast_kind.ForecastCreate`), registered."""
     return register_forecast(ctx.workspace, ctx.registry, spec.name, predictor=spec.predictor, types=spec.types,
                              dataset=spec.dataset, related=spec.related, metadata=spec.metadata,
-                             transforms=spec.transforms)
+                             transforms=spec.transforms, dataset_version=spec.dataset_version)
 
 
 def run_forecast_job(ctx: JobContext, name: str) -> Resource:
@@ -408,6 +414,7 @@ def create_forecast(
     related: str | None = None,
     metadata: str | None = None,
     transforms: Sequence[str] = (),
+    dataset_version: int | None = None,
     precision: Precision = "auto",
     on_progress: ProgressCallback | None = None,
     engine: Engine | None = None,
@@ -422,7 +429,8 @@ def create_forecast(
         Generation failed; the forecast is ``CREATE_FAILED`` with the reason.
     """
     register_forecast(workspace, registry, name, predictor=predictor, types=types, dataset=dataset,
-                      num_samples=num_samples, related=related, metadata=metadata, transforms=transforms)
+                      num_samples=num_samples, related=related, metadata=metadata, transforms=transforms,
+                      dataset_version=dataset_version)
     return run_forecast(workspace, registry, name, precision=precision, on_progress=on_progress, engine=engine)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from datasets import DatasetType, dataset_summary, require_type
+from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from datasets.columnar import read_parquet
 from datasets.summary import DatasetSummary
 from forecast.artifacts import (
@@ -59,7 +59,8 @@ def _check_request(registry: Registry, name: str, dataset: str) -> Resource:
 
 
 def _spec(ds: Resource, hyperparameters: Hyperparameters, features: FeatureInputs) -> dict[str, Any]:
-    return {"dataset": ds.name, "dataset_fingerprint": ds.result.get("fingerprint"),
+    return {"dataset": ds.name, "dataset_version": ds.result.get("version", 1),
+            "dataset_fingerprint": ds.result.get("fingerprint"),
             "hyperparameters": hyperparameters.model_dump(mode="json"),
             # top level, so the datasets count as in use (see datasets.delete_dataset)
             "related": features.related, "metadata": features.metadata, "holidays": features.holidays}
@@ -139,7 +140,8 @@ def create_predictor(
     try:
         registry.claim(Kind.PREDICTOR, name)
         with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)):
-            ds = registry.get_active(Kind.DATASET, dataset)
+            version = registry.get(Kind.PREDICTOR, name).spec.get("dataset_version")
+            ds = dataset_at(registry.get_active(Kind.DATASET, dataset), version)  # the version it was registered on
             summary = dataset_summary(ds)
             progress.phase("loading")
             entries = load_entries(workspace, ds)

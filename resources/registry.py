@@ -71,6 +71,7 @@ class Kind(StrEnum):
     PREDICTOR = "predictor", "forecast.predictor_kind"
     FORECAST = "forecast", "forecast.forecast_kind"
     EXPORT = "export", "exports.export_kind"
+    IMPORT = "import", "datasets.import_kind"
 
 
 class Resource(BaseModel):
@@ -86,10 +87,11 @@ class Resource(BaseModel):
 
     def require_active(self) -> Resource:
         """This resource if it is ``ACTIVE`` (with its artifact, for the kinds stored in the
-        workspace; an export's files live at its destination); else :class:`ConflictError`."""
+        workspace; an export's files live at its destination, an import's in its dataset's folder);
+        else :class:`ConflictError`."""
         if self.status != Status.ACTIVE:
             raise ConflictError(f"{self.kind.value} {self.name!r} is {self.status.value}, not ACTIVE")
-        if self.kind != Kind.EXPORT and not self.artifact:
+        if self.kind not in (Kind.EXPORT, Kind.IMPORT) and not self.artifact:  # theirs live elsewhere
             raise ConflictError(f"{self.kind.value} {self.name!r} is ACTIVE but has nothing stored")
         return self
 
@@ -251,6 +253,17 @@ class Registry:
         if fields:
             self._set(kind.value, name, **fields)
         return self.get(kind, name)
+
+    def swap_result(self, kind: Kind, name: str, field: str, expected: int, result: dict[str, Any]) -> bool:
+        """Replace the ``result`` of an ``ACTIVE`` resource only if its ``field`` is still
+        ``expected`` (absent counts as 1): a compare and set, for writers that may race (two imports
+        committing versions of one dataset). Whether it was replaced."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE resources SET result = ?, updated_at = ? WHERE kind = ? AND name = ? AND status = ?"
+                f" AND COALESCE(json_extract(result, '$.{field}'), 1) = ?",
+                (json.dumps(result, default=str), _now(), kind.value, name, Status.ACTIVE.value, expected))
+        return cur.rowcount == 1
 
     def require_free(self, kind: Kind, name: str) -> None:
         """Check that ``name`` is valid and not taken by a resource of ``kind``.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 import typer
 from rich.table import Table
@@ -20,6 +20,7 @@ from api.cli._common import (
     runtime,
 )
 from api.cli.options import options_from
+from api.runtime import Runtime
 from datasets import (
     DatasetSummary,
     DatasetType,
@@ -29,7 +30,7 @@ from datasets import (
     dataset_summary,
     import_dataset,
 )
-from datasets.catalog import Layout, validate_source
+from datasets.catalog import Layout, dataset_versions, validate_source
 from datasets.dataset_kind import view
 from datasets.long_format import Aggregation, FillMethod
 from resources import InvalidInputError, Kind, Resource, Status
@@ -198,15 +199,24 @@ def import_(
     name: Annotated[str, typer.Argument(help="name for the dataset (letters, digits, - and _)")],
     path: Annotated[str, typer.Argument(help="file, folder or s3:// URL")],
     json_output: JsonFlag = False,
+    mode: Annotated[Literal["full", "incremental"], typer.Option(
+        help="full: a new dataset NAME; incremental: add FILE's observations and items to dataset NAME as a new "
+             "version (the latest import wins where both hold a value), read in NAME's own format")] = "full",
+    import_name: Annotated[str | None, typer.Option(
+        help="name of the incremental import (default: NAME and the time)")] = None,
     *,
     source: SourceOptions,
 ) -> None:
-    """Validate a dataset and store a columnar copy in the workspace under NAME.
+    """Validate a dataset and store a columnar copy in the workspace under NAME; with --mode
+    incremental, add to dataset NAME as its next version.
 
     Long format (CSV, CSV.gz or Parquet, one row per observation): rows are keyed by the item and
     the --dimensions, aggregated to --freq, placed on a regular grid and gaps filled (frontfill
     none; --middlefill and --backfill default zero for a target, nothing for related series)."""
     rt = runtime(ctx)
+    if mode == "incremental":
+        _import_increment(rt, name, path, import_name, source, json_output)
+        return
     with byte_progress("importing") as progress:
         resource = import_dataset(
             rt.workspace, rt.registry, name, path, freq=source.freq, layout=source.layout, long=source.long,
@@ -219,6 +229,38 @@ def import_(
     summary = dataset_summary(resource)
     _notes(summary)
     console.print(summary_table(summary, f"dataset {name!r} imported"))
+
+
+def _import_increment(rt: Runtime, dataset: str, path: str, import_name: str | None, source: SourceOptions,
+                      json_output: bool) -> None:
+    from datasets.increments import default_import_name, import_increment
+
+    name = import_name or default_import_name(dataset)
+    with byte_progress("importing") as progress:
+        r = import_increment(rt.workspace, rt.registry, name, dataset, path, freq=source.freq,
+                             source_options=rt.settings.storage_options(path), max_problems=source.max_errors,
+                             progress=progress, partition_bytes=rt.settings.import_partition_mb * 2**20)
+    if json_output:
+        print_json(declaration(Kind.IMPORT).view(r))
+        return
+    v = r.result
+    err_console.print(f"dataset {dataset!r} version {v['version']}: {v['observations_added']:,} observation(s) added, "
+                      f"{v['observations_replaced']:,} replaced, {v['items_added']:,} new item(s), "
+                      f"{v['items_updated']:,} updated" + (f", {v['gap_points']:,} step(s) between old and new points "
+                                                           "stored as missing" if v.get("gap_points") else "")
+                      + f" (import {name!r})", highlight=False, markup=False)
+
+
+def versions_table(resource: Resource) -> Table:
+    """A dataset's versions, oldest first."""
+    t = Table(title="versions", title_justify="left")
+    for c in ("version", "created", "mode", "series", "added", "replaced", "new items", "last timestamp", "import"):
+        t.add_column(c, justify="right" if c in ("version", "series", "added", "replaced", "new items") else "left")
+    for v in dataset_versions(resource):
+        t.add_row(str(v.number), v.created_at.strftime("%Y-%m-%d %H:%M"), v.mode, f"{v.summary.num_series:,}",
+                  f"{v.observations_added:,}", f"{v.observations_replaced:,}", f"{v.items_added:,}",
+                  str(v.summary.end_max or ""), v.import_name or "")
+    return t
 
 
 @app.command()
@@ -264,7 +306,9 @@ def _print_dataset(resource: Resource) -> None:
         if line:
             console.print(line, highlight=False, markup=False)
         return
-    console.print(summary_table(dataset_summary(resource), f"dataset {resource.name!r} ({resource.status.value})"))
+    console.print(summary_table(dataset_summary(resource), f"dataset {resource.name!r} ({resource.status.value}, "
+                                f"version {dataset_versions(resource)[-1].number})"))
+    console.print(versions_table(resource))
 
 
 add_resource_commands(app, Kind.DATASET, describe=_print_dataset)

@@ -40,6 +40,8 @@ def create(
     predictor: Annotated[str, typer.Option("--predictor", "-p", help="ACTIVE predictor to forecast with")],
     types: Annotated[str, typer.Option(help="quantiles 0.01..0.99 (steps of 0.01) and mean, comma-separated")] = "0.1,0.5,0.9",
     dataset: Annotated[str | None, typer.Option(help=escape("dataset to forecast from [default: the predictor's]"))] = None,
+    dataset_version: Annotated[int | None, typer.Option(min=1, help=escape(
+        "the dataset's version to forecast from [default: its latest]"))] = None,
     related: Annotated[str | None, typer.Option(help="what-if: a related dataset of other future values (same "
                                                      "columns as the predictor's) in place of its own")] = None,
     metadata: Annotated[str | None, typer.Option(help="an item metadata dataset in place of the predictor's "
@@ -48,20 +50,25 @@ def create(
                                                              "e.g. 'price*0.9 where store=3' (* + - /; repeatable)")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Forecast every item of the dataset from its full history and store the chosen types."""
+    """Forecast every item of the dataset from its full history and store the chosen types.
+
+    The history is the dataset's latest version (--dataset-version pins one): after an
+    incremental import, the predictor forecasts from the new points and new items without
+    retraining."""
     from forecast.forecasts import create_forecast
 
     rt = runtime(ctx)
     with count_progress(f"forecasting {name}") as progress:
         r = create_forecast(rt.workspace, rt.registry, name, predictor=predictor, types=types, dataset=dataset,
                             related=related, metadata=metadata, transforms=transform or [],
-                            precision=rt.settings.inference_precision, on_progress=progress,
+                            dataset_version=dataset_version, precision=rt.settings.inference_precision, on_progress=progress,
                             engine=rt.settings.job_engine())
     if json_output:
         print_json(declaration(Kind.FORECAST).view(r))
         return
     console.print(f"forecast {name!r} is ACTIVE: {r.result['num_items']:,} items x {r.result['prediction_length']} steps, "
-                  f"types {', '.join(r.result['columns'])} ({r.result['seconds']:.1f} s)", highlight=False)
+                  f"types {', '.join(r.result['columns'])}, from dataset {r.spec['dataset']!r} version "
+                  f"{r.spec['dataset_version']} ({r.result['seconds']:.1f} s)", highlight=False)
 
 
 @app.command()
