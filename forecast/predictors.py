@@ -97,6 +97,26 @@ def register_predictor(
                            spec=_spec(ds, hyperparameters, features))
 
 
+def register_retrain(registry: Registry, name: str, *, reference: str, dataset: str | None = None) -> Resource:
+    """Register predictor ``name`` as a retraining of ``reference``: its algorithm, hyperparameters
+    and features, on the latest version of its dataset (or of ``dataset``), starting from what it
+    learned (DeepAR's weights; ``auto`` chooses its weights again on the new validation window).
+
+    Raises
+    ------
+    NotFoundError, ConflictError
+        ``reference`` does not exist or is not ``ACTIVE``.
+    """
+    ref = registry.get_active(Kind.PREDICTOR, reference)
+    features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := ref.spec.get(k))})
+    hyperparameters = Hyperparameters.model_validate(ref.spec["hyperparameters"])
+    ds = _check_request(registry, name, dataset or ref.spec["dataset"])
+    require_type(ds, DatasetType.TARGET, "dataset")
+    _check_features(registry, hyperparameters, features)
+    return registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING,
+                           spec={**_spec(ds, hyperparameters, features), "reference": reference})
+
+
 def create_predictor(
     workspace: Workspace,
     registry: Registry,
@@ -150,13 +170,34 @@ def create_predictor(
             cfg = resolve(hyperparameters, facts_of(entries, summary, extra_cardinalities=plan.cardinalities))
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
+            reference = _reference_model(workspace, registry, registry.get(Kind.PREDICTOR, name).spec.get("reference"))
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
-                                          progress.phase, extra_callbacks, started, precision, engine)
+                                          progress.phase, extra_callbacks, started, precision, engine, reference)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
             registry.delete(Kind.PREDICTOR, name)
         raise
+
+
+def _reference_model(workspace: Workspace, registry: Registry, reference: str | None) -> Any:
+    """The fitted model of the predictor a retraining starts from (``None``: none)."""
+    if not reference:
+        return None
+    from forecast.artifacts import load_predictor
+
+    ref = registry.get_active(Kind.PREDICTOR, reference)
+    return load_predictor(workspace, str(ref.artifact))
+
+
+def retrain_predictor(workspace: Workspace, registry: Registry, name: str, *, reference: str,
+                      dataset: str | None = None, **kwargs: Any) -> Resource:
+    """:func:`register_retrain` then train in this process (the CLI's path); ``kwargs`` as
+    :func:`create_predictor`'s."""
+    spec = register_retrain(registry, name, reference=reference, dataset=dataset).spec
+    return create_predictor(workspace, registry, name, dataset=spec["dataset"],
+                            hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
+                            registered=True, **kwargs)
 
 
 def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
@@ -221,8 +262,10 @@ def _train_backtest_save(
     started: float,
     precision: Precision,
     engine: Engine | None = None,
+    reference: Any = None,
 ) -> dict[str, Any]:
-    """Fit on the histories before the backtest window(s), backtest, finalize, store."""
+    """Fit on the histories before the backtest window(s), backtest, finalize, store; a retraining
+    starts from ``reference`` (the reference predictor's model)."""
     from forecast.backtest import run_backtest
     from forecast.models import build_algorithm
     from forecast.models.base import FitContext
@@ -234,7 +277,7 @@ def _train_backtest_save(
                       num_static_real=cfg.num_static_real)
     nonnegative = all(not (e["target"] < 0).any() for e in view)
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
-                     extra_callbacks=extra_callbacks, engine=engine or LocalEngine())
+                     extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
     fit_started = time.perf_counter()
     model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
     fit_seconds = time.perf_counter() - fit_started

@@ -7,7 +7,7 @@ from typing import Any
 from api.aws.catalog import Record
 from api.aws.kit import AwsContext, filtered, operation, page, s3_path, status_fields, times
 from api.aws.wire import AwsError, invalid, not_found
-from resources import Kind, Resource
+from resources import Kind, Resource, Status
 
 #: The target field of each domain (the managed service's dataset domains).
 TARGET_FIELDS = {"RETAIL": "demand", "CUSTOM": "target_value", "INVENTORY_PLANNING": "demand",
@@ -40,8 +40,8 @@ def dataset_view(ctx: AwsContext, name: str, imported: set[str] | None = None) -
     rec = ctx.catalog.get("dataset", name)
     if rec is not None:
         body = rec.body
-        busy = any(ctx.registry.exists(Kind.DATASET, j.body["ours"])
-                   and ctx.registry.get(Kind.DATASET, j.body["ours"]).status.in_flight
+        busy = any(ctx.registry.exists(_kind(j), j.body["ours"])
+                   and ctx.registry.get(_kind(j), j.body["ours"]).status.in_flight
                    for j in import_jobs(ctx, name))
         return {"DatasetArn": ctx.arn("dataset", name), "DatasetName": name, "Domain": body["Domain"],
                 "DatasetType": body["DatasetType"], "DataFrequency": body.get("DataFrequency"),
@@ -129,9 +129,12 @@ def delete_dataset_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
             raise not_found(f"dataset {name!r} does not exist")
         delete_dataset(ctx.state.runtime.workspace, ctx.registry, name)
         return {}
-    for job in import_jobs(ctx, name):
-        if ctx.registry.exists(Kind.DATASET, job.body["ours"]):
-            delete_dataset(ctx.state.runtime.workspace, ctx.registry, job.body["ours"])  # refused while in use
+    from resources.lifecycle import delete_resource
+
+    jobs = import_jobs(ctx, name)
+    for job in sorted(jobs, key=lambda j: _kind(j) != Kind.IMPORT):  # the increments first, then what they add to
+        if ctx.registry.exists(_kind(job), job.body["ours"]):
+            delete_resource(ctx.registry, ctx.state.runtime.workspace, _kind(job), job.body["ours"])  # refused in use
         ctx.catalog.delete("import_job", job.name)
     ctx.catalog.delete("dataset", name)
     return {}
@@ -219,8 +222,7 @@ def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, A
     rec = ctx.catalog.get("dataset", dataset)
     if rec is None:
         raise not_found(f"dataset {dataset!r} does not exist (or was not created with CreateDataset)")
-    if p.get("ImportMode", "FULL") != "FULL":
-        raise invalid("ImportMode INCREMENTAL is not supported: import the full history (FULL)")
+    mode = p.get("ImportMode", "FULL")
     if p.get("UseGeolocationForTimeZone"):
         raise invalid("UseGeolocationForTimeZone is not supported; give TimeZone")
     job = p["DatasetImportJobName"]
@@ -241,12 +243,44 @@ def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, A
                       timezone=p.get("TimeZone"), column_names=names if fmt == "CSV" else None)
     if ctx.catalog.get("import_job", f"{dataset}/{job}") is not None:
         raise AwsError("ResourceAlreadyExistsException", f"import job {job!r} of dataset {dataset!r} already exists")
+    request = {k: v for k, v in p.items() if k != "Tags"}
+    if mode == "INCREMENTAL":
+        from datasets.increments import register_increment
+
+        into = latest_import(ctx, dataset)
+        if into is None:
+            raise AwsError("ResourceInUseException", f"dataset {dataset!r} has no ACTIVE import to add to; "
+                           "import its history first (ImportMode FULL)")
+        register_increment(ctx.registry, ours, into, source, long=long)
+        ctx.catalog.put("import_job", f"{dataset}/{job}", {"dataset": dataset, "job": job, "ours": ours,
+                                                            "kind": Kind.IMPORT.value, "into": into,
+                                                            "request": request})
+        ctx.start(Kind.IMPORT, ours)
+        return {"DatasetImportJobArn": ctx.arn("dataset-import-job", dataset, job)}
     register_import(ctx.registry, ours, source, freq=pandas_freq(body["DataFrequency"]) if kind != "metadata" else None,
                     layout="long", long=long, source_options=settings.storage_options(source))
     ctx.catalog.put("import_job", f"{dataset}/{job}", {"dataset": dataset, "job": job, "ours": ours,
-                                                        "request": {k: v for k, v in p.items() if k != "Tags"}})
+                                                        "request": request})
     ctx.start(Kind.DATASET, ours)
     return {"DatasetImportJobArn": ctx.arn("dataset-import-job", dataset, job)}
+
+
+def latest_import(ctx: AwsContext, dataset: str) -> str | None:
+    """The dataset of ours that the latest ACTIVE full import of AWS dataset ``dataset`` made (an
+    incremental import adds to it), if any."""
+    made = [j.body["ours"] for j in import_jobs(ctx, dataset) if _kind(j) == Kind.DATASET]
+    active = [ctx.registry.get(Kind.DATASET, n) for n in made if ctx.registry.exists(Kind.DATASET, n)]
+    active = [r for r in active if r.status == Status.ACTIVE]
+    return max(active, key=lambda r: r.created_at).name if active else None
+
+
+def _kind(rec: Record) -> Kind:
+    """What an import job record made: a dataset (FULL), or an import into one (INCREMENTAL)."""
+    return Kind(rec.body.get("kind", Kind.DATASET.value))
+
+
+def _mode(rec: Record) -> str:
+    return "INCREMENTAL" if _kind(rec) == Kind.IMPORT else "FULL"
 
 
 def _import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
@@ -254,7 +288,7 @@ def _import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
     rec = ctx.catalog.get("import_job", f"{dataset}/{job}")
     if rec is None:
         raise not_found(f"import job {job!r} of dataset {dataset!r} does not exist")
-    return rec, ctx.resource(Kind.DATASET, rec.body["ours"], "dataset import")
+    return rec, ctx.resource(_kind(rec), rec.body["ours"], "dataset import")
 
 
 @operation("DescribeDatasetImportJob")
@@ -264,19 +298,19 @@ def describe_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str,
     return {"DatasetImportJobName": rec.body["job"], "DatasetImportJobArn": p["DatasetImportJobArn"],
             "DatasetArn": req["DatasetArn"], "TimestampFormat": req.get("TimestampFormat"),
             "TimeZone": req.get("TimeZone"), "DataSource": req["DataSource"], "Format": req.get("Format", "CSV"),
-            "ImportMode": "FULL", **status_fields(r), **times(r)}
+            "ImportMode": _mode(rec), **status_fields(r), **times(r)}
 
 
 @operation("ListDatasetImportJobs")
 def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     out = []
     for rec in ctx.catalog.list("import_job"):
-        if not ctx.registry.exists(Kind.DATASET, rec.body["ours"]):
+        if not ctx.registry.exists(_kind(rec), rec.body["ours"]):
             continue
-        r = ctx.registry.get(Kind.DATASET, rec.body["ours"])
+        r = ctx.registry.get(_kind(rec), rec.body["ours"])
         out.append({"DatasetImportJobArn": ctx.arn("dataset-import-job", rec.body["dataset"], rec.body["job"]),
                     "DatasetImportJobName": rec.body["job"], "DataSource": rec.body["request"]["DataSource"],
-                    "ImportMode": "FULL", "DatasetArn": rec.body["request"]["DatasetArn"], **status_fields(r), **times(r)})
+                    "ImportMode": _mode(rec), "DatasetArn": rec.body["request"]["DatasetArn"], **status_fields(r), **times(r)})
     # DatasetArn is for the filters; the summary shape leaves it out on the wire
     return page(filtered(out, p.get("Filters"), {"DatasetArn", "Status"}), p, "DatasetImportJobs")
 
@@ -284,11 +318,15 @@ def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
 @operation("DeleteDatasetImportJob")
 def delete_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from datasets import delete_dataset
+    from resources.lifecycle import delete_resource
 
     rec, r = _import_job(ctx, p["DatasetImportJobArn"])
     if r.status.in_flight:
         raise AwsError("ResourceInUseException", f"import job {rec.body['job']!r} is {r.status.value}")
-    delete_dataset(ctx.state.runtime.workspace, ctx.registry, rec.body["ours"])
+    if _kind(rec) == Kind.IMPORT:  # the version it made stays in the dataset
+        delete_resource(ctx.registry, ctx.state.runtime.workspace, Kind.IMPORT, rec.body["ours"])
+    else:
+        delete_dataset(ctx.state.runtime.workspace, ctx.registry, rec.body["ours"])
     ctx.catalog.delete("import_job", rec.name)
     return {}
 

@@ -170,10 +170,10 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
 @operation("CreateAutoPredictor")
 def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["PredictorName"]
+    if p.get("ExplainPredictor") or p.get("TimeAlignmentBoundary"):
+        raise invalid("ExplainPredictor and TimeAlignmentBoundary are not supported by this service")
     if p.get("ReferencePredictorArn"):
-        raise invalid("ReferencePredictorArn (retraining) is not supported: create a new predictor")
-    if p.get("ExplainPredictor") or p.get("MonitorConfig") or p.get("TimeAlignmentBoundary"):
-        raise invalid("ExplainPredictor, MonitorConfig and TimeAlignmentBoundary are not supported by this service")
+        return _retrain(ctx, name, p)
     for field in ("DataConfig", "ForecastHorizon", "ForecastFrequency"):
         if field not in p:
             raise invalid(f"{field} is required")
@@ -189,6 +189,26 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
                         {"IsAutoPredictor": True, "ForecastTypes": types,
                          **{k: p.get(k) for k in ("ForecastFrequency", "ForecastDimensions", "DataConfig",
                                                   "OptimizationMetric")}})
+    return {"PredictorArn": ctx.arn("predictor", name)}
+
+
+def _retrain(ctx: AwsContext, name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """CreateAutoPredictor with ReferencePredictorArn: the reference's configuration trained again
+    on the latest data of its dataset group (the managed service's retraining)."""
+    from forecast.predictors import register_retrain
+
+    (reference,) = ctx.names(p["ReferencePredictorArn"], "predictor")
+    if not ctx.registry.exists(Kind.PREDICTOR, reference):
+        raise not_found(f"predictor {reference!r} does not exist")
+    if set(p) - {"PredictorName", "ReferencePredictorArn", "Tags", "MonitorConfig"}:
+        raise invalid("a retraining (ReferencePredictorArn) takes the reference's configuration: give only "
+                      "PredictorName and ReferencePredictorArn")
+    record = ctx.catalog.get("predictor", reference)
+    register_retrain(ctx.registry, name, reference=reference)
+    ctx.catalog.delete("predictor", name)
+    ctx.catalog.put("predictor", name, {**(record.body if record else {"IsAutoPredictor": True}),
+                                        "ReferencePredictorArn": p["ReferencePredictorArn"]})
+    ctx.start(Kind.PREDICTOR, name)
     return {"PredictorArn": ctx.arn("predictor", name)}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -167,6 +168,40 @@ def create(
     console.print(f"predictor {name!r} is ACTIVE: {_summary(resource.result)}", highlight=False)
     for note in resource.result["training"].get("notes", []):
         console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(_accuracy_table(resource.result))
+
+
+@app.command()
+@handle_errors
+def retrain(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="name for the new predictor")],
+    reference: Annotated[str, typer.Option("--from", help="ACTIVE predictor whose configuration to train again")],
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help=escape(
+        "dataset to train on [default: the reference's, at its latest version]"))] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Train the configuration of predictor --from again on the latest version of its dataset.
+
+    DeepAR (alone or in auto) starts from the reference's network and trains a quarter of its
+    epochs; the statistical models fit the new histories; auto chooses its weights again on the
+    new validation window. The new predictor names its reference in describe."""
+    from forecast.models.deepar_training import retrain_epochs
+    from forecast.predictors import retrain_predictor
+
+    rt = runtime(ctx)
+    ref = rt.registry.get_active(Kind.PREDICTOR, reference)
+    hp = Hyperparameters.model_validate(ref.spec["hyperparameters"])
+    with _training_progress(name, retrain_epochs(hp.epochs) if hp.uses_deepar else 0) as (on_epoch, on_phase):
+        resource = retrain_predictor(rt.workspace, rt.registry, name, reference=reference, dataset=dataset,
+                                     on_epoch=on_epoch, on_phase=on_phase, precision=rt.settings.inference_precision,
+                                     memory_limit_mb=rt.settings.max_training_memory_mb,
+                                     engine=rt.settings.job_engine())
+    if json_output:
+        print_json(view(resource))
+        return
+    console.print(f"predictor {name!r} (retrained from {reference!r}) is ACTIVE: {_summary(resource.result)}",
+                  highlight=False)
     console.print(_accuracy_table(resource.result))
 
 

@@ -57,6 +57,9 @@ class FitContext:
     extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)
     notes: list[str] = field(default_factory=list)  # what fitting wants the user to know
     engine: Engine = field(default_factory=LocalEngine)  # where per-series fits and DeepAR's training run
+    #: retraining: the reference predictor's model of this algorithm, whose learned state a fit may
+    #: start from (DeepAR's weights); ``None`` trains from scratch
+    reference: Model | None = None
 
     def phase(self, name: str) -> None:
         if self.on_phase is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from forecast.config import ResolvedConfig
 from forecast.data import Entry, truncate
+from forecast.errors import TrainingError
 from forecast.models.base import Algorithm, EpochCallback, FitContext, Model
 from forecast.models.deepar import DeepARModel
 
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
 
 #: :meth:`DeepARAlgorithm.update` trains on at this fraction of the training's learning rate.
 UPDATE_LEARNING_RATE_FACTOR = 0.1
+#: A retraining that starts from a reference network runs this share of ``epochs`` (at least 1).
+RETRAIN_EPOCH_SHARE = 0.25
+
+
+def retrain_epochs(epochs: int) -> int:
+    """Epochs of a retraining from a reference network (see :data:`RETRAIN_EPOCH_SHARE`)."""
+    return max(1, round(epochs * RETRAIN_EPOCH_SHARE))
 
 
 class DeepARAlgorithm(Algorithm):
@@ -28,9 +36,22 @@ class DeepARAlgorithm(Algorithm):
         use_validation = hp.early_stopping_patience is not None
         fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
         ctx.phase("training")
-        trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
-                         on_epoch=ctx.on_epoch)
+        start_from, epochs = None, None
+        if isinstance(ctx.reference, DeepARModel):
+            start_from, epochs = ctx.reference.predictor, retrain_epochs(hp.epochs)
+        try:
+            trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
+                             on_epoch=ctx.on_epoch, start_from=start_from, max_epochs=epochs)
+        except TrainingError as e:
+            if start_from is None or "size mismatch" not in str(e):
+                raise
+            ctx.notes.append("deepar: the reference's network does not fit this data's features (a new category or "
+                             "feature); trained from scratch")
+            start_from = None
+            trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
+                             on_epoch=ctx.on_epoch)
         training = {
+            "started_from_reference": start_from is not None,
             "epochs_run": len(trained.history),
             "best_epoch": trained.best_epoch,
             "weights_from_epochs": list(trained.weights_from),

@@ -38,6 +38,7 @@ equally, and with none at all the item gets seasonal naive. Every drop is counte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -296,7 +297,8 @@ class EnsembleAlgorithm(Algorithm):
                 left_out[name] = (f"the series are too short to train it before the validation window "
                                   f"(context {self.cfg.context_length} + horizon {h})")
                 continue
-            fitted[name] = algorithm.fit(inner, ctx, keep_fits=False)
+            reference = ctx.reference.members.get(name) if isinstance(ctx.reference, EnsembleModel) else None
+            fitted[name] = algorithm.fit(inner, dataclasses.replace(ctx, reference=reference), keep_fits=False)
         if not fitted:
             raise HyperparameterError("auto: no member could be fitted: " + "; ".join(f"{n}: {why}" for n, why in left_out.items()))
         if not scored:

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.deps import StateDep
 from api.http.routes._common import NameParam, resource_router
@@ -11,6 +12,7 @@ from api.http.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from api.params import key_values
 from forecast.predictors import BacktestReport
 from resources import Kind
+from resources.registry import NAME_PATTERN
 
 router = resource_router(Kind.PREDICTOR, list_route=False)  # listed with filters and sorting (below)
 
@@ -30,6 +32,27 @@ def read_predictors(
     found = find_predictors(state.runtime.registry, filters=filters, sort_by=sort_by, descending=descending)
     items = [ResourcePublic.of(r) for r in found]
     return ResourcesPublic(data=items, count=len(items))
+
+
+class RetrainRequest(BaseModel):
+    """A retraining of a predictor: the new predictor's name, and the dataset (default: the
+    reference's, at its latest version)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    dataset: str | None = Field(None, pattern=NAME_PATTERN.pattern)
+
+
+@router.post("/{name}/retrain", status_code=202)
+def retrain_predictor_route(name: NameParam, body: RetrainRequest, state: StateDep) -> ResourcePublic:
+    """Train predictor ``name``'s configuration again on its dataset's latest version, starting
+    from what it learned (``forecast predictors retrain NEW --from NAME``)."""
+    from forecast.predictors import register_retrain
+
+    r = register_retrain(state.runtime.registry, body.name, reference=name, dataset=body.dataset)
+    state.jobs.start(Kind.PREDICTOR, r.name)
+    return ResourcePublic.of(r)
 
 
 @router.get("/{name}/backtest")
