@@ -52,7 +52,7 @@ from datasets.versions import (
     write_merged,
 )
 from resources.errors import ConflictError, InvalidInputError, ServiceError
-from resources.kinds import JobContext
+from resources.kinds import JobContext, announce_new_data
 from resources.lifecycle import building, throttled_progress
 from resources.registry import Kind, Registry, Resource, Status
 from resources.workspace import Workspace
@@ -182,8 +182,10 @@ def run_increment(workspace: Workspace, registry: Registry, name: str, *, source
             commit = _commit_metadata if metadata else _commit_series
             version = commit(workspace, registry, ds.name, name, job.spec["source"], rel, delta, storage, table)
             registry.set_partial(Kind.IMPORT, name, None)  # the delta is the dataset's now
-            return registry.update(Kind.IMPORT, name, status=Status.ACTIVE,
-                                   result={"version": version.number, **version.public()})
+        problems = announce_new_data(JobContext(workspace, registry), ds.name)
+        return registry.update(Kind.IMPORT, name, status=Status.ACTIVE,
+                               result={"version": version.number, **version.public(),
+                                       **({"watchers": problems} if problems else {})})
     except InvalidInputError:
         if not registered:
             registry.delete(Kind.IMPORT, name)

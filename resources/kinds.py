@@ -91,6 +91,9 @@ class KindDeclaration:
     columns: Sequence[Column] = ()
     #: what a delete tells the user beyond "deleted" (an export's files stay at the destination)
     on_delete: str = ""
+    #: ``"module:function"`` of ``react(ctx, dataset)``, called after a dataset gets a new version
+    #: (an incremental import): a monitor evaluates the forecasts the new actuals cover
+    on_new_data: str = ""
 
     def job_function(self) -> Callable[[JobContext, str], Resource]:
         """The job function, imported."""
@@ -133,6 +136,20 @@ def declaration(kind: Kind) -> KindDeclaration:
 def declarations() -> list[KindDeclaration]:
     """Every kind's declaration, in the order of :class:`Kind`."""
     return [declaration(k) for k in Kind]
+
+
+def announce_new_data(ctx: JobContext, dataset: str) -> list[str]:
+    """Tell every kind that reacts to new data (``on_new_data``) that ``dataset`` has a new
+    version; a reaction that fails is reported (the returned messages), never raised: the data has
+    landed whatever its watchers make of it."""
+    problems = []
+    for d in declarations():
+        if d.on_new_data:
+            try:
+                _imported(d.on_new_data)(ctx, dataset)
+            except Exception as e:  # noqa: BLE001 -- a watcher's failure must not undo an import
+                problems.append(f"{d.plural}: {type(e).__name__}: {e}")
+    return problems
 
 
 def used_by(kind: Kind) -> list[str]:

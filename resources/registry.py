@@ -72,6 +72,7 @@ class Kind(StrEnum):
     FORECAST = "forecast", "forecast.forecast_kind"
     EXPORT = "export", "exports.export_kind"
     IMPORT = "import", "datasets.import_kind"
+    MONITOR = "monitor", "forecast.monitor_kind"
 
 
 class Resource(BaseModel):

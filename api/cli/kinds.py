@@ -35,12 +35,12 @@ def kind_group(kind: Kind) -> typer.Typer:
         return group
     group = typer.Typer(help=d.summary, no_args_is_help=True)
     if d.register:
-        _add_create(group, kind)
+        add_create(group, kind)
     add_resource_commands(group, kind)
     return group
 
 
-def _add_create(group: typer.Typer, kind: Kind) -> None:
+def add_create(group: typer.Typer, kind: Kind) -> None:
     d = declaration(kind)
 
     @group.command(help=f"Create {d.a}: register it, then run {d.job} here to its end.")

@@ -1,0 +1,246 @@
+"""Monitors: a predictor's forecasts evaluated against the actuals that arrive after them.
+
+When an import brings actuals for the horizon of an ACTIVE forecast made from a monitored
+predictor, the monitor evaluates that forecast on the window where both exist: wQL at each of
+its quantiles, mean wQL, WAPE, RMSE, MASE, MAPE and coverage (:func:`forecast.metrics.accuracy`,
+the backtest's own metrics), overall and per item. Each evaluation is kept (the monitor's
+``result.evaluations``, per item in a Parquet file beside it) and compared with the predictor's
+backtest: it is *flagged* when the live mean wQL exceeds the backtest's by the monitor's ratio.
+
+Conventions, as in the backtest: the point forecast is the ``mean`` column when the forecast has
+one, else ``p50``; the median is ``p50`` when present, else the point forecast; MASE scales each
+item's error by its in-sample seasonal naive error over the history before the forecast starts;
+coverage at ``q`` is the share of actuals strictly below the ``q`` quantile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from datasets import dataset_at, series_key
+from datasets.long_rows import period_ordinals
+from forecast.config import seasonal_period
+from forecast.data import load_entries_iter
+from forecast.metrics import Accuracy, accuracy, seasonal_scale
+from forecast.monitor_kind import MonitorCreate
+from forecast.predictor_kind import predictor_metrics
+from forecast.store import forecast_timestamps, iter_forecast_batches
+from resources import Kind, NotFoundError, Registry, Resource, Status, Workspace
+from resources.kinds import JobContext
+
+ITEMS_FILE = "items.parquet"
+
+
+class Evaluation(BaseModel):
+    """One evaluation of one forecast."""
+
+    number: int
+    created_at: datetime
+    forecast: str
+    dataset_version: int
+    window_start: datetime | None
+    window_end: datetime | None
+    items_evaluated: int
+    points: int
+    wql: dict[str, float | None]
+    mean_wql: float | None
+    wape: float | None
+    rmse: float | None
+    mase: float | None
+    mape: float | None
+    coverage: dict[str, float | None]
+    backtest_mean_wql: float | None
+    ratio: float | None
+    flagged: bool
+    items_file: str | None = None
+
+
+def register_monitor(registry: Registry, name: str, predictor: str, ratio: float = 1.5) -> Resource:
+    """Register monitor ``name`` of ``predictor`` (which must exist)."""
+    registry.require_free(Kind.MONITOR, name)
+    if not registry.exists(Kind.PREDICTOR, predictor):
+        raise NotFoundError(f"predictor {predictor!r} not found")
+    return registry.create(Kind.MONITOR, name, status=Status.CREATE_PENDING,
+                           spec={"predictor": predictor, "ratio": ratio}, result={"state": "ACTIVE", "evaluations": []})
+
+
+def register_monitor_job(ctx: JobContext, spec: MonitorCreate) -> Resource:
+    return register_monitor(ctx.registry, spec.name, spec.predictor, spec.ratio)
+
+
+def run_monitor_job(ctx: JobContext, name: str) -> Resource:
+    """A new monitor is ``ACTIVE`` at once; its predictor's forecasts are evaluated on what actuals
+    exist already."""
+    r = ctx.registry.get(Kind.MONITOR, name)
+    ctx.registry.update(Kind.MONITOR, name, status=Status.ACTIVE, artifact=monitor_folder(r), result=r.result)
+    evaluate_monitor(ctx.workspace, ctx.registry, name)
+    return ctx.registry.get(Kind.MONITOR, name)
+
+
+def create_monitor(workspace: Workspace, registry: Registry, name: str, predictor: str, ratio: float = 1.5) -> Resource:
+    register_monitor(registry, name, predictor, ratio)
+    return run_monitor_job(JobContext(workspace, registry), name)
+
+
+def set_state(registry: Registry, name: str, state: str) -> Resource:
+    """``STOPPED``: imports no longer evaluate; ``ACTIVE``: they do again."""
+    r = registry.get_active(Kind.MONITOR, name)
+    return registry.update(Kind.MONITOR, name, result={**r.result, "state": state})
+
+
+def evaluate_new_data(ctx: JobContext, dataset: str) -> None:
+    """The monitor kind's reaction to a new version of ``dataset``: every ACTIVE monitor whose
+    predictor's forecasts read it evaluates them."""
+    for m in ctx.registry.list(Kind.MONITOR):
+        if m.status == Status.ACTIVE and m.result.get("state", "ACTIVE") == "ACTIVE":
+            evaluate_monitor(ctx.workspace, ctx.registry, m.name, dataset=dataset)
+
+
+def evaluate_monitor(workspace: Workspace, registry: Registry, name: str, *, dataset: str | None = None) -> list[Evaluation]:
+    """Evaluate each ACTIVE forecast of the monitor's predictor (of ``dataset``, if given) whose
+    window holds more actuals than at its last evaluation; the new evaluations."""
+    monitor = registry.get_active(Kind.MONITOR, name)
+    predictor = registry.get(Kind.PREDICTOR, monitor.spec["predictor"])
+    backtest = predictor_metrics(predictor.result.get("metrics") or {}).get("mean_wql")
+    done: dict[str, int] = {}
+    for e in monitor.result.get("evaluations") or []:
+        done[e["forecast"]] = max(done.get(e["forecast"], 0), e["points"])
+    new = []
+    for f in registry.list(Kind.FORECAST):
+        if f.status != Status.ACTIVE or f.spec.get("predictor") != predictor.name:
+            continue
+        if dataset is not None and f.spec.get("dataset") != dataset:
+            continue
+        found = evaluate_forecast(workspace, registry, f)
+        if found is None or found[0].num_points <= done.get(f.name, 0):
+            continue
+        overall, items, window, version = found
+        number = len(monitor.result.get("evaluations") or []) + len(new) + 1
+        ratio = overall.mean_wql / backtest if overall.mean_wql is not None and backtest else None
+        path = f"{monitor.artifact}/evaluation-{number}-{ITEMS_FILE}"
+        with workspace.open(path, "wb") as out:
+            pq.write_table(items, out, compression="zstd")
+        new.append(Evaluation(
+            number=number, created_at=datetime.now(UTC), forecast=f.name, dataset_version=version,
+            window_start=window[0], window_end=window[1], items_evaluated=overall.num_items,
+            points=overall.num_points, wql=overall.wql, mean_wql=overall.mean_wql, wape=overall.wape,
+            rmse=overall.rmse, mase=overall.mase, mape=overall.mape, coverage=overall.coverage,
+            backtest_mean_wql=backtest, ratio=ratio,
+            flagged=ratio is not None and ratio > float(monitor.spec.get("ratio", 1.5)), items_file=path))
+    if new:
+        latest = registry.get(Kind.MONITOR, name)
+        registry.update(Kind.MONITOR, name, result={
+            **latest.result, "evaluations": [*(latest.result.get("evaluations") or []),
+                                             *(e.model_dump(mode="json") for e in new)]})
+    return new
+
+
+def monitor_folder(monitor: Resource) -> str:
+    return f"monitors/{monitor.name}-{monitor.created_at.strftime('%Y%m%dT%H%M%S%f')}"
+
+
+def evaluate_forecast(workspace: Workspace, registry: Registry, forecast: Resource
+                      ) -> tuple[Accuracy, pa.Table, tuple[datetime | None, datetime | None], int] | None:
+    """Forecast ``forecast`` against the latest version of its dataset on the steps where both
+    exist: overall accuracy, per-item rows, the window and the version; ``None`` when no actual
+    has arrived for its horizon."""
+    ds = dataset_at(registry.get_active(Kind.DATASET, forecast.spec["dataset"]))
+    freq = str(ds.spec["freq"])
+    dims = list(forecast.result.get("dimensions") or [])
+    columns = list(forecast.result["columns"])
+    quantiles = sorted((float(c[1:]) / 100, c) for c in columns if c != "mean")
+    if not quantiles and "mean" not in columns:
+        return None
+    history = {str(e["item_id"]): e for e in load_entries_iter(workspace, ds)}
+    m = max(1, seasonal_period(freq))
+    ys, qs, means, medians, scales, keys = [], [], [], [], [], []
+    horizon = int(forecast.result["prediction_length"])
+    first_ns = last_ns = None
+    for batch in iter_forecast_batches(workspace, forecast):
+        ids = batch.column("item_id").to_pylist()
+        starts = batch.column("start").cast(pa.int64()).to_numpy()
+        f_ords = period_ordinals(starts, freq)
+        values = {c: batch.column(c).flatten().to_numpy(zero_copy_only=False).reshape(-1, horizon) for c in columns}
+        dim_values = [batch.column(d).to_pylist() for d in dims]
+        for i, item in enumerate(ids):
+            key = series_key(item, {d: v[i] for d, v in zip(dims, dim_values, strict=True)} if dims else None)
+            e = history.get(key)
+            if e is None:
+                continue
+            offset = int(f_ords[i] - e["start"].ordinal)
+            target = e["target"]
+            y = np.full(horizon, np.nan)
+            got = target[max(offset, 0):offset + horizon] if offset + horizon > 0 else target[:0]
+            y[max(-offset, 0):max(-offset, 0) + len(got)] = got
+            if not np.isfinite(y).any():
+                continue
+            point = values["mean"][i] if "mean" in values else values[_median(quantiles)][i]
+            ys.append(y)
+            qs.append(np.stack([values[c][i] for _, c in quantiles]) if quantiles else np.zeros((0, horizon)))
+            means.append(point)
+            medians.append(values["p50"][i] if "p50" in values else point)
+            scales.append(seasonal_scale(target[:max(offset, 0)], m))
+            keys.append((item, [v[i] for v in dim_values]))
+            observed = np.flatnonzero(np.isfinite(y))
+            lo, hi = int(starts[i]), int(starts[i])
+            step_first, step_last = int(observed[0]), int(observed[-1])
+            stamps = forecast_timestamps(lo, horizon, freq)
+            lo, hi = int(stamps[step_first]), int(stamps[step_last])
+            first_ns = lo if first_ns is None else min(first_ns, lo)
+            last_ns = hi if last_ns is None else max(last_ns, hi)
+    if not ys:
+        return None
+    levels = [q for q, _ in quantiles]
+    overall, rows = accuracy(np.stack(ys), np.stack(qs), levels, np.stack(means), np.stack(medians), np.asarray(scales))
+    y = np.stack(ys)
+    table = pa.table({"item_id": [k for k, _ in keys], **{d: [v[j] for _, v in keys] for j, d in enumerate(dims)},
+                      "points": np.isfinite(y).sum(axis=1), **{k: rows[k] for k in ("mean_wql", "wape", "rmse", "mase")}})
+
+    def stamp(ns: int | None) -> datetime | None:
+        return None if ns is None else datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
+
+    return overall, table, (stamp(first_ns), stamp(last_ns)), int(ds.result["version"])
+
+
+def _median(quantiles: list[tuple[float, str]]) -> str:
+    return min(quantiles, key=lambda qc: abs(qc[0] - 0.5))[1]
+
+
+def evaluations(workspace: Workspace, registry: Registry, name: str, *, item: str | None = None,
+                worst: int = 10) -> dict[str, Any]:
+    """A monitor's evaluations, oldest first; with ``item``, that item's figures in each; else the
+    ``worst`` items (by mean wQL) of the latest."""
+    monitor = registry.get(Kind.MONITOR, name)
+    found = [Evaluation.model_validate(e) for e in monitor.result.get("evaluations") or []]
+    out: dict[str, Any] = {"monitor": name, "predictor": monitor.spec["predictor"],
+                           "evaluations": [e.model_dump(mode="json", exclude={"items_file"}) for e in found]}
+    if item is not None:
+        rows = []
+        for e in found:
+            table = _items(workspace, e)
+            match = table.filter(pa.compute.equal(table.column("item_id"), item)) if table is not None else None
+            if match is not None and match.num_rows:
+                rows.append({"evaluation": e.number, "forecast": e.forecast, **match.slice(0, 1).to_pylist()[0]})
+        if not rows:
+            raise NotFoundError(f"item {item!r} is in no evaluation of monitor {name!r}")
+        out["item"] = {"item_id": item, "evaluations": rows}
+    elif found:
+        table = _items(workspace, found[-1])
+        if table is not None:
+            order = np.argsort(-np.nan_to_num(table.column("mean_wql").to_numpy(zero_copy_only=False), nan=-1))
+            out["worst_items"] = table.take(pa.array(order[:worst])).to_pylist()
+    return out
+
+
+def _items(workspace: Workspace, e: Evaluation) -> pa.Table | None:
+    if not e.items_file or not workspace.exists(e.items_file):
+        return None
+    with workspace.open(e.items_file, "rb") as f:
+        return pq.read_table(f)
+
