@@ -35,9 +35,11 @@ def register_export(
     if not 0 < part_size_mb <= 100_000:
         raise InvalidInputError(f"part size must be between 0 and 100000 MB, got {part_size_mb}")
     destination = normalize(destination)
-    if forecast is not None:
-        registry.get_active(Kind.FORECAST, forecast)
-        what = {"forecast": forecast}
+    if forecast is not None:  # an alias is resolved now: the export reads the forecast it pointed at
+        from forecast.aliases import resolve_forecast
+
+        resolved = resolve_forecast(registry, forecast).require_active().name
+        what = {"forecast": resolved, **({"alias": forecast} if resolved != forecast else {})}
     else:
         registry.get_active(Kind.PREDICTOR, str(backtest_of))
         what = {"predictor": str(backtest_of), "backtest": True}

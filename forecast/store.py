@@ -38,7 +38,6 @@ from forecast.types import parse_columns
 from resources import (
     ConflictError,
     InvalidInputError,
-    Kind,
     NotFoundError,
     Registry,
     Resource,
@@ -429,9 +428,11 @@ class ForecastCache:
         fresh = self.fresh(name)
         if fresh is not None:
             return fresh
+        from forecast.aliases import resolve_forecast
+
         hit = self._cache.get(name)
         try:
-            resource = self.registry.get_active(Kind.FORECAST, name)
+            resource = resolve_forecast(self.registry, name).require_active()
         except ConflictError:
             self.drop(name)
             raise

@@ -111,7 +111,7 @@ class KindDeclaration:
 
     @property
     def plural(self) -> str:
-        return f"{self.kind.value}s"
+        return f"{self.noun}es" if self.noun.endswith("s") else f"{self.noun}s"
 
     @property
     def a(self) -> str:

@@ -73,6 +73,7 @@ class Kind(StrEnum):
     EXPORT = "export", "exports.export_kind"
     IMPORT = "import", "datasets.import_kind"
     MONITOR = "monitor", "forecast.monitor_kind"
+    ALIAS = "alias", "forecast.alias_kind"
 
 
 class Resource(BaseModel):
@@ -92,7 +93,7 @@ class Resource(BaseModel):
         else :class:`ConflictError`."""
         if self.status != Status.ACTIVE:
             raise ConflictError(f"{self.kind.value} {self.name!r} is {self.status.value}, not ACTIVE")
-        if self.kind not in (Kind.EXPORT, Kind.IMPORT) and not self.artifact:  # theirs live elsewhere
+        if self.kind not in (Kind.EXPORT, Kind.IMPORT, Kind.ALIAS) and not self.artifact:  # theirs live elsewhere
             raise ConflictError(f"{self.kind.value} {self.name!r} is ACTIVE but has nothing stored")
         return self
 
@@ -265,6 +266,11 @@ class Registry:
                 f" AND COALESCE(json_extract(result, '$.{field}'), 1) = ?",
                 (json.dumps(result, default=str), _now(), kind.value, name, Status.ACTIVE.value, expected))
         return cur.rowcount == 1
+
+    def update_spec(self, kind: Kind, name: str, spec: dict[str, Any], *, result: dict[str, Any]) -> Resource:
+        """Replace a resource's ``spec`` and ``result`` in one row update (an alias moving)."""
+        self._set(kind.value, name, spec=json.dumps(spec, default=str), result=json.dumps(result, default=str))
+        return self.get(kind, name)
 
     def require_free(self, kind: Kind, name: str) -> None:
         """Check that ``name`` is valid and not taken by a resource of ``kind``.

@@ -125,4 +125,51 @@ def plot(
     err_console.print(f"wrote {out}", highlight=False, markup=False)
 
 
+alias_app = typer.Typer(help="Stable names for forecasts: set, move back (roll back), list.", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+
+
+@alias_app.command("set")
+@handle_errors
+def alias_set(
+    ctx: typer.Context,
+    alias: Annotated[str, typer.Argument(help="the stable name clients query")],
+    forecast: Annotated[str, typer.Argument(help="the ACTIVE forecast it names from now on")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Point ALIAS at FORECAST (create or move it): queries, the lookup page and exports given
+    ALIAS read FORECAST from now on. Setting it to the previous forecast is the rollback."""
+    from forecast.aliases import set_alias
+
+    r = set_alias(runtime(ctx).registry, alias, forecast)
+    if json_output:
+        print_json(declaration(Kind.ALIAS).view(r))
+        return
+    history = r.result.get("history") or []
+    before = f" (was {history[-2]['forecast']!r})" if len(history) > 1 else ""
+    console.print(f"alias {alias!r} -> forecast {forecast!r}{before}", highlight=False, markup=False)
+
+
+@alias_app.command("list")
+@handle_errors
+def alias_list(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Every alias and the forecast it names."""
+    aliases = runtime(ctx).registry.list(Kind.ALIAS)
+    if json_output:
+        print_json([declaration(Kind.ALIAS).view(r) for r in aliases])
+        return
+    for r in aliases:
+        console.print(f"{r.name} -> {r.spec['forecast']}", highlight=False, markup=False)
+
+
+@alias_app.command("delete")
+@handle_errors
+def alias_delete(ctx: typer.Context, alias: str) -> None:
+    """Delete ALIAS (the forecast stays)."""
+    from resources.lifecycle import delete_resource
+
+    rt = runtime(ctx)
+    delete_resource(rt.registry, rt.workspace, Kind.ALIAS, alias)
+
+
 add_resource_commands(app, Kind.FORECAST)

@@ -63,5 +63,5 @@ class FastItemQuery:
             columns = loaded.select_columns(types)
         except ValueError:
             return None
-        return orjson.dumps({"forecast": name, **loaded.item(item_id, columns=columns)},
+        return orjson.dumps({"forecast": loaded.name, **loaded.item(item_id, columns=columns)},
                             option=orjson.OPT_SERIALIZE_NUMPY)

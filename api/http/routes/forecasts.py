@@ -81,7 +81,7 @@ async def read_items(
             missing.append(i)
     if not items:
         raise NotFoundError(f"none of the item(s) {', '.join(map(repr, missing[:10]))} is in forecast {name!r}")
-    return _json({"forecast": name, "items": items, "missing": missing})
+    return _json({"forecast": loaded.name, "items": items, "missing": missing})
 
 
 @router.get("/{name}/item-ids")
@@ -185,7 +185,7 @@ async def read_item(
                                          filters=dimension_filters(request))
     if wants_csv(request):
         return item_csv(loaded, result)
-    return _json({"forecast": name, **result})
+    return _json({"forecast": loaded.name, **result})
 
 
 @router.post("/{name}/query", response_class=JSONBytes, response_model=ItemForecast)
@@ -200,4 +200,4 @@ async def query_forecast(name: NameParam, body: ForecastQuery, state: StateDep) 
     lo, hi = parse_bounds(body.start, body.end)
     result: dict[str, Any] = loaded.item(item_id, columns=loaded.select_columns(body.types), start=lo, end=hi,
                                          filters=filters)
-    return _json({"forecast": name, **result})
+    return _json({"forecast": loaded.name, **result})
