@@ -7,6 +7,7 @@ cap, so a user sees all that is wrong with a file in one go.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -308,7 +309,14 @@ class RecordValidator(ProblemLog):
 
 
 def end_of_series(start: pd.Timestamp, periods: int, freq: str) -> pd.Timestamp | None:
-    """The start of the period ``periods`` after ``start``'s, or ``None`` past pandas' range."""
+    """The start of the period ``periods`` after ``start``'s, or ``None`` past pandas' range
+    (memoised: series of one source mostly share their start and length, and pandas' period
+    arithmetic costs tens of microseconds a call)."""
+    return _end_of_series(start, periods, freq)
+
+
+@functools.lru_cache(maxsize=4096)
+def _end_of_series(start: pd.Timestamp, periods: int, freq: str) -> pd.Timestamp | None:
     import warnings
 
     try:

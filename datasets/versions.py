@@ -357,6 +357,7 @@ def apply_increment(previous: pa.Table, delta: pa.Table, freq: str) -> tuple[pa.
     overlapping: list[str] = []
     new_rows: dict[str, int] = {}  # a key's row in ``delta`` (the first), for series new to the dataset
     new_state: dict[str, dict[str, int]] = {}
+    moved: dict[int, int] = {}  # rows whose series now starts earlier: their new first ordinal
     for i, key in enumerate(delta_keys):
         j = where.get(key)
         if j is None and key not in new_state:
@@ -387,10 +388,13 @@ def apply_increment(previous: pa.Table, delta: pa.Table, freq: str) -> tuple[pa.
             overlapping.append(key)
         if j is not None:
             updated += 1
-            cols[START][j] = _ns_of(first, freq)
+            if first != p_ord[j]:
+                moved[j] = first
             cols["length"][j], cols["feat_length"][j] = state["length"], state["feat"]
             cols["cells"][j], cols["missing"][j] = state["cells"], state["missing"]
             p_ord[j] = first
+    if moved:
+        cols[START][list(moved)] = _starts_ns(np.fromiter(moved.values(), np.int64, len(moved)), freq)
     old = pa.table({ITEM_ID: previous.column(ITEM_ID), DIMENSIONS: previous.column(DIMENSIONS),
                     **{c: pa.array(v, pa.int64()) for c, v in cols.items()}, CAT: previous.column(CAT)},
                    schema=INDEX_SCHEMA)
@@ -398,7 +402,7 @@ def apply_increment(previous: pa.Table, delta: pa.Table, freq: str) -> tuple[pa.
         take = delta.take(pa.array(list(new_rows.values()), pa.int64()))
         states = list(new_state.values())
         fresh = pa.table({ITEM_ID: take.column(ITEM_ID), DIMENSIONS: take.column(DIMENSIONS),
-                          START: pa.array([_ns_of(s["ord"], freq) for s in states], pa.int64()),
+                          START: pa.array(_starts_ns(np.array([s["ord"] for s in states], np.int64), freq)),
                           "length": pa.array([s["length"] for s in states], pa.int64()),
                           "feat_length": pa.array([s["feat"] for s in states], pa.int64()),
                           "cells": pa.array([s["cells"] for s in states], pa.int64()),
@@ -409,10 +413,11 @@ def apply_increment(previous: pa.Table, delta: pa.Table, freq: str) -> tuple[pa.
                           items_updated=updated, gap_points=gaps, overlapping=overlapping)
 
 
-def _ns_of(ordinal: int, freq: str) -> int:
+def _starts_ns(ordinals: np.ndarray, freq: str) -> np.ndarray:
+    """The start timestamps (ns) of periods given by their ordinals."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return int(pd.Period._from_ordinal(ordinal, freq=pd.tseries.frequencies.to_offset(freq)).start_time.value)
+        return np.asarray(pd.PeriodIndex.from_ordinals(ordinals, freq=freq).start_time.asi8, dtype=np.int64)
 
 
 def recount_missing(workspace: Workspace, storage: Storage, freq: str, index: pa.Table, keys: list[str]) -> pa.Table:

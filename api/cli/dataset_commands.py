@@ -270,6 +270,9 @@ def sample(
     out: Annotated[Path, typer.Argument(help="file to write: JSON lines, or CSV with --format long (.gz to compress)")],
     format_: Annotated[str, typer.Option("--format", help="jsonlines (DeepAR records) or long (CSV rows: item_id, "
                                          "dimensions, timestamp, target_value; related series beside it)")] = "jsonlines",
+    hold_back: Annotated[int, typer.Option(min=0, help="JSON lines: leave each series' last N points out of OUT and "
+                                           "write them to OUT's name with -next (next week's actuals, to import "
+                                           "with --mode incremental)")] = 0,
 ) -> None:
     """Write a real, bundled dataset (offline), to try the service with."""
     from datasets.samples import SAMPLES, write_long_sample, write_sample
@@ -281,6 +284,8 @@ def sample(
     freq, horizon, _, description = SAMPLES[name]
     if format_ == "jsonlines":
         n = write_sample(name, out)
+        if hold_back:
+            _hold_back(out, hold_back, freq)
         err_console.print(f"wrote {n} series to {out}: {description}; use --freq {freq} (suggested horizon {horizon})",
                           highlight=False, markup=False)
         return
@@ -291,6 +296,25 @@ def sample(
     hint = f"--freq {freq}" + (f" --dimensions {','.join(dims)}" if dims else "")
     err_console.print(f"{description}; import with {hint} (suggested horizon {horizon})", highlight=False,
                       markup=False)
+
+
+def _hold_back(out: Path, n: int, freq: str) -> Path:
+    """Move each series' last ``n`` points of JSON-lines file ``out`` to ``<out>-next<suffix>``."""
+    import json
+
+    import pandas as pd
+
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    if any(len(r["target"]) <= n for r in rows):
+        raise InvalidInputError(f"--hold-back {n}: some series have no more than {n} points")
+    nxt = out.with_name(f"{out.stem}-next{out.suffix}")
+    with out.open("w") as head, nxt.open("w") as tail:
+        for r in rows:
+            start = (pd.Period(r["start"], freq=freq) + len(r["target"]) - n).start_time
+            head.write(json.dumps({**r, "target": r["target"][:-n]}) + "\n")
+            tail.write(json.dumps({"item_id": r["item_id"], "start": str(start), "target": r["target"][-n:]}) + "\n")
+    err_console.print(f"held back the last {n} points of each series in {nxt}", highlight=False, markup=False)
+    return nxt
 
 
 def long_dimensions(name: str) -> list[str]:
