@@ -122,15 +122,15 @@ def _die_midway(kind: str, home: str, registry: str, dest: str) -> None:
     os.environ["FORECAST_HOME"], os.environ["FORECAST_REGISTRY"] = home, registry
     rt = build_runtime(Settings(home=home, registry=registry))
     if kind == "dataset":
-        from datasets import catalog
+        from datasets import catalog, versions
 
-        original_write = catalog.ParquetSink.write
+        original_write = versions.IndexingSink.write
 
         def write_then_die(self: Any, *a: Any, **k: Any) -> None:
             original_write(self, *a, **k)
             os._exit(9)  # part of the stored copy is written
 
-        catalog.ParquetSink.write = write_then_die  # type: ignore[method-assign]
+        versions.IndexingSink.write = write_then_die  # type: ignore[method-assign]
         source = Path(home).parent / "tq.jsonl"  # the world's source file
         catalog.import_dataset(rt.workspace, rt.registry, "killed", str(source), freq="Q")
     elif kind == "forecast":
