@@ -137,6 +137,8 @@ def _scan_and_store(workspace: Workspace, rel: str, source: str, *, freq: str | 
     if long is not None and long.type == DatasetType.METADATA:
         summary, table = scan()
         assert table is not None
+        with workspace.open(f"{rel}/{METADATA_FILE}", "wb") as f:
+            pq.write_table(table, f, compression="zstd")
         return summary, Storage(base="", metadata=f"{rel}/{METADATA_FILE}", base_rows=table.num_rows,
                                 rows=table.num_rows), table
     with workspace.open(f"{rel}/{file}", "wb") as f:
@@ -213,12 +215,9 @@ def run_import(
 
     try:
         with building(registry, workspace, Kind.DATASET, name, rel, wrap=ServiceError, keep=(InvalidInputError,)):
-            summary, storage, table = _scan_and_store(
+            summary, storage, _ = _scan_and_store(
                 workspace, rel, spec["source"], freq=spec["freq"], long=long, source_options=source_options,
                 max_problems=max_problems, progress=report, partition_bytes=partition_bytes)
-            if table is not None and storage.metadata is not None:
-                with workspace.open(storage.metadata, "wb") as f:
-                    pq.write_table(table, f, compression="zstd")
             manifest = {"name": name, **spec, "summary": summary.model_dump(mode="json")}
             workspace.write_bytes(f"{rel}/{MANIFEST_FILE}", json.dumps(manifest, indent=2).encode())
             first = Version(number=1, created_at=datetime.now(UTC), mode="full", source=spec["source"],

@@ -13,6 +13,7 @@ land, in the order they commit, and the later one wins where they overlap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from datasets.catalog import (
     INDEX_FILE,
+    Conflicts,
     _scan_and_store,
     dataset_summary,
     dataset_type,
@@ -99,7 +101,7 @@ def _long_of(ds: Resource, override: dict[str, Any] | None) -> LongFormat | None
     return base
 
 
-def _conflicts(workspace: Workspace, ds: Resource, summary: DatasetSummary):  # type: ignore[no-untyped-def]
+def _conflicts(workspace: Workspace, ds: Resource, summary: DatasetSummary) -> Conflicts:
     """The checks of a JSON-lines record against the dataset: same feature count, and an existing
     item's ``cat`` unchanged (static attributes do not move between versions)."""
     index = read_index(workspace, dataset_versions(ds)[-1].storage)
@@ -192,17 +194,33 @@ def run_increment(workspace: Workspace, registry: Registry, name: str, *, source
         raise
 
 
-def _swap(registry: Registry, dataset: str, expected: int, version: Version, previous: list[dict[str, Any]]) -> bool:
-    return registry.swap_result(Kind.DATASET, dataset, "version", expected, version_result(version, previous))
+#: One attempt at a commit: given the dataset and its latest version, the next version and the
+#: files written for it (removed if another import commits first).
+Attempt = Callable[[Resource, Version], tuple[Version, list[str]]]
+
+
+def _commit(workspace: Workspace, registry: Registry, dataset: str, attempt: Attempt) -> Version:
+    """Land a version computed by ``attempt`` on the dataset's latest one, by compare-and-set on
+    the version number; when another import landed first, compute it again on top of that one."""
+    for _ in range(COMMIT_ATTEMPTS):
+        ds = registry.get_active(Kind.DATASET, dataset)
+        versions = dataset_versions(ds)
+        version, written = attempt(ds, versions[-1])
+        previous = [v.model_dump(mode="json") for v in versions]
+        if registry.swap_result(Kind.DATASET, dataset, "version", versions[-1].number,
+                                version_result(version, previous)):
+            return version
+        for path in written:
+            workspace.remove(path)
+    raise ConflictError(f"dataset {dataset!r}: {COMMIT_ATTEMPTS} other imports committed while this one tried; "
+                        "run it again")
 
 
 def _commit_series(workspace: Workspace, registry: Registry, dataset: str, name: str, source: str, rel: str,
                    delta: DatasetSummary, delta_storage: Storage, delta_index: pa.Table) -> Version:
-    """Land a delta of series on the dataset's latest version (again, if another import landed first)."""
-    for _ in range(COMMIT_ATTEMPTS):
-        ds = registry.get_active(Kind.DATASET, dataset)
-        versions = dataset_versions(ds)
-        latest = versions[-1]
+    """Land a delta of series on the dataset's latest version."""
+
+    def attempt(ds: Resource, latest: Version) -> tuple[Version, list[str]]:
         freq = str(ds.spec["freq"])
         number = latest.number + 1
         index, change = apply_increment(read_index(workspace, latest.storage), delta_index, freq)
@@ -211,6 +229,7 @@ def _commit_series(workspace: Workspace, registry: Registry, dataset: str, name:
             "rows": index.num_rows, "delta_values": latest.storage.delta_values + delta_storage.base_values})
         index = recount_missing(workspace, storage, freq, index, change.overlapping)
         write_index(workspace, str(storage.index), index)
+        written = [str(storage.index)]
         compacted = (len(storage.deltas) > MAX_DELTAS
                      or storage.delta_values > COMPACT_SHARE * max(storage.base_values, 1))
         if compacted:
@@ -219,51 +238,41 @@ def _commit_series(workspace: Workspace, registry: Registry, dataset: str, name:
             storage = Storage(base=base, index=storage.index, base_rows=index.num_rows, rows=index.num_rows,
                               base_values=values)
             write_index(workspace, str(storage.index), index)
+            written.append(base)
         summary = summary_of(index, freq, dataset_summary(ds), delta)
-        version = Version(number=number, created_at=datetime.now(UTC), mode="incremental", source=source,
-                          import_name=name, compacted=compacted, storage=storage, summary=summary,
-                          **change.model_dump(exclude={"overlapping"}))
-        if _swap(registry, dataset, latest.number, version, [v.model_dump(mode="json") for v in versions]
-                 if "versions" in ds.result else [latest.model_dump(mode="json")]):
-            return version
-        workspace.remove(str(storage.index))  # another import landed first: compute on top of it
-        if compacted:
-            workspace.remove(storage.base)
-    raise ConflictError(f"dataset {dataset!r}: {COMMIT_ATTEMPTS} other imports committed while this one tried; "
-                        "run it again")
+        return Version(number=number, created_at=datetime.now(UTC), mode="incremental", source=source,
+                       import_name=name, compacted=compacted, storage=storage, summary=summary,
+                       **change.model_dump(exclude={"overlapping"})), written
+
+    return _commit(workspace, registry, dataset, attempt)
 
 
 def _commit_metadata(workspace: Workspace, registry: Registry, dataset: str, name: str, source: str, rel: str,
                      delta: DatasetSummary, delta_storage: Storage, table: pa.Table) -> Version:
     """Item metadata: new items' rows added, existing items' rows replaced; the table is small
     (one row per item), so each version stores it whole."""
-    for _ in range(COMMIT_ATTEMPTS):
-        ds = registry.get_active(Kind.DATASET, dataset)
-        versions = dataset_versions(ds)
-        latest = versions[-1]
+
+    def attempt(ds: Resource, latest: Version) -> tuple[Version, list[str]]:
         with workspace.open(str(latest.storage.metadata), "rb") as f:
             old = pq.read_table(f)
-        table = table.select(old.column_names).cast(old.schema)
-        kept = old.filter(pc.invert(pc.is_in(old.column(ITEM_ID), table.column(ITEM_ID))))
-        merged = pa.concat_tables([kept, table])
+        new = table.select(old.column_names).cast(old.schema)
+        kept = old.filter(pc.invert(pc.is_in(old.column(ITEM_ID), new.column(ITEM_ID))))
+        merged = pa.concat_tables([kept, new])
         path = f"{rel}/v{latest.number + 1}-{METADATA_FILE}"
         with workspace.open(path, "wb") as f:
             pq.write_table(merged, f, compression="zstd")
         replaced = old.num_rows - kept.num_rows
-        summary = dataset_summary(ds).model_copy(update={
-            "num_series": merged.num_rows, "num_files": dataset_summary(ds).num_files + delta.num_files,
-            "attributes": delta.attributes if delta.attributes else dataset_summary(ds).attributes})
-        version = Version(number=latest.number + 1, created_at=datetime.now(UTC), mode="incremental", source=source,
-                          import_name=name, observations_added=table.num_rows - replaced,
-                          observations_replaced=replaced, items_added=table.num_rows - replaced,
-                          items_updated=replaced, storage=Storage(base="", metadata=path, base_rows=merged.num_rows,
-                                                                  rows=merged.num_rows),
-                          summary=summary)
-        if _swap(registry, dataset, latest.number, version, [v.model_dump(mode="json") for v in versions]):
-            return version
-        workspace.remove(path)
-    raise ConflictError(f"dataset {dataset!r}: {COMMIT_ATTEMPTS} other imports committed while this one tried; "
-                        "run it again")
+        before = dataset_summary(ds)
+        summary = before.model_copy(update={"num_series": merged.num_rows,
+                                            "num_files": before.num_files + delta.num_files,
+                                            "attributes": delta.attributes or before.attributes})
+        return Version(number=latest.number + 1, created_at=datetime.now(UTC), mode="incremental", source=source,
+                       import_name=name, observations_added=new.num_rows - replaced, observations_replaced=replaced,
+                       items_added=new.num_rows - replaced, items_updated=replaced,
+                       storage=Storage(base="", metadata=path, base_rows=merged.num_rows, rows=merged.num_rows),
+                       summary=summary), [path]
+
+    return _commit(workspace, registry, dataset, attempt)
 
 
 def import_increment(workspace: Workspace, registry: Registry, name: str, dataset: str, source: str, *,

@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from datasets.columnar import ParquetSink, iter_entries, read_parquet, table_entries
 from datasets.long_rows import period_ordinals
-from datasets.schema import CAT, DIMENSIONS, DYNAMIC_FEAT, ITEM_ID, START, STORED_SCHEMA, TARGET
+from datasets.schema import CAT, DIMENSIONS, DYNAMIC_FEAT, ITEM_ID, START, TARGET
 from datasets.summary import DatasetSummary
 from resources.registry import Resource, Status
 from resources.workspace import Workspace
@@ -471,7 +471,3 @@ def summary_of(index: pa.Table, freq: str, previous: DatasetSummary, delta: Data
         "assigned_item_ids": previous.assigned_item_ids + delta.assigned_item_ids,
         "ignored_fields": sorted(set(previous.ignored_fields) | set(delta.ignored_fields)),
         "fingerprint": chain})
-
-
-def empty_stored_table() -> pa.Table:
-    return STORED_SCHEMA.empty_table()

@@ -15,10 +15,13 @@ coverage at ``q`` is the share of actuals strictly below the ``q`` quantile.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
@@ -30,7 +33,7 @@ from forecast.data import load_entries_iter
 from forecast.metrics import Accuracy, accuracy, seasonal_scale
 from forecast.monitor_kind import MonitorCreate
 from forecast.predictor_kind import predictor_metrics
-from forecast.store import forecast_timestamps, iter_forecast_batches
+from forecast.store import iter_forecast_batches
 from resources import Kind, NotFoundError, Registry, Resource, Status, Workspace
 from resources.kinds import JobContext
 
@@ -108,14 +111,19 @@ def evaluate_monitor(workspace: Workspace, registry: Registry, name: str, *, dat
     monitor = registry.get_active(Kind.MONITOR, name)
     predictor = registry.get(Kind.PREDICTOR, monitor.spec["predictor"])
     backtest = predictor_metrics(predictor.result.get("metrics") or {}).get("mean_wql")
-    done: dict[str, int] = {}
+    done: dict[str, int] = {}  # points of each forecast's latest evaluation, and the version it read
+    read: dict[str, int] = {}
     for e in monitor.result.get("evaluations") or []:
         done[e["forecast"]] = max(done.get(e["forecast"], 0), e["points"])
+        read[e["forecast"]] = max(read.get(e["forecast"], 0), e["dataset_version"])
     new = []
     for f in registry.list(Kind.FORECAST):
         if f.status != Status.ACTIVE or f.spec.get("predictor") != predictor.name:
             continue
         if dataset is not None and f.spec.get("dataset") != dataset:
+            continue
+        current = registry.get(Kind.DATASET, f.spec["dataset"]).result.get("version", 1)
+        if read.get(f.name) == current:  # evaluated on this version already: no new actuals
             continue
         found = evaluate_forecast(workspace, registry, f)
         if found is None or found[0].num_points <= done.get(f.name, 0):
@@ -161,7 +169,7 @@ def evaluate_forecast(workspace: Workspace, registry: Registry, forecast: Resour
     m = max(1, seasonal_period(freq))
     ys, qs, means, medians, scales, keys = [], [], [], [], [], []
     horizon = int(forecast.result["prediction_length"])
-    first_ns = last_ns = None
+    window = [sys.maxsize, -sys.maxsize]  # period ordinals of the first and last step with an actual
     for batch in iter_forecast_batches(workspace, forecast):
         ids = batch.column("item_id").to_pylist()
         starts = batch.column("start").cast(pa.int64()).to_numpy()
@@ -188,24 +196,19 @@ def evaluate_forecast(workspace: Workspace, registry: Registry, forecast: Resour
             scales.append(seasonal_scale(target[:max(offset, 0)], m))
             keys.append((item, [v[i] for v in dim_values]))
             observed = np.flatnonzero(np.isfinite(y))
-            lo, hi = int(starts[i]), int(starts[i])
-            step_first, step_last = int(observed[0]), int(observed[-1])
-            stamps = forecast_timestamps(lo, horizon, freq)
-            lo, hi = int(stamps[step_first]), int(stamps[step_last])
-            first_ns = lo if first_ns is None else min(first_ns, lo)
-            last_ns = hi if last_ns is None else max(last_ns, hi)
+            window[0] = min(window[0], int(f_ords[i]) + int(observed[0]))
+            window[1] = max(window[1], int(f_ords[i]) + int(observed[-1]))
     if not ys:
         return None
     levels = [q for q, _ in quantiles]
-    overall, rows = accuracy(np.stack(ys), np.stack(qs), levels, np.stack(means), np.stack(medians), np.asarray(scales))
     y = np.stack(ys)
+    overall, rows = accuracy(y, np.stack(qs), levels, np.stack(means), np.stack(medians), np.asarray(scales))
     table = pa.table({"item_id": [k for k, _ in keys], **{d: [v[j] for _, v in keys] for j, d in enumerate(dims)},
                       "points": np.isfinite(y).sum(axis=1), **{k: rows[k] for k in ("mean_wql", "wape", "rmse", "mase")}})
-
-    def stamp(ns: int | None) -> datetime | None:
-        return None if ns is None else datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
-
-    return overall, table, (stamp(first_ns), stamp(last_ns)), int(ds.result["version"])
+    with warnings.catch_warnings():  # pandas' notes on some period aliases
+        warnings.simplefilter("ignore")
+        first, last = pd.PeriodIndex.from_ordinals(window, freq=freq).start_time.to_pydatetime()
+    return overall, table, (first, last), int(ds.result["version"])
 
 
 def _median(quantiles: list[tuple[float, str]]) -> str:

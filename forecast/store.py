@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from datasets.columnar import iter_row_groups, open_parquet, read_parquet, rows_within
 from datasets.long_format import series_key
 from datasets.records import TIMESTAMP_RANGE, in_timestamp_range
+from forecast.aliases import resolve_forecast
 from forecast.types import parse_columns
 from resources import (
     ConflictError,
@@ -428,8 +429,6 @@ class ForecastCache:
         fresh = self.fresh(name)
         if fresh is not None:
             return fresh
-        from forecast.aliases import resolve_forecast
-
         hit = self._cache.get(name)
         try:
             resource = resolve_forecast(self.registry, name).require_active()

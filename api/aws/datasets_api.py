@@ -317,16 +317,13 @@ def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
 
 @operation("DeleteDatasetImportJob")
 def delete_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    from datasets import delete_dataset
     from resources.lifecycle import delete_resource
 
     rec, r = _import_job(ctx, p["DatasetImportJobArn"])
     if r.status.in_flight:
         raise AwsError("ResourceInUseException", f"import job {rec.body['job']!r} is {r.status.value}")
-    if _kind(rec) == Kind.IMPORT:  # the version it made stays in the dataset
-        delete_resource(ctx.registry, ctx.state.runtime.workspace, Kind.IMPORT, rec.body["ours"])
-    else:
-        delete_dataset(ctx.state.runtime.workspace, ctx.registry, rec.body["ours"])
+    # a FULL import's dataset goes with it; an INCREMENTAL one's version stays in its dataset
+    delete_resource(ctx.registry, ctx.state.runtime.workspace, _kind(rec), rec.body["ours"])
     ctx.catalog.delete("import_job", rec.name)
     return {}
 

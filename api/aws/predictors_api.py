@@ -170,8 +170,9 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
 @operation("CreateAutoPredictor")
 def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["PredictorName"]
-    if p.get("ExplainPredictor") or p.get("TimeAlignmentBoundary"):
-        raise invalid("ExplainPredictor and TimeAlignmentBoundary are not supported by this service")
+    if p.get("ExplainPredictor") or p.get("MonitorConfig") or p.get("TimeAlignmentBoundary"):
+        raise invalid("ExplainPredictor, MonitorConfig and TimeAlignmentBoundary are not supported by this service "
+                      "(monitors: forecast monitors create, or POST /v1/monitors)")
     if p.get("ReferencePredictorArn"):
         return _retrain(ctx, name, p)
     for field in ("DataConfig", "ForecastHorizon", "ForecastFrequency"):
@@ -200,7 +201,7 @@ def _retrain(ctx: AwsContext, name: str, p: dict[str, Any]) -> dict[str, Any]:
     (reference,) = ctx.names(p["ReferencePredictorArn"], "predictor")
     if not ctx.registry.exists(Kind.PREDICTOR, reference):
         raise not_found(f"predictor {reference!r} does not exist")
-    if set(p) - {"PredictorName", "ReferencePredictorArn", "Tags", "MonitorConfig"}:
+    if set(p) - {"PredictorName", "ReferencePredictorArn", "Tags"}:
         raise invalid("a retraining (ReferencePredictorArn) takes the reference's configuration: give only "
                       "PredictorName and ReferencePredictorArn")
     record = ctx.catalog.get("predictor", reference)
