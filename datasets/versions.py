@@ -297,6 +297,21 @@ def read_version(workspace: Workspace, storage: Storage, freq: str | None, *, co
         yield _project(first, columns)
 
 
+def read_series(workspace: Workspace, storage: Storage, freq: str, item_id: str,
+                dimensions: list[str] | None = None) -> dict[str, Any] | None:
+    """One series of a version (an item, and its dimension values when the dataset has them),
+    reading only the row groups of the base and of each delta that may hold it; ``None`` if the
+    version does not have it."""
+    key = _entry_key({ITEM_ID: item_id, DIMENSIONS: dimensions})
+    found: dict[str, Any] | None = None
+    for path in [storage.base, *storage.deltas]:
+        with workspace.open(path, "rb") as f:
+            for e in table_entries(read_parquet(f, item_id=item_id)):
+                if _entry_key(e) == key:
+                    found = e if found is None else merge_entry(found, e, freq)
+    return found
+
+
 def _project(e: dict[str, Any], columns: list[str] | None) -> dict[str, Any]:
     return e if columns is None else {k: v for k, v in e.items() if k in columns}
 

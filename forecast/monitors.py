@@ -73,6 +73,13 @@ def register_monitor(registry: Registry, name: str, predictor: str, ratio: float
                            spec={"predictor": predictor, "ratio": ratio}, result={"state": "ACTIVE", "evaluations": []})
 
 
+def watch_new_predictor(registry: Registry, name: str, predictor: str, ratio: float = 1.5) -> Resource:
+    """Monitor ``name`` of a predictor being registered: ``ACTIVE`` at once, since the predictor
+    has no forecasts to evaluate yet."""
+    r = register_monitor(registry, name, predictor, ratio)
+    return registry.update(Kind.MONITOR, name, status=Status.ACTIVE, artifact=monitor_folder(r), result=r.result)
+
+
 def register_monitor_job(ctx: JobContext, spec: MonitorCreate) -> Resource:
     return register_monitor(ctx.registry, spec.name, spec.predictor, spec.ratio)
 
@@ -239,6 +246,36 @@ def evaluations(workspace: Workspace, registry: Registry, name: str, *, item: st
             order = np.argsort(-np.nan_to_num(table.column("mean_wql").to_numpy(zero_copy_only=False), nan=-1))
             out["worst_items"] = table.take(pa.array(order[:worst])).to_pylist()
     return out
+
+
+def latest_item_evaluation(workspace: Workspace, registry: Registry, forecast: str, item_id: str,
+                           dimensions: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The newest evaluation of ``forecast`` (by any monitor) for one series: the monitor, the
+    evaluation's number, time, window and dataset version, and the series' figures; ``None`` when
+    no monitor has evaluated it."""
+    newest: tuple[datetime, str, Evaluation] | None = None
+    for m in registry.list(Kind.MONITOR):
+        for raw in m.result.get("evaluations") or []:
+            e = Evaluation.model_validate(raw)
+            if e.forecast == forecast and (newest is None or e.created_at > newest[0]):
+                newest = (e.created_at, m.name, e)
+    if newest is None:
+        return None
+    _, monitor, e = newest
+    table = _items(workspace, e)
+    if table is None:
+        return None
+    mask = pa.compute.equal(table.column("item_id"), item_id)
+    for d, v in (dimensions or {}).items():
+        if d in table.column_names:
+            mask = pa.compute.and_(mask, pa.compute.equal(table.column(d), v))
+    rows = table.filter(mask).to_pylist()
+    if not rows:
+        return None
+    return {"monitor": monitor, "evaluation": e.number, "created_at": e.created_at.isoformat(),
+            "dataset_version": e.dataset_version, "window_start": e.window_start.isoformat() if e.window_start else None,
+            "window_end": e.window_end.isoformat() if e.window_end else None, "overall_mean_wql": e.mean_wql,
+            **{k: v for k, v in rows[0].items() if k not in ("item_id", *(dimensions or {}))}}
 
 
 def _items(workspace: Workspace, e: Evaluation) -> pa.Table | None:

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from datasets.catalog import DATA_FILE
-from datasets.columnar import open_parquet, read_parquet
+from datasets.catalog import storage_of
+from datasets.versions import read_series
 from forecast.store import LoadedForecast, forecast_timestamps, iso_utc
 from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Workspace
 
@@ -23,30 +22,30 @@ from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Wo
 def item_history(workspace: Workspace, dataset: Resource, item_id: str, dimensions: list[str] | None = None,
                  ) -> tuple[np.ndarray, np.ndarray] | None:
     """(timestamps ns, target) of one stored series (an item, and its dimension values when the
-    dataset has dimensions), or ``None`` if it is not in the dataset."""
-    with workspace.open(f"{dataset.artifact}/{DATA_FILE}", "rb") as f:
-        pf = open_parquet(f)  # one footer read: the schema, then the item's row groups
-        names = pf.schema_arrow.names
-        columns = ["item_id", "start", "target"] + (["dimensions"] if dimensions and "dimensions" in names else [])
-        table = read_parquet(pf, columns=columns, item_id=item_id)
-    if "dimensions" in table.column_names:
-        table = table.filter(pa.array([d == dimensions for d in table.column("dimensions").to_pylist()]))
-    if table.num_rows == 0:
+    dataset has dimensions) at the dataset's version as given (:func:`datasets.dataset_at`; its
+    latest by default), or ``None`` if it is not in the dataset."""
+    e = read_series(workspace, storage_of(dataset), dataset.spec["freq"], item_id, dimensions or None)
+    if e is None:
         return None
-    start = int(table.column("start").cast("int64")[0].as_py())
-    target = np.asarray(table.column("target")[0].values.to_numpy(zero_copy_only=False), dtype=float)
-    stamps = forecast_timestamps(start, len(target), dataset.spec["freq"])
+    target = np.asarray(e["target"], dtype=float)
+    stamps = forecast_timestamps(int(pd.Timestamp(e["start"]).value), len(target), dataset.spec["freq"])
     return stamps, target
 
 
 class ItemContext(BaseModel):
-    """What a person looking at one item's forecast wants beside it: the recent history and the
-    predictor's backtest of the item (its window's actuals beside the backtest forecasts)."""
+    """What a person looking at one item's forecast wants beside it: the recent history, the
+    predictor's backtest of the item (its window's actuals beside the backtest forecasts), and the
+    actuals that arrived for the forecast's own horizon after it was made, with a monitor's
+    evaluation of the item on them."""
 
     item_id: str
     series_key: str
     dimensions: dict[str, str] | None = None
     history: list[dict[str, Any]] = Field(description="[{timestamp, value}], the last points before the forecast")
+    actuals: list[dict[str, Any]] = Field([], description="[{timestamp, value}] of the dataset's latest version in "
+                                          "the forecast's horizon: what arrived after the forecast was made")
+    live_metrics: dict[str, Any] | None = Field(None, description="the item's figures in the newest monitor "
+                                                "evaluation of this forecast (mean_wql, wape, rmse, mase, points)")
     backtest: list[dict[str, Any]] = Field(description="[{timestamp, actual, p10, ..., mean}] of the backtest window")
     backtest_metrics: dict[str, dict[str, Any]] = Field(description="model -> the item's backtest metrics")
     predictor: str | None = None
@@ -54,27 +53,32 @@ class ItemContext(BaseModel):
 
 def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str,
                  filters: dict[str, str] | None = None, *, limit: int = 500) -> ItemContext:
-    """History (its last ``limit`` points) and backtest of the series a query names.
+    """History (its last ``limit`` points before the forecast), the actuals that arrived in its
+    horizon with the newest monitor evaluation of them, and the backtest of the series a query names.
 
     Raises
     ------
     NotFoundError, InvalidInputError
         As :meth:`forecast.store.LoadedForecast.locate`.
     """
+    from forecast.monitors import latest_item_evaluation
     from forecast.predictors import read_backtest
 
     resource = registry.get(Kind.FORECAST, loaded.name)
     row = loaded.locate(item_id, filters)
     key, dims = loaded.series(row)
     history: list[dict[str, Any]] = []
+    actuals: list[dict[str, Any]] = []
     dataset_name = resource.spec.get("dataset")
     if dataset_name and registry.exists(Kind.DATASET, dataset_name):
         found = item_history(workspace, registry.get(Kind.DATASET, dataset_name), loaded.item_ids[row],
                              list(dims.values()) if dims else None)
         if found is not None:
             stamps, values = found
-            history = [{"timestamp": t, "value": None if not np.isfinite(v) else float(v)}
-                       for t, v in zip(iso_utc(stamps[-limit:]), values[-limit:], strict=True)]
+            start = int(loaded.starts[row])
+            before, during = stamps < start, (stamps >= start) & (stamps < start + _horizon_ns(loaded, start))
+            history = _points(stamps[before][-limit:], values[before][-limit:])
+            actuals = _points(stamps[during], values[during])
     backtest: list[dict[str, Any]] = []
     metrics: dict[str, dict[str, Any]] = {}
     predictor = resource.spec.get("predictor")
@@ -86,8 +90,21 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
         if report is not None:
             backtest = [{"timestamp": p.timestamp, "actual": p.actual, **p.values} for p in report.points or []]
             metrics = {m.model: m.model_dump(exclude={"item_id", "model"}) for m in report.items}
+    live = latest_item_evaluation(workspace, registry, loaded.name, loaded.item_ids[row], dims) if actuals else None
     return ItemContext(item_id=loaded.item_ids[row], series_key=key, dimensions=dims, history=history,
-                       backtest=backtest, backtest_metrics=metrics, predictor=predictor)
+                       actuals=actuals, live_metrics=live, backtest=backtest, backtest_metrics=metrics,
+                       predictor=predictor)
+
+
+def _points(stamps: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:
+    return [{"timestamp": t, "value": None if not np.isfinite(v) else float(v)}
+            for t, v in zip(iso_utc(stamps), values, strict=True)]
+
+
+def _horizon_ns(loaded: LoadedForecast, start: int) -> int:
+    """From a forecast's start to the end of its last step, in ns."""
+    ns, _ = loaded.timestamps(start)
+    return int(ns[-1] - start) + 1
 
 
 def render_item(

@@ -22,6 +22,8 @@ class PredictorCreate(BaseModel):
     related: str | None = Field(None, pattern=_NAME, description="a related time series dataset")
     metadata: str | None = Field(None, pattern=_NAME, description="an item metadata dataset")
     holidays: list[str] = Field([], max_length=20, description="country codes (US, FR, DE-BY): holiday features")
+    monitor: str | None = Field(None, pattern=_NAME, description="a monitor of this name watches the predictor's "
+                                "forecasts from the start (forecast monitors)")
 
 
 def predictor_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -84,17 +84,24 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
 
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
-    features: FeatureInputs | None = None,
+    features: FeatureInputs | None = None, monitor: str | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
-    (likelihood vs targets, series lengths) fail the job with the reason."""
+    (likelihood vs targets, series lengths) fail the job with the reason. With ``monitor``, a
+    monitor of that name watches the predictor from the start (:mod:`forecast.monitors`)."""
+    from forecast.monitors import watch_new_predictor
+
     features = features or FeatureInputs()
     ds = _check_request(registry, name, dataset)
     require_type(ds, DatasetType.TARGET, "dataset")
     _check_features(registry, hyperparameters, features)
-    return registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING,
-                           spec=_spec(ds, hyperparameters, features))
+    if monitor is not None:
+        registry.require_free(Kind.MONITOR, monitor)
+    r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters, features))
+    if monitor is not None:
+        watch_new_predictor(registry, monitor, name)
+    return r
 
 
 def register_retrain(registry: Registry, name: str, *, reference: str, dataset: str | None = None) -> Resource:
@@ -132,6 +139,7 @@ def create_predictor(
     precision: Precision = "auto",
     memory_limit_mb: int | None = None,
     engine: Engine | None = None,
+    monitor: str | None = None,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
     algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). The statistical models'
@@ -140,6 +148,7 @@ def create_predictor(
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
+    ``monitor``: as :func:`register_predictor`'s.
 
     Raises
     ------
@@ -150,7 +159,8 @@ def create_predictor(
     """
     started = time.perf_counter()
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
-        register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features)
+        register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features,
+                           monitor=monitor)
     if registered:  # a worker: the inputs are on record
         spec = registry.get(Kind.PREDICTOR, name).spec
         features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
@@ -176,6 +186,8 @@ def create_predictor(
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
+            if monitor is not None:
+                registry.delete(Kind.MONITOR, monitor)
             registry.delete(Kind.PREDICTOR, name)
         raise
 
@@ -204,7 +216,7 @@ def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
     """The predictor kind's request (:class:`forecast.predictor_kind.PredictorCreate`), registered."""
     features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
     return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
-                              features=features)
+                              features=features, monitor=spec.monitor)
 
 
 def run_predictor_job(ctx: JobContext, name: str) -> Resource:

@@ -153,14 +153,15 @@ def announce_new_data(ctx: JobContext, dataset: str) -> list[str]:
 
 
 def used_by(kind: Kind) -> list[str]:
-    """The nouns of the kinds whose resources hold ``kind``'s back from deletion while they exist."""
-    return [d.noun for d in declarations() if any(u.kind == kind and not u.while_in_flight for u in d.uses)]
+    """The kinds whose resources hold ``kind``'s back from deletion while they exist, each with its
+    article (``a predictor``, ``an alias``)."""
+    return [d.a for d in declarations() if any(u.kind == kind and not u.while_in_flight for u in d.uses)]
 
 
 def delete_summary(kind: Kind) -> str:
-    """``Delete a dataset (refused while a predictor or forecast uses it)``: one line for every surface."""
+    """``Delete a dataset (refused while a predictor or a forecast uses it)``: one line for every surface."""
     users = used_by(kind)
-    return f"Delete {declaration(kind).a}" + (f" (refused while a {' or '.join(users)} uses it)" if users else "")
+    return f"Delete {declaration(kind).a}" + (f" (refused while {' or '.join(users)} uses it)" if users else "")
 
 
 def dependants(registry: Registry, kind: Kind, name: str) -> list[Resource]:

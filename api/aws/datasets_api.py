@@ -213,7 +213,7 @@ def _strftime(java: str) -> str:
 
 
 @operation("CreateDatasetImportJob")
-def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+def create_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from datasets.catalog import register_import
     from datasets.long_format import LongFormat
     from resources.locations import allowed_source
@@ -283,7 +283,7 @@ def _mode(rec: Record) -> str:
     return "INCREMENTAL" if _kind(rec) == Kind.IMPORT else "FULL"
 
 
-def _import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
+def import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
     dataset, job = ctx.names(arn, "dataset-import-job", 2)
     rec = ctx.catalog.get("import_job", f"{dataset}/{job}")
     if rec is None:
@@ -292,8 +292,8 @@ def _import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
 
 
 @operation("DescribeDatasetImportJob")
-def describe_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    rec, r = _import_job(ctx, p["DatasetImportJobArn"])
+def describe_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+    rec, r = import_job(ctx, p["DatasetImportJobArn"])
     req = rec.body["request"]
     return {"DatasetImportJobName": rec.body["job"], "DatasetImportJobArn": p["DatasetImportJobArn"],
             "DatasetArn": req["DatasetArn"], "TimestampFormat": req.get("TimestampFormat"),
@@ -316,10 +316,10 @@ def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
 
 
 @operation("DeleteDatasetImportJob")
-def delete_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+def delete_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from resources.lifecycle import delete_resource
 
-    rec, r = _import_job(ctx, p["DatasetImportJobArn"])
+    rec, r = import_job(ctx, p["DatasetImportJobArn"])
     if r.status.in_flight:
         raise AwsError("ResourceInUseException", f"import job {rec.body['job']!r} is {r.status.value}")
     # a FULL import's dataset goes with it; an INCREMENTAL one's version stays in its dataset

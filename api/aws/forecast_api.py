@@ -13,7 +13,7 @@ and ``/v1``, and the other way round:
   same name.
 """
 
-from api.aws import datasets_api, forecasts_api, predictors_api  # noqa: F401  (each registers its operations)
+from api.aws import datasets_api, forecasts_api, monitors_api, predictors_api  # noqa: F401  (each registers its operations)
 from api.aws.kit import HANDLERS, AwsContext
 
 __all__ = ["HANDLERS", "AwsContext"]

@@ -146,7 +146,10 @@ def _export_operations(kind: ExportJobKind) -> None:
         operation(f"{verb}{kind.job}{'s' if verb == 'List' else ''}")(handler)
 
 
-_export_operations(ExportJobKind("ForecastExportJob", "forecast-export-job", "ForecastArn", Kind.FORECAST, "forecast",
-                                 "forecast"))
-_export_operations(ExportJobKind("PredictorBacktestExportJob", "predictor-backtest-export-job", "PredictorArn",
-                                 Kind.PREDICTOR, "predictor", "backtest_of"))
+EXPORT_JOB_KINDS = (
+    ExportJobKind("ForecastExportJob", "forecast-export-job", "ForecastArn", Kind.FORECAST, "forecast", "forecast"),
+    ExportJobKind("PredictorBacktestExportJob", "predictor-backtest-export-job", "PredictorArn", Kind.PREDICTOR,
+                  "predictor", "backtest_of"),
+)
+for _kind in EXPORT_JOB_KINDS:
+    _export_operations(_kind)

@@ -151,7 +151,7 @@ def _reimport(ctx: AwsContext, ours: str, derived: str, changes: dict[str, str])
 
 
 def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[str, Any], holidays: list[str],
-                        record: dict[str, Any]) -> None:
+                        monitor: str | None, record: dict[str, Any]) -> None:
     from forecast.config import Hyperparameters
     from forecast.features import FeatureInputs
     from forecast.predictors import register_predictor
@@ -161,7 +161,8 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
     except ValueError as e:
         raise invalid(str(e)) from None
     features = FeatureInputs(related=data.related, metadata=data.metadata, holidays=holidays)
-    register_predictor(ctx.registry, name, dataset=data.target, hyperparameters=hyperparameters, features=features)
+    register_predictor(ctx.registry, name, dataset=data.target, hyperparameters=hyperparameters, features=features,
+                       monitor=monitor)
     ctx.catalog.delete("predictor", name)  # a record left by a predictor deleted over /v1
     ctx.catalog.put("predictor", name, {**record, "DatasetImportJobArns": data.import_arns})
     ctx.start(Kind.PREDICTOR, name)
@@ -170,9 +171,8 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
 @operation("CreateAutoPredictor")
 def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["PredictorName"]
-    if p.get("ExplainPredictor") or p.get("MonitorConfig") or p.get("TimeAlignmentBoundary"):
-        raise invalid("ExplainPredictor, MonitorConfig and TimeAlignmentBoundary are not supported by this service "
-                      "(monitors: forecast monitors create, or POST /v1/monitors)")
+    if p.get("ExplainPredictor") or p.get("TimeAlignmentBoundary"):
+        raise invalid("ExplainPredictor and TimeAlignmentBoundary are not supported by this service")
     if p.get("ReferencePredictorArn"):
         return _retrain(ctx, name, p)
     for field in ("DataConfig", "ForecastHorizon", "ForecastFrequency"):
@@ -186,7 +186,7 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     data = _featurized(ctx, data, name, p["DataConfig"].get("AttributeConfigs") or [])
     hp = {**ctx.state.runtime.settings.auto_predictor_hyperparameters, "prediction_length": p["ForecastHorizon"],
           "algorithm": "auto", **_selection_metric(p)}
-    _register_predictor(ctx, name, data, hp, holidays,
+    _register_predictor(ctx, name, data, hp, holidays, (p.get("MonitorConfig") or {}).get("MonitorName"),
                         {"IsAutoPredictor": True, "ForecastTypes": types,
                          **{k: p.get(k) for k in ("ForecastFrequency", "ForecastDimensions", "DataConfig",
                                                   "OptimizationMetric")}})
@@ -280,7 +280,7 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
         if f["Name"] != "holiday":
             raise invalid(f"SupplementaryFeatures: {f['Name']!r} is not supported (only 'holiday')")
         holidays.append(f["Value"])
-    _register_predictor(ctx, name, data, hp, holidays, {
+    _register_predictor(ctx, name, data, hp, holidays, None, {
         "IsAutoPredictor": False, "ForecastTypes": forecast_types(p.get("ForecastTypes")),
         **{k: p.get(k) for k in ("AlgorithmArn", "PerformAutoML", "TrainingParameters", "EvaluationParameters",
                                  "InputDataConfig", "FeaturizationConfig", "OptimizationMetric")}})
@@ -306,6 +306,29 @@ def group_arn(body: dict[str, Any]) -> str | None:
     return (body.get("DataConfig") or {}).get("DatasetGroupArn") or (body.get("InputDataConfig") or {}).get("DatasetGroupArn")
 
 
+def monitor_status(r: Resource) -> str:
+    """A monitor's ``Status``: ours while it is created, ``ACTIVE_STOPPED`` while stopped."""
+    if r.status == Status.ACTIVE and r.result.get("state", "ACTIVE") == "STOPPED":
+        return "ACTIVE_STOPPED"
+    return r.status.value
+
+
+def _monitor_info(ctx: AwsContext, predictor: str) -> dict[str, Any] | None:
+    """``MonitorInfo`` of a predictor: its first monitor, if any."""
+    watching = sorted((m for m in ctx.registry.list(Kind.MONITOR) if m.spec.get("predictor") == predictor),
+                      key=lambda m: m.created_at)
+    return {"MonitorArn": ctx.arn("monitor", watching[0].name), "Status": monitor_status(watching[0])} \
+        if watching else None
+
+
+def _reference_summary(ctx: AwsContext, r: Resource) -> dict[str, Any] | None:
+    reference = r.spec.get("reference")
+    if not reference:
+        return None
+    return {"Arn": ctx.arn("predictor", reference),
+            "State": "Active" if ctx.registry.exists(Kind.PREDICTOR, reference) else "Deleted"}
+
+
 @operation("DescribeAutoPredictor")
 def describe_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name, r, body = predictor_of(ctx, p["PredictorArn"])
@@ -315,6 +338,7 @@ def describe_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any
             "ForecastFrequency": body.get("ForecastFrequency") or r.result.get("freq"),
             "ForecastDimensions": body.get("ForecastDimensions"), "DatasetImportJobArns": body.get("DatasetImportJobArns"),
             "DataConfig": body.get("DataConfig"), "OptimizationMetric": body.get("OptimizationMetric"),
+            "ReferencePredictorSummary": _reference_summary(ctx, r), "MonitorInfo": _monitor_info(ctx, name),
             **status_fields(r), **times(r)}
 
 

@@ -82,7 +82,7 @@ def evaluate(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> No
 @app.command()
 @handle_errors
 def pause(ctx: typer.Context, name: str) -> None:
-    """Stop evaluating on imports (``resume`` starts again)."""
+    """Stop evaluating on imports (resume starts again)."""
     from forecast.monitors import set_state
 
     set_state(runtime(ctx).registry, name, "STOPPED")

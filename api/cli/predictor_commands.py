@@ -129,6 +129,8 @@ def create(
                                                  "holiday indicator each, in history and horizon")] = None,
     hyperparameters: Annotated[Path | None, typer.Option("--hyperparameters", help="JSON file of hyperparameters "
                                                          "(the same names; flags override it)")] = None,
+    monitor: Annotated[str | None, typer.Option("--monitor", help="create a monitor of this name: it evaluates the "
+                                                "predictor's forecasts as actuals arrive")] = None,
     json_output: JsonFlag = False,
     *,
     given_options: dict[str, Any],
@@ -161,11 +163,13 @@ def create(
                                     features=features, on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
                                     memory_limit_mb=rt.settings.max_training_memory_mb,
-                                    engine=rt.settings.job_engine())
+                                    engine=rt.settings.job_engine(), monitor=monitor)
     if json_output:
         print_json(view(resource))
         return
     console.print(f"predictor {name!r} is ACTIVE: {_summary(resource.result)}", highlight=False)
+    if monitor is not None:
+        console.print(f"monitor {monitor!r} watches its forecasts", highlight=False)
     for note in resource.result["training"].get("notes", []):
         console.print(f"note: {note}", highlight=False, markup=False)
     console.print(_accuracy_table(resource.result))

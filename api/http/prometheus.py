@@ -7,6 +7,10 @@
 - ``forecast_jobs{kind,status}``: resources by kind and status, read from the registry at scrape
   time.
 - ``forecast_predictor_cache_*`` and ``forecast_forecast_cache_loads_total``: the serving caches.
+- ``forecast_monitor_*{monitor,predictor}``: each monitor's latest evaluation (live mean wQL, the
+  backtest's, WAPE, MASE, coverage per quantile, whether it is flagged, its time), its number of
+  evaluations and whether it is evaluating (1) or stopped (0); an alert on
+  ``forecast_monitor_flagged == 1`` says a predictor's live accuracy has left its backtest's.
 
 Each app has its own collector registry, so several apps in one process (tests) do not collide.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -52,6 +57,41 @@ class _ServiceCollector(Collector):
         loads = CounterMetricFamily("forecast_forecast_cache_loads", "forecasts loaded into the serving cache")
         loads.add_metric([], float(self.state.forecasts.loads))
         yield loads
+        yield from self._monitors()
+
+    def _monitors(self) -> Iterator[Any]:
+        labels = ["monitor", "predictor"]
+        latest = {key: GaugeMetricFamily(f"forecast_monitor_{key}", help, labels=labels) for key, help in (
+            ("mean_wql", "live mean wQL of the monitor's latest evaluation"),
+            ("backtest_mean_wql", "the predictor's backtest mean wQL the latest evaluation was compared with"),
+            ("wape", "live WAPE of the latest evaluation"), ("mase", "live MASE of the latest evaluation"),
+            ("items_evaluated", "items in the latest evaluation"))}
+        coverage = GaugeMetricFamily("forecast_monitor_coverage", "share of actuals below each forecast quantile in "
+                                     "the latest evaluation", labels=[*labels, "quantile"])
+        flagged = GaugeMetricFamily("forecast_monitor_flagged", "1 when the latest evaluation's mean wQL exceeds the "
+                                    "backtest's by the monitor's ratio", labels=labels)
+        when = GaugeMetricFamily("forecast_monitor_last_evaluation_timestamp_seconds", "time of the latest evaluation",
+                                 labels=labels)
+        count = CounterMetricFamily("forecast_monitor_evaluations", "evaluations the monitor has made", labels=labels)
+        active = GaugeMetricFamily("forecast_monitor_active", "1 while the monitor evaluates new actuals, 0 stopped",
+                                   labels=labels)
+        for m in self.state.runtime.registry.list(Kind.MONITOR):
+            key = [m.name, str(m.spec.get("predictor", ""))]
+            evaluations = m.result.get("evaluations") or []
+            count.add_metric(key, float(len(evaluations)))
+            active.add_metric(key, float(m.status == Status.ACTIVE and m.result.get("state", "ACTIVE") == "ACTIVE"))
+            if not evaluations:
+                continue
+            e = evaluations[-1]
+            for name, family in latest.items():
+                if e.get(name) is not None:
+                    family.add_metric(key, float(e[name]))
+            for q, v in (e.get("coverage") or {}).items():
+                if v is not None:
+                    coverage.add_metric([*key, q], float(v))
+            flagged.add_metric(key, float(bool(e.get("flagged"))))
+            when.add_metric(key, datetime.fromisoformat(e["created_at"]).timestamp())
+        yield from (*latest.values(), coverage, flagged, when, count, active)
 
 
 class Metrics:

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 KEY_ID, SECRET = "AKIDFORECASTTEST", "forecast-test-secret"
 INDUSTRIES = ["Food retailing", "Liquor retailing"]
+HELD_BACK = 4  # the last months, imported incrementally as the actuals that arrive after the forecast
 SCHEMA = {"Attributes": [{"AttributeName": "timestamp", "AttributeType": "timestamp"},
                          {"AttributeName": "item_id", "AttributeType": "string"},
                          {"AttributeName": "state", "AttributeType": "string"},
@@ -59,8 +60,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterat
     fs.mkdir(bucket)
     frame = long_frames("aus-retail")["target"]
     frame = frame[frame["item_id"].isin(INDUSTRIES)][["timestamp", "item_id", "state", "target_value"]]
+    later = frame["timestamp"] > sorted(frame["timestamp"].unique())[-1 - HELD_BACK]  # the months after the data: actuals that arrive later
     with fs.open(f"{bucket}/retail/data.csv", "w") as f:
-        frame.to_csv(f, index=False, header=False)
+        frame[~later].to_csv(f, index=False, header=False)
+    with fs.open(f"{bucket}/retail/next.csv", "w") as f:
+        frame[later].to_csv(f, index=False, header=False)
+    frame, later_frame = frame[~later], frame[later]
     settings = Settings(home=str(root / "home"), registry=str(root / "registry.db"),  # type: ignore[call-arg]
                         s3={"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"},
                         allowed_import_prefixes=[f"s3://{bucket}/retail/"], allowed_export_prefixes=[f"s3://{bucket}/out/"],
@@ -68,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterat
                         auto_predictor_hyperparameters={"epochs": 2, "num_batches_per_epoch": 5})
     app = create_app(settings, bind_host="127.0.0.1")
     with serving(app) as url:
-        yield {"url": url, "bucket": bucket, "fs": fs, "frame": frame, "settings": settings}
+        yield {"url": url, "bucket": bucket, "fs": fs, "frame": frame, "later": later_frame, "settings": settings}
     app.state.service.jobs.wait_all(timeout=30)
 
 
@@ -292,9 +297,106 @@ def test_invoke_endpoint(server: dict[str, Any], flow: dict[str, Any]) -> None:
         sm.invoke_endpoint(EndpointName="retail_auto", Body=b"not json", ContentType="application/json")
 
 
+def test_week_two_monitor_incremental_import_and_retraining(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    """The managed service's second week: a monitor of the predictor, the next months' actuals as an
+    INCREMENTAL import, the monitor's evaluation of the forecast (its wQL, WAPE and coverage equal
+    what this test computes from QueryForecast and the CSV it imported), stopping and resuming the
+    monitor, a retraining from the predictor as reference, and MonitorConfig at creation."""
+    import numpy as np
+
+    fc = client(server, "forecast")
+    monitor = fc.create_monitor(MonitorName="retail_monitor", ResourceArn=flow["predictor"])["MonitorArn"]
+    wait(lambda: fc.describe_monitor(MonitorArn=monitor))
+    assert fc.describe_auto_predictor(PredictorArn=flow["predictor"])["MonitorInfo"]["MonitorArn"] == monitor
+    assert fc.list_monitor_evaluations(MonitorArn=monitor)["PredictorMonitorEvaluations"] == []  # no actuals yet
+    job = fc.create_dataset_import_job(
+        DatasetImportJobName="next", DatasetArn=flow["dataset"], TimestampFormat="yyyy-MM-dd", ImportMode="INCREMENTAL",
+        DataSource={"S3Config": {"Path": f"s3://{server['bucket']}/retail/next.csv", "RoleArn": "arn:aws:iam::1:role/x"}},
+    )["DatasetImportJobArn"]
+    assert wait(lambda: fc.describe_dataset_import_job(DatasetImportJobArn=job))["ImportMode"] == "INCREMENTAL"
+
+    evaluations = [e for e in fc.list_monitor_evaluations(MonitorArn=monitor)["PredictorMonitorEvaluations"]
+                   if e["MonitorDataSource"]["ForecastArn"] == flow["forecast"]]
+    assert len(evaluations) == 1
+    e = evaluations[0]
+    assert e["EvaluationState"] == "SUCCESS" and e["MonitorDataSource"]["DatasetImportJobArn"] == job
+    later = server["later"]
+    assert e["NumItemsEvaluated"] == later.groupby(["item_id", "state"]).ngroups
+    metrics = {m["MetricName"]: m["MetricValue"] for m in e["MetricResults"]}
+
+    # the same figures, computed here from the forecast as QueryForecast answers it and the actuals
+    fq = client(server, "forecastquery")
+    levels = (0.1, 0.5, 0.9)
+    losses, covered, abs_y, abs_err, points = np.zeros(3), np.zeros(3), 0.0, 0.0, 0
+    for (item, state), rows in later.groupby(["item_id", "state"]):
+        predictions = fq.query_forecast(ForecastArn=flow["forecast"],
+                                        Filters={"item_id": item, "state": state})["Forecast"]["Predictions"]
+        by_time = {p["Timestamp"][:10]: i for i, p in enumerate(predictions["mean"])}
+        for stamp, y in zip(rows["timestamp"], rows["target_value"], strict=True):
+            i = by_time[stamp]
+            for k, q in enumerate(levels):
+                f = predictions[f"p{int(q * 100)}"][i]["Value"]
+                losses[k] += max(q * (y - f), (q - 1) * (y - f))
+                covered[k] += y < f
+            abs_y += abs(y)
+            abs_err += abs(y - predictions["mean"][i]["Value"])
+            points += 1
+    wql = 2 * losses / abs_y
+    assert metrics["AverageWeightedQuantileLoss"] == pytest.approx(wql.mean(), rel=1e-4)
+    assert [metrics[f"WeightedQuantileLoss_{q:g}"] for q in levels] == pytest.approx(wql, rel=1e-4)
+    assert metrics["WAPE"] == pytest.approx(abs_err / abs_y, rel=1e-4)
+    assert [metrics[f"Coverage_{q:g}"] for q in levels] == pytest.approx(covered / points)
+    first = min(later["timestamp"])
+    assert e["WindowStartDatetime"].strftime("%Y-%m-%d") == first
+
+    # the same evaluation as Prometheus gauges
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scraped = {(s.name, s.labels.get("monitor"), s.labels.get("quantile")): s.value
+               for family in text_string_to_metric_families(httpx.get(f"{server['url']}/v1/metrics").text)
+               for s in family.samples}
+    every = fc.list_monitor_evaluations(MonitorArn=monitor)["PredictorMonitorEvaluations"]  # newest first
+    newest = {m["MetricName"]: m["MetricValue"] for m in every[0]["MetricResults"]}
+    assert scraped[("forecast_monitor_wape", "retail_monitor", None)] == pytest.approx(newest["WAPE"])
+    assert scraped[("forecast_monitor_evaluations_total", "retail_monitor", None)] == len(every)
+    assert scraped[("forecast_monitor_active", "retail_monitor", None)] == 1
+
+    described = fc.describe_monitor(MonitorArn=monitor)
+    assert described["LastEvaluationState"] == "SUCCESS" and described["ResourceArn"] == flow["predictor"]
+    assert {m["Name"] for m in described["Baseline"]["PredictorBaseline"]["BaselineMetrics"]} >= {
+        "AverageWeightedQuantileLoss", "WAPE"}
+    fc.stop_resource(ResourceArn=monitor)
+    assert fc.describe_monitor(MonitorArn=monitor)["Status"] == "ACTIVE_STOPPED"
+    assert [m["Status"] for m in fc.list_monitors(Filters=[{"Key": "Status", "Value": "ACTIVE_STOPPED",
+                                                            "Condition": "IS"}])["Monitors"]] == ["ACTIVE_STOPPED"]
+    fc.resume_resource(ResourceArn=monitor)
+    assert fc.describe_monitor(MonitorArn=monitor)["Status"] == "ACTIVE"
+    with pytest.raises(fc.exceptions.InvalidInputException):  # a finished job cannot be stopped
+        fc.stop_resource(ResourceArn=flow["forecast"])
+
+    # retraining from a reference, on the dataset's latest version, with a monitor from the start
+    retrained = fc.create_auto_predictor(PredictorName="retail_retrained",
+                                         ReferencePredictorArn=flow["predictor"])["PredictorArn"]
+    done = wait(lambda: fc.describe_auto_predictor(PredictorArn=retrained))
+    assert done["ReferencePredictorSummary"] == {"Arn": flow["predictor"], "State": "Active"}
+    monitored = fc.create_auto_predictor(
+        PredictorName="retail_monitored", ForecastHorizon=6, ForecastFrequency="M", ForecastDimensions=["state"],
+        DataConfig={"DatasetGroupArn": flow["group"]}, MonitorConfig={"MonitorName": "retail_watch"})["PredictorArn"]
+    info = fc.describe_auto_predictor(PredictorArn=monitored)["MonitorInfo"]
+    assert info["MonitorArn"].endswith(":monitor/retail_watch") and info["Status"] == "ACTIVE"
+    with pytest.raises(fc.exceptions.ResourceAlreadyExistsException):
+        fc.create_monitor(MonitorName="retail_watch", ResourceArn=flow["predictor"])
+    wait(lambda: fc.describe_auto_predictor(PredictorArn=monitored))
+    fc.delete_monitor(MonitorArn=monitor)
+    with pytest.raises(fc.exceptions.ResourceNotFoundException):
+        fc.describe_monitor(MonitorArn=monitor)
+
+
 def test_every_response_was_checked_against_its_shape() -> None:
     assert {"CreateDataset", "DescribeDatasetImportJob", "CreateAutoPredictor", "DescribeAutoPredictor",
-            "GetAccuracyMetrics", "DescribeForecast", "QueryForecast", "ListForecasts", "InvokeEndpoint"} <= set(CHECKED)
+            "GetAccuracyMetrics", "DescribeForecast", "QueryForecast", "ListForecasts", "InvokeEndpoint",
+            "DescribeMonitor", "ListMonitors", "ListMonitorEvaluations"} <= set(CHECKED)
 
 
 

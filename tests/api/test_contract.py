@@ -66,6 +66,6 @@ def test_operations_have_real_summaries() -> None:
     home = tempfile.mkdtemp()
     schema = create_app(Settings(home=home, registry=f"{home}/r.db")).openapi()  # type: ignore[call-arg]
     summaries = {f"{m.upper()} {p}": op["summary"] for p, ops in schema["paths"].items() for m, op in ops.items()}
-    assert summaries["DELETE /v1/datasets/{name}"] == "Delete a dataset (refused while a predictor or forecast uses it)"
+    assert summaries["DELETE /v1/datasets/{name}"] == "Delete a dataset (refused while a predictor or a forecast uses it)"
     assert summaries["GET /v1/datasets"] == "List datasets"
     assert not [k for k, v in summaries.items() if v.endswith((" Route", " Job")) or v.istitle()]

@@ -36,28 +36,37 @@ def chromium_path() -> str:
 
 
 RETAIL = ["Food retailing", "Liquor retailing"]
+LATER_MONTHS = 3  # held back from the retail forecast's data, then imported: actuals over its horizon
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path) -> World:
     """The shared world (Tourism quarterly, DeepAR) plus ``retail``: fpp3 aus_retail turnover of two
-    industries by state (dimension ``state``), forecast by seasonal naive."""
+    industries by state (dimension ``state``) without its last months, forecast by seasonal naive
+    and watched by a monitor, then the last months imported."""
     from datasets import import_dataset
+    from datasets.increments import import_increment
     from datasets.long_format import LongFormat
     from datasets.samples import long_frames
     from forecast.config import Hyperparameters
     from forecast.forecasts import create_forecast
+    from forecast.monitors import create_monitor
     from forecast.predictors import create_predictor
 
     root = tmp_path_factory.mktemp("lookup")
     world = build_world(root, samples_dir, api_key=KEY)
     frame = long_frames("aus-retail")["target"]
-    frame[frame["item_id"].isin(RETAIL)].to_csv(root / "retail.csv", index=False)
+    frame = frame[frame["item_id"].isin(RETAIL)]
+    later = frame["timestamp"] > sorted(frame["timestamp"].unique())[-1 - LATER_MONTHS]
+    frame[~later].to_csv(root / "retail.csv", index=False)
+    frame[later].to_csv(root / "retail-later.csv", index=False)
     ws, reg = world.runtime.workspace, world.runtime.registry
     import_dataset(ws, reg, "retail", str(root / "retail.csv"), freq="M", long=LongFormat(dimensions=["state"]))
     create_predictor(ws, reg, "retail-naive", dataset="retail",
                      hyperparameters=Hyperparameters(prediction_length=6, algorithm="seasonal_naive"))
     create_forecast(ws, reg, "retail", predictor="retail-naive", types="0.1,0.5,0.9")
+    create_monitor(ws, reg, "retail-monitor", "retail-naive")
+    import_increment(ws, reg, "retail-later", "retail", str(root / "retail-later.csv"))  # the monitor evaluates
     return world
 
 
@@ -128,8 +137,13 @@ def test_lookup_page_in_chromium(server: str, world: World) -> None:
             page.fill("#item", "Liquor retailing")
             page.click("#show")
             page.wait_for_function("window.lookup.item === 'Liquor retailing|state=Victoria'")
-            assert page.evaluate("window.lookup.points")["p50"] == 6
+            points = page.evaluate("window.lookup.points")
+            assert points["p50"] == 6 and points["actuals since"] == LATER_MONTHS  # over the forecast
             assert "state=Victoria" in page.text_content("#summary")
+            assert f"{LATER_MONTHS} actuals have arrived" in page.text_content("#summary")
+            page.wait_for_function("document.querySelectorAll('#accuracy table').length === 3")
+            assert "monitor retail-monitor" in page.text_content("#accuracy")  # the item's live figures
+            page.screenshot(path=str(ARTIFACTS / "lookup-page-actuals.png"), full_page=True)
             assert not errors, errors
         finally:
             browser.close()

@@ -33,3 +33,21 @@ def evaluate(name: NameParam, state: StateDep) -> dict[str, Any]:
 
     new = evaluate_monitor(state.runtime.workspace, state.runtime.registry, name)
     return {"evaluations": [e.model_dump(mode="json", exclude={"items_file"}) for e in new]}
+
+
+@router.post("/{name}/pause")
+def pause(name: NameParam, state: StateDep) -> dict[str, Any]:
+    """Stop evaluating on imports (``forecast monitors pause``); ``resume`` starts again."""
+    from forecast.monitors import set_state
+
+    r = set_state(state.runtime.registry, name, "STOPPED")
+    return {"name": r.name, "state": r.result["state"]}
+
+
+@router.post("/{name}/resume")
+def resume(name: NameParam, state: StateDep) -> dict[str, Any]:
+    """Evaluate on imports again (``forecast monitors resume``)."""
+    from forecast.monitors import set_state
+
+    r = set_state(state.runtime.registry, name, "ACTIVE")
+    return {"name": r.name, "state": r.result["state"]}

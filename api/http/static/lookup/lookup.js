@@ -146,6 +146,7 @@ function draw(forecast, context) {
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   const xs = new Set();
   context.history.forEach((p) => xs.add(seconds(p.timestamp)));
+  context.actuals.forEach((p) => xs.add(seconds(p.timestamp)));
   Object.values(preds).forEach((pts) => pts.forEach((p) => xs.add(seconds(p.timestamp))));
   const x = [...xs].sort((a, b) => a - b);
   const at = new Map(x.map((t, i) => [t, i]));
@@ -177,6 +178,10 @@ function draw(forecast, context) {
     bands.push({ series: [hi, lo], fill: "rgba(76,120,168,0.18)" });
   }
   if (preds.mean) add("mean", preds.mean, "value", { stroke: "#e45756", width: 2 });
+  if (context.actuals.length) {  // what arrived after the forecast was made, over it
+    add("actuals since", context.actuals, "value",
+        { stroke: "#2ca02c", width: 2, points: { show: true, size: 6, fill: "#2ca02c" } });
+  }
   const el = $("chart");
   if (state.chart) state.chart.destroy();
   state.chart = new uPlot({
@@ -191,7 +196,9 @@ function draw(forecast, context) {
 function describe(forecast, context) {
   const dims = context.dimensions ? " — " + Object.entries(context.dimensions).map(([k, v]) => `${k}=${v}`).join(", ") : "";
   $("summary").textContent = `${forecast.forecast}: ${context.item_id}${dims}; ${context.history.length} history points, ` +
-    `backtest window of ${context.backtest.length} steps, predictor ${context.predictor}. Drag on the chart to zoom, double-click to reset.`;
+    `backtest window of ${context.backtest.length} steps, predictor ${context.predictor}` +
+    (context.actuals.length ? `; ${context.actuals.length} actuals have arrived in the forecast's horizon since it was made (green)` : "") +
+    ". Drag on the chart to zoom, double-click to reset.";
 }
 
 async function accuracy(context) {
@@ -204,6 +211,11 @@ async function accuracy(context) {
     metrics.members || {}, { "seasonal naive": metrics.seasonal_naive || {} });
   box.append(table(`Backtest accuracy of predictor ${context.predictor} (all items)`, overall));
   box.append(table(`Backtest accuracy for ${context.series_key}`, context.backtest_metrics));
+  const live = context.live_metrics;
+  if (live) {
+    const when = `${live.points} actuals, ${live.window_start.slice(0, 10)} to ${live.window_end.slice(0, 10)}`;
+    box.append(table(`This forecast against the actuals (monitor ${live.monitor}, ${when})`, { [context.series_key]: live }));
+  }
   const link = Object.assign(document.createElement("a"), {
     href: `/v1/predictors/${encodeURIComponent(context.predictor)}/backtest`, textContent: "per-item backtest metrics (JSON)" });
   box.append(link);
