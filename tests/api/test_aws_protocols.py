@@ -354,7 +354,7 @@ def test_week_two_monitor_incremental_import_and_retraining(server: dict[str, An
     from prometheus_client.parser import text_string_to_metric_families
 
     scraped = {(s.name, s.labels.get("monitor"), s.labels.get("quantile")): s.value
-               for family in text_string_to_metric_families(httpx.get(f"{server['url']}/v1/metrics").text)
+               for family in text_string_to_metric_families(httpx.get(f"{server['url']}/metrics").text)
                for s in family.samples}
     every = fc.list_monitor_evaluations(MonitorArn=monitor)["PredictorMonitorEvaluations"]  # newest first
     newest = {m["MetricName"]: m["MetricValue"] for m in every[0]["MetricResults"]}
