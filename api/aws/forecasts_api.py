@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.aws.kit import AwsContext, filtered, operation, page, s3_path, status_fields, times
-from api.aws.predictors_api import forecast_types, group_arn, predictor_of
+from api.aws.predictors_api import current_data, forecast_types, group_arn, predictor_of
 from api.aws.wire import invalid, not_found
 from resources import Kind, Resource
 
@@ -23,10 +23,16 @@ def create_forecast_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
 
     if p.get("TimeSeriesSelector"):
         raise invalid("TimeSeriesSelector is not supported: forecasts cover every item of the predictor's dataset")
-    predictor, _, body = predictor_of(ctx, p["PredictorArn"])
+    predictor, r, body = predictor_of(ctx, p["PredictorArn"])
     types = forecast_types(p.get("ForecastTypes") or body.get("ForecastTypes"))
     name = p["ForecastName"]
-    register_forecast(ctx.state.runtime.workspace, ctx.registry, name, predictor=predictor, types=types)
+    ctx.registry.require_free(Kind.FORECAST, name)  # before a featurization re-import, not after
+    data = current_data(ctx, predictor, body)
+    newer = {} if data is None else {  # imports since the predictor was trained replace what it read
+        "dataset": data.target if data.target != r.spec.get("dataset") else None,
+        "related": data.related if r.spec.get("related") and data.related != r.spec["related"] else None,
+        "metadata": data.metadata if r.spec.get("metadata") and data.metadata != r.spec["metadata"] else None}
+    register_forecast(ctx.state.runtime.workspace, ctx.registry, name, predictor=predictor, types=types, **newer)
     ctx.start(Kind.FORECAST, name)
     return {"ForecastArn": ctx.arn("forecast", name)}
 

@@ -116,6 +116,27 @@ def _featurized(ctx: AwsContext, data: GroupData, predictor: str, configs: list[
     return data
 
 
+def _attribute_configs(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """A predictor request's featurization as ``AttributeConfigs`` (CreateAutoPredictor's own;
+    CreatePredictor's ``Featurizations`` pipelines, converted)."""
+    if (request.get("DataConfig") or {}).get("AttributeConfigs"):
+        return list(request["DataConfig"]["AttributeConfigs"])
+    featurizations = (request.get("FeaturizationConfig") or {}).get("Featurizations") or []
+    return [{"AttributeName": f["AttributeName"], "Transformations": m.get("FeaturizationMethodParameters") or {}}
+            for f in featurizations for m in f.get("FeaturizationPipeline") or []]
+
+
+def current_data(ctx: AwsContext, predictor: str, body: dict[str, Any]) -> GroupData | None:
+    """What the managed service forecasts from: the predictor's dataset group's data now (each
+    dataset's latest ACTIVE import, so a FULL import after training replaces what forecasts read),
+    with the predictor's featurization; ``None`` for a predictor without a dataset group (made
+    over ``/v1``), or whose group is gone."""
+    group = group_arn(body)
+    if not group or ctx.catalog.get("dataset_group", ctx.names(group, "dataset-group")[0]) is None:
+        return None
+    return _featurized(ctx, _group_data(ctx, group), predictor, _attribute_configs(body))
+
+
 def _reimport(ctx: AwsContext, ours: str, derived: str, changes: dict[str, str]) -> str | None:
     """``ours`` imported again with ``changes`` as ``derived``; ``None`` when nothing changes."""
     from datasets import import_dataset
@@ -183,7 +204,7 @@ def create_auto_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     holidays = _holidays(p["DataConfig"].get("AdditionalDatasets") or [])
     types = forecast_types(p.get("ForecastTypes"))
     ctx.registry.require_free(Kind.PREDICTOR, name)  # before a featurization re-import, not after
-    data = _featurized(ctx, data, name, p["DataConfig"].get("AttributeConfigs") or [])
+    data = _featurized(ctx, data, name, _attribute_configs(p))
     hp = {**ctx.state.runtime.settings.auto_predictor_hyperparameters, "prediction_length": p["ForecastHorizon"],
           "algorithm": "auto", **_selection_metric(p)}
     _register_predictor(ctx, name, data, hp, holidays, (p.get("MonitorConfig") or {}).get("MonitorName"),
@@ -272,9 +293,7 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     featurization = p["FeaturizationConfig"]
     _check_frequency_and_dimensions(data, featurization["ForecastFrequency"], featurization.get("ForecastDimensions"))
     ctx.registry.require_free(Kind.PREDICTOR, name)  # before a featurization re-import, not after
-    data = _featurized(ctx, data, name, [
-        {"AttributeName": f["AttributeName"], "Transformations": m.get("FeaturizationMethodParameters") or {}}
-        for f in featurization.get("Featurizations") or [] for m in f.get("FeaturizationPipeline") or []])
+    data = _featurized(ctx, data, name, _attribute_configs({"FeaturizationConfig": featurization}))
     holidays = []
     for f in p["InputDataConfig"].get("SupplementaryFeatures") or []:
         if f["Name"] != "holiday":

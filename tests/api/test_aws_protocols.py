@@ -65,6 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterat
         frame[~later].to_csv(f, index=False, header=False)
     with fs.open(f"{bucket}/retail/next.csv", "w") as f:
         frame[later].to_csv(f, index=False, header=False)
+    with fs.open(f"{bucket}/retail/all.csv", "w") as f:  # a FULL import of everything, later
+        frame.to_csv(f, index=False, header=False)
     frame, later_frame = frame[~later], frame[later]
     settings = Settings(home=str(root / "home"), registry=str(root / "registry.db"),  # type: ignore[call-arg]
                         s3={"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"},
@@ -391,6 +393,18 @@ def test_week_two_monitor_incremental_import_and_retraining(server: dict[str, An
     fc.delete_monitor(MonitorArn=monitor)
     with pytest.raises(fc.exceptions.ResourceNotFoundException):
         fc.describe_monitor(MonitorArn=monitor)
+
+    # a FULL import replaces the dataset's data: the next forecast of the same predictor reads it
+    full = fc.create_dataset_import_job(
+        DatasetImportJobName="everything", DatasetArn=flow["dataset"], TimestampFormat="yyyy-MM-dd",
+        DataSource={"S3Config": {"Path": f"s3://{server['bucket']}/retail/all.csv", "RoleArn": "arn:aws:iam::1:role/x"}},
+    )["DatasetImportJobArn"]
+    wait(lambda: fc.describe_dataset_import_job(DatasetImportJobArn=full))
+    latest = fc.create_forecast(ForecastName="after_full", PredictorArn=flow["predictor"])["ForecastArn"]
+    wait(lambda: fc.describe_forecast(ForecastArn=latest))
+    assert httpx.get(f"{server['url']}/v1/forecasts/after_full").json()["spec"]["dataset"] == "retail-everything"
+    first = fq.query_forecast(ForecastArn=latest, Filters={"item_id": "Food retailing", "state": "Victoria"})
+    assert first["Forecast"]["Predictions"]["p50"][0]["Timestamp"][:10] > max(later["timestamp"])
 
 
 def test_every_response_was_checked_against_its_shape() -> None:
