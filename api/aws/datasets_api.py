@@ -6,6 +6,7 @@ from typing import Any
 
 from api.aws.catalog import Record
 from api.aws.kit import AwsContext, filtered, operation, page, s3_path, status_fields, times
+from api.aws.timestamp_format import strftime_of
 from api.aws.wire import AwsError, invalid, not_found
 from resources import Kind, Resource, Status
 
@@ -204,14 +205,6 @@ def pandas_freq(freq: str) -> str:
     return {"Y": "Y", "M": "M", "W": "W", "D": "D", "H": "H"}.get(freq, freq)
 
 
-def _strftime(java: str) -> str:
-    """A Java-style timestamp format (yyyy-MM-dd HH:mm:ss) as strftime's."""
-    out = java
-    for a, b in (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S")):
-        out = out.replace(a, b)
-    return out
-
-
 @operation("CreateDatasetImportJob")
 def create_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from datasets.catalog import register_import
@@ -238,7 +231,7 @@ def create_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
     fmt = (p.get("Format") or "CSV").upper()
     long = LongFormat(type=kind, target_column=target if kind == "target" else "target_value",
                       dimensions=dims if kind != "metadata" else [],
-                      timestamp_format=_strftime(p["TimestampFormat"]) if p.get("TimestampFormat")
+                      timestamp_format=strftime_of(p["TimestampFormat"]) if p.get("TimestampFormat")
                       and p["TimestampFormat"] != "auto" else None,
                       timezone=p.get("TimeZone"), column_names=names if fmt == "CSV" else None)
     if ctx.catalog.get("import_job", f"{dataset}/{job}") is not None:
