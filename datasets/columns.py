@@ -129,3 +129,31 @@ def _ns(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     bad = arr.is_null().to_numpy(zero_copy_only=False)
     ns = pc.fill_null(pc.cast(arr, pa.int64()), np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
     return ns, bad
+
+
+#: strftime formats tried on timestamps the reader could not read, most common first.
+FORMAT_CANDIDATES = (
+    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S",
+    "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%y", "%m/%d/%y", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d-%m-%Y", "%m-%d-%Y", "%Y%m%d", "%Y%m%d%H%M%S",
+    "%Y %b", "%Y %B", "%b %Y", "%B %Y", "%Y-%b", "%b-%Y", "%b-%y", "%Y %m", "%Y-%m", "%Y/%m", "%m/%Y",
+    "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y", "%a, %d %b %Y %H:%M:%S", "%Y",
+)
+
+
+def propose_timestamp_format(samples: list[str]) -> str | None:
+    """A strftime format that reads every one of ``samples`` (timestamps the reader could not
+    read), if one of the common ones does; ``None`` otherwise."""
+    from datetime import datetime
+
+    texts = [t.strip() for t in samples if t and t.strip()][:20]
+    if not texts:
+        return None
+    for fmt in FORMAT_CANDIDATES:
+        try:
+            for t in texts:
+                datetime.strptime(t, fmt)
+        except ValueError:
+            continue
+        return fmt
+    return None

@@ -19,7 +19,13 @@ import pyarrow.csv as pacsv
 from pyarrow import ipc
 
 from datasets.columnar import iter_batches, open_parquet
-from datasets.columns import as_key_strings, empty_keys, parse_numbers, parse_timestamps
+from datasets.columns import (
+    as_key_strings,
+    empty_keys,
+    parse_numbers,
+    parse_timestamps,
+    propose_timestamp_format,
+)
 from datasets.errors import ProblemLog
 from datasets.frequency import freq_offset
 from datasets.long_format import DatasetType, LongFormat
@@ -146,10 +152,45 @@ def missing_columns(columns: list[str], fmt: LongFormat, name: str, log: Problem
     return bool(missing)
 
 
+def _timestamp_problem(raw: pa.Array, bad: np.ndarray, fmt: LongFormat, *, first_line: bool) -> Callable[[int], str]:
+    """What to say about row ``i``'s unreadable timestamp: the value, what was expected, and a
+    format that reads the bad values when a common one does (`timestamp_format`), or that the first
+    line of a file read without a header looks like one."""
+    expected = f"format {fmt.timestamp_format}" if fmt.timestamp_format else "ISO 8601 such as 2024-01-31"
+    rows = np.flatnonzero(bad)
+    samples = [str(v) for v in raw.take(pa.array(rows[:20])).to_pylist() if v is not None]
+    proposal = propose_timestamp_format(samples[1:] if first_line and rows[0] == 0 else samples)
+    fix = (f"`timestamp_format` {proposal!r} reads it" if proposal and proposal != fmt.timestamp_format
+           else "`timestamp_format` sets another format")
+    header = first_line and fmt.column_names is not None and bool(bad[0]) and raw[0].is_valid \
+        and str(raw[0].as_py()).strip() == fmt.timestamp_column
+
+    def message(i: int) -> str:
+        if not raw[i].is_valid:
+            return "is empty"
+        if header and i == 0:
+            return (f"{raw[0].as_py()!r} is the column's name: the first line looks like a header row, but the "
+                    f"columns are named ({', '.join(fmt.column_names or [])}), so the file must not have one")
+        return f"cannot read {raw[i].as_py()!r} as a timestamp ({expected}; supported range {TIMESTAMP_RANGE}; {fix})"
+
+    return message
+
+
+#: Bad rows of one batch and column reported one by one; more are counted in bulk.
+REPORTED_ONE_BY_ONE = 10_000
+
+
 def _report(log: ProblemLog, file: SourceFile, bad: np.ndarray, lines: np.ndarray, column: str,
             message: Callable[[int], str]) -> None:
-    for i in np.flatnonzero(bad)[: max(0, log.max_problems - len(log.problems)) + 1]:
+    """Rows ``bad`` of a column, each reported (:meth:`ProblemLog.add` lists the first of each
+    kind and counts the rest), up to :data:`REPORTED_ONE_BY_ONE` per batch."""
+    rows = np.flatnonzero(bad)
+    each = rows[:REPORTED_ONE_BY_ONE]
+    for i in each:
         log.add(file.name, int(lines[i]), column, message(int(i)))
+    if len(rows) > len(each):  # a file full of one mistake: the rest counted as the last one's kind
+        log.add(file.name, int(lines[rows[len(each)]]), column, message(int(rows[len(each)])),
+                count=len(rows) - len(each), last_line=int(lines[rows[-1]]))
 
 
 class CheckedRows:
@@ -263,10 +304,8 @@ def read_rows(files: list[tuple[str, FileKind]], display: Callable[[str], str], 
             raw_ts = table.column(fmt.timestamp_column).combine_chunks()
             ns, bad = parse_timestamps(raw_ts, fmt=fmt.timestamp_format, timezone=fmt.timezone)
             if bad.any():
-                expected = f"format {fmt.timestamp_format}" if fmt.timestamp_format else "ISO 8601 such as 2024-01-31"
-                _report(log, file, bad, lines, fmt.timestamp_column, lambda i, raw_ts=raw_ts, expected=expected: (
-                    f"cannot read {raw_ts[i].as_py()!r} as a timestamp ({expected}; supported range {TIMESTAMP_RANGE}; "
-                    "`timestamp_format` sets another format)" if raw_ts[i].is_valid else "is empty"))
+                _report(log, file, bad, lines, fmt.timestamp_column,
+                        _timestamp_problem(raw_ts, bad, fmt, first_line=file.header_lines + 1 == int(lines[0])))
             values = []
             for c in value_columns:
                 raw = table.column(c).combine_chunks()

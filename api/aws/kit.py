@@ -7,12 +7,14 @@ with :func:`operation`: :mod:`api.aws.datasets_api`, :mod:`api.aws.predictors_ap
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from api.aws.catalog import AwsCatalog, Record
+from api.aws.timestamp_format import java_of
 from api.aws.wire import AwsError, invalid, not_found
 from api.http.deps import AppState
 from resources import Kind, Resource
@@ -69,7 +71,19 @@ def times(r: Resource | Record) -> dict[str, datetime]:
 
 
 def status_fields(r: Resource) -> dict[str, Any]:
-    return {"Status": r.status.value, "Message": r.message}
+    return {"Status": r.status.value, "Message": in_aws_terms(r.message) if r.message else r.message}
+
+
+def in_aws_terms(message: str) -> str:
+    """A domain message in the managed API's words: a proposed `timestamp_format` becomes its
+    ``TimestampFormat`` pattern; other option names lose their quotes."""
+    def timestamp(m: re.Match[str]) -> str:
+        java = java_of(m.group(1))
+        return f"TimestampFormat {java!r}" if java else f"a timestamp format of {m.group(1)!r}"
+
+    message = re.sub(r"`timestamp_format` '([^']*)'", timestamp, message)
+    message = message.replace("`timestamp_format`", "TimestampFormat")
+    return re.sub(r"`([a-z_]+)`", r"\1", message)
 
 
 def page(items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.aws.catalog import AwsCatalog
 from api.aws.forecast_api import HANDLERS, AwsContext
+from api.aws.kit import in_aws_terms
 from api.aws.runtime_api import (
     QUERY_HANDLERS,
     endpoint_predictor,
@@ -49,15 +50,15 @@ def as_aws_error(e: Exception) -> AwsError | None:
     if isinstance(e, AwsError):
         return e
     if isinstance(e, NotFoundError):
-        return AwsError("ResourceNotFoundException", str(e))
+        return AwsError("ResourceNotFoundException", in_aws_terms(str(e)))
     if isinstance(e, AlreadyExistsError):
-        return AwsError("ResourceAlreadyExistsException", str(e))
+        return AwsError("ResourceAlreadyExistsException", in_aws_terms(str(e)))
     if isinstance(e, ConflictError):
-        return AwsError("ResourceInUseException", str(e))
+        return AwsError("ResourceInUseException", in_aws_terms(str(e)))
     if isinstance(e, RequestTooLargeError):
-        return AwsError("LimitExceededException", str(e))
+        return AwsError("LimitExceededException", in_aws_terms(str(e)))
     if isinstance(e, InvalidInputError | ValidationError):
-        return AwsError("InvalidInputException", str(e))
+        return AwsError("InvalidInputException", in_aws_terms(str(e)))
     return None
 
 

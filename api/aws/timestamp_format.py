@@ -89,3 +89,26 @@ def strftime_of(java: str) -> str:
         else:
             out.append(token.replace("%", "%%"))
     return "".join(out)
+
+
+#: strftime directives -> Java pattern letters (what :func:`java_of` writes).
+_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%b": "MMM", "%B": "MMMM", "%d": "dd", "%j": "DDD", "%a": "EEE",
+         "%A": "EEEE", "%p": "a", "%H": "HH", "%I": "hh", "%M": "mm", "%S": "ss", "%f": "SSSSSS", "%z": "Z",
+         "%Z": "z", "%%": "%"}
+
+
+def java_of(strftime: str) -> str | None:
+    """A strftime format as a ``TimestampFormat`` (``%Y %b`` -> ``yyyy MMM``); ``None`` when it
+    uses a directive with no pattern letter."""
+    out: list[str] = []
+    for token in re.findall(r"%.|[A-Za-z]+|[^%A-Za-z]+", strftime):
+        if token.startswith("%"):
+            if token not in _JAVA:
+                return None
+            out.append(_JAVA[token])
+        elif token[0].isalpha():
+            out.append("'" + token.replace("'", "''") + "'")
+        else:
+            out.append(token.replace("'", "''"))
+    return "".join(out)
+

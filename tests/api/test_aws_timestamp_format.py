@@ -46,3 +46,16 @@ def test_literal_percent_and_unclosed_quote() -> None:
         strftime_of("yyyy-MM-dd'T")
     with pytest.raises(AwsError, match="not a pattern letter"):
         strftime_of("yyyy-MM-dd T")
+
+
+def test_proposed_formats_in_the_managed_apis_words() -> None:
+    from api.aws.kit import in_aws_terms
+    from api.aws.timestamp_format import java_of
+    from datasets.columns import FORMAT_CANDIDATES
+
+    for fmt in FORMAT_CANDIDATES:  # every format a failed import may propose reads back the same
+        java = java_of(fmt)
+        assert java is not None and strftime_of(java) == fmt, fmt
+    message = "cannot read '1991 Jul' as a timestamp (ISO 8601; `timestamp_format` '%Y %b' reads it); see `item_column`"
+    assert in_aws_terms(message) == ("cannot read '1991 Jul' as a timestamp (ISO 8601; TimestampFormat 'yyyy MMM' "
+                                     "reads it); see item_column")

@@ -52,7 +52,8 @@ def test_invalid_dataset_exits_2_with_every_problem(cli, tmp_path: Path) -> None
     code, out, _ = cli("datasets", "validate", str(path), "--freq", "D", "--json")
     report = json.loads(out)  # the problems as JSON on stdout, for scripts
     assert code == 2 and report["valid"] is False and not report["truncated"]
-    assert {"file": str(path), "line": 2, "field": "target", "message": "is empty"} in report["problems"]
+    assert {"file": str(path), "line": 2, "field": "target", "message": "is empty", "count": 1,
+            "last_line": None} in report["problems"]
 
 
 def test_bad_name_and_usage_errors(cli, samples_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -112,3 +113,20 @@ def test_piped_output_does_not_break_values(tmp_path: Path) -> None:
                                check=True, env={"FORECAST_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}).stdout
     assert "--num-batches-per-epoch" in help_text and "--json" in help_text
     assert "<bool>" not in help_text  # flags, --help included, are shown as flags
+
+
+def test_an_unreadable_timestamp_format_is_one_problem_with_the_flag_that_reads_it(  # type: ignore[no-untyped-def]
+        cli, tmp_path: Path) -> None:
+    """fpp3 PBS's months ('1991 Jul'): the import lists a few rows and counts the rest, proposes
+    the format that reads them in this command's flag, and that format imports the file."""
+    from tsdata import fpp3
+
+    path = tmp_path / "pbs.csv"
+    fpp3.PBS[["Month", "Concession", "Type", "ATC1", "ATC2", "Cost"]].head(3_000).to_csv(path, index=False)
+    args = ["datasets", "import", "pbs", str(path), "--freq", "M", "--item-column", "ATC2", "--timestamp-column",
+            "Month", "--target-column", "Cost", "--dimensions", "Concession,Type,ATC1"]
+    code, _, err = cli(*args)
+    assert code == 2
+    assert "--timestamp-format '%Y %b' reads it" in err and "timestamp_format" not in err
+    assert "more rows like this" in err and err.count("cannot read") == 4  # three shown, the rest counted
+    assert cli(*args, "--timestamp-format", "%Y %b")[0] == 0

@@ -212,6 +212,17 @@ def test_bad_input_is_listed_by_file_line_and_column(tmp_path: Path) -> None:
     ]
 
 
+def test_a_header_row_in_a_file_read_without_one_is_called_one(tmp_path: Path) -> None:
+    """The managed API names the columns by its schema, so its files have no header row: a first
+    line that holds the column names is said to be a header, not an unreadable timestamp."""
+    path = tmp_path / "with-header.csv"
+    path.write_text("timestamp,item_id,target_value\n2024-01-01,A,1\n2024-01-02,A,2\n")
+    with pytest.raises(DatasetValidationError) as info:
+        scan(path, column_names=["timestamp", "item_id", "target_value"])
+    first = info.value.problems[0]
+    assert (first.line, first.field) == (1, "timestamp") and "looks like a header row" in first.message
+
+
 def test_missing_columns_name_the_option(sales: Path) -> None:
     with pytest.raises(DatasetValidationError) as info:
         scan(sales, target_column="sales", dimensions=["region"])

@@ -79,11 +79,28 @@ def test_cross_record_rules(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_collected_up_to_the_cap(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "data.jsonl", [{"start": "2020-01-01", "target": []}] * 30)
+    rows = [{"start": "2020-01-01", "target": []}, {"start": "2020-01-01"}, {"target": [1.0]}, {"start": "nope",
+            "target": [1.0]}, {"start": "2020-01-01", "target": [1.0], "cat": "x"}]
+    path = write_lines(tmp_path / "data.jsonl", rows)
     with pytest.raises(DatasetValidationError) as info:
-        scan_dataset(str(path), freq="D", max_problems=10)
-    assert len(info.value.problems) == 10 and info.value.truncated
+        scan_dataset(str(path), freq="D", max_problems=3)
+    assert len(info.value.problems) == 3 and info.value.truncated
     assert "cap" in str(info.value)
+
+
+def test_one_mistake_repeated_is_listed_a_few_times_and_counted(tmp_path: Path) -> None:
+    """A hundred rows with one mistake (the values in the message aside) are three lines of the
+    report and a count, not a hundred lines; the count goes on past the cap."""
+    rows = [{"start": f"2020-01-0{1 + i % 5}T00:30", "target": [1.0]} for i in range(300)]
+    path = write_lines(tmp_path / "data.jsonl", rows)
+    with pytest.raises(DatasetValidationError) as info:
+        scan_dataset(str(path), freq="D", max_problems=5)
+    problems = info.value.problems
+    assert [p.line for p in problems] == [1, 2, 3, 4] and not info.value.truncated
+    assert problems[3].count == 297 and problems[3].last_line == 300
+    assert str(problems[3]).startswith(f"{path}:lines 4-300 [start]:")
+    assert str(problems[3]).endswith("(297 more rows like this)")
+    assert "4 problem(s) in 300 rows" in str(info.value)
 
 
 def test_empty_file_is_a_problem(tmp_path: Path) -> None:
