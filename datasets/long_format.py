@@ -93,6 +93,9 @@ class LongFormat(BaseModel):
     filling: Filling = Field(default_factory=Filling)
     column_names: list[str] | None = Field(
         default=None, description="CSV files without a header row: their columns, in order")
+    strict: bool = Field(default=False, description="refuse the import, listing examples, if it would change any "
+                         "value: fill an empty cell or a period with no row, combine rows of one period, or keep a "
+                         "few negative values among non-negative ones")
 
     @field_validator("dimensions")
     @classmethod

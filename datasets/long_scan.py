@@ -42,7 +42,7 @@ from datasets.sources import (
     file_size,
     list_source_files,
 )
-from datasets.summary import DatasetSummary, SummaryBuilder
+from datasets.summary import DatasetSummary, ImportChanges, SummaryBuilder
 
 #: Source bytes grouped in memory at once; larger sources are partitioned on disk first.
 PARTITION_BYTES = 16 << 20
@@ -123,11 +123,11 @@ def _fill_values(method: str, values: np.ndarray, series_of: np.ndarray, n_serie
 
 
 def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n_series: int, filling: Filling,
-          end_ord: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          end_ord: int | None, changes: ImportChanges) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place runs on each series' grid from its first to its last observed period (or ``end_ord``
     with a backfill), filling gaps. Returns per-series first ordinals, offsets into the flat
     values, and the flat ``(total, k)`` float64 values (``run_values`` itself, filled in place, when
-    the runs have no gaps)."""
+    the runs have no gaps). Counts the periods with no row and each fill in ``changes``."""
     k = run_values.shape[1]
     observed = ~np.isnan(run_values[:, 0]) if k == 1 else ~np.isnan(run_values).all(axis=1)
     # runs are sorted by (series, period), series are 0..n_series-1, and each has an observed run (checked)
@@ -151,6 +151,7 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
+    changes.gap_periods += int((last - first + 1).sum()) - (len(run_ord) if inside is None else int(inside.sum()))
     if total == len(run_ord) and inside is None:  # no gaps: the sorted runs are the grid
         flat = run_values if run_values.flags.writeable else run_values.copy()  # filled in place
     else:
@@ -170,12 +171,19 @@ def _grid(run_series: np.ndarray, run_ord: np.ndarray, run_values: np.ndarray, n
         mid = _fill_values(filling.middlefill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
         back = _fill_values(filling.backfill or "nan", run_values[:, j], run_series, n_series, filling.fill_value)
         flat[empty, j] = np.where(in_back, back[owner], mid[owner])
+        n_back = int(in_back.sum())
+        for side, method, n in (("middlefill", filling.middlefill, len(empty) - n_back),
+                                ("backfill", filling.backfill, n_back)):
+            if n:
+                how = "left missing" if method in (None, "nan", "none") else f"{side} {method}"
+                changes.filled[how] = changes.filled.get(how, 0) + n
     return first, offsets, flat
 
 
 def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: str, files: list[SourceFile],
-                    log: ProblemLog, end_ord: int | None) -> Iterator[list[Series]]:
-    """Group one partition's rows into series, BATCH_SERIES at a time."""
+                    log: ProblemLog, end_ord: int | None, changes: ImportChanges) -> Iterator[list[Series]]:
+    """Group one partition's rows into series, BATCH_SERIES at a time; count what is changed on
+    the way (empty cells, combined rows, fills, negative values) in ``changes``."""
     if table.num_rows == 0:
         return
     keys = fmt.key_columns
@@ -210,6 +218,22 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
     def describe(row: int) -> str:
         return " ".join(f"{k}={v}" for k, v in zip(keys, key_of(row), strict=True))
 
+    def where(rows: np.ndarray) -> str | None:
+        """``file:line`` of the first of sorted rows ``rows``, if any."""
+        if not len(rows):
+            return None
+        at = int(rows[0]) if order is None else int(order[rows[0]])
+        return f"{files[int(table.column(FILE_COLUMN)[at].as_py())].name}:{table.column(LINE_COLUMN)[at].as_py()}"
+
+    empty = np.isnan(vals)
+    changes.empty_values += int(empty.sum())
+    changes.note("empty values", where(np.flatnonzero(empty.any(axis=1))))
+    if fmt.type == DatasetType.TARGET:
+        negative = vals[:, 0] < 0
+        changes.negative_values += int(negative.sum())
+        changes.non_negative_values += int((vals[:, 0] >= 0).sum())
+        changes.note("negative values", where(np.flatnonzero(negative)))
+
     if fmt.aggregation == "none" and starts is not None:
         lengths = np.diff(np.append(starts, len(series)))
         lines = column(LINE_COLUMN)
@@ -226,6 +250,11 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
     if starts is None:  # nothing to aggregate
         run_values, run_series, run_ord = vals, series, ords
     else:
+        sizes = np.diff(np.append(starts, len(series)))
+        combined = sizes > 1
+        changes.aggregated_periods += int(combined.sum())
+        changes.aggregated_rows += int(sizes[combined].sum())
+        changes.note("combined rows", where(starts[combined] + 1))
         run_values = np.column_stack([_aggregate(vals[:, j], starts, fmt.aggregation) for j in range(len(values))])
         run_series, run_ord = series[starts], ords[starts]
     n_series = int(series.max()) + 1
@@ -239,7 +268,7 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
             log.add(files[file_ix[row]].name, int(lines[row]), ", ".join(values),
                     f"{describe(row)} has no values (every row is empty)")
         return
-    first, offsets, flat = _grid(run_series, run_ord, run_values, n_series, fmt.filling, end_ord)
+    first, offsets, flat = _grid(run_series, run_ord, run_values, n_series, fmt.filling, end_ord, changes)
     row_of_series = np.searchsorted(series, np.arange(n_series))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -260,6 +289,34 @@ def _series_batches(table: pa.Table, fmt: LongFormat, values: list[str], freq: s
             batch = []
     if batch:
         yield batch
+
+
+def _refuse_changes(changes: ImportChanges, source: str, log: ProblemLog) -> None:
+    """A strict import: each change the import would make is a problem, at its first example."""
+    for what, example in (("empty values", changes.examples.get("empty values") if changes.empty_values else None),
+                          ("combined rows", changes.examples.get("combined rows") if changes.aggregated_periods
+                           else None),
+                          ("negative values", changes.examples.get("negative values")
+                           if changes.suspicious_negatives else None)):
+        if example is not None:
+            file, _, line = example.rpartition(":")
+            log.add(file, int(line), None, f"{what}: {_STRICT[what]}")
+    if changes.gap_periods:
+        log.add(source, None, None, f"{changes.gap_periods:,} period(s) have no row: {_STRICT['gaps']}")
+    if changes.changed():
+        log.add(source, None, None, "`strict` refuses an import that changes values: " + "; ".join(changes.changed()))
+    log.raise_if_any()
+
+
+#: What a strict import says about each change, and what to do.
+_STRICT = {
+    "empty values": "a cell is empty and would be filled; fill it in the source, or import without `strict` "
+                    "(the summary counts every fill)",
+    "combined rows": "several rows of one series and period would be combined; make them unique, or import "
+                     "without `strict` (`aggregation` says how they are combined)",
+    "negative values": "a negative value among non-negative ones; correct it, or import without `strict`",
+    "gaps": "they would be filled; give every period a row, or import without `strict`",
+}
 
 
 def partition_count(total_bytes: int, partition_bytes: int) -> int:
@@ -313,17 +370,20 @@ def scan_long(
         # a target's backfill runs to the dataset's last period; a related series' to the horizon
         end_ord = rows.end_ord if fmt.type == DatasetType.TARGET else None
         summary = SummaryBuilder()
+        changes = ImportChanges()
         for table in rows.partitions():
-            for batch in _series_batches(table, fmt, value_columns, freq, seen, log, end_ord):
+            for batch in _series_batches(table, fmt, value_columns, freq, seen, log, end_ord, changes):
                 for s in batch:
                     summary.add(s.key or s.item_id or "", s)
                 if write is not None and log.ok:
                     write(batch)
         log.raise_if_any()
+        if fmt.strict:
+            _refuse_changes(changes, source, log)
     out = summary.build(freq=freq, num_files=len(files),
                         num_dynamic_feat=len(value_columns) if fmt.type == DatasetType.RELATED else 0,
                         dynamic_feat_extension=0, assigned_item_ids=0, ignored_fields=ignored)
     return out.model_copy(update={
         "format": "long", "dataset_type": fmt.type, "dimensions": fmt.dimensions,
         "feature_names": value_columns if fmt.type == DatasetType.RELATED else [],
-        "aggregation": fmt.aggregation, "filling": fmt.filling})
+        "aggregation": fmt.aggregation, "filling": fmt.filling, "changes": changes})

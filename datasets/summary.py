@@ -22,6 +22,52 @@ class Attribute(BaseModel):
     cardinality: int | None = Field(default=None, description="distinct values of a categorical column")
 
 
+#: Negative values are remarked on when they are at most this share of a target's values.
+FEW_NEGATIVES = 0.05
+
+
+class ImportChanges(BaseModel):
+    """What an import did to the values it read, so that nothing changes without a word: cells read
+    empty, periods with no row, how each missing cell was filled, periods whose rows were combined,
+    and negative values in a target that is otherwise non-negative. ``examples``: the first of
+    each, as ``file:line``."""
+
+    empty_values: int = Field(0, description="cells read empty (blank, n/a, null)")
+    gap_periods: int = Field(0, description="periods between a series' first and last row with no row")
+    filled: dict[str, int] = Field(default_factory=dict, description="missing cells by what filled them "
+                                   "('middlefill zero', 'backfill mean'; 'left missing' for nan)")
+    aggregated_periods: int = Field(0, description="periods of a series whose several rows were combined")
+    aggregated_rows: int = Field(0, description="the rows of those periods")
+    negative_values: int = 0
+    non_negative_values: int = 0
+    examples: dict[str, str] = Field(default_factory=dict, description="change -> its first file:line")
+
+    @property
+    def suspicious_negatives(self) -> bool:
+        """A few negative values (at most :data:`FEW_NEGATIVES` of them) among non-negative ones:
+        counts or sales with an error, rather than a quantity that takes both signs."""
+        return 0 < self.negative_values <= FEW_NEGATIVES * (self.negative_values + self.non_negative_values)
+
+    def changed(self) -> list[str]:
+        """Each change in a few words, for a summary line or a --strict error."""
+        out = []
+        if self.empty_values:
+            out.append(f"{self.empty_values:,} empty value(s)")
+        if self.gap_periods:
+            out.append(f"{self.gap_periods:,} period(s) with no row")
+        out += [f"{n:,} cell(s) {how}" if how == "left missing" else f"{n:,} cell(s) filled by {how}"
+                for how, n in sorted(self.filled.items())]
+        if self.aggregated_periods:
+            out.append(f"{self.aggregated_periods:,} period(s) whose {self.aggregated_rows:,} rows were combined")
+        if self.suspicious_negatives:
+            out.append(f"{self.negative_values:,} negative value(s) among {self.non_negative_values:,} non-negative ones")
+        return out
+
+    def note(self, what: str, example: str | None) -> None:
+        if example is not None:
+            self.examples.setdefault(what, example)
+
+
 class DatasetSummary(BaseModel):
     """Summary shown by ``validate`` and stored with an imported dataset."""
 
@@ -52,6 +98,7 @@ class DatasetSummary(BaseModel):
     attributes: dict[str, Attribute] = Field(default={}, description="an item metadata dataset's columns")
     aggregation: Aggregation | None = None
     filling: Filling | None = None
+    changes: ImportChanges | None = Field(None, description="what a long-format import did to the values it read")
 
 
 class SummaryBuilder:
@@ -64,6 +111,8 @@ class SummaryBuilder:
         self.cat_max: list[int] = []
         self._hash = hashlib.sha256()
         self._max_len_by_start: dict[pd.Timestamp, int] = {}
+        self.negative = self.non_negative = 0
+        self.first_negative: str | None = None
 
     def add(self, item_id: str, s: Series) -> None:
         values = s.target if len(s.target) or s.dynamic_feat is None else s.dynamic_feat  # related: its columns
@@ -71,6 +120,12 @@ class SummaryBuilder:
         self.lengths.append(n)
         self.missing += int(np.isnan(values).sum())
         self.cells += int(values.size)
+        if len(s.target):
+            negative = int((s.target < 0).sum())
+            if negative and self.first_negative is None:
+                self.first_negative = item_id
+            self.negative += negative
+            self.non_negative += int((s.target >= 0).sum())
         if s.cat:
             if not self.cat_max:
                 self.cat_max = list(s.cat)
@@ -124,4 +179,6 @@ class SummaryBuilder:
             assigned_item_ids=assigned_item_ids,
             ignored_fields=sorted(ignored_fields),
             fingerprint=self._hash.hexdigest(),
+            changes=ImportChanges(negative_values=self.negative, non_negative_values=self.non_negative,
+                                  examples={"negative values": f"item {self.first_negative}"}) if self.negative else None,
         )

@@ -485,4 +485,5 @@ def summary_of(index: pa.Table, freq: str, previous: DatasetSummary, delta: Data
         "start_min": bounds[0].start_time.to_pydatetime(), "end_max": bounds[1].start_time.to_pydatetime(),
         "assigned_item_ids": previous.assigned_item_ids + delta.assigned_item_ids,
         "ignored_fields": sorted(set(previous.ignored_fields) | set(delta.ignored_fields)),
+        "changes": delta.changes,  # what this import did to the values it read
         "fingerprint": chain})

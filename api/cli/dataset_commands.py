@@ -21,6 +21,7 @@ from api.cli._common import (
 )
 from api.cli.options import options_from
 from api.runtime import Runtime
+from api.settings import Settings
 from datasets import (
     DatasetSummary,
     DatasetType,
@@ -62,6 +63,10 @@ AggregationOption = Annotated[str, typer.Option(rich_help_panel=LONG,
 FillOption = Annotated[str | None, typer.Option(rich_help_panel=LONG,
                        help="zero, nan, value, median, mean, min, max (or none)")]
 FillValue = Annotated[float | None, typer.Option(rich_help_panel=LONG, help="the value of the 'value' fill method")]
+StrictOption = Annotated[bool | None, typer.Option("--strict/--no-strict", rich_help_panel=LONG, show_default=False,
+                         help="refuse the import, with examples, if it would fill an empty cell or period, combine "
+                              "rows of one period or keep a few negative values among non-negative ones [default: "
+                              "FORECAST_IMPORT_STRICT, else off]")]
 
 
 _ = FillMethod  # the names the fill options take
@@ -75,6 +80,13 @@ class SourceOptions(NamedTuple):
     layout: Layout
     long: LongFormat
     max_errors: int
+    strict_given: bool = False
+
+    def with_defaults(self, settings: Settings) -> SourceOptions:
+        """The settings' defaults where the command line gave nothing."""
+        if self.strict_given or not settings.import_strict:
+            return self
+        return self._replace(long=self.long.model_copy(update={"strict": True}))
 
 
 def source_options(
@@ -92,6 +104,7 @@ def source_options(
     backfill: FillOption = None,
     futurefill: FillOption = None,
     fill_value: FillValue = None,
+    strict: StrictOption = None,
     max_errors: MaxErrors = 100,
 ) -> SourceOptions:
     """The source options as given (pydantic checks the long-format ones: a bad one is exit 2 with
@@ -103,8 +116,9 @@ def source_options(
         "type": type_, "item_column": item_column, "timestamp_column": timestamp_column,
         "target_column": target_column, "dimensions": [d for d in dimensions.split(",") if d.strip()],
         "timestamp_format": timestamp_format, "timezone": timezone, "aggregation": agg, "filling": filling,
+        **({"strict": strict} if strict is not None else {}),
     })
-    return SourceOptions(freq, format_, long, max_errors)
+    return SourceOptions(freq, format_, long, max_errors, strict is not None)
 
 
 def summary_table(summary: DatasetSummary, title: str) -> Table:
@@ -134,7 +148,9 @@ def summary_table(summary: DatasetSummary, title: str) -> Table:
     t.add_row("series", f"{summary.num_series:,}")
     t.add_row("observations", f"{summary.num_observations:,}")
     t.add_row("length min / median / max", f"{summary.length_min:,} / {summary.length_median:,.0f} / {summary.length_max:,}")
-    t.add_row("missing values", f"{summary.missing_share:.2%}")
+    t.add_row("missing values", f"{summary.missing_share:.2%}" + (" (after filling)" if summary.changes else ""))
+    for change in summary.changes.changed() if summary.changes else []:
+        t.add_row("changed", change)
     t.add_row("cat cardinalities", ", ".join(map(str, summary.cat_cardinalities)) or "none")
     feats = str(summary.num_dynamic_feat)
     if summary.dynamic_feat_extension:
@@ -173,6 +189,7 @@ def validate(
 ) -> None:
     """Check a dataset and print its summary; exit 2 listing every problem when it is invalid."""
     rt = runtime(ctx)
+    source = source.with_defaults(rt.settings)
     try:
         with byte_progress("validating") as progress:
             summary = validate_source(
@@ -214,6 +231,7 @@ def import_(
     the --dimensions, aggregated to --freq, placed on a regular grid and gaps filled (frontfill
     none; --middlefill and --backfill default zero for a target, nothing for related series)."""
     rt = runtime(ctx)
+    source = source.with_defaults(rt.settings)
     if mode == "incremental":
         _import_increment(rt, name, path, import_name, source, json_output)
         return

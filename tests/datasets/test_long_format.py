@@ -223,6 +223,36 @@ def test_a_header_row_in_a_file_read_without_one_is_called_one(tmp_path: Path) -
     assert (first.line, first.field) == (1, "timestamp") and "looks like a header row" in first.message
 
 
+def test_every_change_to_the_values_is_counted_and_strict_refuses_them(tmp_path: Path) -> None:
+    """n/a and empty cells, a period with no row, two rows of one period and a stray negative
+    value: stored as today (filled with zeros, summed), and each counted in the summary; with
+    `strict` the import is refused, each change at its first file:line."""
+    lines = ["item_id,timestamp,target_value"]
+    for item in "ab":
+        lines += [f"{item},2024-01-{d:02d},{d}" for d in range(1, 31) if not (item == "b" and d == 20)]
+    lines[4] = "a,2024-01-04,n/a"
+    lines[5] = "a,2024-01-05,"
+    lines[40] = "b,2024-01-10,-500"
+    lines.append("a,2024-01-07,5")  # a second row for a's 7 January
+    path = tmp_path / "messy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    stored: list[Series] = []
+    summary = scan_long(str(path), freq="D", fmt=LongFormat(), write=stored.extend)
+    c = summary.changes
+    assert c is not None
+    assert (c.empty_values, c.gap_periods, c.aggregated_periods, c.aggregated_rows) == (2, 1, 1, 2)
+    assert c.filled == {"middlefill zero": 3} and c.negative_values == 1 and c.suspicious_negatives
+    assert c.examples == {"empty values": f"{path}:5", "combined rows": f"{path}:61",
+                          "negative values": f"{path}:41"}
+    a = next(s for s in stored if s.item_id == "a")
+    assert a.target[3] == 0 and a.target[4] == 0 and a.target[6] == 12  # filled and summed, as before
+    with pytest.raises(DatasetValidationError) as info:
+        scan_long(str(path), freq="D", fmt=LongFormat(strict=True))
+    where = {(p.line, p.message.split(":")[0]) for p in info.value.problems if p.line}
+    assert where == {(5, "empty values"), (61, "combined rows"), (41, "negative values")}
+    assert "1 period(s) have no row" in str(info.value)
+
+
 def test_missing_columns_name_the_option(sales: Path) -> None:
     with pytest.raises(DatasetValidationError) as info:
         scan(sales, target_column="sales", dimensions=["region"])
