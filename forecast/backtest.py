@@ -27,6 +27,46 @@ class BacktestResult:
     members: dict[str, Accuracy] = field(default_factory=dict)
     per_item: pa.Table | None = None  # item_id, window, model, mean_wql, wape, rmse, mase
     forecasts: pa.Table | None = None  # item_id, window, step, actual, the predictor's quantiles and mean
+    extreme_items: list[dict[str, Any]] = field(default_factory=list)  # the predictor's outliers, and why
+    left_out: dict[str, Any] = field(default_factory=dict)  # items with no backtest window, and why
+
+
+#: An item-window's MASE (or MAPE) is extreme at this many times the median (and at least
+#: :data:`EXTREME_FLOOR`); such items are listed with a reason, at most :data:`EXTREME_LISTED`.
+EXTREME_FACTOR = 10.0
+EXTREME_FLOOR = {"mase": 10.0, "mape": 10.0}
+EXTREME_LISTED = 10
+
+
+def extreme_items(ids: list[str], wins: list[int], y: np.ndarray, rows: dict[str, np.ndarray], overall: Accuracy,
+                  scale: np.ndarray, level: np.ndarray) -> list[dict[str, Any]]:
+    """Item-windows whose MASE or MAPE is far above the median, worst first, each with the likely
+    reason: a near-zero scale (a flat history: MASE divides by its seasonal-naive error), actuals
+    near zero (MAPE divides by them), or a level shift (the window's level far from the history's)."""
+    found = []
+    for metric, median in (("mase", overall.mase_median), ("mape", overall.mape_median)):
+        values = rows[metric]
+        limit = max(EXTREME_FLOOR[metric], EXTREME_FACTOR * (median or 0.0))
+        for i in np.flatnonzero(np.nan_to_num(values, nan=0.0) >= limit):
+            window_level = float(np.nanmean(np.abs(y[i]))) if np.isfinite(y[i]).any() else 0.0
+            peak = float(np.nanmax(np.abs(y[i]))) if np.isfinite(y[i]).any() else 0.0
+            if peak > 10 * (float(np.nanmedian(np.abs(y[i]))) + level[i]):
+                why = f"one actual in the window ({peak:.3g}) dwarfs the others and its history (a spike)"
+            elif metric == "mase" and scale[i] <= 0.01 * max(level[i], window_level, 1e-12):
+                why = (f"its history's seasonal-naive error ({scale[i]:.3g}) is near zero next to its level "
+                       f"({max(level[i], window_level):.3g}), and MASE divides by that error")
+            elif metric == "mape" and np.nanmin(np.abs(y[i])) <= 0.01 * max(window_level, 1e-12):
+                why = "actuals near zero in the window, and MAPE divides by them"
+            elif level[i] <= 0 < window_level:
+                why = "a level shift: its recent history is zero, the window is not"
+            elif level[i] > 0 and not 1 / 3 <= window_level / level[i] <= 3:
+                why = f"a level shift: the window's level is {window_level / level[i]:.2g}x its history's"
+            else:
+                why = "large errors against its history"
+            found.append({"item_id": ids[i], "window": wins[i], "metric": metric, "value": float(values[i]),
+                          "median": median, "reason": why})
+    found.sort(key=lambda r: -r["value"] / max(r["median"] or 1.0, 1e-12))
+    return found[:EXTREME_LISTED]
 
 
 def backtest_partition(model: Model, entries: list[Entry], levels: list[float], num_samples: int,
@@ -83,7 +123,7 @@ def run_backtest(
     eval_levels = sorted(set(levels) | {0.5})
     median_idx = eval_levels.index(0.5)
     level_idx = [eval_levels.index(q) for q in levels]
-    ys, scales, naive, ids, wins, starts = [], [], [], [], [], []
+    ys, scales, levels_of, naive, ids, wins, starts = [], [], [], [], [], [], []
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
     histories = {w: truncate(entries, w * h, keep_future_feat=h, min_length=1) for w in range(windows, 0, -1)}
     calls = [(w, index, histories[w][start:stop]) for w in histories
@@ -110,6 +150,8 @@ def run_backtest(
                 cut = len(e_hist["target"])
                 ys.append(e_full["target"][cut : cut + h])
                 scales.append(seasonal_scale(e_hist["target"], m))
+                recent = np.asarray(e_hist["target"][-max(m, h):], dtype=np.float64)
+                levels_of.append(float(np.nanmean(np.abs(recent))) if np.isfinite(recent).any() else 0.0)
                 naive.append(seasonal_naive(e_hist["target"], h, m))
                 ids.append(str(e_full.get("item_id")))
                 wins.append(windows - w + 1)
@@ -139,9 +181,14 @@ def run_backtest(
     q = np.concatenate([p[0] for p in out["predictor"]])
     mean = np.concatenate([p[1] for p in out["predictor"]])
     forecasts = _forecast_rows(ids, wins, starts, freq, y, q[:, level_idx, :], mean, levels)
+    short = len(entries) - len(histories[windows])
+    left_out = {"items": short, "reason": f"shorter than {windows * h + 1} points: every backtest window needs "
+                f"{h} points and a history before it"} if short else {}
     return BacktestResult(predictor=scored["predictor"][0], seasonal_naive=scored["seasonal_naive"][0],
                           members={k: v[0] for k, v in scored.items() if k not in ("predictor", "seasonal_naive")},
-                          per_item=per_item, forecasts=forecasts)
+                          per_item=per_item, forecasts=forecasts, left_out=left_out,
+                          extreme_items=extreme_items(ids, wins, y, scored["predictor"][1], scored["predictor"][0],
+                                                      scale, np.asarray(levels_of)))
 
 
 def _forecast_rows(ids: list[str], wins: list[int], starts: list[Any], freq: str, y: np.ndarray, q: np.ndarray,

@@ -16,7 +16,10 @@ quantile at level ``tau``):
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+#: How many of the worst item-windows ``mase_worst_share`` speaks of.
+WORST_ROWS = 5
 
 
 class Accuracy(BaseModel):
@@ -31,6 +34,10 @@ class Accuracy(BaseModel):
     coverage: dict[str, float | None]
     num_items: int
     num_points: int
+    mase_median: float | None = Field(None, description="the median item's MASE: what one series cannot move")
+    mape_median: float | None = None
+    mase_worst_share: float | None = Field(None, description=f"share of the summed MASE owed to the worst "
+                                           f"{WORST_ROWS} item-windows")
 
 
 def quantile_key(q: float) -> str:
@@ -84,7 +91,7 @@ def accuracy(
 
     Returns
     -------
-    The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``.
+    The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``, ``mape``.
     """
     y = y.astype(np.float64)
     observed = ~np.isnan(y)
@@ -110,6 +117,12 @@ def accuracy(
         row_wape = np.nansum(abs_err, axis=1) / denom_rows
         row_rmse = np.sqrt(np.nanmean(err_mean**2, axis=1))
     finite_mase = mase_rows[np.isfinite(mase_rows)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ape = np.where(mape_mask, abs_err / np.abs(np.where(mape_mask, y, 1.0)), np.nan)
+    mape_rows = np.full(len(y), np.nan)
+    has_ape = mape_mask.any(axis=1)
+    mape_rows[has_ape] = np.nanmean(ape[has_ape], axis=1)
+    worst = np.sort(finite_mase)[-WORST_ROWS:]
     overall = Accuracy(
         wql=wql,
         mean_wql=float(np.mean(wql_values)) if wql_values else None,
@@ -120,8 +133,11 @@ def accuracy(
         coverage=coverage,
         num_items=len(y),
         num_points=n_points,
+        mase_median=float(np.median(finite_mase)) if finite_mase.size else None,
+        mape_median=float(np.nanmedian(mape_rows)) if has_ape.any() else None,
+        mase_worst_share=_safe_div(float(worst.sum()), float(finite_mase.sum())) if finite_mase.size else None,
     )
-    return overall, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows}
+    return overall, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
 
 
 def seasonal_naive(history: np.ndarray, prediction_length: int, m: int) -> np.ndarray:

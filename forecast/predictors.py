@@ -308,6 +308,8 @@ def _train_backtest_save(
         "predictor": backtest.predictor.model_dump(),
         "members": {n: a.model_dump() for n, a in backtest.members.items()},
         "seasonal_naive": backtest.seasonal_naive.model_dump(),
+        "extreme_items": backtest.extreme_items,
+        "items_left_out": backtest.left_out or None,
     }
     training = {
         **final.describe(),

@@ -56,10 +56,10 @@ def _summary(result: dict[str, Any]) -> str:
     if "epochs_run" in training:
         parts.append(f"{training['epochs_run']} epoch(s), {_weights(training)}")
     elif "deepar" in training.get("members", {}) and "epochs_run" in training["members"]["deepar"]:
-        parts.append(f"deepar {training['members']['deepar']['epochs_run']} epoch(s)")
+        parts.append(f"its DeepAR member trained {training['members']['deepar']['epochs_run']} epoch(s)")
     if "total_seconds" in training:
         parts.append(f"{training['total_seconds']:.0f} s")
-    return ", ".join(parts)
+    return "; ".join(parts)
 
 
 @contextmanager
@@ -95,8 +95,9 @@ def _accuracy_table(result: dict[str, Any]) -> Table:
     """The predictor's backtest metrics beside each ensemble member's and seasonal naive's."""
     metrics = result.get("metrics", {})
     own = predictor_metrics(metrics)
-    columns = {result.get("algorithm", "deepar"): own, **metrics.get("members", {}),
-               "seasonal naive": metrics.get("seasonal_naive", {})}
+    members = metrics.get("members", {})
+    columns = {result.get("algorithm", "deepar"): own, **{n.replace("_", " "): m for n, m in members.items()}}
+    columns.setdefault("seasonal naive", metrics.get("seasonal_naive", {}))  # a member of that name is the one column
     t = Table("metric", *columns, title=f"backtest accuracy ({metrics.get('backtest_windows', 1)} window(s), "
               f"{own.get('num_items', 0)} items)", title_justify="left")
 
@@ -105,10 +106,26 @@ def _accuracy_table(result: dict[str, Any]) -> Table:
 
     for key, label in (("mean_wql", "mean wQL"), ("wape", "WAPE"), ("rmse", "RMSE"), ("mase", "MASE"), ("mape", "MAPE")):
         t.add_row(label, *(fmt(m.get(key)) for m in columns.values()))
+    for key, label in (("mase_median", "MASE, median item"), ("mase_worst_share", "MASE share of the worst 5")):
+        if own.get(key) is not None:
+            t.add_row(label, *(fmt(m.get(key)) for m in columns.values()))
     for group, label in (("wql", "wQL"), ("coverage", "coverage")):
         for q in own.get(group, {}):
             t.add_row(f"{label}[{q}]", *(fmt(m.get(group, {}).get(q)) for m in columns.values()))
     return t
+
+
+def backtest_notes(result: dict[str, Any]) -> list[str]:
+    """What the headline figures hide: items with extreme scores (and why), items left out."""
+    metrics = result.get("metrics", {})
+    out = []
+    for e in metrics.get("extreme_items") or []:
+        out.append(f"item {e['item_id']!r} (window {e['window']}) has {e['metric'].upper()} {e['value']:,.1f} against a "
+                   f"median of {e['median'] or 0:.2f}: {e['reason']}")
+    left = metrics.get("items_left_out")
+    if left:
+        out.append(f"{left['items']:,} item(s) are not in the backtest: {left['reason']}")
+    return out
 
 
 PANELS = {"DeepAR": "DeepAR (--algorithm deepar, and auto's DeepAR member)", "auto": "auto"}
@@ -170,7 +187,7 @@ def create(
     console.print(f"predictor {name!r} is ACTIVE: {_summary(resource.result)}", highlight=False)
     if monitor is not None:
         console.print(f"monitor {monitor!r} watches its forecasts", highlight=False)
-    for note in resource.result["training"].get("notes", []):
+    for note in [*resource.result["training"].get("notes", []), *backtest_notes(resource.result)]:
         console.print(f"note: {note}", highlight=False, markup=False)
     console.print(_accuracy_table(resource.result))
 
@@ -260,7 +277,7 @@ def _print_predictor(r: Resource) -> None:
         console.print(f"fitted: {_summary(r.result)}; backtest {tr['backtest_seconds']:.1f} s", highlight=False)
         for line in _features_lines(r.result):
             console.print(line, highlight=False, markup=False)
-        for note in tr.get("notes", []):
+        for note in [*tr.get("notes", []), *backtest_notes(r.result)]:
             console.print(f"note: {note}", highlight=False, markup=False)
         console.print(_accuracy_table(r.result))
 

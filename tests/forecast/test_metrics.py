@@ -42,3 +42,34 @@ def test_seasonal_helpers() -> None:
     np.testing.assert_array_equal(seasonal_naive(np.array([1, 2, 3, 4.0]), 5, 2), [3, 4, 3, 4, 3])
     np.testing.assert_array_equal(seasonal_naive(np.array([1, 2, np.nan, 4.0]), 2, 2), [2, 4])
     np.testing.assert_array_equal(seasonal_naive(np.array([7.0]), 3, 12), [7, 7, 7])
+
+
+@pytest.mark.slow
+def test_headline_figures_say_what_one_series_does_to_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """fpp3 PBS, the co-payment series of a few ATC2 groups, seasonal naive: C05's window holds one
+    spike after years of zeros, so its MASE is in the thousands and owns most of the mean; the
+    backtest gives the median item's MASE, the share of the worst five, and lists C05 with why."""
+    from tsdata import fpp3
+
+    from api.runtime import build_runtime
+    from datasets import import_dataset
+    from datasets.long_format import LongFormat
+    from forecast.config import Hyperparameters
+    from forecast.predictors import create_predictor
+
+    pbs = fpp3.PBS
+    pbs = pbs[(pbs["Type"] == "Co-payments") & (pbs["Concession"] == "General")
+              & pbs["ATC2"].isin(["A02", "C05", "C09", "N02", "R03", "A10"])]
+    pbs[["Month", "ATC2", "Cost"]].to_csv(tmp_path / "pbs.csv", index=False)
+    rt = build_runtime()
+    import_dataset(rt.workspace, rt.registry, "pbs", str(tmp_path / "pbs.csv"), freq="M", layout="long",
+                   long=LongFormat(item_column="ATC2", timestamp_column="Month", target_column="Cost",
+                                   timestamp_format="%Y %b"))
+    r = create_predictor(rt.workspace, rt.registry, "p", dataset="pbs",
+                         hyperparameters=Hyperparameters(prediction_length=12, algorithm="seasonal_naive"))
+    m = r.result["metrics"]
+    own = m["predictor"]
+    assert own["mase"] > 100 * own["mase_median"] and own["mase_worst_share"] > 0.9
+    (c05,) = [e for e in m["extreme_items"] if e["item_id"] == "C05"]
+    assert c05["metric"] == "mase" and "spike" in c05["reason"]
+    assert m["items_left_out"] is None
