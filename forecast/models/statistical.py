@@ -149,6 +149,8 @@ def ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     cesforecast, switch_ces = recursion
     fit = model.model_
+    if "states" not in fit:  # a constant series: statsforecast fits its constant model, which predicts itself
+        return None
     if fit.get("distribution", "normal") != "normal":
         return None
     states = np.asarray(fit["states"], dtype=np.float64)

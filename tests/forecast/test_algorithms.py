@@ -541,3 +541,12 @@ def test_ces_spread_is_the_one_statsforecast_simulates(subset: str, monkeypatch:
 
     monkeypatch.setattr(ces, "cesforecast", reads_the_first_state_too)
     assert ces_gaussian(model, int(collection[-1].h)) is None
+
+
+def test_a_constant_series_is_forecast_by_ces_itself_not_a_fallback() -> None:
+    """statsforecast fits a constant series with a constant model (no CES states); the forecast
+    is that model's, with no note (it used to fall back to seasonal naive with "KeyError: 'states'")."""
+    from forecast.models.statistical import FitJob, _run
+
+    out = _run(FitJob(target=np.full(60, 5.0), horizon=3, algorithm="ces", season=12))
+    assert out.note is None and out.mean.tolist() == [5.0, 5.0, 5.0]
