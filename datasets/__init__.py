@@ -18,7 +18,7 @@ from datasets.catalog import (
 )
 from datasets.errors import DatasetValidationError, Problem
 from datasets.frequency import normalize_freq
-from datasets.long_format import DatasetType, Filling, LongFormat, series_key
+from datasets.long_format import DatasetType, Filling, LongFormat, choose_series, series_key
 from datasets.scan import scan_dataset
 from datasets.summary import DatasetSummary
 
@@ -31,6 +31,7 @@ __all__ = [
     "Filling",
     "LongFormat",
     "Problem",
+    "choose_series",
     "dataset_at",
     "dataset_summary",
     "dataset_type",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from datasets.schema import ITEM_ID, START, TARGET
+from resources.errors import InvalidInputError, NotFoundError
 
 
 class DatasetType(StrEnum):
@@ -137,6 +139,35 @@ class LongFormat(BaseModel):
     def key_columns(self) -> list[str]:
         """The columns that identify a series: the item, then the dimensions."""
         return [self.item_column, *self.dimensions]
+
+
+def choose_series(keys: Iterable[str], item: str, filters: dict[str, str] | None, where: str) -> str:
+    """The one series key among ``keys`` that ``item`` names: a key itself (``A|store=3``), or an
+    item id narrowed by ``filters`` (dimension -> value) to one of its series.
+
+    Raises
+    ------
+    NotFoundError
+        No series of the item (with those values) in ``where``.
+    InvalidInputError
+        Several series match; the message lists each dimension's values to choose from, as a
+        forecast query's does.
+    """
+    filters = filters or {}
+    candidates = [k for k in keys if k == item or k.startswith(item + "|")]
+    if item in candidates and not filters:
+        return item
+    parsed = {k: dict(part.split("=", 1) for part in k.split("|")[1:]) for k in candidates if k != item}
+    match = [k for k, dims in parsed.items() if all(dims.get(d) == v for d, v in filters.items())]
+    if not match:
+        shown = f" with {', '.join(f'{k}={v}' for k, v in filters.items())}" if filters else ""
+        raise NotFoundError(f"item {item!r} has no series{shown} in {where}")
+    if len(match) > 1:
+        dims = [d for d in parsed[match[0]] if d not in filters and len({parsed[k].get(d) for k in match}) > 1]
+        choices = "; ".join(f"{d}: {', '.join(sorted({parsed[k][d] for k in match})[:20])}" for d in dims)
+        raise InvalidInputError(f"item {item!r} has {len(match)} series in {where}; choose one with a filter per "
+                                f"dimension ({choices})")
+    return match[0]
 
 
 def series_key(item_id: str, dimensions: dict[str, str] | None) -> str:

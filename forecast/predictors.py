@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from datasets import DatasetType, dataset_at, dataset_summary, require_type
+from datasets import DatasetType, choose_series, dataset_at, dataset_summary, require_type
 from datasets.columnar import read_parquet
 from datasets.summary import DatasetSummary
 from forecast.artifacts import (
@@ -34,7 +34,7 @@ from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_
 from forecast.metrics import Accuracy, accuracy
 from forecast.predictor_kind import PredictorCreate, predictor_metrics
 from forecast.sampling import Precision
-from resources import InvalidInputError, Kind, NotFoundError, Registry, Resource, Status, Workspace
+from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
 from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource
@@ -450,15 +450,18 @@ def _finite(v: Any) -> float | None:
 
 
 def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: str | None = None,
-                  offset: int = 0, limit: int = 100) -> BacktestReport:
-    """The stored backtest of ACTIVE predictor ``name``: with ``item``, that item's metrics for every
-    model and window and its forecasts beside the actuals; without, the predictor's own per-item
-    metrics, ``limit`` rows from ``offset``, in stored order.
+                  filters: dict[str, str] | None = None, offset: int = 0, limit: int = 100) -> BacktestReport:
+    """The stored backtest of ACTIVE predictor ``name``: with ``item``, that series' metrics for
+    every model and window and its forecasts beside the actuals (``item`` a series key, or an item
+    id with ``filters``, dimension -> value, choosing its series); without, the predictor's own
+    per-item metrics, ``limit`` rows from ``offset``, in stored order.
 
     Raises
     ------
     NotFoundError
         The predictor, or ``item`` in its backtest.
+    InvalidInputError
+        ``item`` has several series and the filters do not choose one (the message lists them).
     """
     import pyarrow.compute as pc
 
@@ -468,9 +471,9 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
     with workspace.open(f"{r.artifact}/{BACKTEST_FILE}", "rb") as f:
         table = read_parquet(f)
     if item is not None:
+        item = choose_series(pc.unique(table.column("item_id")).to_pylist(), item, filters,
+                             f"the backtest of predictor {name!r}")
         rows = table.filter(pc.field("item_id") == item)
-        if rows.num_rows == 0:
-            raise NotFoundError(f"item {item!r} is not in the backtest of predictor {name!r}")
     else:
         rows = table.filter(pc.field("model") == (algorithm if "predictor" in metrics else "deepar"))
     total = len(set(rows.column("item_id").to_pylist())) if item is not None else rows.num_rows

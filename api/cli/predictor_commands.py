@@ -289,6 +289,8 @@ def backtest(
     name: str,
     item: Annotated[str | None, typer.Option("--item", help="one item: its metrics per model and window, and its "
                                              "backtest forecasts beside the actuals")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
+                                                    "when the data has dimensions (repeatable)")] = None,
     limit: Annotated[int, typer.Option(help="items to show without --item")] = 20,
     json_output: JsonFlag = False,
 ) -> None:
@@ -296,7 +298,9 @@ def backtest(
     from forecast.predictors import read_backtest
 
     rt = runtime(ctx)
-    report = read_backtest(rt.workspace, rt.registry, name, item=item, limit=limit if not json_output or item else 10**9)
+    report = read_backtest(rt.workspace, rt.registry, name, item=item,
+                           filters=key_values(where, what="--where", example="store=3"),
+                           limit=limit if not json_output or item else 10**9)
     if json_output:
         print_json(report.model_dump(mode="json"))
         return

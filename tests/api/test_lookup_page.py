@@ -144,8 +144,32 @@ def test_lookup_page_in_chromium(server: str, world: World) -> None:
             page.wait_for_function("document.querySelectorAll('#accuracy table').length === 3")
             assert "monitor retail-monitor" in page.text_content("#accuracy")  # the item's live figures
             page.screenshot(path=str(ARTIFACTS / "lookup-page-actuals.png"), full_page=True)
+            # the address names what is shown, dimensions included: opening it shows the same series
+            address = page.url
+            assert "state=Victoria" in address and "forecast=retail" in address
+            page.goto(f"{server}/")
+            page.goto(address)
+            page.wait_for_function("window.lookup.item === 'Liquor retailing|state=Victoria'")
+            assert page.eval_on_selector("#dimensions select[name=state]", "s => s.value") == "Victoria"
             assert not errors, errors
         finally:
             browser.close()
     assert not outside, outside
     assert (ARTIFACTS / "lookup-page.png").stat().st_size > 20_000
+
+
+def test_a_dimensioned_item_in_the_backtest(server: str) -> None:
+    """``backtest?item_id=`` takes an item and its dimension values, as the query does, and answers
+    an ambiguous item with the values to choose from."""
+    import httpx
+
+    auth = {"Authorization": f"Bearer {KEY}"}
+    url = f"{server}/v1/predictors/retail-naive/backtest"
+    ambiguous = httpx.get(url, params={"item_id": "Food retailing"}, headers=auth)
+    assert ambiguous.status_code == 422 and "Victoria" in str(ambiguous.json()["detail"])
+    one = httpx.get(url, params={"item_id": "Food retailing", "where": "state=Victoria"}, headers=auth).json()
+    assert {i["item_id"] for i in one["items"]} == {"Food retailing|state=Victoria"} and one["points"]
+    by_key = httpx.get(url, params={"item_id": "Food retailing|state=Victoria"}, headers=auth).json()
+    assert by_key["items"] == one["items"]
+    assert httpx.get(url, params={"item_id": "Food retailing", "where": "state=Nowhere"},
+                     headers=auth).status_code == 404

@@ -389,3 +389,18 @@ def test_csv_without_a_header_row_takes_its_column_names(tmp_path: Path) -> None
         scan(path, column_names=["timestamp", "target_value", "item_id"])
     assert [str(p) for p in info.value.problems] == [
         f"{path}:2 [target_value]: 'x' is not a number, or is beyond the float32 range (about ±3.4e38)"]
+
+
+def test_choose_series_names_one_series_or_lists_the_choices() -> None:
+    from datasets import choose_series
+    from resources import NotFoundError
+
+    keys = ["A|store=1|region=N", "A|store=2|region=N", "B|store=1|region=S", "C"]
+    assert choose_series(keys, "C", None, "x") == "C"
+    assert choose_series(keys, "B", None, "x") == "B|store=1|region=S"  # one series: no filter needed
+    assert choose_series(keys, "A", {"store": "2"}, "x") == "A|store=2|region=N"
+    assert choose_series(keys, "A|store=1|region=N", None, "x") == "A|store=1|region=N"
+    with pytest.raises(InvalidInputError, match=r"2 series in x; choose one with a filter per dimension \(store: 1, 2\)"):
+        choose_series(keys, "A", None, "x")
+    with pytest.raises(NotFoundError, match="no series with store=3"):
+        choose_series(keys, "A", {"store": "3"}, "x")

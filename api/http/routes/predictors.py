@@ -60,15 +60,18 @@ def read_backtest_route(
     name: NameParam, state: StateDep,
     item_id: Annotated[str | None, Query(max_length=1000, description="one item: its metrics for every model and "
                                          "window, and its backtest forecasts beside the actuals")] = None,
+    where: Annotated[list[str] | None, Query(max_length=20, description="dimension=value, choosing the item's "
+                                             "series when the data has dimensions (repeatable)")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> BacktestReport:
     """Backtest accuracy of a predictor: overall (the predictor, each ensemble member, seasonal naive)
     and per item."""
+    from api.params import key_values
     from forecast.predictors import read_backtest
 
-    return read_backtest(state.runtime.workspace, state.runtime.registry, name, item=item_id, offset=offset,
-                         limit=limit)
+    return read_backtest(state.runtime.workspace, state.runtime.registry, name, item=item_id,
+                         filters=key_values(where, what="where", example="store=3"), offset=offset, limit=limit)
 
 
 @router.post("/{name}/invocations")

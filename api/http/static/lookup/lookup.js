@@ -47,6 +47,11 @@ async function loadForecasts() {
   if (params.get("forecast") && state.forecasts[params.get("forecast")]) select.value = params.get("forecast");
   renderTypes();
   await loadDimensions();
+  // ?forecast=F&item=C05&Concession=General&Type=Co-payments: the other parameters are dimensions
+  $("dimensions").querySelectorAll("select").forEach((s) => {
+    const v = params.get(s.dataset.dimension);
+    if (v !== null && [...s.options].some((o) => o.value === v)) s.value = v;
+  });
   await loadIds("");
   status("");
   if (params.get("item")) { $("item").value = params.get("item"); await show(); }
@@ -137,6 +142,8 @@ async function show() {
   state.csvUrl = URL.createObjectURL(csv);
   Object.assign($("download"), { href: state.csvUrl, download: `${f}-${context.series_key}.csv`, hidden: false });
   status("");
+  const share = new URLSearchParams(Object.assign({ forecast: f, item }, item.includes("|") ? {} : dimensionFilters()));
+  history.replaceState(null, "", `?${share}`);  // the address shows (and shares) what is on screen
   window.lookup.item = context.series_key;  // set last: the item is shown in full (chart, accuracy, CSV link)
 }
 
