@@ -206,7 +206,7 @@ def pandas_freq(freq: str) -> str:
 
 
 @operation("CreateDatasetImportJob")
-def create_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+def create_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from datasets.catalog import register_import
     from datasets.long_format import LongFormat
     from resources.locations import allowed_source
@@ -285,13 +285,31 @@ def import_job(ctx: AwsContext, arn: str) -> tuple[Record, Resource]:
 
 
 @operation("DescribeDatasetImportJob")
-def describe_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+def describe_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     rec, r = import_job(ctx, p["DatasetImportJobArn"])
     req = rec.body["request"]
     return {"DatasetImportJobName": rec.body["job"], "DatasetImportJobArn": p["DatasetImportJobArn"],
             "DatasetArn": req["DatasetArn"], "TimestampFormat": req.get("TimestampFormat"),
             "TimeZone": req.get("TimeZone"), "DataSource": req["DataSource"], "Format": req.get("Format", "CSV"),
-            "ImportMode": _mode(rec), **status_fields(r), **times(r)}
+            "ImportMode": _mode(rec), **status_fields(r), **times(r), **_what_it_did(ctx, rec, r)}
+
+
+def _what_it_did(ctx: AwsContext, rec: Record, r: Resource) -> dict[str, Any]:
+    """An ACTIVE import's ``FieldStatistics`` of the target (values read, empty ones) and, as its
+    ``Message``, what it changed (fills, combined rows, stray negative values)."""
+    from datasets.summary import ImportChanges
+
+    raw = (r.result.get("summary") or r.result).get("changes") if r.status == Status.ACTIVE else None
+    if not raw:
+        return {}
+    changes = ImportChanges.model_validate(raw)
+    dataset = ctx.catalog.get("dataset", rec.body["dataset"])
+    target = TARGET_FIELDS[dataset.body["Domain"]] if dataset is not None else "target_value"
+    read = changes.empty_values + changes.negative_values + changes.non_negative_values
+    changed = changes.changed()
+    return {"FieldStatistics": {target: {"Count": read, "CountNull": changes.empty_values, "CountNan": 0,
+                                         "CountLong": read, "CountNullLong": changes.empty_values}},
+            **({"Message": "changed: " + "; ".join(changed)} if changed else {})}
 
 
 @operation("ListDatasetImportJobs")
@@ -309,7 +327,7 @@ def list_dataset_import_jobs(ctx: AwsContext, p: dict[str, Any]) -> dict[str, An
 
 
 @operation("DeleteDatasetImportJob")
-def delete_datasetimport_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
+def delete_dataset_import_job(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     from resources.lifecycle import delete_resource
 
     rec, r = import_job(ctx, p["DatasetImportJobArn"])

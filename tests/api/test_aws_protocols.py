@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -405,6 +406,49 @@ def test_week_two_monitor_incremental_import_and_retraining(server: dict[str, An
     assert httpx.get(f"{server['url']}/v1/forecasts/after_full").json()["spec"]["dataset"] == "retail-everything"
     first = fq.query_forecast(ForecastArn=latest, Filters={"item_id": "Food retailing", "state": "Victoria"})
     assert first["Forecast"]["Predictions"]["p50"][0]["Timestamp"][:10] > max(later["timestamp"])
+
+
+def test_an_import_says_what_it_changed_and_proposes_the_format(server: dict[str, Any], flow: dict[str, Any]) -> None:
+    """Over the AWS API: an import whose file has an empty value and two rows of one period says
+    so (FieldStatistics, Message); a file in another timestamp format fails proposing the
+    TimestampFormat that reads it; a header row is called one."""
+    fc = client(server, "forecast")
+    frame = server["frame"]
+    rows = frame[frame["item_id"] == "Food retailing"].copy()
+    rows.iloc[5, rows.columns.get_loc("target_value")] = None
+    messy = pd.concat([rows, rows.iloc[[7]]])
+    fs, bucket = server["fs"], server["bucket"]
+    with fs.open(f"{bucket}/retail/messy.csv", "w") as f:
+        messy.to_csv(f, index=False, header=False)
+    with fs.open(f"{bucket}/retail/months.csv", "w") as f:
+        rows.assign(timestamp=pd.to_datetime(rows["timestamp"]).dt.strftime("%Y %b")).to_csv(f, index=False, header=False)
+    with fs.open(f"{bucket}/retail/header.csv", "w") as f:
+        rows.to_csv(f, index=False)
+    ds = fc.create_dataset(DatasetName="messy", Domain="CUSTOM", DatasetType="TARGET_TIME_SERIES", DataFrequency="M",
+                           Schema=SCHEMA)["DatasetArn"]
+
+    def imported(job: str, path: str, **extra: Any) -> dict[str, Any]:
+        arn = fc.create_dataset_import_job(
+            DatasetImportJobName=job, DatasetArn=ds, DataSource={"S3Config": {
+                "Path": f"s3://{bucket}/retail/{path}", "RoleArn": "arn:aws:iam::1:role/x"}}, **extra,
+        )["DatasetImportJobArn"]
+        deadline = time.monotonic() + 120
+        while (body := fc.describe_dataset_import_job(DatasetImportJobArn=arn))["Status"] not in (
+                "ACTIVE", "CREATE_FAILED"):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        return body
+
+    done = imported("messy_one", "messy.csv", TimestampFormat="yyyy-MM-dd")
+    assert done["Status"] == "ACTIVE"
+    assert done["FieldStatistics"]["target_value"]["CountNull"] == 1
+    assert "1 empty value(s)" in done["Message"] and "1 period(s) whose 2 rows were combined" in done["Message"]
+    failed = imported("months", "months.csv", TimestampFormat="yyyy-MM-dd")
+    assert failed["Status"] == "CREATE_FAILED"
+    assert "TimestampFormat 'yyyy MMM' reads it" in failed["Message"] and "--timestamp-format" not in failed["Message"]
+    assert "more rows like this" in failed["Message"]
+    header = imported("header", "header.csv", TimestampFormat="yyyy-MM-dd")
+    assert header["Status"] == "CREATE_FAILED" and "looks like a header row" in header["Message"]
 
 
 def test_every_response_was_checked_against_its_shape() -> None:
