@@ -94,8 +94,9 @@ class Settings(BaseSettings):
         "partitioned over Ray workers (ray)")
     ray_address: str | None = Field(
         None, description="the Ray cluster: auto, ray://host:10001, or unset for a local Ray on this machine")
-    import_strict: bool = Field(False, description="long-format imports refuse to change values (fills, combined "
-                                "rows, stray negative values) unless --no-strict is given")
+    import_strict: bool = Field(False, description="the CLI's default for --strict: long-format imports refuse to "
+                                "change values (fills, combined rows, stray negative values) unless --no-strict is "
+                                "given (over HTTP: long_format.strict)")
     # Training jobs
     max_training_memory_mb: int | None = Field(
         None, ge=64, description="hyperparameters whose estimated training memory exceeds this are refused "
