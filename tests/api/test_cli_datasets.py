@@ -130,3 +130,17 @@ def test_an_unreadable_timestamp_format_is_one_problem_with_the_flag_that_reads_
     assert "--timestamp-format '%Y %b' reads it" in err and "timestamp_format" not in err
     assert "more rows like this" in err and err.count("cannot read") == 4  # three shown, the rest counted
     assert cli(*args, "--timestamp-format", "%Y %b")[0] == 0
+
+
+def test_strict_imports_from_the_flag_or_the_setting(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An empty cell is filled and counted; --strict (or FORECAST_IMPORT_STRICT) refuses it at
+    its line, and --no-strict overrides the setting."""
+    path = tmp_path / "gap.csv"
+    path.write_text("item_id,timestamp,target_value\nA,2024-01-01,1\nA,2024-01-02,n/a\nA,2024-01-03,3\n")
+    code, out, _ = cli("datasets", "import", "filled", str(path), "--freq", "D", "--json")
+    assert code == 0 and json.loads(out)["summary"]["changes"]["filled"] == {"middlefill zero": 1}
+    code, _, err = cli("datasets", "import", "strict", str(path), "--freq", "D", "--strict")
+    assert code == 2 and "gap.csv:3: empty values" in err and "--strict" in err
+    monkeypatch.setenv("FORECAST_IMPORT_STRICT", "true")
+    assert cli("datasets", "import", "strict", str(path), "--freq", "D")[0] == 2
+    assert cli("datasets", "import", "strict", str(path), "--freq", "D", "--no-strict")[0] == 0
