@@ -155,6 +155,8 @@ def choose_series(keys: Iterable[str], item: str, filters: dict[str, str] | None
     """
     filters = filters or {}
     candidates = [k for k in keys if k == item or k.startswith(item + "|")]
+    if not candidates:
+        raise NotFoundError(f"item {item!r} is not in {where}")
     if item in candidates and not filters:
         return item
     parsed = {k: dict(part.split("=", 1) for part in k.split("|")[1:]) for k in candidates if k != item}

@@ -204,7 +204,7 @@ def retrain(
 ) -> None:
     """Train the configuration of predictor --from again on the latest version of its dataset.
 
-    DeepAR (alone or in auto) starts from the reference's network and trains a quarter of its
+    DeepAR (alone or in auto) starts from the reference's network and trains half of its
     epochs; the statistical models fit the new histories; auto chooses its weights again on the
     new validation window. The new predictor names its reference in describe."""
     from forecast.models.deepar_training import retrain_epochs

@@ -164,3 +164,20 @@ def test_s3_workspace(s3_rt: Runtime, samples_dir: Path, tmp_path: Path) -> None
     entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
     (batch,) = list(iter_samples(predictor, entries[:3], num_samples=10))
     assert batch.samples.shape == (3, 10, 4)
+
+
+def test_a_retraining_starts_from_the_reference_network(rt: Runtime, quarterly: str) -> None:
+    """DeepAR retrained from a reference starts from its weights and runs half its epochs; the new
+    predictor names its reference and the dataset version it trained on."""
+    from forecast.predictors import retrain_predictor
+
+    create_predictor(rt.workspace, rt.registry, "ref", dataset=quarterly,
+                     hyperparameters=tiny(epochs=4, early_stopping_patience=None))
+    r = retrain_predictor(rt.workspace, rt.registry, "again", reference="ref")
+    training = r.result["training"]
+    assert training["started_from_reference"] is True and training["epochs_run"] == 2
+    assert r.spec["reference"] == "ref" and r.spec["dataset_version"] == 1
+    scratch = create_predictor(rt.workspace, rt.registry, "scratch", dataset=quarterly,
+                               hyperparameters=tiny(epochs=4, early_stopping_patience=None))
+    assert scratch.result["training"]["started_from_reference"] is False
+    assert scratch.result["training"]["epochs_run"] == 4
