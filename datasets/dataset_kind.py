@@ -43,6 +43,8 @@ def view(r: Resource) -> dict[str, Any]:
 
 DECLARATION = KindDeclaration(
     kind=Kind.DATASET,
+    document_name="DatasetImport",
+    update="datasets.increments:import_new_source",
     summary="Import and inspect data: DeepAR JSON lines, or long-format CSV / Parquet (target, related time series, "
             "item metadata).",
     job="an import",

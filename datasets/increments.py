@@ -302,3 +302,15 @@ def run_increment_job(ctx: JobContext, name: str) -> Resource:
     spec = ctx.registry.get(Kind.IMPORT, name).spec
     return run_increment(ctx.workspace, ctx.registry, name, source_options=ctx.storage_options(spec["source"]),
                          registered=True, partition_bytes=ctx.import_partition_bytes)
+
+
+def import_new_source(ctx: JobContext, dataset: Resource, request: Any, changed: list[str]) -> Resource | None:
+    """The dataset kind's update (:mod:`resources.specs`): a dataset document whose ``source``
+    alone changed adds that source to the dataset as a new version (an incremental import in the
+    dataset's own format); any other change is not one a dataset can take (``None``)."""
+    if changed != ["source"]:
+        return None
+    name = default_import_name(dataset.name)
+    register_increment(ctx.registry, name, dataset.name, str(request.source))
+    run_increment(ctx.workspace, ctx.registry, name)
+    return ctx.registry.get(Kind.DATASET, dataset.name)

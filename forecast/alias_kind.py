@@ -35,6 +35,7 @@ DECLARATION = KindDeclaration(
     spec=AliasSet,
     run="forecast.aliases:run_alias_job",
     register="forecast.aliases:register_alias_job",
+    update="forecast.aliases:move_from_document",
     uses=(Use("forecast", Kind.FORECAST),),
     view=view,
     columns=(Column("forecast", lambda r: str(r.spec.get("forecast", ""))),

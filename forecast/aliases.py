@@ -71,3 +71,11 @@ def register_alias_job(ctx: JobContext, spec: AliasSet) -> Resource:
 def run_alias_job(ctx: JobContext, name: str) -> Resource:
     """An alias has no work to do: it is ACTIVE once set."""
     return ctx.registry.get(Kind.ALIAS, name)
+
+
+def move_from_document(ctx: JobContext, alias: Resource, request: AliasSet, changed: list[str]) -> Resource | None:
+    """The alias kind's update (:mod:`resources.specs`): a document naming another forecast moves
+    the alias to it, as ``alias set`` does."""
+    if changed != ["forecast"]:
+        return None
+    return set_alias(ctx.registry, alias.name, request.forecast)

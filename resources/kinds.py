@@ -94,11 +94,27 @@ class KindDeclaration:
     #: ``"module:function"`` of ``react(ctx, dataset)``, called after a dataset gets a new version
     #: (an incremental import): a monitor evaluates the forecasts the new actuals cover
     on_new_data: str = ""
+    #: the name of a spec document of this kind (:mod:`resources.specs`; default: the noun, capitalised)
+    document_name: str = ""
+    #: ``"module:function"`` of ``update(ctx, resource, request, changed)``: a spec document asks an
+    #: existing resource for other values of the fields ``changed``; the resource after the change,
+    #: or ``None`` when the kind cannot make it (resources are immutable unless their kind says so)
+    update: str = ""
 
     def job_function(self) -> Callable[[JobContext, str], Resource]:
         """The job function, imported."""
         found: Callable[[JobContext, str], Resource] = _imported(self.run)
         return found
+
+    def update_function(self) -> Callable[[JobContext, Resource, Any, list[str]], Resource | None]:
+        """The update function, imported."""
+        found: Callable[[JobContext, Resource, Any, list[str]], Resource | None] = _imported(self.update)
+        return found
+
+    @property
+    def document(self) -> str:
+        """The kind's name in a spec document: ``Predictor``, ``DatasetImport``."""
+        return self.document_name or self.noun.capitalize()
 
     def register_function(self) -> Callable[[JobContext, Any], Resource]:
         """The register function, imported."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import serve_command
+from api.cli import serve_command, spec_commands
 from api.cli.kinds import kind_group
 from resources.kinds import declarations
 
@@ -22,6 +22,10 @@ app = typer.Typer(
 for _kind in declarations():  # every resource kind's group: its own module's, or made from its declaration
     app.add_typer(kind_group(_kind.kind), name=_kind.plural)
 app.command("serve")(serve_command.serve)
+app.command("apply")(spec_commands.apply)
+app.command("get")(spec_commands.get)
+app.command("describe")(spec_commands.describe)
+app.command("logs")(spec_commands.logs)
 
 
 @app.command("usage")

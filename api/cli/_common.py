@@ -244,12 +244,22 @@ def add_resource_commands(
 
     @app.command(help=f"Print the log of {d.job} started over HTTP (progress, errors, tracebacks).")
     @handle_errors
-    def log(ctx: typer.Context, name: str) -> None:
+    def log(ctx: typer.Context, name: str,
+            follow: Annotated[bool, typer.Option("--follow", "-F", help="keep printing until the job ends")] = False,
+            ) -> None:
         from api.jobs.runner import read_log
 
         rt = runtime(ctx)
-        rt.registry.get(kind, name)
-        sys.stdout.write(read_log(rt.settings, kind, name))
+        r = rt.registry.get(kind, name)
+        text = read_log(rt.settings, kind, name)
+        sys.stdout.write(text)
+        while follow and r.status.in_flight:
+            time.sleep(0.5)
+            r = rt.registry.get(kind, name)
+            now = read_log(rt.settings, kind, name)
+            sys.stdout.write(now.removeprefix(text))
+            sys.stdout.flush()
+            text = now
 
 
 def progress_line(r: Resource) -> str | None:
