@@ -98,7 +98,7 @@ def backtest_source(workspace: Workspace, predictor: Resource, fmt: Format, *, b
     """A predictor's backtest forecasts beside the actual values, one row per item, window and
     timestamp: ``item_id, date, backtest_window, actual, <quantiles>, mean`` (as the managed
     services' backtest export jobs write them)."""
-    from forecast.predictors import BACKTEST_FORECASTS_FILE
+    from forecast.backtest_reports import BACKTEST_FORECASTS_FILE
 
     path = f"{predictor.artifact}/{BACKTEST_FORECASTS_FILE}"
     if not workspace.exists(path):

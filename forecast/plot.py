@@ -61,8 +61,8 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
     NotFoundError, InvalidInputError
         As :meth:`forecast.store.LoadedForecast.locate`.
     """
+    from forecast.backtest_reports import read_backtest
     from forecast.monitors import latest_item_evaluation
-    from forecast.predictors import read_backtest
 
     resource = registry.get(Kind.FORECAST, loaded.name)
     row = loaded.locate(item_id, filters)

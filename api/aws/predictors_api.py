@@ -417,7 +417,8 @@ def _test_window(a: dict[str, Any], evaluation: str = "SUMMARY", **window: Any) 
 
 @operation("GetAccuracyMetrics")
 def get_accuracy_metrics(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
-    from forecast.predictors import predictor_metrics, window_accuracy
+    from forecast.backtest_reports import window_accuracy
+    from forecast.predictors import predictor_metrics
 
     name, r, body = predictor_of(ctx, p["PredictorArn"])
     if r.status != Status.ACTIVE:

@@ -295,7 +295,7 @@ def backtest(
     json_output: JsonFlag = False,
 ) -> None:
     """Backtest accuracy: overall per model, and per item (the predictor's own, or one item's)."""
-    from forecast.predictors import read_backtest
+    from forecast.backtest_reports import read_backtest
 
     rt = runtime(ctx)
     report = read_backtest(rt.workspace, rt.registry, name, item=item,

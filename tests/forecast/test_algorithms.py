@@ -20,12 +20,13 @@ from api.server import create_app
 from api.settings import Settings
 from datasets import import_dataset
 from exports import create_export
+from forecast.backtest_reports import read_backtest
 from forecast.config import SELECTION_METRICS, Hyperparameters
 from forecast.errors import HyperparameterError
 from forecast.forecasts import create_forecast
 from forecast.models.base import Model, Prediction
 from forecast.models.ensemble import EnsembleModel, combine, select_weights
-from forecast.predictors import create_predictor, load_active_predictor, read_backtest
+from forecast.predictors import create_predictor, load_active_predictor
 from forecast.store import load_forecast
 from resources import Kind, NotFoundError, Status
 from tests.forecast.conftest import TINY, head_lines, tiny

@@ -10,7 +10,7 @@ from api.http.deps import StateDep
 from api.http.routes._common import NameParam, resource_router
 from api.http.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from api.params import key_values
-from forecast.predictors import BacktestReport
+from forecast.backtest_reports import BacktestReport
 from resources import Kind
 from resources.registry import NAME_PATTERN
 
@@ -68,7 +68,7 @@ def read_backtest_route(
     """Backtest accuracy of a predictor: overall (the predictor, each ensemble member, seasonal naive)
     and per item."""
     from api.params import key_values
-    from forecast.predictors import read_backtest
+    from forecast.backtest_reports import read_backtest
 
     return read_backtest(state.runtime.workspace, state.runtime.registry, name, item=item_id,
                          filters=key_values(where, what="where", example="store=3"), offset=offset, limit=limit)
