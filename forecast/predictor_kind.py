@@ -43,6 +43,7 @@ def view(r: Resource) -> dict[str, Any]:
         "dataset_version": r.spec.get("dataset_version", 1),
         "dataset_fingerprint": r.spec.get("dataset_fingerprint"),
         "reference": r.spec.get("reference"),
+        "tuning_job": r.spec.get("tuning_job"),
         "hyperparameters": r.spec.get("hyperparameters"),
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),

@@ -79,7 +79,7 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
 
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
-    features: FeatureInputs | None = None, monitor: str | None = None,
+    features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
@@ -93,7 +93,8 @@ def register_predictor(
     _check_features(registry, hyperparameters, features)
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)
-    r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=_spec(ds, hyperparameters, features))
+    spec = _spec(ds, hyperparameters, features) | ({"tuning_job": tuning_job} if tuning_job else {})
+    r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
     if monitor is not None:
         watch_new_predictor(registry, monitor, name)
     return r
@@ -135,6 +136,8 @@ def create_predictor(
     memory_limit_mb: int | None = None,
     engine: Engine | None = None,
     monitor: str | None = None,
+    tuning_job: str | None = None,
+    validation: bool = False,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
     algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). The statistical models'
@@ -155,7 +158,7 @@ def create_predictor(
     started = time.perf_counter()
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
         register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features,
-                           monitor=monitor)
+                           monitor=monitor, tuning_job=tuning_job)
     if registered:  # a worker: the inputs are on record
         spec = registry.get(Kind.PREDICTOR, name).spec
         features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
@@ -177,7 +180,8 @@ def create_predictor(
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             reference = _reference_model(workspace, registry, registry.get(Kind.PREDICTOR, name).spec.get("reference"))
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
-                                          progress.phase, extra_callbacks, started, precision, engine, reference)
+                                          progress.phase, extra_callbacks, started, precision, engine, reference,
+                                          validation)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -270,9 +274,13 @@ def _train_backtest_save(
     precision: Precision,
     engine: Engine | None = None,
     reference: Any = None,
+    validation: bool = False,
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store; a retraining
-    starts from ``reference`` (the reference predictor's model)."""
+    starts from ``reference`` (the reference predictor's model). With ``validation`` (a tuning
+    trial), first fit on the histories before the window that precedes the backtest and score
+    that window (``metrics["validation"]``): what a search may minimise without ever seeing the
+    backtest window."""
     from forecast.backtest import run_backtest
     from forecast.models import build_algorithm
     from forecast.models.base import FitContext
@@ -285,6 +293,16 @@ def _train_backtest_save(
     nonnegative = all(not (e["target"] < 0).any() for e in view)
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
+    validated = None
+    if validation:
+        phase("validation")
+        before = truncate(view, hp.backtest_windows * h, min_length=1)
+        checked = algorithm.fit(truncate(before, h, min_length=1), ctx)
+        checked.use_precision(precision)
+        validated = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
+                                 num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed,
+                                 engine=ctx.engine).predictor
+        phase("training")
     fit_started = time.perf_counter()
     model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
     fit_seconds = time.perf_counter() - fit_started
@@ -305,6 +323,7 @@ def _train_backtest_save(
         "seasonal_naive": backtest.seasonal_naive.model_dump(),
         "extreme_items": backtest.extreme_items,
         "items_left_out": backtest.left_out or None,
+        **({"validation": validated.model_dump()} if validated is not None else {}),
     }
     training = {
         **final.describe(),
@@ -352,7 +371,7 @@ def _drop_notes(model: Any) -> list[str]:
 
 
 #: What predictors can be filtered by (``key=value``) and sorted by (backtest metrics, or fields).
-FILTER_KEYS = ("dataset", "algorithm", "status", "related", "metadata")
+FILTER_KEYS = ("dataset", "algorithm", "status", "related", "metadata", "tuning_job")
 SORT_KEYS = ("mean_wql", "mase", "wape", "rmse", "mape", "name", "created_at")
 
 

@@ -74,6 +74,7 @@ class Kind(StrEnum):
     IMPORT = "import", "datasets.import_kind"
     MONITOR = "monitor", "forecast.monitor_kind"
     ALIAS = "alias", "forecast.alias_kind"
+    TUNING_JOB = "tuning-job", "forecast.tuning_kind"
 
 
 class Resource(BaseModel):
@@ -93,7 +94,7 @@ class Resource(BaseModel):
         else :class:`ConflictError`."""
         if self.status != Status.ACTIVE:
             raise ConflictError(f"{self.kind.value} {self.name!r} is {self.status.value}, not ACTIVE")
-        if self.kind not in (Kind.EXPORT, Kind.IMPORT, Kind.ALIAS) and not self.artifact:  # theirs live elsewhere
+        if self.kind not in (Kind.EXPORT, Kind.IMPORT, Kind.ALIAS, Kind.TUNING_JOB) and not self.artifact:  # theirs live elsewhere
             raise ConflictError(f"{self.kind.value} {self.name!r} is ACTIVE but has nothing stored")
         return self
 

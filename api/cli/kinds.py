@@ -29,7 +29,7 @@ from resources.kinds import declaration
 def kind_group(kind: Kind) -> typer.Typer:
     """``forecast <plural> ...`` for ``kind``."""
     d = declaration(kind)
-    module = f"{__package__}.{d.noun}_commands"
+    module = f"{__package__}.{d.noun.replace('-', '_')}_commands"
     if importlib.util.find_spec(module) is not None:
         group: typer.Typer = importlib.import_module(module).app
         return group

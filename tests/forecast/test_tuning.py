@@ -1,0 +1,132 @@
+"""Tuning jobs on real data (Tourism quarterly, tiny DeepAR): trials are predictors scored on a
+validation window before the backtest window, the best is the lowest objective, a warm start
+reuses a parent's trials, and bad ranges or parents are refused by name; a TuningJob document
+through `apply -f`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.forecast.conftest import head_lines
+
+pytestmark = pytest.mark.slow
+
+FIXED = "epochs: 2\nnum_batches_per_epoch: 3\nmini_batch_size: 8\nnum_layers: 1\nnum_eval_samples: 20\n"
+RANGES = ("learning_rate: {min: 0.0001, max: 0.01, scale: log}\nnum_cells: {min: 4, max: 16, type: integer}\n"
+          "likelihood: {values: [student-T, gaussian]}\n")
+
+
+@pytest.fixture
+def files(cli: Any, samples_dir: Path, tmp_path: Path) -> dict[str, Path]:
+    data = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 30)
+    assert cli("datasets", "import", "tq", str(data), "--freq", "Q")[0] == 0
+    (tmp_path / "fixed.yaml").write_text(FIXED)
+    (tmp_path / "ranges.yaml").write_text(RANGES)
+    return {"fixed": tmp_path / "fixed.yaml", "ranges": tmp_path / "ranges.yaml"}
+
+
+def _create(cli: Any, files: dict[str, Path], name: str, *extra: str) -> tuple[int, str, str]:
+    return cli("tuning-jobs", "create", name, "--dataset", "tq", "--prediction-length", "4", "--algorithm", "deepar",
+               "--hyperparameters", str(files["fixed"]), "--ranges", str(files["ranges"]), *extra)
+
+
+def test_trials_are_predictors_scored_before_the_backtest_window(cli: Any, files: dict[str, Path]) -> None:
+    code, out, err = _create(cli, files, "t1", "--max-jobs", "4", "--json")
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["status"] == "ACTIVE" and job["trials_completed"] == 4
+    code, out, _ = cli("tuning-jobs", "trials", "t1", "--sort-by", "objective", "--json")
+    rows = json.loads(out)
+    assert [r["objective"] for r in rows] == sorted(r["objective"] for r in rows)
+    assert job["best"]["predictor"] == rows[0]["predictor"] and job["best"]["objective"] == rows[0]["objective"]
+    for r in rows:
+        code, out, _ = cli("predictors", "describe", r["predictor"], "--json")
+        p = json.loads(out)
+        assert p["status"] == "ACTIVE" and p["tuning_job"] == "t1"
+        metrics = p["metrics"]  # the objective is the validation window's, the backtest is the later window's
+        assert r["objective"] == pytest.approx(metrics["validation"]["mean_wql"])
+        assert r["backtest"] == pytest.approx(metrics["predictor"]["mean_wql"])
+        assert p["hyperparameters"]["likelihood"] == r["likelihood"]
+        assert 4 <= p["hyperparameters"]["num_cells"] <= 16
+    code, out, _ = cli("tuning-jobs", "trials", "t1", "--csv")
+    assert out.splitlines()[0].startswith("number,predictor,learning_rate,num_cells,likelihood,objective")
+    assert cli("forecasts", "create", "best", "--predictor", job["best"]["predictor"])[0] == 0  # it forecasts
+
+    # a warm start reuses the parent's four trials; the limits and mistakes are refused by name
+    code, out, err = _create(cli, files, "t2", "--max-jobs", "2", "--warm-start-from", "t1", "--json")
+    assert code == 0, err
+    child = json.loads(out)
+    assert child["warm_start_trials"] == 4 and child["trials_completed"] == 2
+    code, out, _ = cli("datasets", "describe", "tq", "--json")
+    assert cli("datasets", "import", "tq2", json.loads(out)["source"], "--freq", "Q")[0] == 0
+    code, _, err = cli("tuning-jobs", "create", "t3", "--dataset", "tq2", "--prediction-length", "4", "--algorithm",
+                       "deepar", "--hyperparameters", str(files["fixed"]), "--ranges", str(files["ranges"]),
+                       "--warm-start-from", "t1")
+    assert code == 2 and "identical-data-and-algorithm needs both the same" in err
+    code, out, err = cli("tuning-jobs", "create", "t3", "--dataset", "tq2", "--prediction-length", "4", "--algorithm",
+                         "deepar", "--hyperparameters", str(files["fixed"]), "--ranges", str(files["ranges"]),
+                         "--warm-start-from", "t1", "--warm-start-type", "transfer-learning", "--max-jobs", "2", "--json")
+    assert code == 0 and json.loads(out)["warm_start_trials"] == 4, err
+    code, _, err = _create(cli, files, "t4", *[a for p in ["t1"] * 6 for a in ("--warm-start-from", p)])
+    assert code == 2 and "at most 5" in err
+
+
+@pytest.mark.parametrize(("ranges", "fragment"), [
+    ("colour: {values: [red]}\n", "'colour' is not a hyperparameter"),
+    ("num_cells: {min: 4, max: 100000, type: integer}\n", "num_cells 100000"),
+    ("epochs: {min: 1, max: 3, type: integer}\n", "'epochs' is also fixed"),
+    ("prediction_length: {min: 2, max: 4, type: integer}\n", "defines the job"),
+    ("learning_rate: {min: 0, max: 0.1, scale: log}\n", "log scale needs min above 0"),
+])
+def test_bad_ranges_name_the_option(cli: Any, files: dict[str, Path], ranges: str, fragment: str) -> None:
+    files["ranges"].write_text(ranges)
+    code, _, err = _create(cli, files, "bad")
+    assert code == 2 and fragment in err, err
+    code, out, _ = cli("tuning-jobs", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_a_tuning_job_document(cli: Any, files: dict[str, Path], tmp_path: Path) -> None:
+    doc = tmp_path / "tune.yaml"
+    doc.write_text("kind: TuningJob\nname: tuned\nspec:\n  dataset: tq\n  max_jobs: 2\n  hyperparameters:\n"
+                   "    prediction_length: 4\n    algorithm: deepar\n" + "".join(f"    {line}\n" for line in FIXED.splitlines())
+                   + "  ranges:\n" + "".join(f"    {line}\n" for line in RANGES.splitlines()))
+    code, out, err = cli("apply", "-f", str(doc), "--json")
+    assert code == 0, err
+    (applied,) = json.loads(out)
+    assert applied["action"] == "created" and applied["resource"]["trials_completed"] == 2
+    code, out, _ = cli("apply", "-f", str(doc), "--json")
+    assert json.loads(out)[0]["action"] == "unchanged"
+
+
+def test_a_tuning_job_over_http(samples_dir: Path, tmp_path: Path) -> None:
+    """POST /v1/tuning-jobs runs the job in a worker; its trials show as predictors."""
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from api.server import create_app
+    from api.settings import Settings
+    from tests.service_fixtures import poll
+
+    data = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 30)
+    settings = Settings(home=str(tmp_path / "home"), registry=str(tmp_path / "registry.db"),  # type: ignore[call-arg]
+                        allowed_import_prefixes=[str(tmp_path)])
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/v1/datasets", json={"name": "tq", "source": str(data), "freq": "Q"}).status_code == 202
+        poll(c, "/v1/datasets/tq")
+        body = {"name": "t", "dataset": "tq", "max_jobs": 2, "ranges": yaml.safe_load(RANGES),
+                "hyperparameters": {"prediction_length": 4, "algorithm": "deepar", **yaml.safe_load(FIXED)}}
+        assert c.post("/v1/tuning-jobs", json=body).status_code == 202
+        done = poll(c, "/v1/tuning-jobs/t", timeout=180)
+        assert done["status"] == "ACTIVE", done
+        trials = done["result"]["trials"]
+        assert len(trials) == 2 and done["result"]["best"]["predictor"] in {t["predictor"] for t in trials}
+        names = {p["name"] for p in c.get("/v1/predictors").json()["data"]}
+        assert {t["predictor"] for t in trials} <= names
+        body["ranges"] = {"colour": {"values": ["red"]}}
+        bad = c.post("/v1/tuning-jobs", json={**body, "name": "bad"})
+        assert bad.status_code in (400, 422) and "colour" in bad.text
