@@ -24,6 +24,8 @@ class PredictorCreate(BaseModel):
     holidays: list[str] = Field([], max_length=20, description="country codes (US, FR, DE-BY): holiday features")
     monitor: str | None = Field(None, pattern=_NAME, description="a monitor of this name watches the predictor's "
                                 "forecasts from the start (forecast monitors)")
+    max_runtime_seconds: int | None = Field(None, ge=1, le=30 * 86400, description="stop the training when it runs "
+                                            "longer (CREATE_STOPPED, saying so)")
 
 
 def predictor_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from forecast.sampling import Precision
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
 from resources.kinds import JobContext
-from resources.lifecycle import building, delete_resource
+from resources.lifecycle import building, delete_resource, time_limit
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
     from forecast.training import EpochCallback
@@ -80,6 +80,7 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
     features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
+    max_runtime_seconds: int | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
@@ -93,7 +94,8 @@ def register_predictor(
     _check_features(registry, hyperparameters, features)
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)
-    spec = _spec(ds, hyperparameters, features) | ({"tuning_job": tuning_job} if tuning_job else {})
+    spec = _spec(ds, hyperparameters, features) | ({"tuning_job": tuning_job} if tuning_job else {}) | (
+        {"max_runtime_seconds": max_runtime_seconds} if max_runtime_seconds else {})
     r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
     if monitor is not None:
         watch_new_predictor(registry, monitor, name)
@@ -138,6 +140,7 @@ def create_predictor(
     monitor: str | None = None,
     tuning_job: str | None = None,
     validation: bool = False,
+    max_runtime_seconds: int | None = None,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
     algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). The statistical models'
@@ -158,7 +161,7 @@ def create_predictor(
     started = time.perf_counter()
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
         register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features,
-                           monitor=monitor, tuning_job=tuning_job)
+                           monitor=monitor, tuning_job=tuning_job, max_runtime_seconds=max_runtime_seconds)
     if registered:  # a worker: the inputs are on record
         spec = registry.get(Kind.PREDICTOR, name).spec
         features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
@@ -167,7 +170,9 @@ def create_predictor(
     rel = workspace.new_artifact_dir("predictor", name)
     try:
         registry.claim(Kind.PREDICTOR, name)
-        with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)):
+        limit = registry.get(Kind.PREDICTOR, name).spec.get("max_runtime_seconds")
+        with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)), \
+                time_limit(registry, Kind.PREDICTOR, name, limit):
             version = registry.get(Kind.PREDICTOR, name).spec.get("dataset_version")
             ds = dataset_at(registry.get_active(Kind.DATASET, dataset), version)  # the version it was registered on
             summary = dataset_summary(ds)
@@ -215,7 +220,7 @@ def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
     """The predictor kind's request (:class:`forecast.predictor_kind.PredictorCreate`), registered."""
     features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
     return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
-                              features=features, monitor=spec.monitor)
+                              features=features, monitor=spec.monitor, max_runtime_seconds=spec.max_runtime_seconds)
 
 
 def run_predictor_job(ctx: JobContext, name: str) -> Resource:

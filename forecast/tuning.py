@@ -22,7 +22,7 @@ from forecast.errors import HyperparameterError, TrainingError
 from forecast.tuning_kind import MAX_PARENTS, ParameterRange, TuningJobCreate
 from resources import ConflictError, InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.kinds import JobContext
-from resources.lifecycle import building
+from resources.lifecycle import building, time_limit
 
 #: Our option names that a range may not search: they define the job, not a setting of it.
 FIXED_ONLY = ("prediction_length", "backtest_windows", "seed")
@@ -126,7 +126,8 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
     request = TuningJobCreate.model_validate({**{k: v for k, v in r.spec.items() if k in TuningJobCreate.model_fields},
                                               "name": name})
     registry.claim(Kind.TUNING_JOB, name)
-    with building(registry, workspace, Kind.TUNING_JOB, name, None, wrap=TrainingError, keep=(InvalidInputError,)):
+    with building(registry, workspace, Kind.TUNING_JOB, name, None, wrap=TrainingError, keep=(InvalidInputError,)), \
+            time_limit(registry, Kind.TUNING_JOB, name, request.max_runtime_seconds):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         base = check_ranges(request.hyperparameters, request.ranges)
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
@@ -154,10 +155,10 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
                 row |= {"status": "FAILED", "objective": None, "backtest": None, "message": str(e)[:300]}
             row["seconds"] = round(time.perf_counter() - started, 1)
             trials.append(row)
+            progress = {"phase": "tuning", "items_done": number, "items_total": request.max_jobs}
+            registry.report_progress(Kind.TUNING_JOB, name, progress)  # a stop asked for ends the job here
             registry.update(Kind.TUNING_JOB, name, result={"trials": trials, "warm_start_trials": seeded,
-                                                          "best": _best(trials, request)})
-            registry.report_progress(Kind.TUNING_JOB, name, {"phase": "tuning", "items_done": number,
-                                                             "items_total": request.max_jobs})  # a stop: here
+                                                          "best": _best(trials, request), "progress": progress})
         if not any(t["status"] == "COMPLETED" for t in trials):
             raise TrainingError(f"no trial completed: {trials[-1].get('message', '')}")
         return registry.update(Kind.TUNING_JOB, name, status=Status.ACTIVE, result={

@@ -74,6 +74,8 @@ class TuningJobCreate(BaseModel):
     related: str | None = Field(None, pattern=_NAME)
     metadata: str | None = Field(None, pattern=_NAME)
     holidays: list[str] = Field([], max_length=20)
+    max_runtime_seconds: int | None = Field(None, ge=1, le=30 * 86400, description="stop the job when it runs "
+                                            "longer (CREATE_STOPPED, saying so)")
 
 
 def view(r: Resource) -> dict[str, Any]:

@@ -113,6 +113,37 @@ def throttled_progress(
     return report
 
 
+@contextmanager
+def time_limit(registry: Registry, kind: Kind, name: str, seconds: float | None) -> Iterator[None]:
+    """Stop job ``name`` when it runs past ``seconds`` (``None``: no limit): a stop is asked for
+    then, which the job notices at its next progress report, and it ends ``CREATE_STOPPED`` with a
+    message that says why. Use inside :func:`building`."""
+    if not seconds:
+        yield
+        return
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        try:
+            request_stop(registry, kind, name)
+        except (ConflictError, ServiceError):  # it ended meanwhile
+            pass
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except JobStopped:
+        if fired.is_set():
+            raise JobStopped(f"{kind.value} {name!r} ran past its maximum runtime ({seconds:g} s) and was "
+                             "stopped") from None
+        raise
+    finally:
+        timer.cancel()
+
+
 def request_stop(registry: Registry, kind: Kind, name: str) -> Resource:
     """Ask a job in flight to stop: ``CREATE_STOPPING`` now, ``CREATE_STOPPED`` once its process has
     cleaned up (or is found dead). Stopping a stopped or stopping job is a no-op.

@@ -47,14 +47,14 @@ def document_kinds() -> dict[str, KindDeclaration]:
     return {d.document: d for d in declarations() if d.register}
 
 
-def read_documents(text: str, source: str) -> list[SpecDocument]:
-    """The documents of a YAML or JSON text (YAML's ``---`` separates several; JSON is YAML).
+def load_documents(text: str, source: str) -> list[Any]:
+    """The documents of a YAML or JSON text as parsed (YAML's ``---`` separates several; JSON is
+    YAML).
 
     Raises
     ------
     InvalidInputError
-        Not YAML, a document that is not ``{kind, name, spec}``, or an unknown kind; each names
-        the file and the document's position.
+        Not YAML, or no document.
     """
     import yaml
 
@@ -64,19 +64,31 @@ def read_documents(text: str, source: str) -> list[SpecDocument]:
         raise InvalidInputError(f"{source}: not YAML or JSON: {e}") from None
     if not raw:
         raise InvalidInputError(f"{source}: no document")
+    return raw
+
+
+def document_of(raw: Any, where: str) -> SpecDocument:
+    """One parsed document as a spec document.
+
+    Raises
+    ------
+    InvalidInputError
+        Not ``{kind, name, spec}``, or an unknown kind; ``where`` names the file and position.
+    """
+    try:
+        parsed = SpecDocument.model_validate(raw)
+    except ValidationError as e:
+        fields = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'document'}: {err['msg']}" for err in e.errors())
+        raise InvalidInputError(f"{where}: expected {{kind, name, spec}}: {fields}") from None
     kinds = document_kinds()
-    out = []
-    for i, doc in enumerate(raw, start=1):
-        where = f"{source}, document {i}"
-        try:
-            parsed = SpecDocument.model_validate(doc)
-        except ValidationError as e:
-            fields = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'document'}: {err['msg']}" for err in e.errors())
-            raise InvalidInputError(f"{where}: expected {{kind, name, spec}}: {fields}") from None
-        if parsed.kind not in kinds:
-            raise InvalidInputError(f"{where}: unknown kind {parsed.kind!r}; one of {', '.join(kinds)}")
-        out.append(parsed)
-    return out
+    if parsed.kind not in kinds:
+        raise InvalidInputError(f"{where}: unknown kind {parsed.kind!r}; one of {', '.join(kinds)}")
+    return parsed
+
+
+def read_documents(text: str, source: str) -> list[SpecDocument]:
+    """The spec documents of a YAML or JSON text (:func:`load_documents`, :func:`document_of`)."""
+    return [document_of(raw, f"{source}, document {i}") for i, raw in enumerate(load_documents(text, source), 1)]
 
 
 def request_of(doc: SpecDocument) -> BaseModel:

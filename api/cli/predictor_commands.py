@@ -148,6 +148,8 @@ def create(
                                                          "(the same names; flags override it)")] = None,
     monitor: Annotated[str | None, typer.Option("--monitor", help="create a monitor of this name: it evaluates the "
                                                 "predictor's forecasts as actuals arrive")] = None,
+    max_runtime_seconds: Annotated[int | None, typer.Option(help="stop the training when it runs longer "
+                                                            "(CREATE_STOPPED, saying so)", min=1)] = None,
     json_output: JsonFlag = False,
     *,
     given_options: dict[str, Any],
@@ -180,7 +182,8 @@ def create(
                                     features=features, on_epoch=on_epoch, on_phase=on_phase,
                                     precision=rt.settings.inference_precision,
                                     memory_limit_mb=rt.settings.max_training_memory_mb,
-                                    engine=rt.settings.job_engine(), monitor=monitor)
+                                    engine=rt.settings.job_engine(), monitor=monitor,
+                                    max_runtime_seconds=max_runtime_seconds)
     if json_output:
         print_json(view(resource))
         return

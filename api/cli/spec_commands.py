@@ -31,7 +31,8 @@ def apply(
     it is, one with another spec is an error naming the fields (a dataset whose source changed gets
     it as a new version). Every document is checked before any is applied. --schema prints the
     documents' JSON Schema."""
-    from resources.specs import apply_document, check_document, read_documents
+    from api.operator_specs import is_operator_document, translate
+    from resources.specs import apply_document, check_document, document_of, load_documents
     from resources.specs import schema as spec_schema
 
     if schema:
@@ -42,7 +43,15 @@ def apply(
     docs = []
     for path in filename:
         text = sys.stdin.read() if str(path) == "-" else _read(path)
-        docs += read_documents(text, str(path))
+        for i, raw in enumerate(load_documents(text, str(path)), start=1):
+            where = f"{path}, document {i}"
+            if not is_operator_document(raw):
+                docs.append(document_of(raw, where))
+                continue
+            translated, ignored = translate(raw, where)  # the SageMaker operator's TrainingJob, tuning job
+            docs += translated
+            for field in ignored:
+                err_console.print(f"note: {where}: ignored {field}", highlight=False, markup=False)
     rt = runtime(ctx)
     job = rt.job_context()
     for doc in docs:  # every request, and every existing resource's, checked before anything is created

@@ -130,3 +130,97 @@ def test_a_tuning_job_over_http(samples_dir: Path, tmp_path: Path) -> None:
         body["ranges"] = {"colour": {"values": ["red"]}}
         bad = c.post("/v1/tuning-jobs", json={**body, "name": "bad"})
         assert bad.status_code in (400, 422) and "colour" in bad.text
+
+
+OPERATOR = """apiVersion: sagemaker.aws.amazon.com/v1
+kind: {kind}
+metadata:
+  name: {name}
+spec:
+{body}
+"""
+DEFINITION = """  algorithmSpecification:
+    trainingImage: 123456789012.dkr.ecr.us-west-2.amazonaws.com/forecasting-deepar:latest
+    trainingInputMode: File
+  roleArn: arn:aws:iam::123456789012:role/sagemaker
+  resourceConfig: {{instanceCount: 1, instanceType: ml.c5.xlarge, volumeSizeInGB: 5}}
+  outputDataConfig: {{s3OutputPath: s3://bucket/out}}
+  stoppingCondition: {{maxRuntimeInSeconds: {limit}}}
+  inputDataConfig:
+    - channelName: train
+      dataSource: {{s3DataSource: {{s3DataType: S3Prefix, s3Uri: {data}}}}}
+    - channelName: test
+      dataSource: {{s3DataSource: {{s3DataType: S3Prefix, s3Uri: {data}}}}}
+  {key}:
+    - {{name: time_freq, value: Q}}
+    - {{name: prediction_length, value: "4"}}
+    - {{name: epochs, value: "{epochs}"}}
+    - {{name: num_batches_per_epoch, value: "3"}}
+    - {{name: num_eval_samples, value: "20"}}
+"""
+
+
+def _operator(kind: str, name: str, data: Path, *, limit: int = 600, epochs: int = 2, extra: str = "",
+              nested: bool = False) -> str:
+    key = "staticHyperParameters" if nested else "hyperParameters"
+    definition = DEFINITION.format(limit=limit, data=data, key=key, epochs=epochs)
+    if nested:
+        definition = "  trainingJobDefinition:\n" + "".join(f"  {line}\n" for line in definition.splitlines())
+    return OPERATOR.format(kind=kind, name=name, body=definition + extra)
+
+
+def test_the_operators_training_and_tuning_jobs(cli: Any, samples_dir: Path, tmp_path: Path) -> None:
+    """The SageMaker operator's YAML for the DeepAR image: a TrainingJob is the train channel's
+    import and a predictor (fields with no meaning reported as ignored), maxRuntimeInSeconds
+    stops a job that runs past it, a HyperparameterTuningJob is a tuning job over its ranges with
+    its warm start; another image is refused."""
+    data = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 30)
+    training = tmp_path / "training.yaml"
+    training.write_text(_operator("TrainingJob", "deepar-tq", data))
+    code, out, err = cli("apply", "-f", str(training), "--json")
+    assert code == 0, err
+    applied = [(a["kind"], a["name"], a["action"]) for a in json.loads(out)]
+    assert applied[1] == ("Predictor", "deepar-tq", "created") and applied[0][0] == "DatasetImport"
+    assert "ignored resourceConfig" in err and "ignored roleArn" in err and "channel 'test'" in err
+    code, out, _ = cli("describe", "predictors", "deepar-tq", "--json")
+    p = json.loads(out)
+    assert p["status"] == "ACTIVE" and p["hyperparameters"]["epochs"] == 2 and p["hyperparameters"]["time_freq"] == "Q"
+
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(_operator("TrainingJob", "too-slow", data, limit=1, epochs=400).replace(
+        "value: \"3\"}", "value: \"50\"}"))
+    code, _, err = cli("apply", "-f", str(slow))
+    assert code == 1 and "ran past its maximum runtime (1 s)" in err
+    code, out, _ = cli("describe", "predictors", "too-slow", "--json")
+    assert json.loads(out)["status"] == "CREATE_STOPPED"
+
+    ranges = """  hyperParameterTuningJobConfig:
+    strategy: Bayesian
+    hyperParameterTuningJobObjective: {type: Minimize, metricName: "test:mean_wQuantileLoss"}
+    resourceLimits: {maxNumberOfTrainingJobs: 2, maxParallelTrainingJobs: 1}
+    parameterRanges:
+      continuousParameterRanges: [{name: learning_rate, minValue: "0.0001", maxValue: "0.01", scalingType: Logarithmic}]
+      integerParameterRanges: [{name: num_cells, minValue: "4", maxValue: "16", scalingType: Linear}]
+      categoricalParameterRanges: [{name: likelihood, values: [student-T, gaussian]}]
+"""
+    tuning = tmp_path / "tuning.yaml"
+    tuning.write_text(_operator("HyperparameterTuningJob", "hpo", data, nested=True, extra=ranges))
+    code, out, err = cli("apply", "-f", str(tuning), "--json")
+    assert code == 0, err
+    job = json.loads(out)[-1]["resource"]
+    assert job["trials_completed"] == 2 and job["objective"] == "mean_wql"
+    assert job["ranges"]["learning_rate"]["scale"] == "log" and job["ranges"]["num_cells"]["type"] == "integer"
+    child = tmp_path / "child.yaml"
+    child.write_text(_operator("HyperparameterTuningJob", "hpo-2", data, nested=True, extra=ranges + (
+        "  warmStartConfig:\n    parentHyperParameterTuningJobs: [{hyperParameterTuningJobName: hpo}]\n"
+        "    warmStartType: IdenticalDataAndAlgorithm\n")))
+    code, out, err = cli("apply", "-f", str(child), "--json")
+    assert code == 0, err
+    data_doc, child_job = json.loads(out)
+    assert data_doc["action"] == "unchanged"  # the same train channel: the same dataset
+    assert child_job["resource"]["warm_start_trials"] == 2 and child_job["resource"]["warm_start_from"] == ["hpo"]
+
+    other = tmp_path / "other.yaml"
+    other.write_text(_operator("TrainingJob", "xgb", data).replace("forecasting-deepar:latest", "xgboost:1"))
+    code, _, err = cli("apply", "-f", str(other))
+    assert code == 2 and "is not the forecasting algorithm's (forecasting-deepar)" in err
