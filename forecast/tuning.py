@@ -6,13 +6,17 @@ The objective of a trial is its predictor's metric on the window *before* the ba
 its reported backtest scores: the best trial's backtest stays an honest out-of-sample figure. A
 warm start seeds the search with the completed trials of up to five parent jobs: as evaluated
 trials when data and algorithm are unchanged (``identical-data-and-algorithm``), as the first
-points to try otherwise (``transfer-learning``). Trials run one after another in the job's
-process (``max_parallel_jobs`` is recorded; running several at once is not built yet).
+points to try otherwise (``transfer-learning``). Trials run ``max_parallel_jobs`` at a time:
+one in the job's process, or several in fresh processes of its own.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +24,16 @@ from pydantic import ValidationError
 from forecast.config import Hyperparameters
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.tuning_kind import MAX_PARENTS, ParameterRange, TuningJobCreate
-from resources import ConflictError, InvalidInputError, Kind, Registry, Resource, Status, Workspace
+from resources import (
+    ConflictError,
+    InvalidInputError,
+    Kind,
+    NotFoundError,
+    Registry,
+    Resource,
+    Status,
+    Workspace,
+)
 from resources.kinds import JobContext
 from resources.lifecycle import building, time_limit
 
@@ -114,12 +127,59 @@ def register_tuning_job_request(ctx: JobContext, request: TuningJobCreate) -> Re
     return register_tuning_job(ctx.registry, request)
 
 
-def run_tuning_job(ctx: JobContext, name: str) -> Resource:
-    """Run registered tuning job ``name`` to its end: ``max_jobs`` trials, one after another."""
-    import optuna
+@dataclass(frozen=True)
+class TrialPlace:
+    """Where a trial trains, as a process of its own can rebuild it (picklable)."""
 
+    root: str
+    storage_options: dict[str, Any]
+    registry: str
+    precision: str
+    max_training_memory_mb: int | None
+
+    @classmethod
+    def of(cls, ctx: JobContext) -> TrialPlace:
+        return cls(ctx.workspace.root, dict(ctx.workspace.storage_options), str(ctx.registry.path), ctx.precision,
+                   ctx.max_training_memory_mb)
+
+
+def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: int,
+                params: dict[str, Any]) -> dict[str, Any]:
+    """Trial ``number`` of a tuning job: its predictor trained with ``params`` and a validation
+    window; the trial's row (status, objective, the backtest's same metric, seconds). Runs in the
+    job's process, or in one of its own (``ctx`` a :class:`TrialPlace`)."""
     from forecast.features import FeatureInputs
     from forecast.predictors import create_predictor
+
+    if isinstance(ctx, TrialPlace):
+        ctx = JobContext(workspace=Workspace(ctx.root, storage_options=ctx.storage_options),
+                         registry=Registry(ctx.registry), precision=ctx.precision,
+                         max_training_memory_mb=ctx.max_training_memory_mb)
+    started = time.perf_counter()
+    predictor = f"{request.name}-{number:03d}"
+    row: dict[str, Any] = {"number": number, "predictor": predictor, "params": params}
+    try:
+        hp = Hyperparameters.from_values({**request.hyperparameters, **params})
+        p = create_predictor(ctx.workspace, ctx.registry, predictor, dataset=request.dataset, hyperparameters=hp,
+                             features=FeatureInputs(related=request.related, metadata=request.metadata,
+                                                    holidays=request.holidays),
+                             engine=ctx.engine, precision=ctx.precision,  # type: ignore[arg-type]
+                             memory_limit_mb=ctx.max_training_memory_mb, tuning_job=request.name, validation=True)
+        value = p.result["metrics"]["validation"].get(request.objective)
+        if value is None:
+            raise TrainingError(f"the validation window gave no {request.objective}")
+        row |= {"status": "COMPLETED", "objective": float(value),
+                "backtest": p.result["metrics"]["predictor"].get(request.objective)}
+    except (TrainingError, HyperparameterError, InvalidInputError) as e:
+        row |= {"status": "FAILED", "objective": None, "backtest": None, "message": str(e)[:300]}
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def run_tuning_job(ctx: JobContext, name: str) -> Resource:
+    """Run registered tuning job ``name`` to its end: ``max_jobs`` trials, ``max_parallel_jobs``
+    at a time (more than one: each in a process of its own, started fresh)."""
+    import optuna
 
     registry, workspace = ctx.registry, ctx.workspace
     r = registry.get(Kind.TUNING_JOB, name)
@@ -127,35 +187,30 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
                                               "name": name})
     registry.claim(Kind.TUNING_JOB, name)
     with building(registry, workspace, Kind.TUNING_JOB, name, None, wrap=TrainingError, keep=(InvalidInputError,)), \
-            time_limit(registry, Kind.TUNING_JOB, name, request.max_runtime_seconds):
+            time_limit(registry, Kind.TUNING_JOB, name, request.max_runtime_seconds), _trial_runner(ctx, request) as run:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         base = check_ranges(request.hyperparameters, request.ranges)
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
         distributions = _distributions(request.ranges)
         seeded = _warm_start(registry, request, study, distributions)
-        features = FeatureInputs(related=request.related, metadata=request.metadata, holidays=request.holidays)
         trials: list[dict[str, Any]] = []
-        for number in range(1, request.max_jobs + 1):
-            trial = study.ask(distributions)
-            predictor = f"{name}-{number:03d}"
-            started = time.perf_counter()
-            row: dict[str, Any] = {"number": number, "predictor": predictor, "params": trial.params}
-            try:
-                hp = Hyperparameters.from_values({**request.hyperparameters, **trial.params})
-                p = create_predictor(workspace, registry, predictor, dataset=request.dataset, hyperparameters=hp,
-                                     features=features, engine=ctx.engine, tuning_job=name, validation=True)
-                value = p.result["metrics"]["validation"].get(request.objective)
-                if value is None:
-                    raise TrainingError(f"the validation window gave no {request.objective}")
-                study.tell(trial, float(value))
-                row |= {"status": "COMPLETED", "objective": float(value),
-                        "backtest": p.result["metrics"]["predictor"].get(request.objective)}
-            except (TrainingError, HyperparameterError, InvalidInputError) as e:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                row |= {"status": "FAILED", "objective": None, "backtest": None, "message": str(e)[:300]}
-            row["seconds"] = round(time.perf_counter() - started, 1)
-            trials.append(row)
-            progress = {"phase": "tuning", "items_done": number, "items_total": request.max_jobs}
+        running: dict[Future[dict[str, Any]], Any] = {}
+        asked = 0
+        while asked < request.max_jobs or running:
+            while asked < request.max_jobs and len(running) < request.max_parallel_jobs:
+                trial = study.ask(distributions)
+                asked += 1
+                running[run(asked, trial.params)] = trial
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                trial, row = running.pop(future), future.result()
+                if row["status"] == "COMPLETED":
+                    study.tell(trial, row["objective"])
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                trials.append(row)
+            trials.sort(key=lambda t: t["number"])
+            progress = {"phase": "tuning", "items_done": len(trials), "items_total": request.max_jobs}
             registry.report_progress(Kind.TUNING_JOB, name, progress)  # a stop asked for ends the job here
             registry.update(Kind.TUNING_JOB, name, result={"trials": trials, "warm_start_trials": seeded,
                                                           "best": _best(trials, request), "progress": progress})
@@ -163,6 +218,39 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
             raise TrainingError(f"no trial completed: {trials[-1].get('message', '')}")
         return registry.update(Kind.TUNING_JOB, name, status=Status.ACTIVE, result={
             "trials": trials, "warm_start_trials": seeded, "best": _best(trials, request)})
+
+
+@contextmanager
+def _trial_runner(ctx: JobContext, request: TuningJobCreate) -> Iterator[Callable[[int, dict[str, Any]],
+                                                                                   Future[dict[str, Any]]]]:
+    """``run(number, params)`` -> the trial's future: here, one at a time, or in a pool of
+    ``max_parallel_jobs`` fresh processes (stopped trials' predictors are stopped with the job)."""
+    if request.max_parallel_jobs == 1:
+        def here(number: int, params: dict[str, Any]) -> Future[dict[str, Any]]:
+            future: Future[dict[str, Any]] = Future()
+            future.set_result(train_trial(ctx, request, number, params))
+            return future
+
+        yield here
+        return
+    import multiprocessing
+
+    place = TrialPlace.of(ctx)
+    pool = ProcessPoolExecutor(max_workers=request.max_parallel_jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield lambda number, params: pool.submit(train_trial, place, request, number, params)
+    except BaseException:
+        from resources.lifecycle import request_stop
+
+        for r in ctx.registry.list(Kind.PREDICTOR):  # the trials in flight end with the job
+            if r.spec.get("tuning_job") == request.name and r.status.in_flight:
+                try:
+                    request_stop(ctx.registry, Kind.PREDICTOR, r.name)
+                except (ConflictError, NotFoundError):
+                    pass
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _best(trials: list[dict[str, Any]], request: TuningJobCreate) -> dict[str, Any] | None:

@@ -224,3 +224,18 @@ def test_the_operators_training_and_tuning_jobs(cli: Any, samples_dir: Path, tmp
     other.write_text(_operator("TrainingJob", "xgb", data).replace("forecasting-deepar:latest", "xgboost:1"))
     code, _, err = cli("apply", "-f", str(other))
     assert code == 2 and "is not the forecasting algorithm's (forecasting-deepar)" in err
+
+
+def test_trials_run_in_parallel_processes(cli: Any, files: dict[str, Path]) -> None:
+    """--max-parallel-jobs 2: two trials train at once (their predictors' lifetimes overlap), each
+    in a fresh process; every trial completes and the best is the lowest objective."""
+    code, out, err = _create(cli, files, "par", "--max-jobs", "4", "--max-parallel-jobs", "2", "--json")
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["trials_completed"] == 4 and job["max_parallel_jobs"] == 2
+    spans = []
+    for n in (1, 2):
+        code, out, _ = cli("describe", "predictors", f"par-00{n}", "--json")
+        p = json.loads(out)
+        spans.append((p["created_at"], p["updated_at"]))
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # both were in flight at once
