@@ -136,11 +136,14 @@ class TrialPlace:
     registry: str
     precision: str
     max_training_memory_mb: int | None
+    threads: int  # this machine's cores shared by the trials running at once
 
     @classmethod
-    def of(cls, ctx: JobContext) -> TrialPlace:
+    def of(cls, ctx: JobContext, parallel: int) -> TrialPlace:
+        import os
+
         return cls(ctx.workspace.root, dict(ctx.workspace.storage_options), str(ctx.registry.path), ctx.precision,
-                   ctx.max_training_memory_mb)
+                   ctx.max_training_memory_mb, max(1, (os.cpu_count() or 1) // parallel))
 
 
 def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: int,
@@ -152,6 +155,9 @@ def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: 
     from forecast.predictors import create_predictor
 
     if isinstance(ctx, TrialPlace):
+        import torch
+
+        torch.set_num_threads(ctx.threads)  # trials at once share the cores instead of fighting over them
         ctx = JobContext(workspace=Workspace(ctx.root, storage_options=ctx.storage_options),
                          registry=Registry(ctx.registry), precision=ctx.precision,
                          max_training_memory_mb=ctx.max_training_memory_mb)
@@ -235,7 +241,7 @@ def _trial_runner(ctx: JobContext, request: TuningJobCreate) -> Iterator[Callabl
         return
     import multiprocessing
 
-    place = TrialPlace.of(ctx)
+    place = TrialPlace.of(ctx, request.max_parallel_jobs)
     pool = ProcessPoolExecutor(max_workers=request.max_parallel_jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
         yield lambda number, params: pool.submit(train_trial, place, request, number, params)
