@@ -129,7 +129,7 @@ def accuracy(
         wape=_safe_div(float(np.nansum(abs_err)), denom),
         rmse=float(np.sqrt(np.nanmean(err_mean**2))) if n_points else None,
         mase=float(finite_mase.mean()) if finite_mase.size else None,
-        mape=float(np.mean(abs_err[mape_mask] / np.abs(y[mape_mask]))) if mape_mask.any() else None,
+        mape=float(np.mean(ape[mape_mask])) if mape_mask.any() else None,
         coverage=coverage,
         num_items=len(y),
         num_points=n_points,

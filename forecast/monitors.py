@@ -76,7 +76,13 @@ def register_monitor(registry: Registry, name: str, predictor: str, ratio: float
 def watch_new_predictor(registry: Registry, name: str, predictor: str, ratio: float = 1.5) -> Resource:
     """Monitor ``name`` of a predictor being registered: ``ACTIVE`` at once, since the predictor
     has no forecasts to evaluate yet."""
-    r = register_monitor(registry, name, predictor, ratio)
+    register_monitor(registry, name, predictor, ratio)
+    return _activate(registry, name)
+
+
+def _activate(registry: Registry, name: str) -> Resource:
+    """A registered monitor made ``ACTIVE``, with its folder."""
+    r = registry.get(Kind.MONITOR, name)
     return registry.update(Kind.MONITOR, name, status=Status.ACTIVE, artifact=monitor_folder(r), result=r.result)
 
 
@@ -87,8 +93,7 @@ def register_monitor_job(ctx: JobContext, spec: MonitorCreate) -> Resource:
 def run_monitor_job(ctx: JobContext, name: str) -> Resource:
     """A new monitor is ``ACTIVE`` at once; its predictor's forecasts are evaluated on what actuals
     exist already."""
-    r = ctx.registry.get(Kind.MONITOR, name)
-    ctx.registry.update(Kind.MONITOR, name, status=Status.ACTIVE, artifact=monitor_folder(r), result=r.result)
+    _activate(ctx.registry, name)
     evaluate_monitor(ctx.workspace, ctx.registry, name)
     return ctx.registry.get(Kind.MONITOR, name)
 
@@ -233,10 +238,9 @@ def evaluations(workspace: Workspace, registry: Registry, name: str, *, item: st
     if item is not None:
         rows = []
         for e in found:
-            table = _items(workspace, e)
-            match = table.filter(pa.compute.equal(table.column("item_id"), item)) if table is not None else None
-            if match is not None and match.num_rows:
-                rows.append({"evaluation": e.number, "forecast": e.forecast, **match.slice(0, 1).to_pylist()[0]})
+            match = _rows_of(_items(workspace, e), item)
+            if match:
+                rows.append({"evaluation": e.number, "forecast": e.forecast, **match[0]})
         if not rows:
             raise NotFoundError(f"item {item!r} is in no evaluation of monitor {name!r}")
         out["item"] = {"item_id": item, "evaluations": rows}
@@ -262,20 +266,25 @@ def latest_item_evaluation(workspace: Workspace, registry: Registry, forecast: s
     if newest is None:
         return None
     _, monitor, e = newest
-    table = _items(workspace, e)
-    if table is None:
-        return None
-    mask = pa.compute.equal(table.column("item_id"), item_id)
-    for d, v in (dimensions or {}).items():
-        if d in table.column_names:
-            mask = pa.compute.and_(mask, pa.compute.equal(table.column(d), v))
-    rows = table.filter(mask).to_pylist()
+    rows = _rows_of(_items(workspace, e), item_id, dimensions)
     if not rows:
         return None
     return {"monitor": monitor, "evaluation": e.number, "created_at": e.created_at.isoformat(),
             "dataset_version": e.dataset_version, "window_start": e.window_start.isoformat() if e.window_start else None,
             "window_end": e.window_end.isoformat() if e.window_end else None, "overall_mean_wql": e.mean_wql,
             **{k: v for k, v in rows[0].items() if k not in ("item_id", *(dimensions or {}))}}
+
+
+def _rows_of(table: pa.Table | None, item_id: str, dimensions: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """An evaluation's rows of one item (and its dimension values, when given)."""
+    if table is None:
+        return []
+    mask = pa.compute.equal(table.column("item_id"), item_id)
+    for d, v in (dimensions or {}).items():
+        if d in table.column_names:
+            mask = pa.compute.and_(mask, pa.compute.equal(table.column(d), v))
+    rows: list[dict[str, Any]] = table.filter(mask).to_pylist()
+    return rows
 
 
 def _items(workspace: Workspace, e: Evaluation) -> pa.Table | None:

@@ -58,6 +58,15 @@ def flag(*names: str, help: str, **options: Any) -> Any:
 
 
 JsonFlag = Annotated[bool, flag("--json", help="print machine-readable JSON")]
+WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
+                                                       "when the data has dimensions (repeatable)")]
+
+
+def where_filters(where: list[str] | None) -> dict[str, str]:
+    """``--where`` pairs as dimension -> value."""
+    from api.params import key_values
+
+    return key_values(where, what="--where", example="store=3")
 
 P = ParamSpec("P")
 R = TypeVar("R")

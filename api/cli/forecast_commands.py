@@ -11,6 +11,7 @@ from rich.table import Table
 
 from api.cli._common import (
     JsonFlag,
+    WhereOption,
     add_resource_commands,
     console,
     count_progress,
@@ -18,18 +19,12 @@ from api.cli._common import (
     handle_errors,
     print_json,
     runtime,
+    where_filters,
 )
-from api.params import key_values
 from resources import Kind
 from resources.kinds import declaration
 
 app = typer.Typer(help=declaration(Kind.FORECAST).summary, no_args_is_help=True)
-WhereOption = Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
-                                                       "when the forecast has dimensions (repeatable)")]
-
-
-def _filters(where: list[str] | None) -> dict[str, str]:
-    return key_values(where, what="--where", example="store=3")
 
 
 @app.command()
@@ -90,7 +85,7 @@ def query(
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
     columns = loaded.select_columns(types)
     lo, hi = parse_bounds(start, end)
-    result = loaded.item(item_id, columns=columns, start=lo, end=hi, filters=_filters(where))
+    result = loaded.item(item_id, columns=columns, start=lo, end=hi, filters=where_filters(where))
     if json_output:
         print_json({"forecast": name, **result})
         return
@@ -118,7 +113,7 @@ def plot(
 
     rt = runtime(ctx)
     loaded = ForecastCache(rt.workspace, rt.registry).get(name)
-    png = plot_forecast_item(rt.workspace, rt.registry, loaded, item_id, _filters(where))
+    png = plot_forecast_item(rt.workspace, rt.registry, loaded, item_id, where_filters(where))
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_bytes(png)
     tmp.replace(out)

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from api.cli._common import (
     JsonFlag,
+    WhereOption,
     add_resource_commands,
     console,
     err_console,
@@ -26,6 +27,7 @@ from api.cli._common import (
     print_list,
     progress_line,
     runtime,
+    where_filters,
 )
 from api.cli.options import model_options
 from api.params import key_values
@@ -292,8 +294,7 @@ def backtest(
     name: str,
     item: Annotated[str | None, typer.Option("--item", help="one item: its metrics per model and window, and its "
                                              "backtest forecasts beside the actuals")] = None,
-    where: Annotated[list[str] | None, typer.Option("--where", help="dimension=value, to choose the item's series "
-                                                    "when the data has dimensions (repeatable)")] = None,
+    where: WhereOption = None,
     limit: Annotated[int, typer.Option(help="items to show without --item")] = 20,
     json_output: JsonFlag = False,
 ) -> None:
@@ -302,7 +303,7 @@ def backtest(
 
     rt = runtime(ctx)
     report = read_backtest(rt.workspace, rt.registry, name, item=item,
-                           filters=key_values(where, what="--where", example="store=3"),
+                           filters=where_filters(where),
                            limit=limit if not json_output or item else 10**9)
     if json_output:
         print_json(report.model_dump(mode="json"))
