@@ -88,12 +88,13 @@ def translate(raw: dict[str, Any], where: str) -> tuple[list[SpecDocument], list
                                 f"this service tunes for; minimise one of {', '.join(OBJECTIVES)}")
     limits = config.get("resourceLimits") or {}
     warm = spec.get("warmStartConfig") or {}
-    ignored += [f"hyperParameterTuningJobConfig.{k}" for k in ("strategy", "trainingJobEarlyStoppingType",
-                                                                "tuningJobCompletionCriteria") if k in config]
+    ignored += [f"hyperParameterTuningJobConfig.{k}" for k in ("strategy", "tuningJobCompletionCriteria")
+                if k in config]
     return [data, SpecDocument(kind="TuningJob", name=name, spec={
         "dataset": data.name, "hyperparameters": fixed, "ranges": _ranges(config.get("parameterRanges") or {}, where),
         "objective": OBJECTIVES[metric], "max_jobs": int(limits.get("maxNumberOfTrainingJobs", 20)),
         "max_parallel_jobs": int(limits.get("maxParallelTrainingJobs", 1)),
+        "early_stopping": "auto" if config.get("trainingJobEarlyStoppingType") == "Auto" else "off",
         "warm_start_from": [p["hyperParameterTuningJobName"] for p in warm.get("parentHyperParameterTuningJobs") or []],
         "warm_start_type": {"TransferLearning": "transfer-learning"}.get(warm.get("warmStartType", ""),
                                                                          "identical-data-and-algorithm"),

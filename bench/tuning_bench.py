@@ -11,7 +11,9 @@ validation score like the trials (and the same backtest as ``predictors create``
 over learning_rate (log 1e-4..1e-2), num_cells (16..64), dropout_rate (0..0.2) and likelihood
 (student-T, gaussian) minimising mean wQL on the validation window before the backtest's; then a
 child warm-started from it (identical data and algorithm) and a cold job with another seed, each
-of ``--child-trials``, counting the trials each needs to reach the parent's best validation score.
+of ``--child-trials``, counting the trials each needs to reach the parent's best validation score
+(and to come within 2 % of it); the same search as the parent's with early stopping ``auto``
+(trials pruned, seconds, best).
 One JSON line per set: validation and backtest mean wQL of the default and of the best trial,
 seconds, and the trials to the parent's best.
 """
@@ -64,13 +66,15 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
 
         default, default_s = tune("default", 1, ranges="default")
         parent, parent_s = tune("parent", trials)
+        pruned, pruned_s = tune("pruned", trials, "--early-stopping", "auto")
         best = parent["best"]
         child, _ = tune("warm", child_trials, "--warm-start-from", "parent")
         cold, _ = tune("cold", child_trials, fixed="seed")
 
-        def trials_to(job: str) -> int | None:
+        def trials_to(job: str, within: float = 0.0) -> int | None:
             rows = cli("tuning-jobs", "trials", job)
-            hits = [r["number"] for r in rows if r["objective"] is not None and r["objective"] <= best["objective"]]
+            hits = [r["number"] for r in rows
+                    if r["objective"] is not None and r["objective"] <= best["objective"] * (1 + within)]
             return min(hits) if hits else None
 
         return {"set": set_name, "trials": trials, "parallel": parallel, "epochs": epochs,
@@ -79,7 +83,12 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
                 "default_seconds": round(default_s, 1),
                 "best_validation_wql": round(best["objective"], 4), "best_backtest_wql": round(best["backtest"], 4),
                 "best_params": best["params"], "tuning_seconds": round(parent_s, 1),
+                "pruned_best_validation_wql": round(pruned["best"]["objective"], 4),
+                "pruned_best_backtest_wql": round(pruned["best"]["backtest"], 4),
+                "pruned_trials": pruned["trials_pruned"], "pruned_seconds": round(pruned_s, 1),
                 "warm_trials_to_parent_best": trials_to("warm"), "cold_trials_to_parent_best": trials_to("cold"),
+                "warm_trials_to_2pct_of_parent_best": trials_to("warm", 0.02),
+                "cold_trials_to_2pct_of_parent_best": trials_to("cold", 0.02),
                 "warm_best_validation_wql": round(child["best"]["objective"], 4),
                 "cold_best_validation_wql": round(cold["best"]["objective"], 4)}
 

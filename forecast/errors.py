@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from resources.errors import InvalidInputError, ServiceError
+from resources.errors import InvalidInputError, JobStopped, ServiceError
 
 
 class HyperparameterError(InvalidInputError):
     """A hyperparameter is out of range or does not fit the dataset; raised before training."""
+
+
+class TrialPruned(JobStopped):
+    """A tuning job's pruner ended this trial's training: its validation loss was behind the
+    completed trials' at the same epoch. The trial's predictor ends ``CREATE_STOPPED`` saying so."""
 
 
 class TrainingError(ServiceError):

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -180,3 +181,12 @@ def summarize(samples: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray,
             q[:, i, :] = b - diff * (1 - t) if t >= 0.5 else a + diff * t
         q[np.broadcast_to(np.isnan(ordered[:, -1:, :]), q.shape)] = np.nan  # NaNs sort last
     return q, samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def read_network(folder: Path) -> Any:
+    """The gluonts predictor serialized in ``folder``, on the CPU."""
+    from gluonts.model.predictor import Predictor
+
+    with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
+        warnings.simplefilter("ignore")
+        return Predictor.deserialize(folder, device="cpu")

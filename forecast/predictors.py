@@ -7,6 +7,7 @@ anything is registered. Artifacts are complete before the row points at them.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import time
@@ -140,6 +141,7 @@ def create_predictor(
     monitor: str | None = None,
     tuning_job: str | None = None,
     validation: bool = False,
+    on_validation_epoch: EpochCallback | None = None,
     max_runtime_seconds: int | None = None,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
@@ -149,7 +151,10 @@ def create_predictor(
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
-    ``monitor``: as :func:`register_predictor`'s.
+    ``monitor``: as :func:`register_predictor`'s. ``validation`` (a tuning trial): also fit on the
+    histories before the window preceding the backtest and score that window
+    (``metrics["validation"]``); each epoch of that fit's network reaches ``on_validation_epoch``
+    with its loss on that window, which may raise to end the predictor (a tuning job's pruner).
 
     Raises
     ------
@@ -186,7 +191,7 @@ def create_predictor(
             reference = _reference_model(workspace, registry, registry.get(Kind.PREDICTOR, name).spec.get("reference"))
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
                                           progress.phase, extra_callbacks, started, precision, engine, reference,
-                                          validation)
+                                          validation, on_validation_epoch)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -194,6 +199,18 @@ def create_predictor(
                 registry.delete(Kind.MONITOR, monitor)
             registry.delete(Kind.PREDICTOR, name)
         raise
+
+
+def _both(first: EpochCallback | None, then: EpochCallback | None) -> EpochCallback | None:
+    """An epoch callback telling ``first``, then ``then`` (either may be ``None``)."""
+    if first is None or then is None:
+        return first or then
+
+    def both(*epoch: Any) -> None:
+        first(*epoch)
+        then(*epoch)
+
+    return both
 
 
 def _reference_model(workspace: Workspace, registry: Registry, reference: str | None) -> Any:
@@ -280,6 +297,7 @@ def _train_backtest_save(
     engine: Engine | None = None,
     reference: Any = None,
     validation: bool = False,
+    on_validation_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store; a retraining
     starts from ``reference`` (the reference predictor's model). With ``validation`` (a tuning
@@ -302,7 +320,8 @@ def _train_backtest_save(
     if validation:
         phase("validation")
         before = truncate(view, hp.backtest_windows * h, min_length=1)
-        checked = algorithm.fit(truncate(before, h, min_length=1), ctx)
+        checked = algorithm.fit(truncate(before, h, min_length=1),
+                                dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch)))
         checked.use_precision(precision)
         validated = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
                                  num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed,

@@ -25,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -36,6 +37,7 @@ from forecast.config import ResolvedConfig
 from forecast.data import Entry
 from forecast.errors import TrainingError
 from forecast.estimator import build_estimator
+from forecast.inference import read_network
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,11 @@ class EpochLoss(BaseModel):
 
 
 class TrainedNetwork(BaseModel):
+    """A trained network, its epochs and which weights it kept. Pickled (to or from a Ray worker)
+    its predictor goes through gluonts' own serialization: gluonts makes a class serializable only
+    once an instance of it is constructed in the process, and unpickling constructs nothing, so a
+    process that never built a network itself could not store one trained elsewhere."""
+
     model_config = {"arbitrary_types_allowed": True}
 
     predictor: Any
@@ -64,6 +71,29 @@ class TrainedNetwork(BaseModel):
     def best_epoch(self) -> int:
         """The best validation epoch, else the last epoch: the end of ``weights_from``."""
         return self.weights_from[1]
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        return {**state, "__dict__": {**state["__dict__"], "predictor": predictor_files(self.predictor)}}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        files = state["__dict__"]["predictor"]
+        super().__setstate__({**state, "__dict__": {**state["__dict__"], "predictor": predictor_of_files(files)}})
+
+
+def predictor_files(predictor: Any) -> dict[str, bytes]:
+    """A gluonts predictor as the files its ``serialize`` writes."""
+    with tempfile.TemporaryDirectory(prefix="forecast-net-") as folder:
+        predictor.serialize(Path(folder))
+        return {f.name: f.read_bytes() for f in Path(folder).iterdir()}
+
+
+def predictor_of_files(files: dict[str, bytes]) -> Any:
+    """The gluonts predictor :func:`predictor_files` wrote (on the CPU)."""
+    with tempfile.TemporaryDirectory(prefix="forecast-net-") as folder:
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data)
+        return read_network(Path(folder))
 
 
 class EpochRecorder(pl.Callback):
@@ -137,9 +167,12 @@ def train_network(
     on_epoch: EpochCallback | None = None,
     extra_callbacks: list[pl.Callback] | None = None,
     start_from: Any | None = None,
+    watch: list[Entry] | None = None,
 ) -> TrainedNetwork:
     """Fit one network; with ``validation``, stop early on its loss and keep the best weights,
     otherwise keep the mean weights of the second half of training (see the module docstring).
+    ``watch`` (without ``validation``): histories whose last ``prediction_length`` points each
+    epoch's validation loss is computed on (reaching ``on_epoch``), without choosing weights by it.
     ``start_from``: a trained predictor of the same settings whose weights training continues from
     (else they start at random).
 
@@ -175,7 +208,8 @@ def train_network(
         )
         previous_sigint = signal.getsignal(signal.SIGINT)
         try:
-            out = estimator.train_model(training_data=train, validation_data=validation, cache_data=True,
+            out = estimator.train_model(training_data=train, validation_data=validation if validation is not None else watch,
+                                        cache_data=True,
                                         from_predictor=start_from)
         except SystemExit as e:  # Lightning turns Ctrl-C into sys.exit(1) after ignoring SIGINT
             if isinstance(recorder.exception, KeyboardInterrupt):

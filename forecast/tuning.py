@@ -7,14 +7,31 @@ its reported backtest scores: the best trial's backtest stays an honest out-of-s
 warm start seeds the search with the completed trials of up to five parent jobs: as evaluated
 trials when data and algorithm are unchanged (``identical-data-and-algorithm``), as the first
 points to try otherwise (``transfer-learning``). Trials run ``max_parallel_jobs`` at a time:
-one in the job's process, or several in fresh processes of its own.
+one in the job's process; several in fresh processes of its own (the local engine) or in threads
+of the job whose trainings and backtests are Ray tasks (the Ray engine: only the job's process
+touches the registry). A finished job is extended by raising ``max_jobs``: its search goes on from
+every trial it ran.
+
+Early stopping (``auto``) prunes with Optuna's median rule: a trial's training stops at an epoch
+where its best loss on the validation window so far is above the median of the completed trials'
+losses at that epoch. The rule is decided where the trial trains, from a snapshot of the completed
+trials' curves taken when the trial starts (:class:`Pruning`): with one trial at a time this is
+exactly Optuna's pruner; with several, a trial does not see the curves of trials completing while
+it runs.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +39,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from forecast.config import Hyperparameters
-from forecast.errors import HyperparameterError, TrainingError
-from forecast.tuning_kind import MAX_PARENTS, ParameterRange, TuningJobCreate
+from forecast.errors import HyperparameterError, TrainingError, TrialPruned
+from forecast.models.base import EpochCallback
+from forecast.tuning_kind import MAX_PARENTS, MAX_TRIALS, ParameterRange, TuningJobCreate
 from resources import (
     ConflictError,
     InvalidInputError,
@@ -39,6 +57,10 @@ from resources.lifecycle import building, time_limit
 
 #: Our option names that a range may not search: they define the job, not a setting of it.
 FIXED_ONLY = ("prediction_length", "backtest_windows", "seed")
+#: Early stopping prunes once this many trials have completed (Optuna's ``n_startup_trials``) ...
+PRUNE_AFTER_TRIALS = 5
+#: ... and never in the first quarter of a trial's epochs.
+PRUNE_WARMUP_SHARE = 0.25
 
 
 def check_ranges(fixed: dict[str, Any], ranges: dict[str, ParameterRange]) -> Hyperparameters:
@@ -146,11 +168,55 @@ class TrialPlace:
                    ctx.max_training_memory_mb, max(1, (os.cpu_count() or 1) // parallel))
 
 
+@dataclass(frozen=True)
+class Pruning:
+    """What a trial's pruner knows when the trial starts: each completed trial's validation loss
+    per epoch (picklable, so the trial decides wherever it trains)."""
+
+    curves: tuple[tuple[float, ...], ...]
+
+    @classmethod
+    def of(cls, study: Any) -> Pruning:
+        import optuna
+
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return cls(tuple(tuple(v for _, v in sorted(t.intermediate_values.items())) for t in done
+                         if t.intermediate_values))
+
+    def watch(self, curve: list[float]) -> EpochCallback:
+        """An epoch callback appending each validation loss to ``curve`` and raising
+        :class:`TrialPruned` when Optuna's median pruner says so."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="minimize",
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS))
+        for c in self.curves:
+            study.add_trial(optuna.trial.create_trial(value=min(c), intermediate_values=dict(enumerate(c, 1)),
+                                                      params={}, distributions={}))
+        trial = study.ask()
+
+        def on_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float | None) -> None:
+            if val_loss is None:
+                return
+            curve.append(val_loss)
+            step = len(curve)  # epochs of every network the validation fit trains, in order
+            trial.report(val_loss, step)
+            if epoch > epochs * PRUNE_WARMUP_SHARE and trial.should_prune():
+                median = statistics.median(c[step - 1] for c in self.curves if len(c) >= step)
+                raise TrialPruned(f"pruned by its tuning job at epoch {epoch} of {epochs}: its best validation loss "
+                                  f"so far, {min(curve):.4f}, is above the median of the completed trials' at that "
+                                  f"epoch, {median:.4f}")
+
+        return on_epoch
+
+
 def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: int,
-                params: dict[str, Any]) -> dict[str, Any]:
+                params: dict[str, Any], pruning: Pruning | None = None) -> dict[str, Any]:
     """Trial ``number`` of a tuning job: its predictor trained with ``params`` and a validation
-    window; the trial's row (status, objective, the backtest's same metric, seconds). Runs in the
-    job's process, or in one of its own (``ctx`` a :class:`TrialPlace`)."""
+    window, pruned by ``pruning`` if given; the trial's row (status, objective, the backtest's same
+    metric, seconds, the validation loss per epoch). Runs in the job's process (or one of its
+    threads), or in a process of its own (``ctx`` a :class:`TrialPlace`)."""
     from forecast.features import FeatureInputs
     from forecast.predictors import create_predictor
 
@@ -164,33 +230,48 @@ def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: 
     started = time.perf_counter()
     predictor = f"{request.name}-{number:03d}"
     row: dict[str, Any] = {"number": number, "predictor": predictor, "params": params}
+    curve: list[float] = []
     try:
         hp = Hyperparameters.from_values({**request.hyperparameters, **params})
         p = create_predictor(ctx.workspace, ctx.registry, predictor, dataset=request.dataset, hyperparameters=hp,
                              features=FeatureInputs(related=request.related, metadata=request.metadata,
                                                     holidays=request.holidays),
                              engine=ctx.engine, precision=ctx.precision,  # type: ignore[arg-type]
-                             memory_limit_mb=ctx.max_training_memory_mb, tuning_job=request.name, validation=True)
+                             memory_limit_mb=ctx.max_training_memory_mb, tuning_job=request.name, validation=True,
+                             on_validation_epoch=pruning.watch(curve) if pruning else curve_of(curve))
         value = p.result["metrics"]["validation"].get(request.objective)
         if value is None:
             raise TrainingError(f"the validation window gave no {request.objective}")
         row |= {"status": "COMPLETED", "objective": float(value),
                 "backtest": p.result["metrics"]["predictor"].get(request.objective)}
+    except TrialPruned as e:
+        row |= {"status": "PRUNED", "objective": None, "backtest": None, "message": str(e)}
     except (TrainingError, HyperparameterError, InvalidInputError) as e:
         row |= {"status": "FAILED", "objective": None, "backtest": None, "message": str(e)[:300]}
     row["seconds"] = round(time.perf_counter() - started, 1)
+    row["curve"] = [round(v, 6) for v in curve]
     return row
+
+
+def curve_of(curve: list[float]) -> EpochCallback:
+    """An epoch callback appending each validation loss to ``curve``."""
+    def on_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float | None) -> None:
+        if val_loss is not None:
+            curve.append(val_loss)
+
+    return on_epoch
 
 
 def run_tuning_job(ctx: JobContext, name: str) -> Resource:
     """Run registered tuning job ``name`` to its end: ``max_jobs`` trials, ``max_parallel_jobs``
-    at a time (more than one: each in a process of its own, started fresh)."""
+    at a time; an extended job goes on from the trials it ran."""
     import optuna
 
     registry, workspace = ctx.registry, ctx.workspace
     r = registry.get(Kind.TUNING_JOB, name)
     request = TuningJobCreate.model_validate({**{k: v for k, v in r.spec.items() if k in TuningJobCreate.model_fields},
                                               "name": name})
+    trials: list[dict[str, Any]] = list(r.result.get("trials") or [])
     registry.claim(Kind.TUNING_JOB, name)
     with building(registry, workspace, Kind.TUNING_JOB, name, None, wrap=TrainingError, keep=(InvalidInputError,)), \
             time_limit(registry, Kind.TUNING_JOB, name, request.max_runtime_seconds), _trial_runner(ctx, request) as run:
@@ -199,21 +280,25 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
         distributions = _distributions(request.ranges)
         seeded = _warm_start(registry, request, study, distributions)
-        trials: list[dict[str, Any]] = []
+        for row in trials:  # an extended job: the search goes on from what it ran
+            study.add_trial(_as_trial(row, distributions))
         running: dict[Future[dict[str, Any]], Any] = {}
-        asked = 0
+        asked = len(trials)
         while asked < request.max_jobs or running:
             while asked < request.max_jobs and len(running) < request.max_parallel_jobs:
                 trial = study.ask(distributions)
                 asked += 1
-                running[run(asked, trial.params)] = trial
+                pruning = Pruning.of(study) if request.early_stopping == "auto" else None
+                running[run(asked, trial.params, pruning)] = trial
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 trial, row = running.pop(future), future.result()
+                for step, value in enumerate(row["curve"], 1):
+                    trial.report(value, step)
                 if row["status"] == "COMPLETED":
                     study.tell(trial, row["objective"])
                 else:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    study.tell(trial, state=optuna.trial.TrialState[_STATES[row["status"]]])
                 trials.append(row)
             trials.sort(key=lambda t: t["number"])
             progress = {"phase": "tuning", "items_done": len(trials), "items_total": request.max_jobs}
@@ -222,33 +307,58 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
                                                           "best": _best(trials, request), "progress": progress})
         if not any(t["status"] == "COMPLETED" for t in trials):
             raise TrainingError(f"no trial completed: {trials[-1].get('message', '')}")
-        return registry.update(Kind.TUNING_JOB, name, status=Status.ACTIVE, result={
+        return registry.update(Kind.TUNING_JOB, name, status=Status.ACTIVE, message=None, result={
             "trials": trials, "warm_start_trials": seeded, "best": _best(trials, request)})
 
 
+#: A trial row's status -> Optuna's state of the trial.
+_STATES = {"COMPLETED": "COMPLETE", "PRUNED": "PRUNED", "FAILED": "FAIL"}
+
+
+def _as_trial(row: dict[str, Any], distributions: dict[str, Any]) -> Any:
+    """A trial row as a finished Optuna trial (what the search learns from it)."""
+    import optuna
+
+    state = optuna.trial.TrialState[_STATES[row["status"]]]
+    params = {k: v for k, v in row["params"].items() if k in distributions}
+    return optuna.trial.create_trial(
+        state=state, value=row["objective"] if state == optuna.trial.TrialState.COMPLETE else None,
+        params=params, distributions={k: distributions[k] for k in params},
+        intermediate_values=dict(enumerate(row.get("curve") or [], 1)))
+
+
+TrialRunner = Callable[[int, dict[str, Any], Pruning | None], Future[dict[str, Any]]]
+
+
 @contextmanager
-def _trial_runner(ctx: JobContext, request: TuningJobCreate) -> Iterator[Callable[[int, dict[str, Any]],
-                                                                                   Future[dict[str, Any]]]]:
-    """``run(number, params)`` -> the trial's future: here, one at a time, or in a pool of
-    ``max_parallel_jobs`` fresh processes (stopped trials' predictors are stopped with the job)."""
+def _trial_runner(ctx: JobContext, request: TuningJobCreate) -> Iterator[TrialRunner]:
+    """``run(number, params, pruning)`` -> the trial's future: here, one at a time; in a pool of
+    ``max_parallel_jobs`` fresh processes (the local engine); in as many threads of this process,
+    each trial's training and backtest running on the Ray engine. Trials in flight when the job
+    ends (a stop, the time limit) are stopped with it."""
     if request.max_parallel_jobs == 1:
-        def here(number: int, params: dict[str, Any]) -> Future[dict[str, Any]]:
+        def here(number: int, params: dict[str, Any], pruning: Pruning | None) -> Future[dict[str, Any]]:
             future: Future[dict[str, Any]] = Future()
-            future.set_result(train_trial(ctx, request, number, params))
+            future.set_result(train_trial(ctx, request, number, params, pruning))
             return future
 
         yield here
         return
     import multiprocessing
 
-    place = TrialPlace.of(ctx, request.max_parallel_jobs)
-    pool = ProcessPoolExecutor(max_workers=request.max_parallel_jobs, mp_context=multiprocessing.get_context("spawn"))
+    pool: ThreadPoolExecutor | ProcessPoolExecutor
+    if ctx.engine.name == "ray":
+        pool, where = ThreadPoolExecutor(max_workers=request.max_parallel_jobs), ctx
+    else:
+        pool = ProcessPoolExecutor(max_workers=request.max_parallel_jobs,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        where = TrialPlace.of(ctx, request.max_parallel_jobs)
     try:
-        yield lambda number, params: pool.submit(train_trial, place, request, number, params)
+        yield lambda number, params, pruning: pool.submit(train_trial, where, request, number, params, pruning)
     except BaseException:
         from resources.lifecycle import request_stop
 
-        for r in ctx.registry.list(Kind.PREDICTOR):  # the trials in flight end with the job
+        for r in ctx.registry.list(Kind.PREDICTOR):
             if r.spec.get("tuning_job") == request.name and r.status.in_flight:
                 try:
                     request_stop(ctx.registry, Kind.PREDICTOR, r.name)
@@ -257,6 +367,42 @@ def _trial_runner(ctx: JobContext, request: TuningJobCreate) -> Iterator[Callabl
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def extend_tuning_job(registry: Registry, name: str, max_jobs: int) -> Resource:
+    """Give finished tuning job ``name`` more trials: ``max_jobs`` in all, registered to run again
+    (``CREATE_PENDING``); :func:`run_tuning_job` goes on from the trials it ran.
+
+    Raises
+    ------
+    NotFoundError
+    ConflictError
+        The job is still running.
+    InvalidInputError
+        ``max_jobs`` is not above the trials it ran, or above the most a job may run.
+    """
+    r = registry.get(Kind.TUNING_JOB, name)
+    if r.status.in_flight:
+        raise ConflictError(f"tuning job {name!r} is {r.status.value}; extend it when it has finished")
+    ran = len(r.result.get("trials") or [])
+    if not ran < max_jobs <= MAX_TRIALS:
+        raise InvalidInputError(f"max_jobs: tuning job {name!r} ran {ran} trials; extend it to more than {ran} "
+                                f"and at most {MAX_TRIALS} trials, not {max_jobs}")
+    spec = {**r.spec, "max_jobs": max_jobs}
+    if isinstance(spec.get("applied"), dict):  # what a spec document asked for (resources.specs)
+        spec["applied"] = {**spec["applied"], "max_jobs": max_jobs}
+    registry.update_spec(Kind.TUNING_JOB, name, spec, result=r.result)
+    return registry.update(Kind.TUNING_JOB, name, status=Status.CREATE_PENDING, message=None)
+
+
+def extend_from_document(ctx: JobContext, job: Resource, request: TuningJobCreate,
+                         changed: list[str]) -> Resource | None:
+    """The tuning-job kind's update (:mod:`resources.specs`): a document asking for more trials
+    (``max_jobs`` alone changed, upwards) extends the finished job and runs it on."""
+    if changed != ["max_jobs"] or request.max_jobs <= job.spec.get("max_jobs", 0):
+        return None
+    extend_tuning_job(ctx.registry, job.name, request.max_jobs)
+    return run_tuning_job(ctx, job.name)
 
 
 def _best(trials: list[dict[str, Any]], request: TuningJobCreate) -> dict[str, Any] | None:
@@ -270,11 +416,13 @@ def _best(trials: list[dict[str, Any]], request: TuningJobCreate) -> dict[str, A
 
 def _warm_start(registry: Registry, request: TuningJobCreate, study: Any, distributions: dict[str, Any]) -> int:
     """Seed ``study`` with the parents' completed trials; how many were used."""
-    import optuna
 
     used = 0
     for parent in request.warm_start_from:
-        p = registry.get(Kind.TUNING_JOB, parent)
+        try:
+            p = registry.get(Kind.TUNING_JOB, parent)
+        except NotFoundError:  # deleted since the job was registered (an extension runs later)
+            continue
         for t in p.result.get("trials") or []:
             if t["status"] != "COMPLETED":
                 continue
@@ -282,8 +430,7 @@ def _warm_start(registry: Registry, request: TuningJobCreate, study: Any, distri
             inside = all(_inside(distributions[k], v) for k, v in params.items())
             if request.warm_start_type == "identical-data-and-algorithm" and len(params) == len(distributions) \
                     and inside and t.get("objective_name", request.objective) == request.objective:
-                study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                          value=t["objective"]))
+                study.add_trial(_as_trial({**t, "params": params}, distributions))
                 used += 1
             elif inside:
                 study.enqueue_trial(params, skip_if_exists=True)
@@ -301,7 +448,8 @@ def _inside(distribution: Any, value: Any) -> bool:
 def trials_of(workspace: Workspace, registry: Registry, name: str, *, sort_by: str = "number",
               descending: bool = False) -> list[dict[str, Any]]:
     """A tuning job's trials: number, predictor, each searched hyperparameter, the objective (on
-    the validation window), the same metric on the backtest, status and seconds.
+    the validation window), the same metric on the backtest, status, the epochs its validation fit
+    trained (fewer when pruned) and seconds.
 
     Raises
     ------
@@ -311,7 +459,8 @@ def trials_of(workspace: Workspace, registry: Registry, name: str, *, sort_by: s
     """
     r = registry.get(Kind.TUNING_JOB, name)
     rows = [{"number": t["number"], "predictor": t["predictor"], **t["params"], "objective": t["objective"],
-             "backtest": t["backtest"], "status": t["status"], "seconds": t["seconds"]}
+             "backtest": t["backtest"], "status": t["status"], "epochs_run": len(t.get("curve") or []),
+             "seconds": t["seconds"]}
             for t in r.result.get("trials") or []]
     if rows and sort_by not in rows[0]:
         raise InvalidInputError(f"sort_by {sort_by!r} is not a column; one of {', '.join(rows[0])}")

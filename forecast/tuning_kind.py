@@ -14,8 +14,11 @@ _NAME = NAME_PATTERN.pattern
 #: What a tuning job can minimise: the backtest metrics, on a validation window before the backtest's.
 Objective = Literal["mean_wql", "wape", "rmse", "mase", "mape"]
 WarmStartType = Literal["identical-data-and-algorithm", "transfer-learning"]
+EarlyStopping = Literal["auto", "off"]
 #: Parent tuning jobs a warm start may name (as the managed service allows).
 MAX_PARENTS = 5
+#: Trials a tuning job may run in all (extensions included).
+MAX_TRIALS = 500
 
 
 class ParameterRange(BaseModel):
@@ -64,8 +67,12 @@ class TuningJobCreate(BaseModel):
     ranges: dict[str, ParameterRange] = Field(min_length=1, max_length=30,
                                               description="hyperparameter -> its range, as {min, max} or {values}")
     objective: Objective = "mean_wql"
-    max_jobs: int = Field(20, ge=1, le=500, description="trials to run")
+    max_jobs: int = Field(20, ge=1, le=MAX_TRIALS, description="trials to run (raise it on a finished job "
+                          "to extend the search)")
     max_parallel_jobs: int = Field(1, ge=1, le=32, description="trials running at once")
+    early_stopping: EarlyStopping = Field("off", description="auto: stop a trial's training at an epoch where its "
+                                          "validation loss is behind the median of the completed trials' at that "
+                                          "epoch (trials that train a network); off: every trial trains to the end")
     warm_start_from: list[str] = Field([], max_length=MAX_PARENTS, description="parent tuning jobs whose "
                                        "completed trials seed this search (at most 5)")
     warm_start_type: WarmStartType = Field("identical-data-and-algorithm", description="identical-data-and-"
@@ -82,11 +89,12 @@ def view(r: Resource) -> dict[str, Any]:
     """A tuning job as one JSON object: what it searches, how far it got, its best trial."""
     trials = r.result.get("trials") or []
     return {"name": r.name, "status": r.status.value, "message": r.message,
-            **{k: r.spec.get(k) for k in ("dataset", "objective", "max_jobs", "max_parallel_jobs", "hyperparameters",
-                                          "ranges", "warm_start_from", "warm_start_type")},
+            **{k: r.spec.get(k) for k in ("dataset", "objective", "max_jobs", "max_parallel_jobs", "early_stopping",
+                                          "hyperparameters", "ranges", "warm_start_from", "warm_start_type")},
             "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
             "trials_completed": sum(t["status"] == "COMPLETED" for t in trials),
             "trials_failed": sum(t["status"] == "FAILED" for t in trials),
+            "trials_pruned": sum(t["status"] == "PRUNED" for t in trials),
             "warm_start_trials": r.result.get("warm_start_trials", 0),
             "best": r.result.get("best"), "progress": r.result.get("progress")}
 
@@ -104,6 +112,7 @@ DECLARATION = KindDeclaration(
     spec=TuningJobCreate,
     run="forecast.tuning:run_tuning_job",
     register="forecast.tuning:register_tuning_job_request",
+    update="forecast.tuning:extend_from_document",
     # while it runs (its trials, predictors, hold the data after)
     uses=(Use("dataset", Kind.DATASET, while_in_flight=True), Use("related", Kind.DATASET, while_in_flight=True),
           Use("metadata", Kind.DATASET, while_in_flight=True)),

@@ -175,11 +175,17 @@ def discard_partial(registry: Registry, workspace: Workspace, r: Resource) -> No
         registry.set_partial(r.kind, r.name, None)
 
 
-def end_orphaned(registry: Registry, workspace: Workspace, kind: Kind, name: str, reason: str) -> None:
+def end_orphaned(registry: Registry, workspace: Workspace, kind: Kind, name: str, reason: str,
+                 pid: int | None = None) -> None:
     """A job's process exited while the job was still in flight (killed, crashed): record that
     (``CREATE_STOPPED`` if a stop was asked for, else ``CREATE_FAILED`` with ``reason``) and remove
     its partial output now. A reader may have found the dead owner first and recorded it without a
-    reason; ``reason`` then replaces that. A job that ended on its own is left as it is."""
+    reason; ``reason`` then replaces that. A job that ended on its own is left as it is, and so is
+    one that another process owns by now (``pid``: the process that exited; a finished job run on
+    by a new process, as an extended tuning job is, belongs to that one)."""
+    owner = registry.owner(kind, name) if pid is not None else None
+    if owner is not None and owner.pid != pid:
+        return
     r = registry.get(kind, name, judge_owner=False)  # the caller knows the owner is gone, and why
     if r.status == Status.CREATE_STOPPING:
         r = registry.update(kind, name, status=Status.CREATE_STOPPED, message="stopped on request")

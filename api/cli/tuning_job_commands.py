@@ -18,7 +18,7 @@ from api.cli._common import (
     print_json,
     runtime,
 )
-from resources import InvalidInputError, Kind
+from resources import InvalidInputError, Kind, Resource
 from resources.kinds import declaration
 
 app = typer.Typer(help=declaration(Kind.TUNING_JOB).summary, no_args_is_help=True)
@@ -55,6 +55,8 @@ def create(
     warm_start_from: Annotated[list[str] | None, typer.Option(help="a parent tuning job (repeatable, at most 5)")] = None,
     warm_start_type: Annotated[str, typer.Option(help="identical-data-and-algorithm or transfer-learning")] = (
         "identical-data-and-algorithm"),
+    early_stopping: Annotated[str, typer.Option(help="auto: stop a trial's training when its validation loss is "
+                                                "behind the median of the completed trials' at that epoch; off")] = "off",
     json_output: JsonFlag = False,
 ) -> None:
     """Search RANGES for the hyperparameters that minimise --objective on a validation window
@@ -69,16 +71,37 @@ def create(
     request = TuningJobCreate.model_validate({
         "name": name, "dataset": dataset, "hyperparameters": fixed, "ranges": _read_mapping(ranges, "ranges"),
         "objective": objective, "max_jobs": max_jobs, "max_parallel_jobs": max_parallel_jobs,
-        "warm_start_from": warm_start_from or [], "warm_start_type": warm_start_type})
+        "warm_start_from": warm_start_from or [], "warm_start_type": warm_start_type,
+        "early_stopping": early_stopping})
     rt = runtime(ctx)
     register_tuning_job(rt.registry, request)
-    r = run_tuning_job(rt.job_context(), name)
+    _print_outcome(run_tuning_job(rt.job_context(), name), json_output)
+
+
+@app.command()
+@handle_errors
+def extend(
+    ctx: typer.Context,
+    name: str,
+    max_jobs: Annotated[int, typer.Option(help="trials in all, above those the job ran")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Run a finished tuning job on to --max-jobs trials, its search going on from every trial it
+    ran (the same ranges, objective and early stopping)."""
+    from forecast.tuning import extend_tuning_job, run_tuning_job
+
+    rt = runtime(ctx)
+    extend_tuning_job(rt.registry, name, max_jobs)
+    _print_outcome(run_tuning_job(rt.job_context(), name), json_output)
+
+
+def _print_outcome(r: Resource, json_output: bool) -> None:
     if json_output:
         print_json(declaration(Kind.TUNING_JOB).view(r))
         return
     best = r.result.get("best") or {}
-    console.print(f"tuning job {name!r} is {r.status.value}: best trial {best.get('predictor')!r}, "
-                  f"{request.objective} {best.get('objective', float('nan')):.4f} on the validation window, "
+    console.print(f"tuning job {r.name!r} is {r.status.value}: best trial {best.get('predictor')!r}, "
+                  f"{best.get('objective_name')} {best.get('objective', float('nan')):.4f} on the validation window, "
                   f"{best.get('backtest') or float('nan'):.4f} on the backtest", highlight=False, markup=False)
 
 

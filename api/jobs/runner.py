@@ -82,7 +82,7 @@ class JobRunner:
     def start(self, kind: Kind, name: str) -> None:
         path = log_path(self.settings, kind, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as log:
+        with open(path, "ab") as log:  # a job run on (an extended tuning job) keeps its earlier log
             proc = subprocess.Popen(
                 [sys.executable, "-m", "api.jobs.worker", kind.value, name],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
@@ -108,7 +108,7 @@ class JobRunner:
             lines = []
         reason = lines[-1] if lines else f"exit code {proc.returncode}"
         try:
-            end_orphaned(self.registry, self.workspace, kind, name, f"worker exited: {reason}")
+            end_orphaned(self.registry, self.workspace, kind, name, f"worker exited: {reason}", pid=proc.pid)
         except NotFoundError:  # deleted meanwhile
             return
         if proc.returncode:

@@ -60,6 +60,10 @@ class FitContext:
     #: retraining: the reference predictor's model of this algorithm, whose learned state a fit may
     #: start from (DeepAR's weights); ``None`` trains from scratch
     reference: Model | None = None
+    #: histories whose last ``prediction_length`` points a network's training scores each epoch
+    #: (the validation loss its epochs report) without choosing weights by them: what a tuning
+    #: job's pruner reads
+    watch: list[Any] | None = None
 
     def phase(self, name: str) -> None:
         if self.on_phase is not None:

@@ -5,7 +5,6 @@ training it is :mod:`forecast.models.deepar_training`, which what serves request
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,13 +57,12 @@ class DeepARModel(Model):
 
     @classmethod
     def load(cls, folder: Path, cfg: ResolvedConfig) -> DeepARModel:
-        from gluonts.model.predictor import Predictor
+        from forecast.inference import read_network
 
-        with warnings.catch_warnings():  # pandas alias deprecations inside gluonts, torch RNN notes
-            warnings.simplefilter("ignore")
-            predictor = Predictor.deserialize(folder, device="cpu")
+        predictor = read_network(folder)
         training = json.loads((folder / TRAINING_FILE).read_text()) if (folder / TRAINING_FILE).exists() else {}
         return cls(predictor, cfg, training)
 
     def describe(self) -> dict[str, Any]:
         return self.training
+

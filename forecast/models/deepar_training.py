@@ -37,13 +37,14 @@ class DeepARAlgorithm(Algorithm):
         entries = truncate(entries, 0)  # training sees features up to each target's end (callers may pass more)
         use_validation = hp.early_stopping_patience is not None
         fit_on = truncate(entries, self.cfg.prediction_length, min_length=1) if use_validation else entries
+        watch = None if use_validation or ctx.watch is None else truncate(ctx.watch, 0)
         ctx.phase("training")
         start_from, epochs = None, None
         if isinstance(ctx.reference, DeepARModel):
             start_from, epochs = ctx.reference.predictor, retrain_epochs(hp.epochs)
         try:
             trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
-                             on_epoch=ctx.on_epoch, start_from=start_from, max_epochs=epochs)
+                             on_epoch=ctx.on_epoch, start_from=start_from, max_epochs=epochs, watch=watch)
         except TrainingError as e:
             if start_from is None or "size mismatch" not in str(e):
                 raise
@@ -51,7 +52,7 @@ class DeepARAlgorithm(Algorithm):
                              "feature); trained from scratch")
             start_from = None
             trained = _train(self.cfg, ctx, train=fit_on, validation=entries if use_validation else None,
-                             on_epoch=ctx.on_epoch)
+                             on_epoch=ctx.on_epoch, watch=watch)
         training = {
             "started_from_reference": start_from is not None,
             "epochs_run": len(trained.history),

@@ -181,3 +181,31 @@ def test_a_retraining_starts_from_the_reference_network(rt: Runtime, quarterly: 
                                hyperparameters=tiny(epochs=4, early_stopping_patience=None))
     assert scratch.result["training"]["started_from_reference"] is False
     assert scratch.result["training"]["epochs_run"] == 4
+
+
+def test_a_network_trained_in_another_process_can_be_stored_here(rt: Runtime, quarterly: str, tmp_path: Path) -> None:
+    """A trained network pickled (as a Ray worker returns it) and unpickled in a fresh process that
+    never built one itself is stored there, with the same weights: gluonts makes a class
+    serializable only once an instance is constructed in the process, and unpickling constructs
+    nothing (this broke DeepAR predictors trained on Ray by a driver that had not trained one)."""
+    import pickle
+    import subprocess
+    import sys
+
+    from forecast.training import TrainedNetwork
+
+    create_predictor(rt.workspace, rt.registry, "p", dataset=quarterly, hyperparameters=tiny())
+    model = load_active_predictor(rt.workspace, rt.registry, "p")[1]
+    trained = TrainedNetwork(predictor=model.predictor, history=[], weights_from=(1, 1), seconds=0.0)
+    (tmp_path / "net.pickle").write_bytes(pickle.dumps(trained))
+    store = ("import pickle, sys; from pathlib import Path; "
+             "t = pickle.loads(Path(sys.argv[1]).read_bytes()); t.predictor.serialize(Path(sys.argv[2]))")
+    (tmp_path / "stored").mkdir()
+    done = subprocess.run([sys.executable, "-c", store, str(tmp_path / "net.pickle"), str(tmp_path / "stored")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from forecast.inference import read_network
+
+    stored = read_network(tmp_path / "stored").prediction_net.state_dict()
+    for key, value in model.predictor.prediction_net.state_dict().items():
+        assert torch.equal(stored[key], value)

@@ -231,6 +231,43 @@ def test_deepar_trains_on_a_ray_worker_and_reports_its_epochs_here(ray_cluster: 
     assert runs["ray"] == runs["local"]
 
 
+def test_tuning_trials_train_at_once_as_ray_tasks(ray_cluster: None, tq60: Runtime) -> None:
+    """A tuning job on the Ray engine with two trials at once: each trial is a thread of the job
+    (the only process touching the registry) whose trainings are Ray tasks; two trials' trainings
+    are in flight at once, every trial completes as an ordinary predictor with its validation
+    losses per epoch (what early stopping reads)."""
+    import dataclasses
+    import threading
+
+    from forecast.tuning import register_tuning_job, run_tuning_job
+    from forecast.tuning_kind import TuningJobCreate
+
+    spans: list[tuple[int, float, float]] = []
+
+    class Watched(RayEngine):
+        def train(self, train: Any, kwargs: dict[str, Any], *, on_epoch: Any = None) -> Any:
+            started = time.monotonic()
+            try:
+                return super().train(train, kwargs, on_epoch=on_epoch)
+            finally:
+                spans.append((threading.get_ident(), started, time.monotonic()))
+
+    hp = tiny(early_stopping_patience=None, epochs=3).model_dump(mode="json", exclude_defaults=True, exclude={"num_cells"})
+    request = TuningJobCreate(name="tune", dataset="tq", hyperparameters={**hp, "algorithm": "deepar"},
+                              ranges={"num_cells": {"min": 4, "max": 12, "type": "integer"}}, max_jobs=4,
+                              max_parallel_jobs=2, early_stopping="auto")
+    register_tuning_job(tq60.registry, request)
+    job = run_tuning_job(dataclasses.replace(tq60.job_context(), engine=Watched()), "tune")
+    assert job.status == Status.ACTIVE
+    trials = job.result["trials"]
+    assert [t["status"] for t in trials] == ["COMPLETED"] * 4 and all(len(t["curve"]) == 3 for t in trials)
+    for t in trials:
+        assert tq60.registry.get(Kind.PREDICTOR, t["predictor"]).status == Status.ACTIVE
+    assert len(spans) == 4 * 2  # each trial's validation and backtest fits trained on Ray
+    assert len({thread for thread, _, _ in spans}) == 2
+    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in spans for b in spans)  # in flight at once
+
+
 def test_a_stop_during_ray_training_cancels_the_task(ray_cluster: None, tq60: Runtime, tmp_path: Path) -> None:
     """A stop asked for at the first epoch (as the registry's progress report raises it) stops the
     job: CREATE_STOPPED, and the Ray worker that was training is killed, not left to finish."""

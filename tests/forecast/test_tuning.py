@@ -74,6 +74,19 @@ def test_trials_are_predictors_scored_before_the_backtest_window(cli: Any, files
     code, _, err = _create(cli, files, "t4", *[a for p in ["t1"] * 6 for a in ("--warm-start-from", p)])
     assert code == 2 and "at most 5" in err
 
+    # extended, the job runs on from its four trials (they stay as they were) to six
+    code, out, err = cli("tuning-jobs", "extend", "t1", "--max-jobs", "6", "--json")
+    assert code == 0, err
+    extended = json.loads(out)
+    assert extended["status"] == "ACTIVE" and extended["max_jobs"] == 6
+    code, out, _ = cli("tuning-jobs", "trials", "t1", "--json")
+    more = json.loads(out)
+    assert [r["number"] for r in more] == [1, 2, 3, 4, 5, 6] and more[:4] == sorted(rows, key=lambda r: r["number"])
+    assert all(r["epochs_run"] == 2 for r in more)  # every epoch's loss on the validation window was recorded
+    assert extended["best"]["objective"] == min(r["objective"] for r in more if r["objective"] is not None)
+    code, _, err = cli("tuning-jobs", "extend", "t1", "--max-jobs", "6")
+    assert code == 2 and "ran 6 trials; extend it to more than 6" in err
+
 
 @pytest.mark.parametrize(("ranges", "fragment"), [
     ("colour: {values: [red]}\n", "'colour' is not a hyperparameter"),
@@ -101,6 +114,48 @@ def test_a_tuning_job_document(cli: Any, files: dict[str, Path], tmp_path: Path)
     assert applied["action"] == "created" and applied["resource"]["trials_completed"] == 2
     code, out, _ = cli("apply", "-f", str(doc), "--json")
     assert json.loads(out)[0]["action"] == "unchanged"
+    doc.write_text(doc.read_text().replace("max_jobs: 2", "max_jobs: 3"))  # more trials: the job is extended
+    code, out, err = cli("apply", "-f", str(doc), "--json")
+    assert code == 0, err
+    (applied,) = json.loads(out)
+    assert applied["action"] == "updated" and applied["resource"]["trials_completed"] == 3
+    code, out, _ = cli("apply", "-f", str(doc), "--json")
+    assert json.loads(out)[0]["action"] == "unchanged"
+    doc.write_text(doc.read_text().replace("max_jobs: 3", "max_jobs: 1"))  # fewer is a change it cannot take
+    code, _, err = cli("apply", "-f", str(doc))
+    assert code == 2 and "max_jobs" in err
+
+
+def test_early_stopping_prunes_a_trial_behind_the_completed_ones(rt: Any, samples_dir: Path, tmp_path: Path) -> None:
+    """A trial whose validation loss is above the median of five completed trials' at an epoch past
+    the first quarter stops there: the row is PRUNED with the losses it reached, its predictor
+    CREATE_STOPPED saying why; ahead of them, it trains to the end. Real training on real data."""
+    import yaml
+
+    from datasets import import_dataset
+    from forecast.tuning import Pruning, train_trial
+    from forecast.tuning_kind import TuningJobCreate
+    from resources import Kind, Status
+
+    data = head_lines(samples_dir / "tourism-quarterly.jsonl", tmp_path / "tq.jsonl", 30)
+    import_dataset(rt.workspace, rt.registry, "tq", str(data), freq="Q")
+    request = TuningJobCreate(name="p", dataset="tq", ranges=yaml.safe_load(RANGES), early_stopping="auto",
+                              hyperparameters={"prediction_length": 4, "algorithm": "deepar",
+                                               **yaml.safe_load(FIXED), "epochs": 4})
+    params = {"learning_rate": 0.001, "num_cells": 8, "likelihood": "student-T"}
+    hopeless = Pruning(curves=((-100.0,) * 4,) * 5)  # five trials far ahead at every epoch
+    row = train_trial(rt.job_context(), request, 1, params, hopeless)
+    assert row["status"] == "PRUNED" and len(row["curve"]) == 2 and "at epoch 2 of 4" in row["message"]
+    assert "above the median of the completed trials' at that epoch, -100.0000" in row["message"]
+    stopped = rt.registry.get(Kind.PREDICTOR, "p-001")
+    assert stopped.status == Status.CREATE_STOPPED and "pruned by its tuning job" in (stopped.message or "")
+    ahead = Pruning(curves=((100.0,) * 4,) * 5)
+    row = train_trial(rt.job_context(), request, 2, params, ahead)
+    assert row["status"] == "COMPLETED" and len(row["curve"]) == 4
+    few = Pruning(curves=((-100.0,) * 4,) * 4).watch(curve := [])
+    for epoch in (1, 2, 3, 4):  # fewer than five completed trials: it never prunes
+        few(epoch, 4, 1.0, 1.0)
+    assert curve == [1.0] * 4
 
 
 def test_a_tuning_job_over_http(samples_dir: Path, tmp_path: Path) -> None:
@@ -127,6 +182,14 @@ def test_a_tuning_job_over_http(samples_dir: Path, tmp_path: Path) -> None:
         assert len(trials) == 2 and done["result"]["best"]["predictor"] in {t["predictor"] for t in trials}
         names = {p["name"] for p in c.get("/v1/predictors").json()["data"]}
         assert {t["predictor"] for t in trials} <= names
+        table = c.get("/v1/tuning-jobs/t/trials", params={"sort_by": "objective"}).json()
+        assert [r["objective"] for r in table] == sorted(t["objective"] for t in trials)
+        assert c.get("/v1/tuning-jobs/t/trials", params={"sort_by": "colour"}).status_code == 422
+        assert c.post("/v1/tuning-jobs/t/extend", json={"max_jobs": 3}).status_code == 202
+        extended = poll(c, "/v1/tuning-jobs/t", timeout=180)
+        assert extended["status"] == "ACTIVE" and len(extended["result"]["trials"]) == 3, extended
+        fewer = c.post("/v1/tuning-jobs/t/extend", json={"max_jobs": 2})
+        assert fewer.status_code == 422 and "ran 3 trials" in fewer.text
         body["ranges"] = {"colour": {"values": ["red"]}}
         bad = c.post("/v1/tuning-jobs", json={**body, "name": "bad"})
         assert bad.status_code in (400, 422) and "colour" in bad.text
@@ -208,10 +271,11 @@ def test_the_operators_training_and_tuning_jobs(cli: Any, samples_dir: Path, tmp
     code, out, err = cli("apply", "-f", str(tuning), "--json")
     assert code == 0, err
     job = json.loads(out)[-1]["resource"]
-    assert job["trials_completed"] == 2 and job["objective"] == "mean_wql"
+    assert job["trials_completed"] == 2 and job["objective"] == "mean_wql" and job["early_stopping"] == "off"
     assert job["ranges"]["learning_rate"]["scale"] == "log" and job["ranges"]["num_cells"]["type"] == "integer"
     child = tmp_path / "child.yaml"
-    child.write_text(_operator("HyperparameterTuningJob", "hpo-2", data, nested=True, extra=ranges + (
+    child.write_text(_operator("HyperparameterTuningJob", "hpo-2", data, nested=True, extra=ranges.replace(
+        "strategy: Bayesian", "strategy: Bayesian\n    trainingJobEarlyStoppingType: Auto") + (
         "  warmStartConfig:\n    parentHyperParameterTuningJobs: [{hyperParameterTuningJobName: hpo}]\n"
         "    warmStartType: IdenticalDataAndAlgorithm\n")))
     code, out, err = cli("apply", "-f", str(child), "--json")
@@ -219,6 +283,7 @@ def test_the_operators_training_and_tuning_jobs(cli: Any, samples_dir: Path, tmp
     data_doc, child_job = json.loads(out)
     assert data_doc["action"] == "unchanged"  # the same train channel: the same dataset
     assert child_job["resource"]["warm_start_trials"] == 2 and child_job["resource"]["warm_start_from"] == ["hpo"]
+    assert child_job["resource"]["early_stopping"] == "auto"
 
     other = tmp_path / "other.yaml"
     other.write_text(_operator("TrainingJob", "xgb", data).replace("forecasting-deepar:latest", "xgboost:1"))

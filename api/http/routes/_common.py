@@ -105,9 +105,9 @@ def resource_router(kind: Kind, *, list_route: bool = True,
 
 
 def kind_router(kind: Kind) -> APIRouter:
-    """The router of ``kind``: its module under ``api/http/routes/`` (named by the kind's plural) if it
-    has one, else the shared routes alone."""
-    module = f"{__package__}.{declaration(kind).plural}"
+    """The router of ``kind``: its module under ``api/http/routes/`` (named by the kind's plural,
+    ``-`` as ``_``) if it has one, else the shared routes alone."""
+    module = f"{__package__}.{declaration(kind).plural.replace('-', '_')}"
     if importlib.util.find_spec(module) is None:
         return resource_router(kind)
     router: APIRouter = importlib.import_module(module).router
