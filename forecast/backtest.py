@@ -29,6 +29,8 @@ class BacktestResult:
     forecasts: pa.Table | None = None  # item_id, window, step, actual, the predictor's quantiles and mean
     extreme_items: list[dict[str, Any]] = field(default_factory=list)  # the predictor's outliers, and why
     left_out: dict[str, Any] = field(default_factory=dict)  # items with no backtest window, and why
+    #: the first and last timestamp the windows forecast, over every item (ISO dates)
+    period: tuple[str, str] | None = None
 
 
 #: An item-window's MASE (or MAPE) is extreme at this many times the median (and at least
@@ -187,8 +189,14 @@ def run_backtest(
     return BacktestResult(predictor=scored["predictor"][0], seasonal_naive=scored["seasonal_naive"][0],
                           members={k: v[0] for k, v in scored.items() if k not in ("predictor", "seasonal_naive")},
                           per_item=per_item, forecasts=forecasts, left_out=left_out,
+                          period=_period(starts, h) if starts else None,
                           extreme_items=extreme_items(ids, wins, y, scored["predictor"][1], scored["predictor"][0],
                                                       scale, np.asarray(levels_of)))
+
+
+def _period(starts: list[Any], h: int) -> tuple[str, str]:
+    """The first and last timestamp forecast from these window starts (periods) of ``h`` steps."""
+    return str(min(starts).start_time.date()), str((max(starts) + (h - 1)).start_time.date())
 
 
 def _forecast_rows(ids: list[str], wins: list[int], starts: list[Any], freq: str, y: np.ndarray, q: np.ndarray,

@@ -316,16 +316,16 @@ def _train_backtest_save(
     nonnegative = all(not (e["target"] < 0).any() for e in view)
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
-    validated = None
+    validated, validation_period = None, None
     if validation:
         phase("validation")
         before = truncate(view, hp.backtest_windows * h, min_length=1)
         checked = algorithm.fit(truncate(before, h, min_length=1),
                                 dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch)))
         checked.use_precision(precision)
-        validated = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
-                                 num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed,
-                                 engine=ctx.engine).predictor
+        scored = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
+                              num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed, engine=ctx.engine)
+        validated, validation_period = scored.predictor, scored.period
         phase("training")
     fit_started = time.perf_counter()
     model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
@@ -348,6 +348,7 @@ def _train_backtest_save(
         "extreme_items": backtest.extreme_items,
         "items_left_out": backtest.left_out or None,
         **({"validation": validated.model_dump()} if validated is not None else {}),
+        "periods": {"backtest": backtest.period, **({"validation": validation_period} if validated is not None else {})},
     }
     training = {
         **final.describe(),

@@ -243,7 +243,8 @@ def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: 
         if value is None:
             raise TrainingError(f"the validation window gave no {request.objective}")
         row |= {"status": "COMPLETED", "objective": float(value),
-                "backtest": p.result["metrics"]["predictor"].get(request.objective)}
+                "backtest": p.result["metrics"]["predictor"].get(request.objective),
+                "periods": p.result["metrics"]["periods"]}
     except TrialPruned as e:
         row |= {"status": "PRUNED", "objective": None, "backtest": None, "message": str(e)}
     except (TrainingError, HyperparameterError, InvalidInputError) as e:
@@ -277,11 +278,14 @@ def run_tuning_job(ctx: JobContext, name: str) -> Resource:
             time_limit(registry, Kind.TUNING_JOB, name, request.max_runtime_seconds), _trial_runner(ctx, request) as run:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         base = check_ranges(request.hyperparameters, request.ranges)
-        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
+        study = optuna.create_study(direction="minimize")
         distributions = _distributions(request.ranges)
         seeded = _warm_start(registry, request, study, distributions)
         for row in trials:  # an extended job: the search goes on from what it ran
             study.add_trial(_as_trial(row, distributions))
+        # seeded past the trials it knows, so a job extended (or warm-started from a parent of the
+        # same seed) does not draw its first settings again
+        study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials))
         running: dict[Future[dict[str, Any]], Any] = {}
         asked = len(trials)
         while asked < request.max_jobs or running:
@@ -411,7 +415,8 @@ def _best(trials: list[dict[str, Any]], request: TuningJobCreate) -> dict[str, A
         return None
     best = min(done, key=lambda t: t["objective"])
     return {"predictor": best["predictor"], "trial": best["number"], "objective": best["objective"],
-            "objective_name": request.objective, "backtest": best["backtest"], "params": best["params"]}
+            "objective_name": request.objective, "backtest": best["backtest"], "params": best["params"],
+            "periods": best.get("periods")}
 
 
 def _warm_start(registry: Registry, request: TuningJobCreate, study: Any, distributions: dict[str, Any]) -> int:

@@ -50,6 +50,8 @@ def test_trials_are_predictors_scored_before_the_backtest_window(cli: Any, files
         metrics = p["metrics"]  # the objective is the validation window's, the backtest is the later window's
         assert r["objective"] == pytest.approx(metrics["validation"]["mean_wql"])
         assert r["backtest"] == pytest.approx(metrics["predictor"]["mean_wql"])
+        validation, backtest = metrics["periods"]["validation"], metrics["periods"]["backtest"]
+        assert validation[1] < backtest[0]  # the window scored ends before the backtest's begins
         assert p["hyperparameters"]["likelihood"] == r["likelihood"]
         assert 4 <= p["hyperparameters"]["num_cells"] <= 16
     code, out, _ = cli("tuning-jobs", "trials", "t1", "--csv")
