@@ -13,7 +13,8 @@ over learning_rate (log 1e-4..1e-2), num_cells (16..64), dropout_rate (0..0.2) a
 child warm-started from it (identical data and algorithm) and a cold job with another seed, each
 of ``--child-trials``, counting the trials each needs to reach the parent's best validation score
 (and to come within 2 % of it); the same search as the parent's with early stopping ``auto``
-(trials pruned, seconds, best).
+(trials pruned, seconds, best); and the default and the best trial's setting trained again with
+``--seeds`` other seeds, their backtests side by side (one seed's backtest is noisy).
 One JSON line per set: validation and backtest mean wQL of the default and of the best trial,
 seconds, and the trials to the parent's best.
 """
@@ -39,7 +40,7 @@ RANGES = {"learning_rate": {"min": 0.0001, "max": 0.01, "scale": "log"},
           "likelihood": {"values": ["student-T", "gaussian"]}}
 
 
-def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: int) -> dict[str, Any]:
+def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: int, seeds: int) -> dict[str, Any]:
     forecast = str(Path(sys.executable).parent / "forecast")
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FORECAST_HOME": home}
@@ -71,6 +72,19 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
         child, _ = tune("warm", child_trials, "--warm-start-from", "parent")
         cold, _ = tune("cold", child_trials, fixed="seed")
 
+        def backtests(params: dict[str, Any]) -> list[float]:
+            """The backtest mean wQL of ``params`` trained with each of --seeds seeds."""
+            out = []
+            for seed in range(1, seeds + 1):
+                (Path(home) / "p.json").write_text(json.dumps({**params, "epochs": epochs, "seed": seed,
+                                                               "prediction_length": horizon, "algorithm": "deepar"}))
+                p = cli("predictors", "create", f"s{len(out)}-{time.monotonic_ns()}", "--dataset", "d",
+                        "--hyperparameters", f"{home}/p.json")
+                out.append(p["metrics"]["predictor"]["mean_wql"])
+            return out
+
+        default_seeds, best_seeds = backtests({}), backtests(best["params"])
+
         def trials_to(job: str, within: float = 0.0) -> int | None:
             rows = cli("tuning-jobs", "trials", job)
             hits = [r["number"] for r in rows
@@ -83,6 +97,9 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
                 "default_seconds": round(default_s, 1),
                 "best_validation_wql": round(best["objective"], 4), "best_backtest_wql": round(best["backtest"], 4),
                 "best_params": best["params"], "tuning_seconds": round(parent_s, 1),
+                "default_backtest_wql_seeds": [round(v, 4) for v in default_seeds],
+                "best_backtest_wql_seeds": [round(v, 4) for v in best_seeds],
+                "best_over_default_backtest": round(sum(best_seeds) / sum(default_seeds), 3),
                 "pruned_best_validation_wql": round(pruned["best"]["objective"], 4),
                 "pruned_best_backtest_wql": round(pruned["best"]["backtest"], 4),
                 "pruned_trials": pruned["trials_pruned"], "pruned_seconds": round(pruned_s, 1),
@@ -100,9 +117,11 @@ def main() -> None:
     parser.add_argument("--child-trials", type=int, default=6)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds the default and the best setting are "
+                        "trained again with (the backtest's seed noise)")
     args = parser.parse_args()
     for s in args.sets:
-        print(json.dumps(run(s, args.trials, args.child_trials, args.parallel, args.epochs)), flush=True)
+        print(json.dumps(run(s, args.trials, args.child_trials, args.parallel, args.epochs, args.seeds)), flush=True)
 
 
 if __name__ == "__main__":
