@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from datasets.summary import DatasetSummary
+from forecast import fit_report
 from forecast.artifacts import (
     PredictorManifest,
     library_versions,
@@ -321,7 +322,8 @@ def _train_backtest_save(
         phase("validation")
         before = truncate(view, hp.backtest_windows * h, min_length=1)
         checked = algorithm.fit(truncate(before, h, min_length=1),
-                                dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch)))
+                                dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch),
+                                                    origin="validation"))
         checked.use_precision(precision)
         scored = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
                               num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed, engine=ctx.engine)
@@ -338,7 +340,7 @@ def _train_backtest_save(
                             engine=ctx.engine)
     bt_seconds = time.perf_counter() - bt_started
     final_started = time.perf_counter()
-    final = algorithm.finalize(model, view, ctx)
+    final = algorithm.finalize(model, view, dataclasses.replace(ctx, origin="final"))
     metrics = {
         "algorithm": hp.algorithm,
         "backtest_windows": hp.backtest_windows,
@@ -359,6 +361,7 @@ def _train_backtest_save(
         "total_seconds": round(time.perf_counter() - started, 3),
         "nonnegative": nonnegative,
         "notes": ctx.notes + _drop_notes(model),
+        "fit_report": fit_report.summary(ctx.fallbacks),
     }
     manifest = PredictorManifest(
         name=name, algorithm=hp.algorithm, dataset=dataset, dataset_fingerprint=summary.fingerprint, freq=cfg.freq,
@@ -369,7 +372,8 @@ def _train_backtest_save(
     )
     phase("saving")
     save_predictor(workspace, rel, final, manifest, extra_files={
-        BACKTEST_FILE: _parquet_bytes(backtest.per_item), BACKTEST_FORECASTS_FILE: _parquet_bytes(backtest.forecasts)})
+        BACKTEST_FILE: _parquet_bytes(backtest.per_item), BACKTEST_FORECASTS_FILE: _parquet_bytes(backtest.forecasts),
+        fit_report.FIT_REPORT_FILE: fit_report.report_bytes(ctx.fallbacks)})
     return {
         "algorithm": hp.algorithm,
         "metrics": metrics,

@@ -213,14 +213,15 @@ def add_resource_commands(
         def list_(ctx: typer.Context, json_output: JsonFlag = False) -> None:
             print_list(kind, runtime(ctx).registry.list(kind), json_output=json_output)
 
-    @app.command("describe", help=f"Show {d.a}: what was asked for, what came out, or its progress.")
-    @handle_errors
-    def describe_(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
-        r = runtime(ctx).registry.get(kind, name)
-        if json_output or describe is None:
-            print_resource(d.view(r), json_output=json_output)
-            return
-        describe(r)
+    if "describe" not in own:
+        @app.command("describe", help=f"Show {d.a}: what was asked for, what came out, or its progress.")
+        @handle_errors
+        def describe_(ctx: typer.Context, name: str, json_output: JsonFlag = False) -> None:
+            r = runtime(ctx).registry.get(kind, name)
+            if json_output or describe is None:
+                print_resource(d.view(r), json_output=json_output)
+                return
+            describe(r)
 
     @app.command("delete", help=f"{delete_summary(kind)}; {d.job} in progress must be stopped first.")
     @handle_errors

@@ -327,4 +327,49 @@ def backtest(
         console.print(pts)
 
 
-add_resource_commands(app, Kind.PREDICTOR, own=("list",), describe=_print_predictor)
+@app.command()
+@handle_errors
+def describe(
+    ctx: typer.Context,
+    name: str,
+    fit_report: Annotated[bool, flag("--fit-report", help="the series a model could not fit (or whose forecast "
+                                     "was not finite), at which origin and why: they fell back to seasonal naive")
+                          ] = False,
+    csv_output: Annotated[bool, flag("--csv", help="with --fit-report: the whole report as CSV")] = False,
+    limit: Annotated[int, typer.Option(help="with --fit-report: rows to show")] = 20,
+    json_output: JsonFlag = False,
+) -> None:
+    """Show a predictor: what was asked for, what came out, or its progress; or its fit report."""
+    rt = runtime(ctx)
+    if not fit_report:
+        if csv_output:
+            raise InvalidInputError("--csv goes with --fit-report")
+        r = rt.registry.get(Kind.PREDICTOR, name)
+        if json_output:
+            print_json(view(r))
+        else:
+            _print_predictor(r)
+        return
+    from forecast.fit_report import fit_report_csv, read_fit_report
+
+    if csv_output:
+        typer.echo(fit_report_csv(rt.workspace, rt.registry, name), nl=False)
+        return
+    report = read_fit_report(rt.workspace, rt.registry, name, limit=limit if not json_output else 10**9)
+    if json_output:
+        print_json(report.model_dump(mode="json"))
+        return
+    if not report.total:
+        console.print(f"predictor {name!r}: every series fitted with every model", highlight=False, markup=False)
+        return
+    console.print(f"predictor {name!r}: {report.total:,} fit(s) of {report.items:,} item(s) fell back to seasonal "
+                  "naive (" + ", ".join(f"{m} {n:,}" for m, n in report.by_model.items()) + ")",
+                  highlight=False, markup=False)
+    t = Table("item", "model", "origin", "reason", title=f"first {len(report.rows)} of {report.total}",
+              title_justify="left")
+    for row in report.rows:
+        t.add_row(row["item_id"], row["model"], row["origin"], row["reason"])
+    console.print(t)
+
+
+add_resource_commands(app, Kind.PREDICTOR, own=("list", "describe"))

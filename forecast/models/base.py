@@ -23,6 +23,7 @@ import numpy as np
 
 from forecast.config import ResolvedConfig
 from forecast.data import Entry
+from forecast.fit_report import Fallback
 from forecast.sampling import Precision
 from resources.engine import Engine, LocalEngine
 
@@ -64,6 +65,15 @@ class FitContext:
     #: (the validation loss its epochs report) without choosing weights by them: what a tuning
     #: job's pruner reads
     watch: list[Any] | None = None
+    #: where in the predictor's making this fit is (``validation``, ``backtest``, ``final``): what
+    #: the fit report says of a series that fell back here
+    origin: str = "backtest"
+    #: the series that fell back, across every fit of the predictor (shared by copies of the context)
+    fallbacks: list[Fallback] = field(default_factory=list)
+
+    def fell_back(self, item_id: str, model: str, reason: str) -> None:
+        """Record that ``model`` fell back to seasonal naive on ``item_id`` here, and why."""
+        self.fallbacks.append(Fallback(item_id, model, self.origin, reason))
 
     def phase(self, name: str) -> None:
         if self.on_phase is not None:

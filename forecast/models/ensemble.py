@@ -298,7 +298,9 @@ class EnsembleAlgorithm(Algorithm):
                                   f"(context {self.cfg.context_length} + horizon {h})")
                 continue
             reference = ctx.reference.members.get(name) if isinstance(ctx.reference, EnsembleModel) else None
-            fitted[name] = algorithm.fit(inner, dataclasses.replace(ctx, reference=reference), keep_fits=False)
+            fitted[name] = algorithm.fit(inner, dataclasses.replace(ctx, reference=reference,
+                                                                    origin=f"{ctx.origin}: auto's weight window"),
+                                         keep_fits=False)
         if not fitted:
             raise HyperparameterError("auto: no member could be fitted: " + "; ".join(f"{n}: {why}" for n, why in left_out.items()))
         if not scored:

@@ -19,8 +19,9 @@ series but measurably worse: updated over one horizon, AutoETS's MASE was 2-23 %
 refit on each of the 9 development sets, AutoTheta's up to 10 % (bench/README.md, "Refit or
 update"). A history the model has not seen (another dataset, an HTTP request) is fitted too.
 
-A series a model cannot fit (too short, degenerate) gets seasonal naive instead, and is counted
-in the predictor's notes. Each series is fitted on its last ``max(1000, 20 seasons)`` points.
+A series a model cannot fit (too short, degenerate), or whose forecast is not finite, gets
+seasonal naive instead: counted in the predictor's notes and listed in its fit report
+(:mod:`forecast.fit_report`). Each series is fitted on its last ``max(1000, 20 seasons)`` points.
 """
 
 from __future__ import annotations
@@ -201,7 +202,10 @@ def _run(job: FitJob) -> FitResult:
             kept = model if job.keep else None
             if x is not None and xf is None:  # fitted for this history; no horizon values to forecast with
                 return FitResult(np.full(h, np.nan), np.full(h, np.nan), kept, None)
-            return FitResult(*_forecast(model, job.algorithm, h, xf if x is not None else None), kept, None)
+            mean, sigma = _forecast(model, job.algorithm, h, xf if x is not None else None)
+            if not np.isfinite(mean).all():
+                raise ValueError("the forecast is not finite")
+            return FitResult(mean, sigma, kept, None)
         except Exception as e:  # noqa: BLE001 - any model failure falls back, with a note
             note = f"{type(e).__name__}: {e}"[:200]
         try:
@@ -343,6 +347,8 @@ class StatisticalModel(Model):
                 mean[i], sigma[i] = r.mean, r.sigma
                 if r.note is not None:
                     self.notes[key] = r.note
+                    if ctx is not None:
+                        ctx.fell_back(key, self.algorithm, r.note)
                 if remember:
                     self.known[key] = KnownItem(len(y), digest, r.mean, r.sigma, r.fitted if keep else None, future)
             if on_progress is not None:

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http.deps import StateDep
@@ -11,6 +12,7 @@ from api.http.routes._common import NameParam, resource_router
 from api.http.schemas import InvocationRequest, ResourcePublic, ResourcesPublic
 from api.params import key_values
 from forecast.backtest_reports import BacktestReport
+from forecast.fit_report import FitReport
 from resources import Kind
 from resources.registry import NAME_PATTERN
 
@@ -53,6 +55,24 @@ def retrain_predictor_route(name: NameParam, body: RetrainRequest, state: StateD
     r = register_retrain(state.runtime.registry, body.name, reference=name, dataset=body.dataset)
     state.jobs.start(Kind.PREDICTOR, r.name)
     return ResourcePublic.of(r)
+
+
+@router.get("/{name}/fit-report", response_model=FitReport,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+def read_fit_report_route(
+    name: NameParam, state: StateDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    format_: Annotated[str, Query(alias="format", pattern="^(json|csv)$", description="csv: the whole report")] = "json",
+) -> Any:
+    """The series a model could not fit (or whose forecast was not finite), at which origin and
+    why; each fell back to seasonal naive there (``forecast predictors describe NAME --fit-report``)."""
+    from forecast.fit_report import fit_report_csv, read_fit_report
+
+    if format_ == "csv":
+        return PlainTextResponse(fit_report_csv(state.runtime.workspace, state.runtime.registry, name),
+                                 media_type="text/csv")
+    return read_fit_report(state.runtime.workspace, state.runtime.registry, name, offset=offset, limit=limit)
 
 
 @router.get("/{name}/backtest")
