@@ -15,6 +15,8 @@ from datasets.columnar import read_parquet
 from forecast.metrics import Accuracy, accuracy
 from resources import Kind, Registry, Workspace
 
+#: A predictor's stored metrics that are backtest accuracy: its own, each member's, seasonal naive's.
+ACCURACY_KEYS = ("predictor", "members", "seasonal_naive")
 #: Per item, window and model: the backtest metrics.
 BACKTEST_FILE = "backtest_items.parquet"
 #: Per item, window and step: actuals beside the backtest forecasts (what backtest exports write).
@@ -54,6 +56,7 @@ class BacktestReport(BaseModel):
     items: list[BacktestItemMetrics]
     total_items: int
     points: list[BacktestPoint] | None = Field(None, description="with an item: its backtest forecasts and actuals")
+    period: list[str] | None = Field(None, description="the first and last timestamp the backtest windows forecast")
 
 
 def _finite(v: Any) -> float | None:
@@ -104,7 +107,8 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
                   for i, (w, s, a) in enumerate(zip(fc.column("window").to_pylist(), stamps,
                                                     fc.column("actual").to_pylist(), strict=True))]
     return BacktestReport(predictor=name, algorithm=algorithm, backtest_windows=int(metrics.get("backtest_windows", 1)),
-                          metrics={k: v for k, v in metrics.items() if isinstance(v, dict)},
+                          metrics={k: metrics[k] for k in ACCURACY_KEYS if k in metrics},
+                          period=(metrics.get("periods") or {}).get("backtest"),
                           weights=r.result.get("training", {}).get("weights"), items=items, total_items=total,
                           points=points)
 
