@@ -164,6 +164,7 @@ def test_http_invocation_and_backtest_of_auto(world: Any, settings: Settings) ->
         report = r.json()
         assert report["algorithm"] == "auto" and report["total_items"] == 40 and len(report["items"]) == 5
         assert set(report["metrics"]) == {"predictor", "members", "seasonal_naive"}
+        assert report["period"][0] <= report["period"][1]  # the dates the backtest window forecast
         assert report["items"][0]["model"] == "auto"
         one = client.get("/v1/predictors/auto/backtest", params={"item_id": "Q3"}).json()
         assert {row["model"] for row in one["items"]} == {"auto", "deepar", "ets", "theta", "seasonal_naive"}
