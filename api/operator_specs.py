@@ -91,7 +91,7 @@ def translate(raw: dict[str, Any], where: str) -> tuple[list[SpecDocument], list
     ignored += [f"hyperParameterTuningJobConfig.{k}" for k in ("strategy", "tuningJobCompletionCriteria")
                 if k in config]
     return [data, SpecDocument(kind="TuningJob", name=name, spec={
-        "dataset": data.name, "hyperparameters": fixed, "ranges": _ranges(config.get("parameterRanges") or {}, where),
+        "dataset": data.name, "hyperparameters": fixed, "ranges": parameter_ranges(config.get("parameterRanges") or {}, where),
         "objective": OBJECTIVES[metric], "max_jobs": int(limits.get("maxNumberOfTrainingJobs", 20)),
         "max_parallel_jobs": int(limits.get("maxParallelTrainingJobs", 1)),
         "early_stopping": "auto" if config.get("trainingJobEarlyStoppingType") == "Auto" else "off",
@@ -132,16 +132,31 @@ def _train_channel(definition: dict[str, Any], where: str) -> tuple[str, list[st
     return str(uri), ignored
 
 
-def _ranges(ranges: dict[str, Any], where: str) -> dict[str, Any]:
+def parameter_ranges(ranges: dict[str, Any], where: str) -> dict[str, Any]:
+    """Our ranges from the AWS form of parameter ranges, camelCase (the SageMaker operator's
+    ``parameterRanges``) or PascalCase (Forecast's ``HPOConfig.ParameterRanges``): continuous,
+    integer and categorical ranges, their scaling types, values as strings.
+
+    Raises
+    ------
+    InvalidInputError
+        No range at all.
+    """
+    ranges = _camel(ranges)
     out: dict[str, Any] = {}
-    for r in ranges.get("continuousParameterRanges") or []:
+    for r in map(_camel, ranges.get("continuousParameterRanges") or []):
         out[r["name"]] = {"min": float(r["minValue"]), "max": float(r["maxValue"]),
                           "scale": "log" if r.get("scalingType") in ("Logarithmic", "ReverseLogarithmic") else "linear"}
-    for r in ranges.get("integerParameterRanges") or []:
+    for r in map(_camel, ranges.get("integerParameterRanges") or []):
         out[r["name"]] = {"min": int(r["minValue"]), "max": int(r["maxValue"]), "type": "integer",
                           "scale": "log" if r.get("scalingType") == "Logarithmic" else "linear"}
-    for r in ranges.get("categoricalParameterRanges") or []:
+    for r in map(_camel, ranges.get("categoricalParameterRanges") or []):
         out[r["name"]] = {"values": [_cast(v) for v in r["values"]]}
     if not out:
-        raise InvalidInputError(f"{where}: hyperParameterTuningJobConfig.parameterRanges is empty")
+        raise InvalidInputError(f"{where}: the parameter ranges are empty")
     return out
+
+
+def _camel(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with each key's first letter lower-cased (``MinValue`` -> ``minValue``)."""
+    return {k[:1].lower() + k[1:]: v for k, v in d.items()}

@@ -82,12 +82,14 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
     features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
-    max_runtime_seconds: int | None = None,
+    max_runtime_seconds: int | None = None, tuned_by: str | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
     (likelihood vs targets, series lengths) fail the job with the reason. With ``monitor``, a
-    monitor of that name watches the predictor from the start (:mod:`forecast.monitors`)."""
+    monitor of that name watches the predictor from the start (:mod:`forecast.monitors`). With
+    ``tuned_by`` (a registered tuning job), the job runs that search first and trains with its
+    best trial's setting over ``hyperparameters`` (the managed API's ``PerformHPO``)."""
     from forecast.monitors import watch_new_predictor
 
     features = features or FeatureInputs()
@@ -97,7 +99,8 @@ def register_predictor(
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)
     spec = _spec(ds, hyperparameters, features) | ({"tuning_job": tuning_job} if tuning_job else {}) | (
-        {"max_runtime_seconds": max_runtime_seconds} if max_runtime_seconds else {})
+        {"max_runtime_seconds": max_runtime_seconds} if max_runtime_seconds else {}) | (
+        {"tuned_by": tuned_by} if tuned_by else {})
     r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
     if monitor is not None:
         watch_new_predictor(registry, monitor, name)
@@ -239,15 +242,6 @@ def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
     features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
     return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
                               features=features, monitor=spec.monitor, max_runtime_seconds=spec.max_runtime_seconds)
-
-
-def run_predictor_job(ctx: JobContext, name: str) -> Resource:
-    """The predictor kind's job (:mod:`forecast.predictor_kind`): train registered predictor ``name``."""
-    spec = ctx.registry.get(Kind.PREDICTOR, name).spec
-    return create_predictor(ctx.workspace, ctx.registry, name, dataset=spec["dataset"],
-                            hyperparameters=Hyperparameters.model_validate(spec["hyperparameters"]),
-                            registered=True, precision=ctx.precision,  # type: ignore[arg-type]
-                            memory_limit_mb=ctx.max_training_memory_mb, engine=ctx.engine)
 
 
 class TrainingProgress:

@@ -172,7 +172,7 @@ def _reimport(ctx: AwsContext, ours: str, derived: str, changes: dict[str, str])
 
 
 def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[str, Any], holidays: list[str],
-                        monitor: str | None, record: dict[str, Any]) -> None:
+                        monitor: str | None, record: dict[str, Any], tuned_by: str | None = None) -> None:
     from forecast.config import Hyperparameters
     from forecast.features import FeatureInputs
     from forecast.predictors import register_predictor
@@ -183,7 +183,7 @@ def _register_predictor(ctx: AwsContext, name: str, data: GroupData, hp: dict[st
         raise invalid(str(e)) from None
     features = FeatureInputs(related=data.related, metadata=data.metadata, holidays=holidays)
     register_predictor(ctx.registry, name, dataset=data.target, hyperparameters=hyperparameters, features=features,
-                       monitor=monitor)
+                       monitor=monitor, tuned_by=tuned_by)
     ctx.catalog.delete("predictor", name)  # a record left by a predictor deleted over /v1
     ctx.catalog.put("predictor", name, {**record, "DatasetImportJobArns": data.import_arns})
     ctx.start(Kind.PREDICTOR, name)
@@ -263,8 +263,10 @@ def _selection_metric(p: dict[str, Any]) -> dict[str, str]:
 @operation("CreatePredictor")
 def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["PredictorName"]
-    if p.get("PerformHPO") or p.get("HPOConfig"):
-        raise invalid("PerformHPO and HPOConfig are not supported: give TrainingParameters")
+    if p.get("HPOConfig") and not p.get("PerformHPO"):
+        raise invalid("HPOConfig needs PerformHPO true")
+    if p.get("PerformHPO") and p.get("PerformAutoML"):
+        raise invalid("PerformHPO needs PerformAutoML false and an AlgorithmArn")
     if p.get("PerformAutoML"):
         algorithm = "auto"
     else:
@@ -299,11 +301,48 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
         if f["Name"] != "holiday":
             raise invalid(f"SupplementaryFeatures: {f['Name']!r} is not supported (only 'holiday')")
         holidays.append(f["Value"])
+    tuned_by = _register_hpo(ctx, name, data, hp, holidays, p.get("HPOConfig")) if p.get("PerformHPO") else None
     _register_predictor(ctx, name, data, hp, holidays, None, {
         "IsAutoPredictor": False, "ForecastTypes": forecast_types(p.get("ForecastTypes")),
-        **{k: p.get(k) for k in ("AlgorithmArn", "PerformAutoML", "TrainingParameters", "EvaluationParameters",
-                                 "InputDataConfig", "FeaturizationConfig", "OptimizationMetric")}})
+        **{k: p.get(k) for k in ("AlgorithmArn", "PerformAutoML", "PerformHPO", "HPOConfig", "TrainingParameters",
+                                 "EvaluationParameters", "InputDataConfig", "FeaturizationConfig",
+                                 "OptimizationMetric")}}, tuned_by=tuned_by)
     return {"PredictorArn": ctx.arn("predictor", name)}
+
+
+#: PerformHPO: the trials of the search (the managed API has no budget field).
+HPO_TRIALS = 10
+#: PerformHPO without HPOConfig: Deep_AR_Plus's ranges searched.
+DEFAULT_HPO_RANGES = {"learning_rate": {"min": 0.0001, "max": 0.01, "scale": "log"},
+                      "num_cells": {"min": 16, "max": 64, "type": "integer"},
+                      "num_layers": {"min": 1, "max": 3, "type": "integer"}}
+
+
+def _register_hpo(ctx: AwsContext, name: str, data: GroupData, hp: dict[str, Any], holidays: list[str],
+                  config: dict[str, Any] | None) -> str:
+    """PerformHPO: a tuning job ``<name>-hpo`` of :data:`HPO_TRIALS` trials over ``HPOConfig``'s
+    ranges (or :data:`DEFAULT_HPO_RANGES`), minimising mean wQL on the window before the
+    backtest's; the predictor runs it first and trains with its best setting. Its name."""
+    from api.operator_specs import parameter_ranges
+    from forecast.tuning import register_tuning_job
+    from forecast.tuning_kind import TuningJobCreate
+
+    if hp["algorithm"] != "deepar":
+        raise invalid("PerformHPO: this service tunes arn:aws:forecast:::algorithm/Deep_AR_Plus only")
+    ranges = parameter_ranges(config["ParameterRanges"], "HPOConfig") if config and config.get(
+        "ParameterRanges") else DEFAULT_HPO_RANGES
+    unknown = sorted(set(ranges) - set(TRAINING_PARAMETERS))
+    if unknown:
+        raise invalid(f"HPOConfig.ParameterRanges {unknown} are not supported; supported: "
+                      f"{', '.join(TRAINING_PARAMETERS)}")
+    ctx.registry.require_free(Kind.PREDICTOR, name)
+    try:
+        request = TuningJobCreate(name=f"{name}-hpo", dataset=data.target, hyperparameters=hp, ranges=ranges,
+                                  max_jobs=HPO_TRIALS, related=data.related, metadata=data.metadata,
+                                  holidays=holidays)
+    except ValueError as e:
+        raise invalid(f"HPOConfig: {e}") from None
+    return register_tuning_job(ctx.registry, request).name
 
 
 def predictor_of(ctx: AwsContext, arn: str) -> tuple[str, Resource, dict[str, Any]]:
@@ -372,8 +411,8 @@ def describe_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"PredictorArn": p["PredictorArn"], "PredictorName": name, "AlgorithmArn": _algorithm_arn(algorithm),
             "AutoMLAlgorithmArns": [_algorithm_arn(m) for m in members] if members else None,
             "ForecastHorizon": hp.get("prediction_length"), "ForecastTypes": body.get("ForecastTypes") or DEFAULT_TYPES,
-            "PerformAutoML": algorithm == "auto", "PerformHPO": False,
-            "TrainingParameters": {k: str(v) for k, v in (body.get("TrainingParameters") or {}).items()},
+            "PerformAutoML": algorithm == "auto", "PerformHPO": bool(body.get("PerformHPO")),
+            "HPOConfig": body.get("HPOConfig"), "TrainingParameters": _training_parameters(r, body),
             "EvaluationParameters": {"NumberOfBacktestWindows": hp.get("backtest_windows", 1),
                                      "BackTestWindowOffset": hp.get("prediction_length")},
             "InputDataConfig": body.get("InputDataConfig") or ({"DatasetGroupArn": group_arn(body)} if group_arn(body)
@@ -383,10 +422,28 @@ def describe_predictor(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
             **status_fields(r), **times(r)}
 
 
+def _training_parameters(r: Resource, body: dict[str, Any]) -> dict[str, str]:
+    """The TrainingParameters given, and with PerformHPO the values its search chose."""
+    given = {k: str(v) for k, v in (body.get("TrainingParameters") or {}).items()}
+    if not body.get("PerformHPO"):
+        return given
+    from api.operator_specs import parameter_ranges
+
+    config = body.get("HPOConfig") or {}
+    searched = parameter_ranges(config["ParameterRanges"], "HPOConfig") if config.get("ParameterRanges") \
+        else DEFAULT_HPO_RANGES
+    hp = r.spec.get("hyperparameters", {})
+    return given | {k: str(hp[k]) for k in searched if k in hp}
+
+
 @operation("ListPredictors")
 def list_predictors(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
     out = []
-    for r in ctx.registry.list(Kind.PREDICTOR):
+    predictors = ctx.registry.list(Kind.PREDICTOR)
+    searches = {r.spec["tuned_by"] for r in predictors if r.spec.get("tuned_by")}
+    for r in predictors:
+        if r.spec.get("tuning_job") in searches:  # a PerformHPO search's trial: the managed API has none
+            continue
         rec = ctx.catalog.get("predictor", r.name)
         body = rec.body if rec is not None else {}
         out.append({"PredictorArn": ctx.arn("predictor", r.name), "PredictorName": r.name,

@@ -25,6 +25,7 @@ from botocore.validate import ParamValidator
 from api.server import create_app
 from api.settings import Settings
 from datasets.samples import long_frames
+from resources import Kind
 from tests.service_fixtures import serving
 
 pytestmark = pytest.mark.slow
@@ -479,3 +480,37 @@ def test_a_server_with_an_api_key_needs_sigv4_keys_for_the_aws_endpoints(tmp_pat
             assert r.status_code == 400 and "not supported" in r.json()["Message"]
             r = unknown.post("/", headers={"X-Amz-Target": "AmazonForecast.CreateDataset"}, content=b'{"DatasetName": 3}')
             assert r.status_code == 400 and r.json()["__type"] == "InvalidInputException"
+
+
+def test_perform_hpo(server: dict[str, Any], flow: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """CreatePredictor with PerformHPO: the predictor runs a tuning job over HPOConfig's ranges and
+    trains with its best setting, which DescribePredictor's TrainingParameters give; the search's
+    trials are not listed as predictors; HPOConfig's mistakes are InvalidInputException."""
+    import api.aws.predictors_api
+    from api.runtime import build_runtime
+
+    monkeypatch.setattr(api.aws.predictors_api, "HPO_TRIALS", 3)
+    fc = client(server, "forecast")
+    common = {"AlgorithmArn": "arn:aws:forecast:::algorithm/Deep_AR_Plus", "ForecastHorizon": 6,
+              "InputDataConfig": {"DatasetGroupArn": flow["group"]},
+              "FeaturizationConfig": {"ForecastFrequency": "M", "ForecastDimensions": ["state"]},
+              "TrainingParameters": {"epochs": "2", "num_batches_per_epoch": "3"}}
+    config = {"ParameterRanges": {
+        "IntegerParameterRanges": [{"Name": "num_cells", "MinValue": 4, "MaxValue": 16, "ScalingType": "Linear"}],
+        "CategoricalParameterRanges": [{"Name": "likelihood", "Values": ["student-T", "gaussian"]}]}}
+    arn = fc.create_predictor(PredictorName="tuned", PerformHPO=True, HPOConfig=config, **common)["PredictorArn"]
+    described = wait(lambda: fc.describe_predictor(PredictorArn=arn), timeout=600)
+    assert described["PerformHPO"] is True and described["HPOConfig"] == config
+    job = build_runtime(server["settings"]).registry.get(Kind.TUNING_JOB, "tuned-hpo")
+    best = job.result["best"]["params"]
+    assert len(job.result["trials"]) == 3
+    assert described["TrainingParameters"] == {"epochs": "2", "num_batches_per_epoch": "3",
+                                               "num_cells": str(best["num_cells"]), "likelihood": best["likelihood"]}
+    listed = {p["PredictorName"] for p in fc.list_predictors()["Predictors"]}
+    assert "tuned" in listed and not any(n.startswith("tuned-hpo-") for n in listed)
+    for bad, fragment in [({"HPOConfig": config}, "HPOConfig needs PerformHPO true"),
+                          ({"PerformHPO": True, "HPOConfig": {"ParameterRanges": {"CategoricalParameterRanges": [
+                              {"Name": "colour", "Values": ["red"]}]}}}, "['colour'] are not supported")]:
+        with pytest.raises(fc.exceptions.InvalidInputException) as e:
+            fc.create_predictor(PredictorName="bad", **bad, **common)
+        assert fragment in str(e.value)
