@@ -3,6 +3,7 @@ tuning job's trials, and a warm-started child against a cold start.
 
     .venv/bin/python bench/tuning_bench.py                  # three sets, 20 trials, 2 at a time, 30 epochs
     .venv/bin/python bench/tuning_bench.py m3-other --trials 10 --child-trials 6 --epochs 100
+    .venv/bin/python bench/tuning_bench.py --validation-windows 3 --child-trials 0   # defaults vs best only
 
 Per set: the competition data imported; default DeepAR (only --prediction-length and the fixed
 ``--epochs``, which every trial shares: at the default 100 epochs three sets take hours on two
@@ -40,7 +41,8 @@ RANGES = {"learning_rate": {"min": 0.0001, "max": 0.01, "scale": "log"},
           "likelihood": {"values": ["student-T", "gaussian"]}}
 
 
-def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: int, seeds: int) -> dict[str, Any]:
+def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: int, seeds: int,
+        validation_windows: int) -> dict[str, Any]:
     forecast = str(Path(sys.executable).parent / "forecast")
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FORECAST_HOME": home}
@@ -62,28 +64,41 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
             t = time.perf_counter()
             job = cli("tuning-jobs", "create", name, "--dataset", "d", "--prediction-length", str(horizon),
                       "--algorithm", "deepar", "--ranges", f"{home}/{ranges}.json", "--max-jobs", str(n),
-                      "--max-parallel-jobs", str(parallel), "--hyperparameters", f"{home}/{fixed}.json", *extra)
+                      "--max-parallel-jobs", str(parallel), "--hyperparameters", f"{home}/{fixed}.json",
+                      "--validation-windows", str(validation_windows), *extra)
             return job, time.perf_counter() - t
 
         default, default_s = tune("default", 1, ranges="default")
         parent, parent_s = tune("parent", trials)
-        pruned, pruned_s = tune("pruned", trials, "--early-stopping", "auto")
         best = parent["best"]
-        child, _ = tune("warm", child_trials, "--warm-start-from", "parent")
-        cold, _ = tune("cold", child_trials, fixed="seed")
 
         def backtests(params: dict[str, Any]) -> list[float]:
             """The backtest mean wQL of ``params`` trained with each of --seeds seeds."""
-            out = []
+            scores = []
             for seed in range(1, seeds + 1):
                 (Path(home) / "p.json").write_text(json.dumps({**params, "epochs": epochs, "seed": seed,
                                                                "prediction_length": horizon, "algorithm": "deepar"}))
-                p = cli("predictors", "create", f"s{len(out)}-{time.monotonic_ns()}", "--dataset", "d",
+                p = cli("predictors", "create", f"s{len(scores)}-{time.monotonic_ns()}", "--dataset", "d",
                         "--hyperparameters", f"{home}/p.json")
-                out.append(p["metrics"]["predictor"]["mean_wql"])
-            return out
+                scores.append(p["metrics"]["predictor"]["mean_wql"])
+            return scores
 
         default_seeds, best_seeds = backtests({}), backtests(best["params"])
+        out = {"set": set_name, "trials": trials, "parallel": parallel, "epochs": epochs,
+               "validation_windows": validation_windows,
+               "default_validation_wql": round(default["best"]["objective"], 4),
+               "default_backtest_wql": round(default["best"]["backtest"], 4),
+               "default_seconds": round(default_s, 1),
+               "best_validation_wql": round(best["objective"], 4), "best_backtest_wql": round(best["backtest"], 4),
+               "best_params": best["params"], "tuning_seconds": round(parent_s, 1),
+               "default_backtest_wql_seeds": [round(v, 4) for v in default_seeds],
+               "best_backtest_wql_seeds": [round(v, 4) for v in best_seeds],
+               "best_over_default_backtest": round(sum(best_seeds) / sum(default_seeds), 3)}
+        if not child_trials:
+            return out
+        pruned, pruned_s = tune("pruned", trials, "--early-stopping", "auto")
+        child, _ = tune("warm", child_trials, "--warm-start-from", "parent")
+        cold, _ = tune("cold", child_trials, fixed="seed")
 
         def trials_to(job: str, within: float = 0.0) -> int | None:
             rows = cli("tuning-jobs", "trials", job)
@@ -91,15 +106,7 @@ def run(set_name: str, trials: int, child_trials: int, parallel: int, epochs: in
                     if r["objective"] is not None and r["objective"] <= best["objective"] * (1 + within)]
             return min(hits) if hits else None
 
-        return {"set": set_name, "trials": trials, "parallel": parallel, "epochs": epochs,
-                "default_validation_wql": round(default["best"]["objective"], 4),
-                "default_backtest_wql": round(default["best"]["backtest"], 4),
-                "default_seconds": round(default_s, 1),
-                "best_validation_wql": round(best["objective"], 4), "best_backtest_wql": round(best["backtest"], 4),
-                "best_params": best["params"], "tuning_seconds": round(parent_s, 1),
-                "default_backtest_wql_seeds": [round(v, 4) for v in default_seeds],
-                "best_backtest_wql_seeds": [round(v, 4) for v in best_seeds],
-                "best_over_default_backtest": round(sum(best_seeds) / sum(default_seeds), 3),
+        return {**out,
                 "pruned_best_validation_wql": round(pruned["best"]["objective"], 4),
                 "pruned_best_backtest_wql": round(pruned["best"]["backtest"], 4),
                 "pruned_trials": pruned["trials_pruned"], "pruned_seconds": round(pruned_s, 1),
@@ -117,11 +124,13 @@ def main() -> None:
     parser.add_argument("--child-trials", type=int, default=6)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--validation-windows", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3, help="seeds the default and the best setting are "
                         "trained again with (the backtest's seed noise)")
     args = parser.parse_args()
     for s in args.sets:
-        print(json.dumps(run(s, args.trials, args.child_trials, args.parallel, args.epochs, args.seeds)), flush=True)
+        print(json.dumps(run(s, args.trials, args.child_trials, args.parallel, args.epochs, args.seeds,
+                                    args.validation_windows)), flush=True)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def create_predictor(
     engine: Engine | None = None,
     monitor: str | None = None,
     tuning_job: str | None = None,
-    validation: bool = False,
+    validation_windows: int = 0,
     on_validation_epoch: EpochCallback | None = None,
     max_runtime_seconds: int | None = None,
 ) -> Resource:
@@ -155,10 +155,10 @@ def create_predictor(
 
     With ``registered=True`` the resource was registered by :func:`register_predictor` (a job
     started over HTTP) and this process takes it over; any failure then marks it ``CREATE_FAILED``.
-    ``monitor``: as :func:`register_predictor`'s. ``validation`` (a tuning trial): also fit on the
-    histories before the window preceding the backtest and score that window
+    ``monitor``: as :func:`register_predictor`'s. ``validation_windows`` (a tuning trial): also fit
+    on the histories before that many windows preceding the backtest's and score them
     (``metrics["validation"]``); each epoch of that fit's network reaches ``on_validation_epoch``
-    with its loss on that window, which may raise to end the predictor (a tuning job's pruner).
+    with its loss on the last of them, which may raise to end the predictor (a tuning job's pruner).
 
     Raises
     ------
@@ -195,7 +195,7 @@ def create_predictor(
             reference = _reference_model(workspace, registry, registry.get(Kind.PREDICTOR, name).spec.get("reference"))
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
                                           progress.phase, extra_callbacks, started, precision, engine, reference,
-                                          validation, on_validation_epoch)
+                                          validation_windows, on_validation_epoch)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -291,13 +291,13 @@ def _train_backtest_save(
     precision: Precision,
     engine: Engine | None = None,
     reference: Any = None,
-    validation: bool = False,
+    validation_windows: int = 0,
     on_validation_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store; a retraining
-    starts from ``reference`` (the reference predictor's model). With ``validation`` (a tuning
-    trial), first fit on the histories before the window that precedes the backtest and score
-    that window (``metrics["validation"]``): what a search may minimise without ever seeing the
+    starts from ``reference`` (the reference predictor's model). With ``validation_windows`` (a
+    tuning trial), first fit on the histories before that many windows preceding the backtest's
+    and score them (``metrics["validation"]``): what a search may minimise without ever seeing the
     backtest window."""
     from forecast.backtest import run_backtest
     from forecast.models import build_algorithm
@@ -312,14 +312,14 @@ def _train_backtest_save(
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
     validated, validation_period = None, None
-    if validation:
+    if validation_windows:
         phase("validation")
         before = truncate(view, hp.backtest_windows * h, min_length=1)
-        checked = algorithm.fit(truncate(before, h, min_length=1),
+        checked = algorithm.fit(truncate(before, validation_windows * h, min_length=1),
                                 dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch),
                                                     origin="validation"))
         checked.use_precision(precision)
-        scored = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=1,
+        scored = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=validation_windows,
                               num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed, engine=ctx.engine)
         validated, validation_period = scored.predictor, scored.period
         phase("training")

@@ -237,7 +237,8 @@ def train_trial(ctx: JobContext | TrialPlace, request: TuningJobCreate, number: 
                              features=FeatureInputs(related=request.related, metadata=request.metadata,
                                                     holidays=request.holidays),
                              engine=ctx.engine, precision=ctx.precision,  # type: ignore[arg-type]
-                             memory_limit_mb=ctx.max_training_memory_mb, tuning_job=request.name, validation=True,
+                             memory_limit_mb=ctx.max_training_memory_mb, tuning_job=request.name,
+                             validation_windows=request.validation_windows,
                              on_validation_epoch=pruning.watch(curve) if pruning else curve_of(curve))
         value = p.result["metrics"]["validation"].get(request.objective)
         if value is None:
@@ -433,8 +434,10 @@ def _warm_start(registry: Registry, request: TuningJobCreate, study: Any, distri
                 continue
             params = {k: v for k, v in t["params"].items() if k in distributions}
             inside = all(_inside(distributions[k], v) for k, v in params.items())
+            same_objective = t.get("objective_name", request.objective) == request.objective and \
+                p.spec.get("validation_windows", 1) == request.validation_windows
             if request.warm_start_type == "identical-data-and-algorithm" and len(params) == len(distributions) \
-                    and inside and t.get("objective_name", request.objective) == request.objective:
+                    and inside and same_objective:
                 study.add_trial(_as_trial({**t, "params": params}, distributions))
                 used += 1
             elif inside:

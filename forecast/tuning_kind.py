@@ -67,6 +67,9 @@ class TuningJobCreate(BaseModel):
     ranges: dict[str, ParameterRange] = Field(min_length=1, max_length=30,
                                               description="hyperparameter -> its range, as {min, max} or {values}")
     objective: Objective = "mean_wql"
+    validation_windows: int = Field(1, ge=1, le=5, description="windows of prediction_length before the backtest's "
+                                    "that a trial is scored on (fitted on the history before them): more "
+                                    "windows, a steadier objective")
     max_jobs: int = Field(20, ge=1, le=MAX_TRIALS, description="trials to run (raise it on a finished job "
                           "to extend the search)")
     max_parallel_jobs: int = Field(1, ge=1, le=32, description="trials running at once")
@@ -89,8 +92,9 @@ def view(r: Resource) -> dict[str, Any]:
     """A tuning job as one JSON object: what it searches, how far it got, its best trial."""
     trials = r.result.get("trials") or []
     return {"name": r.name, "status": r.status.value, "message": r.message,
-            **{k: r.spec.get(k) for k in ("dataset", "objective", "max_jobs", "max_parallel_jobs", "early_stopping",
-                                          "hyperparameters", "ranges", "warm_start_from", "warm_start_type")},
+            **{k: r.spec.get(k) for k in ("dataset", "objective", "validation_windows", "max_jobs", "max_parallel_jobs",
+                                          "early_stopping", "hyperparameters", "ranges", "warm_start_from",
+                                          "warm_start_type")},
             "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
             "trials_completed": sum(t["status"] == "COMPLETED" for t in trials),
             "trials_failed": sum(t["status"] == "FAILED" for t in trials),

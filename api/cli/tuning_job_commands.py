@@ -50,6 +50,8 @@ def create(
     hyperparameters: Annotated[Path | None, typer.Option(help="YAML or JSON: the fixed hyperparameters")] = None,
     objective: Annotated[str, typer.Option(help="mean_wql, wape, rmse, mase or mape, minimised on a validation "
                                            "window before the backtest window")] = "mean_wql",
+    validation_windows: Annotated[int, typer.Option(help="windows before the backtest's that the objective "
+                                                    "is measured on")] = 1,
     max_jobs: Annotated[int, typer.Option(help="trials to run")] = 20,
     max_parallel_jobs: Annotated[int, typer.Option(help="trials at once")] = 1,
     warm_start_from: Annotated[list[str] | None, typer.Option(help="a parent tuning job (repeatable, at most 5)")] = None,
@@ -70,7 +72,8 @@ def create(
         raise InvalidInputError("--prediction-length is required (or prediction_length in --hyperparameters)")
     request = TuningJobCreate.model_validate({
         "name": name, "dataset": dataset, "hyperparameters": fixed, "ranges": _read_mapping(ranges, "ranges"),
-        "objective": objective, "max_jobs": max_jobs, "max_parallel_jobs": max_parallel_jobs,
+        "objective": objective, "validation_windows": validation_windows, "max_jobs": max_jobs,
+        "max_parallel_jobs": max_parallel_jobs,
         "warm_start_from": warm_start_from or [], "warm_start_type": warm_start_type,
         "early_stopping": early_stopping})
     rt = runtime(ctx)

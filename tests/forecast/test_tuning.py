@@ -128,6 +128,21 @@ def test_a_tuning_job_document(cli: Any, files: dict[str, Path], tmp_path: Path)
     assert code == 2 and "max_jobs" in err
 
 
+def test_the_objective_over_several_validation_windows(cli: Any, files: dict[str, Path]) -> None:
+    """--validation-windows 2: each trial is fitted before the two windows preceding the
+    backtest's and scored on both (twice the backtest's points), ending before the backtest."""
+    code, out, err = _create(cli, files, "w2", "--max-jobs", "1", "--validation-windows", "2", "--json")
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["validation_windows"] == 2
+    code, out, _ = cli("predictors", "describe", job["best"]["predictor"], "--json")
+    metrics = json.loads(out)["metrics"]
+    assert metrics["validation"]["num_points"] == 2 * metrics["predictor"]["num_points"]
+    validation, backtest = metrics["periods"]["validation"], metrics["periods"]["backtest"]
+    assert validation[1] < backtest[0] and validation[0] < validation[1]
+    assert job["best"]["objective"] == pytest.approx(metrics["validation"]["mean_wql"])
+
+
 def test_early_stopping_prunes_a_trial_behind_the_completed_ones(rt: Any, samples_dir: Path, tmp_path: Path) -> None:
     """A trial whose validation loss is above the median of five completed trials' at an epoch past
     the first quarter stops there: the row is PRUNED with the losses it reached, its predictor
