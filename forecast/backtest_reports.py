@@ -15,8 +15,9 @@ from datasets.columnar import read_parquet
 from forecast.metrics import Accuracy, accuracy
 from resources import Kind, Registry, Workspace
 
-#: A predictor's stored metrics that are backtest accuracy: its own, each member's, seasonal naive's.
-ACCURACY_KEYS = ("predictor", "members", "seasonal_naive")
+#: A predictor's stored metrics that are backtest accuracy: its own (``deepar`` in predictors made
+#: before ``auto``), each member's, seasonal naive's.
+ACCURACY_KEYS = ("predictor", "deepar", "members", "seasonal_naive")
 #: Per item, window and model: the backtest metrics.
 BACKTEST_FILE = "backtest_items.parquet"
 #: Per item, window and step: actuals beside the backtest forecasts (what backtest exports write).

@@ -45,11 +45,14 @@ class FitReport(BaseModel):
     limit: int
 
 
+def _report_table(fallbacks: Sequence[Fallback]) -> pa.Table:
+    return pa.table({c: pa.array([getattr(f, c) for f in fallbacks], pa.string()) for c in COLUMNS})
+
+
 def report_bytes(fallbacks: Sequence[Fallback]) -> bytes:
     """The stored report (Parquet), an empty table when every series fitted."""
-    table = pa.table({c: pa.array([getattr(f, c) for f in fallbacks], pa.string()) for c in COLUMNS})
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(_report_table(fallbacks), buf, compression="zstd")
     return buf.getvalue()
 
 
@@ -63,7 +66,7 @@ def _table(workspace: Workspace, registry: Registry, name: str) -> pa.Table:
     r = registry.get_active(Kind.PREDICTOR, name)
     path = f"{r.artifact}/{FIT_REPORT_FILE}"
     if not workspace.exists(path):  # a predictor made before fit reports: nothing on record
-        return pa.table({c: pa.array([], pa.string()) for c in COLUMNS})
+        return _report_table([])
     with workspace.open(path, "rb") as f:
         return read_parquet(f)
 
@@ -77,11 +80,10 @@ def read_fit_report(workspace: Workspace, registry: Registry, name: str, *, offs
     NotFoundError, ConflictError
         No such predictor, or it is not ``ACTIVE``.
     """
-    table = _table(workspace, registry, name)
-    rows = table.to_pylist()
-    return FitReport(predictor=name, total=len(rows), items=len({r["item_id"] for r in rows}),
-                     by_model=dict(Counter(r["model"] for r in rows)), rows=rows[offset:offset + limit],
-                     offset=offset, limit=limit)
+    rows = _table(workspace, registry, name).to_pylist()
+    totals = summary([Fallback(**r) for r in rows])
+    return FitReport(predictor=name, total=totals["rows"], items=totals["items"], by_model=totals["by_model"],
+                     rows=rows[offset:offset + limit], offset=offset, limit=limit)
 
 
 def fit_report_csv(workspace: Workspace, registry: Registry, name: str) -> str:

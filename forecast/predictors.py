@@ -179,10 +179,10 @@ def create_predictor(
     rel = workspace.new_artifact_dir("predictor", name)
     try:
         registry.claim(Kind.PREDICTOR, name)
-        limit = registry.get(Kind.PREDICTOR, name).spec.get("max_runtime_seconds")
+        spec = registry.get(Kind.PREDICTOR, name).spec
         with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)), \
-                time_limit(registry, Kind.PREDICTOR, name, limit):
-            version = registry.get(Kind.PREDICTOR, name).spec.get("dataset_version")
+                time_limit(registry, Kind.PREDICTOR, name, spec.get("max_runtime_seconds")):
+            version = spec.get("dataset_version")
             ds = dataset_at(registry.get_active(Kind.DATASET, dataset), version)  # the version it was registered on
             summary = dataset_summary(ds)
             progress.phase("loading")
@@ -192,7 +192,7 @@ def create_predictor(
             cfg = resolve(hyperparameters, facts_of(entries, summary, extra_cardinalities=plan.cardinalities))
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
-            reference = _reference_model(workspace, registry, registry.get(Kind.PREDICTOR, name).spec.get("reference"))
+            reference = _reference_model(workspace, registry, spec.get("reference"))
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
                                           progress.phase, extra_callbacks, started, precision, engine, reference,
                                           validation_windows, on_validation_epoch)
@@ -312,9 +312,9 @@ def _train_backtest_save(
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
     validated, validation_period = None, None
+    before = truncate(view, hp.backtest_windows * h, min_length=1)  # the histories before the backtest
     if validation_windows:
         phase("validation")
-        before = truncate(view, hp.backtest_windows * h, min_length=1)
         checked = algorithm.fit(truncate(before, validation_windows * h, min_length=1),
                                 dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch),
                                                     origin="validation"))
@@ -324,7 +324,7 @@ def _train_backtest_save(
         validated, validation_period = scored.predictor, scored.period
         phase("training")
     fit_started = time.perf_counter()
-    model = algorithm.fit(truncate(view, hp.backtest_windows * h, min_length=1), ctx)
+    model = algorithm.fit(before, ctx)
     fit_seconds = time.perf_counter() - fit_started
     model.use_precision(precision)
     phase("backtest")

@@ -195,11 +195,12 @@ class Pruning:
             study.add_trial(optuna.trial.create_trial(value=min(c), intermediate_values=dict(enumerate(c, 1)),
                                                       params={}, distributions={}))
         trial = study.ask()
+        record = curve_of(curve)
 
         def on_epoch(epoch: int, epochs: int, train_loss: float, val_loss: float | None) -> None:
+            record(epoch, epochs, train_loss, val_loss)
             if val_loss is None:
                 return
-            curve.append(val_loss)
             step = len(curve)  # epochs of every network the validation fit trains, in order
             trial.report(val_loss, step)
             if epoch > epochs * PRUNE_WARMUP_SHARE and trial.should_prune():

@@ -302,11 +302,16 @@ def create_predictor_op(ctx: AwsContext, p: dict[str, Any]) -> dict[str, Any]:
             raise invalid(f"SupplementaryFeatures: {f['Name']!r} is not supported (only 'holiday')")
         holidays.append(f["Value"])
     tuned_by = _register_hpo(ctx, name, data, hp, holidays, p.get("HPOConfig")) if p.get("PerformHPO") else None
-    _register_predictor(ctx, name, data, hp, holidays, None, {
-        "IsAutoPredictor": False, "ForecastTypes": forecast_types(p.get("ForecastTypes")),
-        **{k: p.get(k) for k in ("AlgorithmArn", "PerformAutoML", "PerformHPO", "HPOConfig", "TrainingParameters",
-                                 "EvaluationParameters", "InputDataConfig", "FeaturizationConfig",
-                                 "OptimizationMetric")}}, tuned_by=tuned_by)
+    try:
+        _register_predictor(ctx, name, data, hp, holidays, None, {
+            "IsAutoPredictor": False, "ForecastTypes": forecast_types(p.get("ForecastTypes")),
+            **{k: p.get(k) for k in ("AlgorithmArn", "PerformAutoML", "PerformHPO", "HPOConfig", "TrainingParameters",
+                                     "EvaluationParameters", "InputDataConfig", "FeaturizationConfig",
+                                     "OptimizationMetric")}}, tuned_by=tuned_by)
+    except Exception:
+        if tuned_by is not None:  # the predictor was refused: its search is not left behind
+            ctx.registry.delete(Kind.TUNING_JOB, tuned_by)
+        raise
     return {"PredictorArn": ctx.arn("predictor", name)}
 
 
@@ -335,7 +340,6 @@ def _register_hpo(ctx: AwsContext, name: str, data: GroupData, hp: dict[str, Any
     if unknown:
         raise invalid(f"HPOConfig.ParameterRanges {unknown} are not supported; supported: "
                       f"{', '.join(TRAINING_PARAMETERS)}")
-    ctx.registry.require_free(Kind.PREDICTOR, name)
     try:
         request = TuningJobCreate(name=f"{name}-hpo", dataset=data.target, hyperparameters=hp, ranges=ranges,
                                   max_jobs=HPO_TRIALS, related=data.related, metadata=data.metadata,
