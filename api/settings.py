@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         "partitioned over Ray workers (ray)")
     ray_address: str | None = Field(
         None, description="the Ray cluster: auto, ray://host:10001, or unset for a local Ray on this machine")
+    partition_items: int | None = Field(
+        None, ge=1, le=1_000_000, description="items per partition of fits, backtests and forecasts (the unit of work "
+        "on a worker, and of its memory); default 2048. A sampling model's draws are seeded per partition")
     import_strict: bool = Field(False, description="the CLI's default for --strict: long-format imports refuse to "
                                 "change values (fills, combined rows, stray negative values) unless --no-strict is "
                                 "given (over HTTP: long_format.strict)")
@@ -151,7 +154,7 @@ class Settings(BaseSettings):
 
     def job_engine(self) -> Engine:
         """The engine jobs run on (:data:`engine`, at :data:`ray_address`)."""
-        return engine_for(self.engine, self.ray_address)
+        return engine_for(self.engine, self.ray_address, self.partition_items)
 
     def registry_path(self) -> Path:
         """The SQLite file. A remote home keeps its registry in a local file named after it."""

@@ -2,23 +2,27 @@
 
     .venv/bin/python bench/ray_bench.py [--items 100000] [--length 120] [--horizon 12]
     .venv/bin/python bench/ray_bench.py --items 1000000 --fit-engines local --no-flat-check
+    .venv/bin/python bench/ray_bench.py --items 50000 --fit-algorithm auto --members theta,seasonal_naive \
+        --steps fit,forecast-naive
 
 Synthetic monthly series of realistic length (``--length`` points: level, trend, yearly season,
 noise; every series different) are imported once. Then, each step in a fresh child process (so
 the driver's peak RSS is its own), with the local engine and with a local Ray (``num_cpus`` = the
 machine's cores, started by the child; its start-up is timed apart):
 
-- ``fit``: a seasonal-naive predictor fitted on every series (statsforecast per series: the
-  statistical fitting path; AutoETS and the others run the same path, tens of times slower per
-  series);
+- ``fit``: a seasonal-naive predictor (``--fit-algorithm``: another, or ``auto`` with
+  ``--members``) fitted and backtested on every series, partition by partition on the engine's
+  workers (statsforecast per series: the statistical fitting path; AutoETS and the others run the
+  same path, tens of times slower per series);
 - ``forecast-deepar``: a forecast of every series (0.1, 0.5, 0.9, mean; 100 sample paths) from a
   DeepAR predictor trained on 2,000 of them (a few epochs: generation cost does not depend on the
   training);
-- ``forecast-naive``: the same from the seasonal-naive predictor;
+- ``forecast-naive``: the same from the fitted predictor (its workers read their partition's
+  stored forecasts);
 - ``export``: the DeepAR forecast as CSV into a local folder.
 
-Ray's driver memory is measured again on a quarter of the items (``--flat-check``), to show it
-does not grow with them. Worker peak RSS is the largest Ray worker process seen (polled every
+The driver's memory is measured again on a quarter of the items (``--flat-check``: the DeepAR
+forecast on Ray, and the fit on every fit engine), to show it does not grow with them. Worker peak RSS is the largest Ray worker process seen (polled every
 0.2 s). Prints one JSON line per measurement.
 """
 
@@ -115,9 +119,16 @@ def child(args: argparse.Namespace) -> None:
     tag = f"{args.engine}-{args.dataset}"
     engine = engine_for(args.engine)
     if args.step == "fit":
-        create_predictor(rt.workspace, rt.registry, f"naive-{tag}", dataset=args.dataset, engine=engine,
-                         hyperparameters=Hyperparameters(prediction_length=args.horizon, algorithm="seasonal_naive"))
+        hp = Hyperparameters(prediction_length=args.horizon, algorithm=args.fit_algorithm,
+                             **({"members": args.members.split(",")} if args.fit_algorithm == "auto" else {}))
+        p = create_predictor(rt.workspace, rt.registry, f"naive-{tag}", dataset=args.dataset, engine=engine,
+                             hyperparameters=hp)
         items = rt.registry.get(Kind.DATASET, args.dataset).result["num_series"]
+        training = p.result["training"]
+        out.update(algorithm=args.fit_algorithm, weights=training.get("weights"),
+                   mase=p.result["metrics"]["predictor"]["mase"],
+                   step_seconds={k: training[k] for k in ("fit_seconds", "backtest_seconds", "finalize_seconds")},
+                   partition_seconds=training.get("partition_seconds"))
     elif args.step.startswith("forecast-"):
         predictor = "deepar" if args.step == "forecast-deepar" else f"naive-local-{args.dataset}"
         r = create_forecast(rt.workspace, rt.registry, f"{args.step}-{tag}", predictor=predictor,
@@ -152,6 +163,8 @@ def main() -> None:
                     help="which steps to measure (fit comes first: the naive forecasts use its predictor)")
     ap.add_argument("--fit-engines", default="local,ray",
                     help="engines the fit step runs on (at 1M items, 'local' alone: the forecasts need one fit)")
+    ap.add_argument("--fit-algorithm", default="seasonal_naive", help="the fit step's algorithm")
+    ap.add_argument("--members", default="ets,theta,ces", help="with --fit-algorithm auto: its members")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -173,7 +186,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home, registry = f"{tmp}/home", f"{tmp}/registry.db"
         rt = build_runtime(Settings(home=home, registry=registry))  # type: ignore[call-arg]
-        sets = {"big": args.items, "quarter": args.items // 4, "train": 2000}
+        sets = {"big": args.items, "quarter": args.items // 4,
+                **({"train": 2000} if "forecast-deepar" in args.steps else {})}
         for name, n in sets.items():
             if name == "quarter" and not args.flat_check:
                 continue
@@ -182,15 +196,17 @@ def main() -> None:
             import_dataset(rt.workspace, rt.registry, name, str(Path(tmp) / f"{name}.jsonl"), freq="M")
             print(json.dumps({"step": "import", "dataset": name, "items": n,
                               "seconds": round(time.perf_counter() - started, 2)}), flush=True)
-        started = time.perf_counter()
-        create_predictor(rt.workspace, rt.registry, "deepar", dataset="train", hyperparameters=Hyperparameters(
-            prediction_length=args.horizon, algorithm="deepar", epochs=args.epochs))
-        print(json.dumps({"step": "train deepar", "seconds": round(time.perf_counter() - started, 2)}), flush=True)
+        if "forecast-deepar" in args.steps:
+            started = time.perf_counter()
+            create_predictor(rt.workspace, rt.registry, "deepar", dataset="train", hyperparameters=Hyperparameters(
+                prediction_length=args.horizon, algorithm="deepar", epochs=args.epochs))
+            print(json.dumps({"step": "train deepar", "seconds": round(time.perf_counter() - started, 2)}),
+                  flush=True)
 
         def step(name: str, engine: str, dataset: str = "big") -> None:
             subprocess.run([sys.executable, __file__, "--child", "--step", name, "--engine", engine, "--dataset",
-                            dataset, "--home", home, "--registry", registry, "--horizon", str(args.horizon)],
-                           check=True)
+                            dataset, "--home", home, "--registry", registry, "--horizon", str(args.horizon),
+                            "--fit-algorithm", args.fit_algorithm, "--members", args.members], check=True)
 
         for name in ("fit", "forecast-naive", "forecast-deepar", "export"):
             for engine in ("local", "ray"):
@@ -198,6 +214,9 @@ def main() -> None:
                     step(name, engine)
         if args.flat_check and "forecast-deepar" in args.steps:
             step("forecast-deepar", "ray", "quarter")
+        if args.flat_check and "fit" in args.steps:
+            for engine in args.fit_engines.split(","):
+                step("fit", engine, "quarter")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def precision_check(home: str, horizon: int) -> dict[str, object]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from api.runtime import build_runtime
     from api.settings import Settings
-    from forecast.backtest import run_backtest
+    from forecast.backtest import BacktestSpec, run_backtest
     from forecast.data import load_entries, model_view
     from forecast.predictors import load_active_predictor
     from resources import Kind
@@ -81,9 +81,9 @@ def precision_check(home: str, horizon: int) -> dict[str, object]:
         runs = []
         for seed in range(3):
             model.use_precision(precision)  # type: ignore[arg-type]
-            r = run_backtest(model, view, freq=resource.result["freq"], prediction_length=horizon,
-                             windows=hp["backtest_windows"], num_samples=hp["num_eval_samples"],
-                             levels=hp["test_quantiles"], seed=seed)
+            r = run_backtest(model, view, BacktestSpec(
+                freq=resource.result["freq"], prediction_length=horizon, windows=hp["backtest_windows"],
+                num_samples=hp["num_eval_samples"], levels=tuple(hp["test_quantiles"]), seed=seed))
             runs.append((r.predictor.mase, r.predictor.mean_wql))
         mase, wql = np.array(runs).T
         out[precision] = {"mase_per_seed": [round(x, 3) for x in mase], "mean_wql_per_seed": [round(x, 4) for x in wql],

@@ -16,9 +16,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from pydantic import BaseModel
 
 from forecast.config import Hyperparameters, ResolvedConfig
+from forecast.parts import Parts
 from forecast.sampling import Precision
 from resources import Workspace
 
@@ -57,19 +59,25 @@ def library_versions() -> dict[str, str]:
 
 
 def save_predictor(workspace: Workspace, rel: str, model: Model, manifest: PredictorManifest,
-                   extra_files: dict[str, bytes] | None = None) -> None:
-    """Write ``<rel>/model/``, ``<rel>/manifest.json`` and ``extra_files`` (name -> bytes) in one go."""
+                   extra_files: dict[str, bytes] | None = None,
+                   merged: dict[str, tuple[Parts, list[tuple[str, int]], pa.Schema]] | None = None) -> None:
+    """Write ``<rel>/model/``, ``<rel>/manifest.json``, ``extra_files`` (name -> bytes) and
+    ``merged`` files (name -> the parts merged into it, and its schema when there are none) in one
+    go; the folder may already hold the parts its job's workers wrote."""
     with tempfile.TemporaryDirectory(prefix="forecast-artifact-") as tmp:
         local = Path(tmp)
         (local / MODEL_DIR).mkdir()
         model.save(local / MODEL_DIR)
         for file_name, data in (extra_files or {}).items():
             (local / file_name).write_bytes(data)
+        for file_name, (parts, files, schema) in (merged or {}).items():
+            with (local / file_name).open("wb") as f:
+                parts.merge(files, f, empty=schema)
         (local / MANIFEST).write_text(manifest.model_dump_json(indent=2))
         if workspace.is_local:
             dest = Path(workspace.path(rel))
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(local, dest)
+            shutil.copytree(local, dest, dirs_exist_ok=True)
         else:
             workspace.fs.put(str(local) + "/", workspace.path(rel), recursive=True)
 

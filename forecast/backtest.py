@@ -4,6 +4,7 @@ ensemble member and a seasonal-naive baseline on the same windows."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +13,12 @@ import pyarrow as pa
 
 from forecast.config import seasonal_period
 from forecast.data import Entry, truncate
-from forecast.metrics import Accuracy, accuracy, seasonal_naive, seasonal_scale
+from forecast.errors import PartitionError
+from forecast.metrics import Accuracy, AccuracySums, accuracy_sums, seasonal_naive, seasonal_scale
 from forecast.models.base import Model, Prediction
 from forecast.partitions import partition_ranges, partition_seed
+from forecast.parts import Parts
+from forecast.series_source import HeldSeries, SeriesSource
 from resources.engine import Engine, LocalEngine
 
 METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase")
@@ -31,6 +35,8 @@ class BacktestResult:
     left_out: dict[str, Any] = field(default_factory=dict)  # items with no backtest window, and why
     #: the first and last timestamp the windows forecast, over every item (ISO dates)
     period: tuple[str, str] | None = None
+    #: item-windows an ensemble member was left out of, by member
+    dropped: Counter[str] = field(default_factory=Counter)
 
 
 #: An item-window's MASE (or MAPE) is extreme at this many times the median (and at least
@@ -40,16 +46,19 @@ EXTREME_FLOOR = {"mase": 10.0, "mape": 10.0}
 EXTREME_LISTED = 10
 
 
-def extreme_items(ids: list[str], wins: list[int], y: np.ndarray, rows: dict[str, np.ndarray], overall: Accuracy,
-                  scale: np.ndarray, level: np.ndarray) -> list[dict[str, Any]]:
-    """Item-windows whose MASE or MAPE is far above the median, worst first, each with the likely
+def extreme_candidates(ids: list[str], wins: list[int], y: np.ndarray, rows: dict[str, np.ndarray],
+                       scale: np.ndarray, level: np.ndarray) -> list[dict[str, Any]]:
+    """Item-windows of these rows whose MASE or MAPE may be extreme (at least
+    :data:`EXTREME_FLOOR`; the median, which the limit also depends on, is known only over every
+    partition), at most :data:`EXTREME_LISTED` per metric, highest first, each with the likely
     reason: a near-zero scale (a flat history: MASE divides by its seasonal-naive error), actuals
-    near zero (MAPE divides by them), or a level shift (the window's level far from the history's)."""
+    near zero (MAPE divides by them), or a level shift (the window's level far from the history's).
+    :func:`pick_extremes` keeps those beyond the limit."""
     found = []
-    for metric, median in (("mase", overall.mase_median), ("mape", overall.mape_median)):
-        values = rows[metric]
-        limit = max(EXTREME_FLOOR[metric], EXTREME_FACTOR * (median or 0.0))
-        for i in np.flatnonzero(np.nan_to_num(values, nan=0.0) >= limit):
+    for metric in ("mase", "mape"):
+        values = np.nan_to_num(rows[metric], nan=0.0)
+        candidates = np.flatnonzero(values >= EXTREME_FLOOR[metric])
+        for i in candidates[np.argsort(-values[candidates], kind="stable")][:EXTREME_LISTED]:
             window_level = float(np.nanmean(np.abs(y[i]))) if np.isfinite(y[i]).any() else 0.0
             peak = float(np.nanmax(np.abs(y[i]))) if np.isfinite(y[i]).any() else 0.0
             if peak > 10 * (float(np.nanmedian(np.abs(y[i]))) + level[i]):
@@ -66,8 +75,20 @@ def extreme_items(ids: list[str], wins: list[int], y: np.ndarray, rows: dict[str
             else:
                 why = "large errors against its history"
             found.append({"item_id": ids[i], "window": wins[i], "metric": metric, "value": float(values[i]),
-                          "median": median, "reason": why})
-    found.sort(key=lambda r: -r["value"] / max(r["median"] or 1.0, 1e-12))
+                          "reason": why})
+    return found
+
+
+def pick_extremes(candidates: list[dict[str, Any]], overall: Accuracy) -> list[dict[str, Any]]:
+    """The candidates (:func:`extreme_candidates`, of every partition) at :data:`EXTREME_FACTOR`
+    times their metric's median or more, worst first, at most :data:`EXTREME_LISTED`."""
+    medians = {"mase": overall.mase_median, "mape": overall.mape_median}
+    found = []
+    for c in candidates:
+        median = medians[c["metric"]]
+        if c["value"] >= max(EXTREME_FLOOR[c["metric"]], EXTREME_FACTOR * (median or 0.0)):
+            found.append({**c, "median": median})
+    found.sort(key=lambda r: (-r["value"] / max(r["median"] or 1.0, 1e-12), r["item_id"], r["window"], r["metric"]))
     return found[:EXTREME_LISTED]
 
 
@@ -78,120 +99,201 @@ def backtest_partition(model: Model, entries: list[Entry], levels: list[float], 
     return list(model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads, members=True))
 
 
-class _BacktestForecaster:
-    """A worker of a backtest: the model being backtested, received once, then partitions of
-    backtest windows forecast (:func:`backtest_partition`)."""
+@dataclass(frozen=True)
+class BacktestSpec:
+    """What a backtest scores: the last ``windows`` windows of ``prediction_length`` points."""
 
-    def __init__(self, model: Model, threads: int | None) -> None:
-        self.model = model
-        self.threads = threads
-
-    def forecast(self, entries: list[Entry], levels: list[float], num_samples: int, seed: int | None
-                 ) -> tuple[list[Prediction], dict[str, int]]:
-        """The partition's forecasts, and the item-windows it left members out of (an ensemble's
-        ``dropped`` counts, which the job adds to its own model's: the worker's count is left as
-        it was, since on this process's engine it is the job's model itself)."""
-        dropped = getattr(self.model, "dropped", None)
-        before = Counter(dropped or {})
-        predictions = backtest_partition(self.model, entries, levels, num_samples, seed, threads=self.threads)
-        counted = dict(Counter(dropped or {}) - before)
-        if dropped is not None:
-            dropped.clear()
-            dropped.update(before)
-        return predictions, counted
+    freq: str
+    prediction_length: int
+    windows: int
+    num_samples: int
+    levels: tuple[float, ...]
+    seed: int | None = None
 
 
-def run_backtest(
-    model: Model,
-    entries: list[Entry],
-    *,
-    freq: str,
-    prediction_length: int,
-    windows: int,
-    num_samples: int,
-    levels: list[float],
-    seed: int | None = None,
-    engine: Engine | None = None,
-) -> BacktestResult:
-    """Score the last ``windows`` windows of ``prediction_length`` points of every series.
+@dataclass
+class BacktestPart:
+    """One partition's share of a backtest: exact metric sums per model (the predictor, each
+    ensemble member, seasonal naive), the item-windows that may be extreme, the period forecast,
+    members left out, items too short; and its rows (per item and per step), kept here or written
+    as its parts (:data:`ITEMS_PART`, :data:`FORECASTS_PART`)."""
 
-    ``entries`` are full-length model-view entries (dynamic features, if any, as long as the
-    target). The model must have been fitted without those windows. Each window's items are
-    forecast in partitions (:mod:`forecast.partitions`) by ``engine`` (default: this process), with
-    the same values on every engine.
-    """
-    h = prediction_length
-    m = seasonal_period(freq)
-    eval_levels = sorted(set(levels) | {0.5})
+    sums: dict[str, AccuracySums]
+    extremes: list[dict[str, Any]]
+    first: Any = None  # the earliest window start (a period), or None
+    last: Any = None  # the latest
+    dropped: Counter[str] = field(default_factory=Counter)
+    short: int = 0
+    per_item: list[pa.Table] = field(default_factory=list)
+    forecasts: list[pa.Table] = field(default_factory=list)
+
+    def __add__(self, other: BacktestPart) -> BacktestPart:
+        starts = [p for p in (self.first, other.first) if p is not None]
+        ends = [p for p in (self.last, other.last) if p is not None]
+        sums = dict(self.sums)
+        for k, v in other.sums.items():
+            sums[k] = sums[k] + v if k in sums else v
+        return BacktestPart(
+            sums, self.extremes + other.extremes, min(starts) if starts else None, max(ends) if ends else None,
+            self.dropped + other.dropped, self.short + other.short, self.per_item + other.per_item,
+            self.forecasts + other.forecasts)
+
+
+#: The part files of a backtest's rows: per item, window and model; per item, window and step.
+ITEMS_PART = "backtest_items"
+FORECASTS_PART = "backtest_forecasts"
+
+
+def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, index: int, *,
+                    threads: int | None = None, parts: Parts | None = None) -> BacktestPart:
+    """Partition ``index`` of a backtest: ``entries`` (full-length model-view series) forecast at
+    each window with the partition's own seed and scored; its rows written as its parts under
+    ``parts`` (else kept in the result). Every engine runs exactly this."""
+    h, m = spec.prediction_length, seasonal_period(spec.freq)
+    eval_levels = sorted(set(spec.levels) | {0.5})
     median_idx = eval_levels.index(0.5)
-    level_idx = [eval_levels.index(q) for q in levels]
+    level_idx = [eval_levels.index(q) for q in spec.levels]
     ys, scales, levels_of, naive, ids, wins, starts = [], [], [], [], [], [], []
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
-    histories = {w: truncate(entries, w * h, keep_future_feat=h, min_length=1) for w in range(windows, 0, -1)}
-    calls = [(w, index, histories[w][start:stop]) for w in histories
-             for index, start, stop in partition_ranges(len(histories[w]))]
-    engine = engine or LocalEngine()
-    results = engine.map(_BacktestForecaster, (model, engine.call_threads),
-                         [(part, eval_levels, num_samples, partition_seed(seed, index)) for _, index, part in calls],
-                         "forecast")
     dropped = getattr(model, "dropped", None)
-    predicted = []
-    for predictions, counted in results:
-        predicted.append(predictions)
-        if dropped is not None:
-            dropped.update(counted)
-    by_window: dict[int, list[Prediction]] = {w: [] for w in histories}
-    for (w, _, _), parts in zip(calls, predicted, strict=True):
-        by_window[w].extend(parts)
-    for w, history in histories.items():
+    before = Counter(dropped or {})
+    seed = partition_seed(spec.seed, index)
+    for w in range(spec.windows, 0, -1):
+        history = truncate(entries, w * h, keep_future_feat=h, min_length=1)
         full = [e for e in entries if len(e["target"]) - w * h >= 1]
-        offset = 0
-        for p in by_window[w]:
-            n = len(p.item_ids)
-            for e_hist, e_full in zip(history[offset : offset + n], full[offset : offset + n], strict=True):
-                cut = len(e_hist["target"])
-                ys.append(e_full["target"][cut : cut + h])
-                scales.append(seasonal_scale(e_hist["target"], m))
-                recent = np.asarray(e_hist["target"][-max(m, h):], dtype=np.float64)
-                levels_of.append(float(np.nanmean(np.abs(recent))) if np.isfinite(recent).any() else 0.0)
-                naive.append(seasonal_naive(e_hist["target"], h, m))
-                ids.append(str(e_full.get("item_id")))
-                wins.append(windows - w + 1)
-            starts.extend(p.forecast_start)
+        for p in backtest_partition(model, history, eval_levels, spec.num_samples, seed, threads=threads):
             out.setdefault("predictor", []).append((p.quantiles, p.mean))
             for name, forecast in p.members.items():
                 out.setdefault(name, []).append(forecast)
-            offset += n
+            starts.extend(p.forecast_start)
+        for e_hist, e_full in zip(history, full, strict=True):
+            cut = len(e_hist["target"])
+            ys.append(e_full["target"][cut : cut + h])
+            scales.append(seasonal_scale(e_hist["target"], m))
+            recent = np.asarray(e_hist["target"][-max(m, h):], dtype=np.float64)
+            levels_of.append(float(np.nanmean(np.abs(recent))) if np.isfinite(recent).any() else 0.0)
+            naive.append(seasonal_naive(e_hist["target"], h, m))
+            ids.append(str(e_full.get("item_id")))
+            wins.append(spec.windows - w + 1)
+    counted: Counter[str] = Counter(dict(Counter(dropped or {}) - before))
+    if dropped is not None:  # the worker's count is left as it was: locally it is the job's model itself
+        dropped.clear()
+        dropped.update(before)
+    short = len(entries) - len(truncate(entries, spec.windows * h, min_length=1))
+    levels = list(spec.levels)
+    if not ids:  # every series too short
+        empty = BacktestPart({}, [], dropped=counted, short=short)
+        if parts is not None:
+            parts.write_table(ITEMS_PART, index, _per_item_rows([], [], {}))
+            parts.write_table(FORECASTS_PART, index, _forecast_rows([], [], [], spec.freq, np.zeros((0, h)),
+                                                                    np.zeros((0, len(levels), h)), np.zeros((0, h)),
+                                                                    levels))
+        return empty
     y = np.stack(ys)
     scale = np.asarray(scales)
     naive_arr = np.stack(naive)
-    scored: dict[str, tuple[Accuracy, dict[str, np.ndarray]]] = {}
-    for name, parts in out.items():
-        q = np.concatenate([p[0] for p in parts])
-        scored[name] = accuracy(y, q[:, level_idx, :], levels, np.concatenate([p[1] for p in parts]),
-                                q[:, median_idx, :], scale)
-    scored["seasonal_naive"] = accuracy(y, np.repeat(naive_arr[:, None, :], len(levels), axis=1), levels,
-                                        naive_arr, naive_arr, scale)
+    scored: dict[str, tuple[AccuracySums, dict[str, np.ndarray]]] = {}
+    for name, batches in out.items():
+        q = np.concatenate([b[0] for b in batches])
+        scored[name] = accuracy_sums(y, q[:, level_idx, :], levels, np.concatenate([b[1] for b in batches]),
+                                     q[:, median_idx, :], scale)
+    scored["seasonal_naive"] = accuracy_sums(y, np.repeat(naive_arr[:, None, :], len(levels), axis=1), levels,
+                                             naive_arr, naive_arr, scale)
+    q = np.concatenate([b[0] for b in out["predictor"]])
+    mean = np.concatenate([b[1] for b in out["predictor"]])
     label = {"predictor": model.algorithm}
+    per_item = _per_item_rows(ids, wins, {label.get(k, k): rows for k, (_, rows) in scored.items()})
+    forecasts = _forecast_rows(ids, wins, starts, spec.freq, y, q[:, level_idx, :], mean, levels)
+    part = BacktestPart({k: v[0] for k, v in scored.items()},
+                        extreme_candidates(ids, wins, y, scored["predictor"][1], scale, np.asarray(levels_of)),
+                        min(starts), max(starts), counted, short)
+    if parts is None:
+        part.per_item, part.forecasts = [per_item], [forecasts]
+    else:
+        parts.write_table(ITEMS_PART, index, per_item)
+        parts.write_table(FORECASTS_PART, index, forecasts)
+    return part
+
+
+def empty_rows(part: str, levels: Sequence[float]) -> pa.Schema:
+    """The schema of a backtest's rows (:data:`ITEMS_PART` or :data:`FORECASTS_PART`)."""
+    if part == ITEMS_PART:
+        return _per_item_rows([], [], {}).schema
+    return _forecast_rows([], [], [], "D", np.zeros((0, 1)), np.zeros((0, len(levels), 1)), np.zeros((0, 1)),
+                          list(levels)).schema
+
+
+def _per_item_rows(ids: list[str], wins: list[int], rows: dict[str, dict[str, np.ndarray]]) -> pa.Table:
     n = len(ids)
-    per_item = pa.table({
-        "item_id": pa.array(ids * len(scored)),
-        "window": pa.array(wins * len(scored), pa.int16()),
-        "model": pa.array([label.get(k, k) for k in scored for _ in range(n)]),
-        **{c: pa.array(np.concatenate([rows[c] for _, rows in scored.values()]), pa.float64()) for c in METRIC_COLUMNS},
+    return pa.table({
+        "item_id": pa.array(ids * len(rows), pa.string()),
+        "window": pa.array(wins * len(rows), pa.int16()),
+        "model": pa.array([k for k in rows for _ in range(n)], pa.string()),
+        **{c: pa.array(np.concatenate([r[c] for r in rows.values()]) if rows else np.zeros(0), pa.float64())
+           for c in METRIC_COLUMNS},
     })
-    q = np.concatenate([p[0] for p in out["predictor"]])
-    mean = np.concatenate([p[1] for p in out["predictor"]])
-    forecasts = _forecast_rows(ids, wins, starts, freq, y, q[:, level_idx, :], mean, levels)
-    short = len(entries) - len(histories[windows])
-    left_out = {"items": short, "reason": f"shorter than {windows * h + 1} points: every backtest window needs "
-                f"{h} points and a history before it"} if short else {}
-    return BacktestResult(predictor=scored["predictor"][0], seasonal_naive=scored["seasonal_naive"][0],
-                          members={k: v[0] for k, v in scored.items() if k not in ("predictor", "seasonal_naive")},
-                          per_item=per_item, forecasts=forecasts, left_out=left_out,
-                          period=_period(starts, h) if starts else None,
-                          extreme_items=extreme_items(ids, wins, y, scored["predictor"][1], scored["predictor"][0],
-                                                      scale, np.asarray(levels_of)))
+
+
+def finish_backtest(part: BacktestPart, spec: BacktestSpec, num_items: int) -> BacktestResult:
+    """The backtest of every partition (their :class:`BacktestPart` added up)."""
+    if "predictor" not in part.sums:
+        raise ValueError(f"no series is longer than {spec.windows * spec.prediction_length} points: "
+                         "the backtest has no window to score")
+    overall = {k: v.result() for k, v in part.sums.items()}
+    h = spec.prediction_length
+    left_out = {"items": part.short, "reason": f"shorter than {spec.windows * h + 1} points: every backtest window "
+                f"needs {h} points and a history before it"} if part.short else {}
+    return BacktestResult(
+        predictor=overall["predictor"], seasonal_naive=overall["seasonal_naive"],
+        members={k: v for k, v in overall.items() if k not in ("predictor", "seasonal_naive")},
+        per_item=pa.concat_tables(part.per_item) if part.per_item else None,
+        forecasts=pa.concat_tables(part.forecasts) if part.forecasts else None,
+        left_out=left_out, period=_period([part.first, part.last], h) if part.first is not None else None,
+        extreme_items=pick_extremes(part.extremes, overall["predictor"]), dropped=part.dropped)
+
+
+class _BacktestWorker:
+    """A worker of a backtest: the model being backtested and where the series are, received once;
+    then partitions read and scored (:func:`score_partition`)."""
+
+    def __init__(self, model: Model, source: SeriesSource, spec: BacktestSpec, parts: Parts | None,
+                 threads: int | None) -> None:
+        self.model = model
+        self.source = source
+        self.spec = spec
+        self.parts = parts
+        self.threads = threads
+
+    def score(self, index: int, start: int, stop: int) -> BacktestPart:
+        entries = read_partition(self.source, index, start, stop)
+        return score_partition(self.model, entries, self.spec, index, threads=self.threads, parts=self.parts)
+
+
+def read_partition(source: SeriesSource, index: int, start: int, stop: int) -> list[Entry]:
+    """Rows ``[start, stop)`` of ``source``; a failure names the partition."""
+    try:
+        return source.read(start, stop)
+    except Exception as e:
+        raise PartitionError(f"partition {index} (rows {start:,}-{stop - 1:,}) could not be read: "
+                             f"{type(e).__name__}: {e}") from e
+
+
+def run_backtest(model: Model, source: SeriesSource | list[Entry], spec: BacktestSpec, *,
+                 engine: Engine | None = None, parts: Parts | None = None) -> BacktestResult:
+    """Score the last ``spec.windows`` windows of every series of ``source`` (full-length
+    model-view series; the model fitted without those windows), partition by partition
+    (:mod:`forecast.partitions`) on ``engine`` (default: this process), with the same values on
+    every engine and for any partition size (statistical models; a sampling model's draws are
+    seeded per partition). The rows go to ``parts`` when given (else into the result)."""
+    source = HeldSeries(source) if isinstance(source, list) else source
+    engine = engine or LocalEngine()
+    calls = partition_ranges(source.num_items, engine.partition_items)
+    results = engine.map(_BacktestWorker, (model, source, spec, parts, engine.call_threads), calls, "score")
+    total = sum(results[1:], results[0]) if results else BacktestPart({}, [])
+    dropped = getattr(model, "dropped", None)
+    if dropped is not None:
+        dropped.update(total.dropped)
+    return finish_backtest(total, spec, source.num_items)
 
 
 def _period(starts: list[Any], h: int) -> tuple[str, str]:
@@ -207,7 +309,8 @@ def _forecast_rows(ids: list[str], wins: list[int], starts: list[Any], freq: str
     from forecast.types import ForecastType
 
     h = y.shape[1]
-    stamps = timestamp_grid(period_starts_ns(starts), h, freq).reshape(-1)
+    stamps = (timestamp_grid(period_starts_ns(starts), h, freq).reshape(-1) if starts
+              else np.zeros(0, dtype="datetime64[ns]"))
     cols: dict[str, Any] = {
         "item_id": pa.array(np.repeat(np.asarray(ids, dtype=object), h).tolist(), pa.string()),
         "window": pa.array(np.repeat(wins, h), pa.int16()),

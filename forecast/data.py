@@ -10,7 +10,7 @@ transformations take them as is. A series of a dataset with dimensions has the s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,19 @@ def facts_of(entries: list[Entry], summary: DatasetSummary, *, extra_cardinaliti
         num_static_real=_rows(entries, "feat_static_real"),
         freq=summary.freq,
     )
+
+
+def merge_facts(parts: Sequence[DataFacts]) -> DataFacts:
+    """The facts of several partitions' series as one (in partition order)."""
+    first = parts[0]
+    return first.model_copy(update={
+        "num_series": sum(p.num_series for p in parts),
+        "lengths_min": min(p.lengths_min for p in parts),
+        "lengths_max": max(p.lengths_max for p in parts),
+        "target_min": min(p.target_min for p in parts if p.num_series),
+        "target_max": max(p.target_max for p in parts if p.num_series),
+        "target_integer": all(p.target_integer for p in parts),
+    })
 
 
 def _rows(entries: list[Entry], field: str) -> int:

@@ -28,3 +28,8 @@ class ForecastTypesError(InvalidInputError):
 
 class GenerationError(ServiceError):
     """Generating a forecast failed for a reason other than bad input."""
+
+
+class PartitionError(ServiceError):
+    """A partition of a job's items could not be read or written; the message names it (its index
+    and rows). A job fails on one only after the engine's retries."""

@@ -9,6 +9,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -45,28 +46,76 @@ class FitReport(BaseModel):
     limit: int
 
 
-def _report_table(fallbacks: Sequence[Fallback]) -> pa.Table:
+def report_table(fallbacks: Sequence[Fallback]) -> pa.Table:
     return pa.table({c: pa.array([getattr(f, c) for f in fallbacks], pa.string()) for c in COLUMNS})
 
 
 def report_bytes(fallbacks: Sequence[Fallback]) -> bytes:
     """The stored report (Parquet), an empty table when every series fitted."""
     buf = io.BytesIO()
-    pq.write_table(_report_table(fallbacks), buf, compression="zstd")
+    pq.write_table(report_table(fallbacks), buf, compression="zstd")
     return buf.getvalue()
+
+
+#: Examples of fallbacks kept per model (what ``describe`` shows beside the counts).
+EXAMPLES = 5
+
+
+@dataclass
+class FallbackTally:
+    """The totals of a fit report, added up partition by partition (an item is in one partition,
+    so distinct items add up too): rows, distinct items overall and per model, and the first
+    few examples per model."""
+
+    rows: int = 0
+    items: int = 0
+    by_model: Counter[str] = field(default_factory=Counter)
+    items_by_model: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> item -> reason
+
+    @classmethod
+    def of(cls, fallbacks: Sequence[Fallback]) -> FallbackTally:
+        examples: dict[str, dict[str, str]] = {}
+        for f in fallbacks:
+            shown = examples.setdefault(f.model, {})
+            if len(shown) < EXAMPLES and f.item_id not in shown:
+                shown[f.item_id] = f.reason
+        return cls(len(fallbacks), len({f.item_id for f in fallbacks}), Counter(f.model for f in fallbacks),
+                   Counter(m for m, _ in {(f.model, f.item_id) for f in fallbacks}), examples)
+
+    def __add__(self, other: FallbackTally) -> FallbackTally:
+        examples = {m: dict(e) for m, e in self.examples.items()}
+        for m, e in other.examples.items():
+            shown = examples.setdefault(m, {})
+            for item, reason in e.items():
+                if len(shown) < EXAMPLES:
+                    shown.setdefault(item, reason)
+        return FallbackTally(self.rows + other.rows, self.items + other.items, self.by_model + other.by_model,
+                             self.items_by_model + other.items_by_model, examples)
+
+    def summary(self) -> dict[str, Any]:
+        """What a predictor's description says of its report."""
+        return {"rows": self.rows, "items": self.items, "by_model": dict(self.by_model)}
+
+    def notes(self) -> list[str]:
+        """A line per model that fell back, for the predictor's notes."""
+        out = []
+        for model, items in self.items_by_model.items():
+            item, reason = next(iter(self.examples[model].items()))
+            out.append(f"{model}: {items} item(s) fell back to seasonal naive (e.g. {item!r}: {reason})")
+        return out
 
 
 def summary(fallbacks: Sequence[Fallback]) -> dict[str, Any]:
     """What a predictor's description says of its report."""
-    return {"rows": len(fallbacks), "items": len({f.item_id for f in fallbacks}),
-            "by_model": dict(Counter(f.model for f in fallbacks))}
+    return FallbackTally.of(fallbacks).summary()
 
 
 def _table(workspace: Workspace, registry: Registry, name: str) -> pa.Table:
     r = registry.get_active(Kind.PREDICTOR, name)
     path = f"{r.artifact}/{FIT_REPORT_FILE}"
     if not workspace.exists(path):  # a predictor made before fit reports: nothing on record
-        return _report_table([])
+        return report_table([])
     with workspace.open(path, "rb") as f:
         return read_parquet(f)
 

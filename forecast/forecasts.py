@@ -203,9 +203,9 @@ class ForecastJob(BaseModel):
     def seed(self) -> int:
         return int(self.manifest.hyperparameters["seed"])
 
-    def partitions(self) -> list[tuple[int, int, int]]:
-        """``(index, start, stop)`` of each partition of the dataset's rows."""
-        return partition_ranges(self.num_items)
+    def partitions(self, size: int | None = None) -> list[tuple[int, int, int]]:
+        """``(index, start, stop)`` of each partition of the dataset's rows, ``size`` rows each."""
+        return partition_ranges(self.num_items, size)
 
     def read_rows(self, workspace: Workspace, start: int, stop: int) -> list[Entry]:
         """Rows ``[start, stop)`` of the dataset as entries, before features."""
@@ -284,6 +284,7 @@ class _Forecaster:
         """Forecast rows ``[start, stop)`` as partition ``index`` and write its part under ``rel``;
         returns its rows and the precision this worker sampled in."""
         job = self.job
+        self.model.focus(start, stop)  # a per-series model holds only this partition's stored forecasts
         batches = forecast_rows(self.workspace, job, self.model, index, job.read_rows(self.workspace, start, stop),
                                 threads=self.threads)
         rows = write_forecast_part(self.workspace, rel, index, batches, job.spec["columns"],
@@ -321,7 +322,7 @@ def run_forecast(
         started = time.perf_counter()
         job = plan_forecast(workspace, registry, name, precision)
         spec, manifest = job.spec, job.manifest
-        calls = [(index, start, stop, rel) for index, start, stop in job.partitions()]
+        calls = [(index, start, stop, rel) for index, start, stop in job.partitions(engine.partition_items)]
         done = [0]
         precisions: set[str] = set()
 

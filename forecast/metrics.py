@@ -15,6 +15,11 @@ quantile at level ``tau``):
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -56,10 +61,6 @@ def seasonal_scale(history: np.ndarray, m: int) -> float:
     return float(diff.mean()) if diff.size else float("nan")
 
 
-def _safe_div(a: float, b: float) -> float | None:
-    return float(a / b) if b > 0 and np.isfinite(a) else None
-
-
 def per_item_quantile_loss(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Summed quantile loss per item and level: y ``(N, H)``, q ``(N, Q, H)`` -> ``(N, Q)``."""
     diff = y[:, None, :] - q
@@ -68,10 +69,136 @@ def per_item_quantile_loss(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> 
     return np.nansum(np.where(np.isnan(y)[:, None, :], 0.0, loss), axis=2)
 
 
+def exact_sum(values: np.ndarray) -> Fraction:
+    """The exact sum of finite float64 ``values`` (non-finite ones left out): sums of parts add up
+    to the sum of the whole in any grouping, so a metric summed over partitions is the same for
+    any partition size and on any engine, to the last bit."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v != 0)]
+    if not v.size:
+        return Fraction(0)
+    mantissa, exponent = np.frexp(v)
+    ints = (mantissa * 2.0**53).astype(np.int64).tolist()  # exact: |mantissa| < 1
+    exponent = exponent.astype(np.int64) - 53
+    low = int(exponent.min())
+    total = sum(m << e for m, e in zip(ints, (exponent - low).tolist(), strict=True))
+    return Fraction(total, 1 << -low) if low < 0 else Fraction(total << low)
+
+
+def _ratio(a: Fraction, b: Fraction | int) -> float | None:
+    return float(a / b) if b > 0 else None
+
+
+@dataclass
+class AccuracySums:
+    """What an :class:`Accuracy` is made of, summed exactly over rows (item-windows): the sums of
+    any partitions of the rows add up to those of all rows, whatever the partitions. The per-row
+    MASE and MAPE values are kept for the medians (8 bytes per row each)."""
+
+    levels: tuple[float, ...]
+    quantile_loss: list[Fraction]  # per level: summed quantile loss
+    abs_actual: Fraction = Fraction(0)
+    abs_error: Fraction = Fraction(0)  # of the mean
+    sq_error: Fraction = Fraction(0)
+    points: int = 0
+    below: list[int] = field(default_factory=list)  # per level: actuals below the quantile
+    ape: Fraction = Fraction(0)
+    ape_points: int = 0
+    rows: int = 0
+    mase_rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # finite per-row MASE
+    mape_rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per-row MAPE where it exists
+
+    @classmethod
+    def empty(cls, levels: Sequence[float]) -> AccuracySums:
+        return cls(tuple(levels), [Fraction(0)] * len(levels), below=[0] * len(levels))
+
+    def __add__(self, other: AccuracySums) -> AccuracySums:
+        if other.levels != self.levels:
+            raise ValueError(f"accuracy sums of levels {self.levels} and {other.levels} cannot be added")
+        return AccuracySums(
+            self.levels, [a + b for a, b in zip(self.quantile_loss, other.quantile_loss, strict=True)],
+            self.abs_actual + other.abs_actual, self.abs_error + other.abs_error, self.sq_error + other.sq_error,
+            self.points + other.points, [a + b for a, b in zip(self.below, other.below, strict=True)],
+            self.ape + other.ape, self.ape_points + other.ape_points, self.rows + other.rows,
+            np.concatenate([self.mase_rows, other.mase_rows]), np.concatenate([self.mape_rows, other.mape_rows]))
+
+    def result(self) -> Accuracy:
+        """The overall accuracy these sums give."""
+        wql = {quantile_key(t): _ratio(2 * ql, self.abs_actual) for t, ql in zip(self.levels, self.quantile_loss,
+                                                                                 strict=True)}
+        wql_values = [v for v in wql.values() if v is not None]
+        mase = self.mase_rows
+        mase_sum = exact_sum(mase)
+        worst = np.sort(mase)[-WORST_ROWS:]
+        return Accuracy(
+            wql=wql,
+            mean_wql=float(np.mean(wql_values)) if wql_values else None,
+            wape=_ratio(self.abs_error, self.abs_actual),
+            rmse=math.sqrt(float(self.sq_error / self.points)) if self.points else None,
+            mase=_ratio(mase_sum, mase.size),
+            mape=_ratio(self.ape, self.ape_points),
+            coverage={quantile_key(t): (n / self.points if self.points else None)
+                      for t, n in zip(self.levels, self.below, strict=True)},
+            num_items=self.rows,
+            num_points=self.points,
+            mase_median=float(np.median(mase)) if mase.size else None,
+            mape_median=float(np.median(self.mape_rows)) if self.mape_rows.size else None,
+            mase_worst_share=_ratio(exact_sum(worst), mase_sum) if mase.size and mase_sum > 0 else None,
+        )
+
+
+def accuracy_sums(
+    y: np.ndarray,
+    quantiles: np.ndarray,
+    levels: Sequence[float],
+    mean: np.ndarray,
+    median: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[AccuracySums, dict[str, np.ndarray]]:
+    """The sums of :func:`accuracy` over these rows, and its per-row arrays."""
+    y = y.astype(np.float64)
+    observed = ~np.isnan(y)
+    lv = np.asarray(levels, dtype=np.float64)
+    abs_y = np.where(observed, np.abs(y), 0.0)
+    denom_rows = abs_y.sum(axis=1)
+    ql = per_item_quantile_loss(y, quantiles.astype(np.float64), lv)  # (N, Q)
+    err_mean = np.where(observed, y - mean, np.nan)
+    abs_err = np.abs(err_mean)
+    n_points = int(observed.sum())
+    mape_mask = observed & (y != 0)
+    below = [int((y[observed] < quantiles[:, i, :][observed]).sum()) for i in range(len(levels))]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mae_median = (np.nanmean(np.where(observed, np.abs(y - median), np.nan), axis=1) if n_points
+                      else np.full(len(y), np.nan))
+        mase_rows = mae_median / scale
+        row_wql = 2 * ql.sum(axis=1) / len(levels) / denom_rows
+        row_wape = np.nansum(abs_err, axis=1) / denom_rows
+        row_rmse = np.sqrt(np.nanmean(err_mean**2, axis=1))
+        ape = np.where(mape_mask, abs_err / np.abs(np.where(mape_mask, y, 1.0)), np.nan)
+    mape_rows = np.full(len(y), np.nan)
+    has_ape = mape_mask.any(axis=1)
+    mape_rows[has_ape] = np.nanmean(ape[has_ape], axis=1)
+    sums = AccuracySums(
+        levels=tuple(levels),
+        quantile_loss=[exact_sum(ql[:, i]) for i in range(len(levels))],
+        abs_actual=exact_sum(denom_rows),
+        abs_error=exact_sum(np.nansum(abs_err, axis=1)),
+        sq_error=exact_sum(np.nansum(err_mean**2, axis=1)),
+        points=n_points,
+        below=below,
+        ape=exact_sum(np.nansum(np.where(mape_mask, ape, 0.0), axis=1)),
+        ape_points=int(mape_mask.sum()),
+        rows=len(y),
+        mase_rows=mase_rows[np.isfinite(mase_rows)],
+        mape_rows=mape_rows[has_ape],
+    )
+    return sums, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
+
+
 def accuracy(
     y: np.ndarray,
     quantiles: np.ndarray,
-    levels: list[float],
+    levels: Sequence[float],
     mean: np.ndarray,
     median: np.ndarray,
     scale: np.ndarray,
@@ -93,51 +220,8 @@ def accuracy(
     -------
     The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``, ``mape``.
     """
-    y = y.astype(np.float64)
-    observed = ~np.isnan(y)
-    lv = np.asarray(levels, dtype=np.float64)
-    abs_y = np.where(observed, np.abs(y), 0.0)
-    denom_rows = abs_y.sum(axis=1)
-    denom = float(denom_rows.sum())
-    ql = per_item_quantile_loss(y, quantiles.astype(np.float64), lv)  # (N, Q)
-    wql = {quantile_key(t): _safe_div(2 * float(ql[:, i].sum()), denom) for i, t in enumerate(levels)}
-    wql_values = [v for v in wql.values() if v is not None]
-    err_mean = np.where(observed, y - mean, np.nan)
-    abs_err = np.abs(err_mean)
-    n_points = int(observed.sum())
-    mape_mask = observed & (y != 0)
-    coverage = {
-        quantile_key(t): (float((y[observed] < quantiles[:, i, :][observed]).mean()) if n_points else None)
-        for i, t in enumerate(levels)
-    }
-    mae_median = np.nanmean(np.where(observed, np.abs(y - median), np.nan), axis=1) if n_points else np.full(len(y), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mase_rows = mae_median / scale
-        row_wql = 2 * ql.sum(axis=1) / len(levels) / denom_rows
-        row_wape = np.nansum(abs_err, axis=1) / denom_rows
-        row_rmse = np.sqrt(np.nanmean(err_mean**2, axis=1))
-    finite_mase = mase_rows[np.isfinite(mase_rows)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ape = np.where(mape_mask, abs_err / np.abs(np.where(mape_mask, y, 1.0)), np.nan)
-    mape_rows = np.full(len(y), np.nan)
-    has_ape = mape_mask.any(axis=1)
-    mape_rows[has_ape] = np.nanmean(ape[has_ape], axis=1)
-    worst = np.sort(finite_mase)[-WORST_ROWS:]
-    overall = Accuracy(
-        wql=wql,
-        mean_wql=float(np.mean(wql_values)) if wql_values else None,
-        wape=_safe_div(float(np.nansum(abs_err)), denom),
-        rmse=float(np.sqrt(np.nanmean(err_mean**2))) if n_points else None,
-        mase=float(finite_mase.mean()) if finite_mase.size else None,
-        mape=float(np.mean(ape[mape_mask])) if mape_mask.any() else None,
-        coverage=coverage,
-        num_items=len(y),
-        num_points=n_points,
-        mase_median=float(np.median(finite_mase)) if finite_mase.size else None,
-        mape_median=float(np.nanmedian(mape_rows)) if has_ape.any() else None,
-        mase_worst_share=_safe_div(float(worst.sum()), float(finite_mase.sum())) if finite_mase.size else None,
-    )
-    return overall, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
+    sums, rows = accuracy_sums(y, quantiles, levels, mean, median, scale)
+    return sums.result(), rows
 
 
 def seasonal_naive(history: np.ndarray, prediction_length: int, m: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Items per partition.
+#: Items per partition unless the engine is given another size (``FORECAST_PARTITION_ITEMS``).
 PARTITION_ITEMS = 2048
 
 
@@ -20,6 +20,8 @@ def partition_seed(seed: int | None, index: int) -> int | None:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])  # 32 bits: every library takes it
 
 
-def partition_ranges(items: int) -> list[tuple[int, int, int]]:
-    """``(index, start, stop)`` of each partition of ``items`` items, in order."""
-    return [(i, a, min(a + PARTITION_ITEMS, items)) for i, a in enumerate(range(0, items, PARTITION_ITEMS))]
+def partition_ranges(items: int, size: int | None = None) -> list[tuple[int, int, int]]:
+    """``(index, start, stop)`` of each partition of ``items`` items, in order, ``size`` items each
+    (default :data:`PARTITION_ITEMS`)."""
+    size = size or PARTITION_ITEMS
+    return [(i, a, min(a + size, items)) for i, a in enumerate(range(0, items, size))]

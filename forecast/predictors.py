@@ -29,15 +29,17 @@ from forecast.artifacts import (
 )
 from forecast.backtest_reports import BACKTEST_FILE, BACKTEST_FORECASTS_FILE
 from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
-from forecast.data import facts_of, load_entries, model_view, truncate
 from forecast.errors import HyperparameterError, TrainingError
-from forecast.features import FeatureInputs, FeaturePlan, attach_features, plan_features
+from forecast.features import FeatureInputs, FeaturePlan, plan_features
+from forecast.parts import Parts
 from forecast.predictor_kind import PredictorCreate, predictor_metrics
 from forecast.sampling import Precision
+from forecast.series_source import ModelShape, StoredSeries
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
 from resources.kinds import JobContext
 from resources.lifecycle import building, delete_resource, time_limit
+from resources.registry import ResourceSnapshot
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
     from forecast.training import EpochCallback
@@ -186,16 +188,24 @@ def create_predictor(
             ds = dataset_at(registry.get_active(Kind.DATASET, dataset), version)  # the version it was registered on
             summary = dataset_summary(ds)
             progress.phase("loading")
-            entries = load_entries(workspace, ds)
             plan = plan_features(workspace, registry, features, ds)
-            entries = attach_features(workspace, registry, entries, plan, freq=summary.freq, horizon=0)
-            cfg = resolve(hyperparameters, facts_of(entries, summary, extra_cardinalities=plan.cardinalities))
+            series = StoredSeries(root=workspace.root, storage_options=workspace.storage_options, dataset=ds,
+                                  resources=ResourceSnapshot.of(registry, Kind.DATASET, [plan.related, plan.metadata]),
+                                  plan=plan, freq=summary.freq, num_items=summary.num_series)
+            from forecast.fitting import gather_facts
+
+            engine = engine or LocalEngine()
+            facts = gather_facts(series, summary, plan.cardinalities, engine)
+            cfg = resolve(hyperparameters, facts)
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             reference = _reference_model(workspace, registry, spec.get("reference"))
-            result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, entries, progress.epoch,
-                                          progress.phase, extra_callbacks, started, precision, engine, reference,
-                                          validation_windows, on_validation_epoch)
+            series = series.model_copy(update={"shape": ModelShape(
+                num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), num_static_real=cfg.num_static_real)})
+            result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, series,
+                                          facts.target_min >= 0, progress.epoch, progress.phase, extra_callbacks,
+                                          started, precision, engine, reference, validation_windows,
+                                          on_validation_epoch)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -283,58 +293,51 @@ def _train_backtest_save(
     summary: DatasetSummary,
     cfg: ResolvedConfig,
     plan: FeaturePlan,
-    entries: list[dict[str, Any]],
+    series: StoredSeries,
+    nonnegative: bool,
     on_epoch: EpochCallback | None,
     phase: PhaseCallback,
     extra_callbacks: list[Any] | None,
     started: float,
     precision: Precision,
-    engine: Engine | None = None,
+    engine: Engine,
     reference: Any = None,
     validation_windows: int = 0,
     on_validation_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
-    """Fit on the histories before the backtest window(s), backtest, finalize, store; a retraining
-    starts from ``reference`` (the reference predictor's model). With ``validation_windows`` (a
-    tuning trial), first fit on the histories before that many windows preceding the backtest's
-    and score them (``metrics["validation"]``): what a search may minimise without ever seeing the
-    backtest window."""
-    from forecast.backtest import run_backtest
-    from forecast.models import build_algorithm
+    """Fit on the histories before the backtest window(s), backtest, finalize, store
+    (:func:`forecast.fitting.fit_predictor`, partition by partition); a retraining starts from
+    ``reference`` (the reference predictor's model). With ``validation_windows`` (a tuning trial),
+    first fit on the histories before that many windows preceding the backtest's and score them
+    (``metrics["validation"]``): what a search may minimise without ever seeing the backtest window.
+    ``nonnegative``: every target is >= 0 (forecasts are kept >= 0 too)."""
+    from forecast.backtest import FORECASTS_PART, ITEMS_PART, BacktestSpec, empty_rows
+    from forecast.fitting import fit_predictor, tally_report
     from forecast.models.base import FitContext
 
     hp = cfg.hp
     h = cfg.prediction_length
-    algorithm = build_algorithm(cfg)
-    view = model_view(entries, num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), for_training=True,
-                      num_static_real=cfg.num_static_real)
-    nonnegative = all(not (e["target"] < 0).any() for e in view)
+    parts = Parts.under(workspace, f"{rel}/{PARTS_DIR}")
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
-                     extra_callbacks=extra_callbacks, engine=engine or LocalEngine(), reference=reference)
-    validated, validation_period = None, None
-    before = truncate(view, hp.backtest_windows * h, min_length=1)  # the histories before the backtest
+                     extra_callbacks=extra_callbacks, engine=engine, reference=reference)
+    spec = BacktestSpec(freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
+                        num_samples=hp.num_eval_samples, levels=tuple(hp.test_quantiles), seed=hp.seed)
+    before = series.before(hp.backtest_windows * h)  # the histories before the backtest
+    validated, validation_period, report_parts = None, None, []
     if validation_windows:
         phase("validation")
-        checked = algorithm.fit(truncate(before, validation_windows * h, min_length=1),
-                                dataclasses.replace(ctx, watch=before, on_epoch=_both(on_epoch, on_validation_epoch),
-                                                    origin="validation"))
-        checked.use_precision(precision)
-        scored = run_backtest(checked, before, freq=cfg.freq, prediction_length=h, windows=validation_windows,
-                              num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed, engine=ctx.engine)
-        validated, validation_period = scored.predictor, scored.period
+        checked = fit_predictor(cfg, before, dataclasses.replace(spec, windows=validation_windows),
+                                dataclasses.replace(ctx, on_epoch=_both(on_epoch, on_validation_epoch),
+                                                    origin="validation"),
+                                parts=parts, final=False, keep_rows=False, report="validation", precision=precision,
+                                watch=before)
+        validated, validation_period = checked.backtest.predictor, checked.backtest.period
+        report_parts = checked.report_parts
         phase("training")
-    fit_started = time.perf_counter()
-    model = algorithm.fit(before, ctx)
-    fit_seconds = time.perf_counter() - fit_started
-    model.use_precision(precision)
-    phase("backtest")
-    bt_started = time.perf_counter()
-    backtest = run_backtest(model, view, freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
-                            num_samples=hp.num_eval_samples, levels=hp.test_quantiles, seed=hp.seed,
-                            engine=ctx.engine)
-    bt_seconds = time.perf_counter() - bt_started
-    final_started = time.perf_counter()
-    final = algorithm.finalize(model, view, dataclasses.replace(ctx, origin="final"))
+    fitted = fit_predictor(cfg, series, spec, ctx, parts=parts, precision=precision)
+    backtest = fitted.backtest
+    fallbacks = tally_report(parts, report_parts + fitted.report_parts)
+    assert fitted.model is not None
     metrics = {
         "algorithm": hp.algorithm,
         "backtest_windows": hp.backtest_windows,
@@ -347,15 +350,17 @@ def _train_backtest_save(
         "periods": {"backtest": backtest.period, **({"validation": validation_period} if validated is not None else {})},
     }
     training = {
-        **final.describe(),
-        "fit_seconds": round(fit_seconds, 3),
-        "backtest_seconds": round(bt_seconds, 3),
-        "backtest_precision": model.precision,
-        "finalize_seconds": round(time.perf_counter() - final_started, 3),
+        **fitted.model.describe(),
+        "fit_seconds": fitted.seconds.get("validation", 0.0),
+        "backtest_seconds": fitted.seconds["backtest"],
+        "backtest_precision": fitted.precision,
+        "finalize_seconds": fitted.seconds["final"],
+        "partition_seconds": {k.removeprefix("partitions_"): v for k, v in fitted.seconds.items()
+                              if k.startswith("partitions_")},
         "total_seconds": round(time.perf_counter() - started, 3),
-        "nonnegative": nonnegative,
-        "notes": ctx.notes + _drop_notes(model),
-        "fit_report": fit_report.summary(ctx.fallbacks),
+        "nonnegative": ctx.nonnegative,
+        "notes": ctx.notes + fitted.notes + _drop_notes(backtest.dropped),
+        "fit_report": fallbacks.summary(),
     }
     manifest = PredictorManifest(
         name=name, algorithm=hp.algorithm, dataset=dataset, dataset_fingerprint=summary.fingerprint, freq=cfg.freq,
@@ -365,9 +370,12 @@ def _train_backtest_save(
         metrics=metrics, training=training, versions=library_versions(), created_at=datetime.now(UTC),
     )
     phase("saving")
-    save_predictor(workspace, rel, final, manifest, extra_files={
-        BACKTEST_FILE: _parquet_bytes(backtest.per_item), BACKTEST_FORECASTS_FILE: _parquet_bytes(backtest.forecasts),
-        fit_report.FIT_REPORT_FILE: fit_report.report_bytes(ctx.fallbacks)})
+    merged = {BACKTEST_FILE: ITEMS_PART, BACKTEST_FORECASTS_FILE: FORECASTS_PART}
+    save_predictor(workspace, rel, fitted.model, manifest, merged={
+        **{file: (parts, [(part, i) for i in fitted.partitions], empty_rows(part, hp.test_quantiles))
+           for file, part in merged.items()},
+        fit_report.FIT_REPORT_FILE: (parts, report_parts + fitted.report_parts, fit_report.report_table([]).schema)})
+    parts.remove()
     return {
         "algorithm": hp.algorithm,
         "metrics": metrics,
@@ -387,11 +395,13 @@ def _parquet_bytes(table: Any) -> bytes:
     return buf.getvalue()
 
 
-def _drop_notes(model: Any) -> list[str]:
-    dropped = getattr(model, "dropped", None) or {}
+def _drop_notes(dropped: dict[str, int]) -> list[str]:
     return [f"backtest: {member} diverged or failed on {n} item-window(s) and was left out for them"
             for member, n in dropped.items()]
 
+
+#: The folder of a predictor being made where its partitions write their parts (removed once merged).
+PARTS_DIR = "parts"
 
 #: What predictors can be filtered by (``key=value``) and sorted by (backtest metrics, or fields).
 FILTER_KEYS = ("dataset", "algorithm", "status", "related", "metadata", "tuning_job")

@@ -38,6 +38,8 @@ class Engine(ABC):
     name: ClassVar[EngineName]
     #: threads each call may use: ``None`` (the whole machine) where calls run one at a time
     call_threads: int | None = None
+    #: items per partition of a job's items (``None``: the job's default); set by :func:`engine_for`
+    partition_items: int | None = None
 
     @abstractmethod
     def workers(self) -> int:
@@ -111,13 +113,19 @@ def _apply(function_and_call: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any
     return function(*call)
 
 
-def engine_for(name: EngineName = "local", address: str | None = None) -> Engine:
+def engine_for(name: EngineName = "local", address: str | None = None, partition_items: int | None = None
+               ) -> Engine:
     """The engine called ``name``; ``ray`` connects to ``address`` (``auto``, ``ray://host:10001``,
-    or ``None`` for a local Ray) when it first runs something."""
+    or ``None`` for a local Ray) when it first runs something. ``partition_items``: items per
+    partition of its jobs (default: each job's own)."""
+    engine: Engine
     if name == "ray":  # by name: what imports this module never loads Ray (import-linter checks it)
         ray_engine: type[Engine] = importlib.import_module("resources.ray_engine").RayEngine
-        return ray_engine(address)  # type: ignore[call-arg]
-    return LocalEngine()
+        engine = ray_engine(address)  # type: ignore[call-arg]
+    else:
+        engine = LocalEngine()
+    engine.partition_items = partition_items
+    return engine
 
 
 _pools: dict[str, tuple[int, ProcessPoolExecutor]] = {}  # start method -> (owner pid, pool)

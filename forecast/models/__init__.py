@@ -27,6 +27,7 @@ from forecast.config import ALGORITHMS, STATISTICAL, ResolvedConfig
 
 if TYPE_CHECKING:
     from forecast.models.base import Algorithm, Model
+    from forecast.models.ensemble import EnsembleAlgorithm
 
 __all__ = ["ALGORITHMS", "MODULES", "STATISTICAL", "build_algorithm", "load_model", "model_class"]
 
@@ -50,8 +51,9 @@ def _class(name: str, which: int) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def build_algorithm(cfg: ResolvedConfig, name: str | None = None) -> Algorithm:
-    """The algorithm ``name`` (default: the configuration's) for ``cfg``."""
+def build_algorithm(cfg: ResolvedConfig, name: str | None = None) -> Algorithm | EnsembleAlgorithm:
+    """The algorithm ``name`` (default: the configuration's) for ``cfg`` (``auto``: the combination
+    of its members' algorithms)."""
     name = name or cfg.hp.algorithm
     algorithm = _class(name, 0)
     return algorithm(cfg, name) if name in STATISTICAL else algorithm(cfg)  # type: ignore[no-any-return]

@@ -70,6 +70,9 @@ class FitContext:
     origin: str = "backtest"
     #: the series that fell back, across every fit of the predictor (shared by copies of the context)
     fallbacks: list[Fallback] = field(default_factory=list)
+    #: processes a per-series fit may use: ``None`` spreads the series on :attr:`engine`; ``1`` fits
+    #: them in this thread (a partition's worker on a cluster, which has one CPU)
+    threads: int | None = None
 
     def fell_back(self, item_id: str, model: str, reason: str) -> None:
         """Record that ``model`` fell back to seasonal naive on ``item_id`` here, and why."""
@@ -120,6 +123,10 @@ class Model(ABC):
         """Arithmetic of the forecasts (``float32``; DeepAR may decode in ``float16``)."""
         return "float32"
 
+    def focus(self, start: int, stop: int) -> None:
+        """Hold only what rows ``[start, stop)`` of the fitted dataset need (a worker forecasting
+        that partition): per-series models read only those items' stored forecasts."""
+
     def use_precision(self, precision: Precision) -> None:
         """Decode sample paths in ``precision`` from now on (DeepAR; the others have nothing to set)."""
 
@@ -134,6 +141,10 @@ class Algorithm(ABC):
     name: ClassVar[str]
     #: whether the algorithm uses cat and dynamic features (DeepAR); the others ignore them
     uses_features: ClassVar[bool] = False
+    #: whether each series is fitted on its own (the statistical models): such a fit is the same
+    #: when run partition by partition, which is how a predictor fits it (:mod:`forecast.fitting`);
+    #: the others (DeepAR, NPTS) are fitted once on every series
+    per_series: ClassVar[bool] = False
 
     def __init__(self, cfg: ResolvedConfig) -> None:
         self.cfg = cfg

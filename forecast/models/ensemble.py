@@ -38,23 +38,22 @@ equally, and with none at all the item gets seasonal naive. Every drop is counte
 
 from __future__ import annotations
 
-import dataclasses
+import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from forecast.config import ResolvedConfig, SelectionMetric, season_length
-from forecast.data import Entry, truncate
-from forecast.errors import HyperparameterError
-from forecast.metrics import accuracy, seasonal_naive, seasonal_scale
+from forecast.data import Entry
+from forecast.metrics import Accuracy, AccuracySums, accuracy_sums, seasonal_naive, seasonal_scale
 from forecast.models.base import (
     SAMPLING_LEVELS,
     Algorithm,
-    FitContext,
     Model,
     Prediction,
     sample_from_quantiles,
@@ -75,7 +74,9 @@ SCORED: dict[str, tuple[str, ...]] = {"wql+mase": ("mean_wql", "mase"), "wql": (
                                       "wape": ("wape",), "rmse": ("rmse",), "mape": ("mape",)}
 
 
-def _limits(entries: Sequence[Entry]) -> np.ndarray:
+def item_limits(entries: Sequence[Entry]) -> np.ndarray:
+    """Per item: the largest absolute value a usable forecast may reach (:data:`EXPLODES_AT` times
+    its history's)."""
     out = np.empty(len(entries))
     for i, e in enumerate(entries):
         t = np.abs(e["target"][np.isfinite(e["target"])])
@@ -95,15 +96,14 @@ def usable(q: np.ndarray, mean: np.ndarray, limits: np.ndarray) -> np.ndarray:
 def item_weights(
     weights: dict[str, float] | np.ndarray,
     forecasts: MemberForecasts,
-    entries: Sequence[Entry],
+    limits: np.ndarray,
     dropped: Counter[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each item's weights over the members in ``forecasts``' order, ``(N, M)`` summing to 1, with
     unusable members left out and the rest renormalised (see the module docstring; a row of zeros:
     no member is usable), and which members are usable ``(N, M)``. ``weights``: one per member,
-    or one row per item."""
+    or one row per item; ``limits``: :func:`item_limits`."""
     names = list(forecasts)
-    limits = _limits(entries)
     ok = np.stack([usable(*forecasts[n], limits) for n in names], axis=1)  # (N, M)
     given = (np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)[None, :]
              if isinstance(weights, dict) else np.asarray(weights, dtype=np.float64))
@@ -119,6 +119,32 @@ def item_weights(
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0), ok
 
 
+def combine_arrays(
+    weights: dict[str, float] | np.ndarray,
+    forecasts: MemberForecasts,
+    limits: np.ndarray,
+    fallback: Callable[[int], np.ndarray],
+    dropped: Counter[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted quantile average of the members, per item leaving out unusable members (see the
+    module docstring); an item with none usable gets ``fallback(i)`` (seasonal naive's point
+    forecast). Returns ``(quantiles, mean)``. ``weights``: one per member, or one row per item
+    ``(N, M)`` over the members in ``forecasts``' order."""
+    names = list(forecasts)
+    w, ok = item_weights(weights, forecasts, limits, dropped)
+    q = sum(w[:, j, None, None] * np.where(ok[:, j, None, None], forecasts[n][0], 0.0) for j, n in enumerate(names))
+    mean = sum(w[:, j, None] * np.where(ok[:, j, None], forecasts[n][1], 0.0) for j, n in enumerate(names))
+    q = np.asarray(q, dtype=np.float32)
+    mean = np.asarray(mean, dtype=np.float32)
+    for i in np.flatnonzero(~ok.any(axis=1)):  # no usable member at all
+        point = fallback(int(i))
+        q[i] = point[None, :]
+        mean[i] = point
+        if dropped is not None:
+            dropped["every member (seasonal naive used)"] += 1
+    return q, mean
+
+
 def combine(
     weights: dict[str, float] | np.ndarray,
     forecasts: MemberForecasts,
@@ -127,22 +153,68 @@ def combine(
     season: int,
     dropped: Counter[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted quantile average of the members, per item leaving out unusable members (see the
-    module docstring); returns ``(quantiles, mean)``. ``weights``: one per member, or one row per
-    item ``(N, M)`` over the members in ``forecasts``' order."""
-    names = list(forecasts)
-    w, ok = item_weights(weights, forecasts, entries, dropped)
-    q = sum(w[:, j, None, None] * np.where(ok[:, j, None, None], forecasts[n][0], 0.0) for j, n in enumerate(names))
-    mean = sum(w[:, j, None] * np.where(ok[:, j, None], forecasts[n][1], 0.0) for j, n in enumerate(names))
-    q = np.asarray(q, dtype=np.float32)
-    mean = np.asarray(mean, dtype=np.float32)
-    for i in np.flatnonzero(~ok.any(axis=1)):  # no usable member at all
-        point = seasonal_naive(entries[i]["target"], horizon, season)
-        q[i] = point[None, :]
-        mean[i] = point
-        if dropped is not None:
-            dropped["every member (seasonal naive used)"] += 1
-    return q, mean
+    """:func:`combine_arrays` of the members' forecasts of ``entries``."""
+    return combine_arrays(weights, forecasts, item_limits(entries),
+                          lambda i: seasonal_naive(entries[i]["target"], horizon, season), dropped)
+
+
+@dataclass
+class SelectionPart:
+    """One partition's validation window, all weight selection needs of it: every member's
+    forecasts at the selection's levels, the actuals, each item's MASE scale, seasonal naive's
+    forecast and forecast limit. The job keeps none of it: each round of the selection asks every
+    partition for the sums of its candidate weightings (:meth:`score`)."""
+
+    forecasts: MemberForecasts
+    actuals: np.ndarray  # (N, H)
+    scale: np.ndarray  # (N,)
+    naive: np.ndarray  # (N, H)
+    limits: np.ndarray  # (N,)
+    levels: list[float]  # with 0.5
+
+    @classmethod
+    def of(cls, forecasts: MemberForecasts, entries: Sequence[Entry], actuals: np.ndarray, levels: Sequence[float],
+           season: int) -> SelectionPart:
+        h = actuals.shape[1]
+        naive = (np.stack([seasonal_naive(e["target"], h, season) for e in entries]) if entries
+                 else np.zeros((0, h)))
+        return cls(forecasts, actuals.astype(np.float64),
+                   np.array([seasonal_scale(e["target"], season) for e in entries]), naive, item_limits(entries),
+                   list(levels))
+
+    def score(self, batch: Sequence[dict[str, float]]) -> list[AccuracySums]:
+        """The accuracy sums of each weighting's combination here."""
+        median = self.levels.index(0.5)
+        out = []
+        for weights in batch:
+            q, mean = combine_arrays(weights, self.forecasts, self.limits, lambda i: self.naive[i])
+            out.append(accuracy_sums(self.actuals, q, self.levels, mean, q[:, median, :], self.scale)[0])
+        return out
+
+    def base(self) -> AccuracySums:
+        """Seasonal naive's accuracy sums here: what each score is relative to."""
+        point = np.repeat(self.naive[:, None, :], len(self.levels), axis=1)
+        return accuracy_sums(self.actuals, point, self.levels, self.naive, self.naive, self.scale)[0]
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        names = list(self.forecasts)
+        np.savez(buf, names=np.array(names, dtype=str), levels=np.array(self.levels), actuals=self.actuals,
+                 scale=self.scale, naive=self.naive, limits=self.limits,
+                 **{f"q{j}": self.forecasts[n][0] for j, n in enumerate(names)},
+                 **{f"m{j}": self.forecasts[n][1] for j, n in enumerate(names)})
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SelectionPart:
+        with np.load(io.BytesIO(data)) as z:
+            names = [str(n) for n in z["names"]]
+            return cls({n: (z[f"q{j}"], z[f"m{j}"]) for j, n in enumerate(names)}, z["actuals"], z["scale"],
+                       z["naive"], z["limits"], [float(v) for v in z["levels"]])
+
+
+#: The accuracy of each weighting's combination on the validation window (the sums of every partition).
+Scorer = Callable[[Sequence[dict[str, float]]], list[Accuracy]]
 
 
 def select_weights(
@@ -153,41 +225,46 @@ def select_weights(
     season: int,
     metric: SelectionMetric = "wql+mase",
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Greedy ensemble selection on one window (``actuals`` ``(N, H)``); ``levels`` include 0.5.
-    The score is the sum of ``metric``'s terms, each relative to seasonal naive's on the window.
-    Returns the weights and a report of every member's and the ensemble's validation scores."""
+    """Greedy ensemble selection on one window (``actuals`` ``(N, H)``) of held forecasts;
+    ``levels`` include 0.5 (see :func:`choose_weights`)."""
+    part = SelectionPart.of(forecasts, entries, actuals, levels, season)
+    return choose_weights(list(forecasts), lambda batch: [s.result() for s in part.score(batch)],
+                          part.base().result(), metric)
+
+
+def choose_weights(names: Sequence[str], scorer: Scorer, base: Accuracy, metric: SelectionMetric = "wql+mase",
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Greedy ensemble selection of ``names`` by ``scorer``. The score is the sum of ``metric``'s
+    terms, each relative to seasonal naive's (``base``) on the window. Returns the weights and a
+    report of every member's and the ensemble's validation scores."""
     terms = SCORED[metric]
     shown = tuple(dict.fromkeys((*SCORED["wql+mase"], *terms)))  # reported: mean wQL, MASE, the scored
-    horizon = actuals.shape[1]
-    median = levels.index(0.5)
-    scale = np.array([seasonal_scale(e["target"], season) for e in entries])
-    naive = np.stack([seasonal_naive(e["target"], horizon, season) for e in entries])
-    base, _ = accuracy(actuals, np.repeat(naive[:, None, :], len(levels), axis=1), levels, naive, naive, scale)
 
-    def score(weights: dict[str, float]) -> tuple[float, dict[str, float | None]]:
-        q, mean = combine(weights, forecasts, entries, horizon, season)
-        acc, _ = accuracy(actuals, q, levels, mean, q[:, median, :], scale)
+    def relative(acc: Accuracy) -> float:
         rel = 0.0
         for term in terms:
             value, ref = getattr(acc, term), getattr(base, term)
             rel += (value / ref) if value is not None and ref else (0.0 if value is None else value)
-        return rel, {t: getattr(acc, t) for t in shown}
+        return rel
 
     report: dict[str, Any] = {"seasonal_naive": {t: getattr(base, t) for t in shown}}
-    for n in forecasts:
-        report[n] = score({n: 1.0})[1]
-    weights = greedy_selection(list(forecasts), lambda w: score(w)[0])
-    report["ensemble"] = score(weights)[1]
+    for n, acc in zip(names, scorer([{n: 1.0} for n in names]), strict=True):
+        report[n] = {t: getattr(acc, t) for t in shown}
+    weights = greedy_selection(names, lambda batch: [relative(a) for a in scorer(batch)])
+    report["ensemble"] = {t: getattr(scorer([weights])[0], t) for t in shown}
     return weights, report
 
 
-def greedy_selection(candidates: Sequence[str], score: Callable[[dict[str, float]], float]) -> dict[str, float]:
+def greedy_selection(candidates: Sequence[str],
+                     score: Callable[[list[dict[str, float]]], list[float]]) -> dict[str, float]:
     """Greedy ensemble selection: ``ROUNDS`` rounds, each adding (with replacement) the candidate
-    whose addition gives the lowest ``score`` of the weights (ties to the first name in sort
-    order); the weights are the counts over the rounds, a candidate never added left out."""
+    whose addition gives the lowest score of the weights (ties to the first name in sort order);
+    ``score`` scores a round's weightings at once. The weights are the counts over the rounds, a
+    candidate never added left out."""
     counts: Counter[str] = Counter()
     for _ in range(ROUNDS):
-        best = min(candidates, key=lambda n: (score(dict(counts + Counter([n]))), n))
+        batch = [dict(counts + Counter([n])) for n in candidates]
+        best = min(zip(score([{k: float(v) for k, v in b.items()} for b in batch]), candidates, strict=True))[1]
         counts[best] += 1
     return {n: counts[n] / ROUNDS for n in candidates if counts[n]}
 
@@ -215,6 +292,10 @@ class EnsembleModel(Model):
     def use_precision(self, precision: Precision) -> None:
         for m in self.members.values():
             m.use_precision(precision)
+
+    def focus(self, start: int, stop: int) -> None:
+        for m in self.members.values():
+            m.focus(start, stop)
 
     def member_forecasts(self, entries: Sequence[Entry], levels: Sequence[float], *, names: Sequence[str],
                          num_samples: int, seed: int | None, threads: int | None) -> MemberForecasts:
@@ -268,67 +349,20 @@ class EnsembleModel(Model):
                 **({"dropped_items": dict(self.dropped)} if self.dropped else {})}
 
 
-class EnsembleAlgorithm(Algorithm):
-    """``auto``: fit ``hp.members`` and choose their weights (see the module docstring)."""
+class EnsembleAlgorithm:
+    """``auto``: ``hp.members`` fitted side by side and combined by weights chosen on a validation
+    window (see the module docstring). Its procedure, which fits each member where it fits best and
+    chooses the weights from every partition's sums, is :func:`forecast.fitting.fit_predictor`'s."""
 
     name: ClassVar[str] = "auto"
     uses_features: ClassVar[bool] = True  # through its DeepAR member
+    per_series: ClassVar[bool] = False
 
-    def _members(self) -> dict[str, Algorithm]:
+    def __init__(self, cfg: ResolvedConfig) -> None:
+        self.cfg = cfg
+
+    def members(self) -> dict[str, Algorithm]:
+        """Each member's algorithm, in the order of ``hp.members``."""
         from forecast.models import build_algorithm
 
-        return {n: build_algorithm(self.cfg, n) for n in self.cfg.hp.members}
-
-    def fit(self, entries: list[Entry], ctx: FitContext) -> EnsembleModel:
-        h = self.cfg.prediction_length
-        hp = self.cfg.hp
-        levels = sorted(set(hp.test_quantiles) | {0.5})
-        # the validation window's features stay (known in advance: related series, holidays), so
-        # members that use them can forecast it; fitting cuts them to the target again
-        inner = truncate(entries, h, keep_future_feat=h, min_length=1)
-        kept = {id(e) for e in entries if len(e["target"]) > h}
-        scored = [e for e in entries if id(e) in kept]
-        actuals = np.stack([e["target"][-h:] for e in scored]) if scored else np.zeros((0, h))
-        fitted: dict[str, Model] = {}
-        left_out: dict[str, str] = {}
-        algorithms = self._members()
-        for name, algorithm in algorithms.items():
-            if name == "deepar" and max((len(e["target"]) for e in inner), default=0) < self.cfg.context_length + h:
-                left_out[name] = (f"the series are too short to train it before the validation window "
-                                  f"(context {self.cfg.context_length} + horizon {h})")
-                continue
-            reference = ctx.reference.members.get(name) if isinstance(ctx.reference, EnsembleModel) else None
-            fitted[name] = algorithm.fit(inner, dataclasses.replace(ctx, reference=reference,
-                                                                    origin=f"{ctx.origin}: auto's weight window"),
-                                         keep_fits=False)
-        if not fitted:
-            raise HyperparameterError("auto: no member could be fitted: " + "; ".join(f"{n}: {why}" for n, why in left_out.items()))
-        if not scored:
-            weights = {n: 1 / len(fitted) for n in fitted}
-            selection: dict[str, Any] = {"method": "equal weights: no series is long enough for a validation window"}
-            ctx.notes.append("auto: no series is long enough for a validation window; members weighted equally")
-        else:
-            ctx.phase("choosing weights")
-            model = EnsembleModel(self.cfg, fitted, {}, {})
-            forecasts = model.member_forecasts(inner, levels, names=list(fitted), num_samples=hp.num_eval_samples,
-                                               seed=hp.seed, threads=None)
-            weights, report = select_weights(forecasts, inner, actuals.astype(np.float64), levels, model.season,
-                                             hp.selection_metric)
-            selection = {"method": f"greedy ensemble selection, {ROUNDS} rounds, on the window before the backtest",
-                         "metric": f"{hp.selection_metric}, relative to seasonal naive",
-                         "validation_items": len(scored), "scores": report}
-        if left_out:
-            selection["left_out"] = left_out
-            ctx.notes.extend(f"auto: {n} left out: {why}" for n, why in left_out.items())
-        # every member brought to the backtest origin: per-series models fitted again, DeepAR's
-        # network as it is or trained on for deepar_update_epochs
-        for name, model in fitted.items():
-            fitted[name] = algorithms[name].update(model, entries, ctx)
-        return EnsembleModel(self.cfg, fitted, weights, selection)
-
-    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> EnsembleModel:
-        assert isinstance(model, EnsembleModel)
-        algorithms = self._members()
-        final = {n: algorithms[n].finalize(m, entries, ctx) for n, m in model.members.items()
-                 if model.weights.get(n, 0) > 0}
-        return EnsembleModel(self.cfg, {**model.members, **final}, model.weights, model.selection)
+        return {n: build_algorithm(self.cfg, n) for n in self.cfg.hp.members}  # type: ignore[misc]

@@ -39,7 +39,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.columnar import read_parquet
 from forecast.config import ResolvedConfig, season_length
 from forecast.data import Entry
 from forecast.models.base import (
@@ -50,6 +49,7 @@ from forecast.models.base import (
     Prediction,
     sample_from_quantiles,
 )
+from forecast.parts import Parts
 from resources.engine import Engine, LocalEngine, process_pool
 
 logger = logging.getLogger(__name__)
@@ -303,8 +303,13 @@ class StatisticalModel(Model):
         self.cfg = cfg
         self.season = season
         self.nonnegative = nonnegative
-        self.known = known or {}
-        self.notes: dict[str, str] = {}  # item -> why it fell back to seasonal naive
+        self._known: dict[str, KnownItem] | None = known or {}
+        self.stored: Path | None = None  # the stored forecasts, read when first needed
+        #: where the workers of a partitioned fit wrote this model's stored forecasts: the parts
+        #: folder and its files, ``(name, partition index)`` in row order (:meth:`save` merges them)
+        self.parts: tuple[Parts, list[tuple[str, int]]] | None = None
+        self.notes: dict[str, str] = {}  # item -> why it fell back to seasonal naive (examples, when partitioned)
+        self.fallback_items: int | None = None  # items that fell back, when not every one is in notes
 
     @property
     def history_limit(self) -> int:
@@ -397,10 +402,11 @@ class StatisticalModel(Model):
                              forecast_start=[e["start"] + len(e["target"]) for e in batch],
                              quantiles=q, mean=m, samples=samples)
 
-    def save(self, folder: Path) -> None:
+    def table(self) -> pa.Table:
+        """The stored forecasts (of :attr:`known`) as a table, one row per item."""
         ids = list(self.known)
         h = self.cfg.prediction_length
-        table = pa.table({
+        return pa.table({
             "item_id": pa.array(ids, pa.string()),
             "length": pa.array([self.known[i].length for i in ids], pa.int64()),
             "digest": pa.array([self.known[i].digest for i in ids], pa.string()),
@@ -409,30 +415,79 @@ class StatisticalModel(Model):
                 pa.array(np.concatenate([self.known[i].mean for i in ids]) if ids else np.zeros(0)), h),
             "sigma": pa.FixedSizeListArray.from_arrays(
                 pa.array(np.concatenate([self.known[i].sigma for i in ids]) if ids else np.zeros(0)), h),
-        }, metadata={b"algorithm": self.algorithm.encode(), b"season": str(self.season).encode(),
-                     b"nonnegative": str(int(self.nonnegative)).encode()})
-        pq.write_table(table, folder / FORECASTS_FILE, compression="zstd")
+        })
+
+    def _metadata(self) -> dict[bytes, bytes]:
+        return {b"algorithm": self.algorithm.encode(), b"season": str(self.season).encode(),
+                b"nonnegative": str(int(self.nonnegative)).encode()}
+
+    def save(self, folder: Path) -> None:
+        """The stored forecasts, one row group per partition when the workers of a partitioned fit
+        wrote them (:attr:`parts`), merged here a part at a time."""
+        with (folder / FORECASTS_FILE).open("wb") as f:
+            if self.parts is not None:
+                parts, files = self.parts
+                parts.merge(files, f, empty=self.table().schema, metadata=self._metadata())
+            else:
+                pq.write_table(self.table().replace_schema_metadata(self._metadata()), f, compression="zstd")
 
     @classmethod
     def load(cls, folder: Path, cfg: ResolvedConfig) -> StatisticalModel:
-        with (folder / FORECASTS_FILE).open("rb") as f:
-            table = read_parquet(f)
-        meta = table.schema.metadata
-        h = cfg.prediction_length
+        """The model stored in ``folder``; its forecasts are read when first needed: all of them,
+        or with :meth:`focus` a partition's."""
+        meta = pq.read_schema(folder / FORECASTS_FILE).metadata
+        model = cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1")
+        model.stored = folder / FORECASTS_FILE
+        model._known = None  # read when first needed
+        return model
+
+    @property
+    def known(self) -> dict[str, KnownItem]:
+        """What the model knows of each item (the stored forecasts: read whole on first use, unless
+        :meth:`focus` read a partition's)."""
+        if self._known is None:
+            self._known = self._read_known(None) if self.stored is not None else {}
+        return self._known
+
+    @known.setter
+    def known(self, value: dict[str, KnownItem]) -> None:
+        self._known = value
+
+    def focus(self, start: int, stop: int) -> None:
+        """Hold only the stored forecasts of rows ``[start, stop)`` of the fitted dataset (the row
+        groups that cover them): what a worker forecasting that partition reads. Items not among
+        them (another dataset) are fitted when forecast."""
+        if self.stored is not None:
+            self._known = self._read_known((start, stop))
+
+    def _read_known(self, rows: tuple[int, int] | None) -> dict[str, KnownItem]:
+        assert self.stored is not None
+        with self.stored.open("rb") as f:
+            file = pq.ParquetFile(f)
+            if rows is None:
+                table = file.read()
+            else:
+                groups, first = [], 0
+                for g in range(file.metadata.num_row_groups):
+                    n = file.metadata.row_group(g).num_rows
+                    if first < rows[1] and first + n > rows[0]:
+                        groups.append(g)
+                    first += n
+                table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
+        h = self.cfg.prediction_length
         means = table.column("mean").combine_chunks().flatten().to_numpy().reshape(-1, h)
         sigmas = table.column("sigma").combine_chunks().flatten().to_numpy().reshape(-1, h)
         futures = table.column("future").to_pylist() if "future" in table.column_names else [""] * table.num_rows
-        known = {i: KnownItem(n, d, m, s, None, f) for i, n, d, m, s, f in zip(
+        return {i: KnownItem(n, d, m, s, None, fu) for i, n, d, m, s, fu in zip(
             table.column("item_id").to_pylist(), table.column("length").to_pylist(),
             table.column("digest").to_pylist(), means, sigmas, futures, strict=True)}
-        return cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1", known)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"season_length": self.season,
                                "distribution": "gaussian (the model's own prediction intervals)"}
-        if self.notes:
-            out["fallbacks"] = {"items": len(self.notes), "to": "seasonal_naive",
-                                "examples": dict(list(self.notes.items())[:5])}
+        items = self.fallback_items if self.fallback_items is not None else len(self.notes)
+        if items:
+            out["fallbacks"] = {"items": items, "to": "seasonal_naive", "examples": dict(list(self.notes.items())[:5])}
         return out
 
 
@@ -440,6 +495,7 @@ class StatisticalAlgorithm(Algorithm):
     """``ets``, ``theta``, ``arima``, ``ces``, ``seasonal_naive``."""
 
     name: ClassVar[str] = "statistical"
+    per_series: ClassVar[bool] = True
     CHOICES: ClassVar[tuple[str, ...]] = ("ets", "theta", "arima", "ces", "seasonal_naive")
 
     def __init__(self, cfg: ResolvedConfig, algorithm: str) -> None:
@@ -454,7 +510,7 @@ class StatisticalAlgorithm(Algorithm):
         ctx.phase(f"fitting {self.algorithm}")
         model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative)
         keep = keep_fits and model.uses_regressors and len(entries) <= KEEP_FITS_UP_TO
-        model.forecast_gaussian(entries, threads=None, remember=True, keep=keep, ctx=ctx,
+        model.forecast_gaussian(entries, threads=ctx.threads, remember=True, keep=keep, ctx=ctx,
                                 on_progress=lambda done, total: ctx.phase(f"fitting {self.algorithm}: {done}/{total} series"))
         return model
 
@@ -465,14 +521,11 @@ class StatisticalAlgorithm(Algorithm):
         assert isinstance(model, StatisticalModel)
         ctx.phase(f"final forecasts {self.algorithm}")
         mean, sigma = model.forecast_gaussian(
-            entries, threads=None, refit=self.cfg.hp.refit, ctx=ctx,
+            entries, threads=ctx.threads, refit=self.cfg.hp.refit, ctx=ctx,
             on_progress=lambda done, total: ctx.phase(f"final forecasts {self.algorithm}: {done}/{total} series"))
         for k in model.known.values():
             k.fitted = None  # the fitted models are not stored
         final = StatisticalModel(self.algorithm, self.cfg, self.season, model.nonnegative)
         final.remember(entries, mean, sigma)
-        final.notes = model.notes
-        if model.notes:
-            ctx.notes.append(f"{self.algorithm}: {len(model.notes)} item(s) fell back to seasonal naive "
-                             f"(e.g. {next(iter(model.notes))!r}: {next(iter(model.notes.values()))})")
+        final.notes = model.notes  # the predictor's notes count them over every partition (forecast.fit_report)
         return final
