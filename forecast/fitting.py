@@ -10,8 +10,9 @@ fit runs depends on the algorithm:
   origin: a worker reads its partition (:class:`~forecast.series_source.StoredSeries`), fits it
   before the backtest window(s), scores each window (:func:`forecast.backtest.score_partition`),
   fits it on the full histories and writes that model's stored forecasts as its part.
-- **Global algorithms** (DeepAR, NPTS) are fitted here, on every series; the workers score the
-  backtest with the fitted model.
+- **Global algorithms** (DeepAR, NPTS) are fitted once on every series, which the training
+  streams from the source a partition at a time (:class:`~forecast.series_source.SeriesStream`);
+  the workers score the backtest with the fitted model.
 - **auto**: every member is fitted before the validation window (per-series members by the
   workers, DeepAR here), and each worker writes its partition's validation forecasts
   (:class:`~forecast.models.ensemble.SelectionPart`). Greedy ensemble selection then runs here,
@@ -48,7 +49,7 @@ from forecast.backtest import (
     score_partition,
 )
 from forecast.config import DataFacts, ResolvedConfig, season_length
-from forecast.data import Entry, facts_of, merge_facts, truncate
+from forecast.data import facts_of, merge_facts, truncate
 from forecast.errors import HyperparameterError
 from forecast.fit_report import Fallback, FallbackTally, report_table
 from forecast.metrics import AccuracySums
@@ -282,16 +283,8 @@ def fit_predictor(
     indexes = [c[0] for c in calls]
     h = cfg.prediction_length
     algorithm = forecast.models.build_algorithm(cfg)
-    held: list[Entry] | None = None
-
-    def entries() -> list[Entry]:  # every series, for the fits made here (DeepAR's training)
-        nonlocal held
-        if held is None:
-            held = source.read(0, source.num_items)
-        return held
-
-    if watch is not None and not getattr(algorithm, "per_series", False):
-        ctx = dataclasses.replace(ctx, watch=watch.read(0, watch.num_items))
+    if watch is not None:
+        ctx = dataclasses.replace(ctx, watch=watch)
 
     def run(plan: _Plan, method: str, phase: str) -> list[PartitionSummary]:
         done = [0]
@@ -313,13 +306,13 @@ def fit_predictor(
     validation: list[PartitionSummary] = []
     model = None
     if isinstance(algorithm, EnsembleAlgorithm):
-        model, plan, validation, members = _fit_auto(algorithm, cfg, source, spec, ctx, base, parts, entries,
-                                                     run, indexes, notes)
+        model, plan, validation, members = _fit_auto(algorithm, cfg, source, spec, ctx, base, parts, run, indexes,
+                                                     notes)
         seconds["validation"] = time.perf_counter() - started
     elif algorithm.per_series:
         members, plan = {}, dataclasses.replace(base, local=[cfg.hp.algorithm])
     else:
-        fitted = algorithm.fit(truncate(entries(), spec.windows * h, min_length=1), ctx)
+        fitted = algorithm.fit(source.before(spec.windows * h), ctx)
         members, plan = {cfg.hp.algorithm: algorithm}, dataclasses.replace(base, given={cfg.hp.algorithm: fitted},
                                                                           final=False)
     for m in plan.given.values():
@@ -341,7 +334,7 @@ def fit_predictor(
         final_ctx = dataclasses.replace(ctx, origin="final")
         for name, fitted_model in plan.given.items():
             if not plan.ensemble or plan.weights.get(name, 0) > 0:
-                finals[name] = members[name].finalize(fitted_model, entries(), final_ctx)
+                finals[name] = members[name].finalize(fitted_model, source, final_ctx)
         for name in plan.local:
             if plan.ensemble and plan.weights.get(name, 0) <= 0:
                 continue
@@ -364,8 +357,7 @@ def fit_predictor(
 
 
 def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesSource, spec: BacktestSpec,
-              ctx: FitContext, base: _Plan, parts: Parts | None, entries: Callable[[], list[Entry]],
-              run: Callable[[_Plan, str, str], list[PartitionSummary]], indexes: list[int], notes: list[str],
+              ctx: FitContext, base: _Plan, parts: Parts | None, run: Callable[[_Plan, str, str], list[PartitionSummary]], indexes: list[int], notes: list[str],
               ) -> tuple[EnsembleModel, _Plan, list[PartitionSummary], dict[str, Algorithm]]:
     """auto's members fitted before the validation window, its weights chosen, its global members
     brought to the backtest origin: the model and the plan of the backtest pass."""
@@ -380,8 +372,8 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
     for name, member in members.items():
         if member.per_series:
             continue
-        inner = truncate(truncate(entries(), spec.windows * h, min_length=1), h, keep_future_feat=h, min_length=1)
-        if name == "deepar" and max((len(e["target"]) for e in inner), default=0) < cfg.context_length + h:
+        inner = source.before(spec.windows * h + h)  # the histories before the validation window
+        if name == "deepar" and inner.longest() < cfg.context_length + h:
             left_out[name] = (f"the series are too short to train it before the validation window "
                               f"(context {cfg.context_length} + horizon {h})")
             continue
@@ -419,7 +411,6 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
         notes.extend(f"auto: {n} left out: {why}" for n, why in left_out.items())
     # every member brought to the backtest origin: per-series models fitted again by the workers,
     # DeepAR's network as it is or trained on for deepar_update_epochs
-    before = truncate(entries(), spec.windows * h, min_length=1) if given else []
-    given = {n: members[n].update(m, before, ctx) for n, m in given.items()}
+    given = {n: members[n].update(m, source.before(spec.windows * h), ctx) for n, m in given.items()}
     return EnsembleModel(cfg, {}, weights, selection), dataclasses.replace(plan, given=given, weights=weights), \
         validation, members

@@ -200,7 +200,7 @@ def create_predictor(
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             reference = _reference_model(workspace, registry, spec.get("reference"))
-            series = series.model_copy(update={"shape": ModelShape(
+            series = series.model_copy(update={"length_max": facts.lengths_max, "shape": ModelShape(
                 num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), num_static_real=cfg.num_static_real)})
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, series,
                                           facts.target_min >= 0, progress.epoch, progress.phase, extra_callbacks,

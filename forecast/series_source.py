@@ -9,12 +9,14 @@ caller already holds (a benchmark, a test).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from forecast.data import Entry, load_entries, model_view, truncate
 from forecast.features import FeaturePlan, attach_features
+from forecast.partitions import partition_ranges
 from resources import Resource, Workspace
 from resources.registry import ResourceSnapshot
 
@@ -32,6 +34,32 @@ class SeriesSource(Protocol):
     def before(self, drop: int) -> SeriesSource:
         """The same series without their last ``drop`` points (those left with none dropped)."""
         ...
+
+    def longest(self) -> int:
+        """The length of the longest series."""
+        ...
+
+
+#: What a fit is given: the series themselves, or where to read them (a global model's training
+#: streams them; a per-series model's worker is given its partition's).
+Series = list[Entry] | SeriesSource
+
+
+class SeriesStream:
+    """Every series of a source, read a partition at a time each time it is iterated: a gluonts
+    dataset that a network's training streams (its loader cycles through it, in stored order, as
+    through a list), so training holds one partition of series, not all of them."""
+
+    def __init__(self, source: SeriesSource, partition_items: int | None = None) -> None:
+        self.source = source
+        self.partition_items = partition_items
+
+    def __iter__(self) -> Iterator[Entry]:
+        for _, start, stop in partition_ranges(self.source.num_items, self.partition_items):
+            yield from self.source.read(start, stop)
+
+    def __len__(self) -> int:
+        return self.source.num_items
 
 
 class HeldSeries:
@@ -51,6 +79,9 @@ class HeldSeries:
 
     def before(self, drop: int) -> HeldSeries:
         return HeldSeries(self.entries, self.drop + drop)
+
+    def longest(self) -> int:
+        return max((len(e["target"]) for e in self.entries), default=0) - self.drop
 
 
 class ModelShape(BaseModel):
@@ -76,6 +107,7 @@ class StoredSeries(BaseModel):
     num_items: int
     shape: ModelShape | None = None
     drop: int = 0
+    length_max: int = 0  # of the stored series (the facts of the data)
 
     def read(self, start: int, stop: int) -> list[Entry]:
         workspace = Workspace(self.root, storage_options=self.storage_options)
@@ -89,3 +121,6 @@ class StoredSeries(BaseModel):
     def before(self, drop: int) -> StoredSeries:
         """The same series without their last ``drop`` more points."""
         return self.model_copy(update={"drop": self.drop + drop})
+
+    def longest(self) -> int:
+        return self.length_max - self.drop

@@ -23,7 +23,7 @@ import signal
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -159,15 +159,15 @@ def quiet_training() -> Iterator[None]:
 
 def train_network(
     cfg: ResolvedConfig,
-    train: list[Entry],
-    validation: list[Entry] | None,
+    train: Iterable[Entry],
+    validation: Iterable[Entry] | None,
     *,
     max_epochs: int | None = None,
     nonnegative: bool = False,
     on_epoch: EpochCallback | None = None,
     extra_callbacks: list[pl.Callback] | None = None,
     start_from: Any | None = None,
-    watch: list[Entry] | None = None,
+    watch: Iterable[Entry] | None = None,
 ) -> TrainedNetwork:
     """Fit one network; with ``validation``, stop early on its loss and keep the best weights,
     otherwise keep the mean weights of the second half of training (see the module docstring).
@@ -209,7 +209,7 @@ def train_network(
         previous_sigint = signal.getsignal(signal.SIGINT)
         try:
             out = estimator.train_model(training_data=train, validation_data=validation if validation is not None else watch,
-                                        cache_data=True,
+                                        cache_data=isinstance(train, list),  # a stream is read again each cycle
                                         from_predictor=start_from)
         except SystemExit as e:  # Lightning turns Ctrl-C into sys.exit(1) after ignoring SIGINT
             if isinstance(recorder.exception, KeyboardInterrupt):

@@ -25,6 +25,7 @@ from forecast.config import ResolvedConfig
 from forecast.data import Entry
 from forecast.fit_report import Fallback
 from forecast.sampling import Precision
+from forecast.series_source import Series
 from resources.engine import Engine, LocalEngine
 
 #: Called with a phase name ("training deepar", "fitting ets", ...) as work moves on.
@@ -64,7 +65,7 @@ class FitContext:
     #: histories whose last ``prediction_length`` points a network's training scores each epoch
     #: (the validation loss its epochs report) without choosing weights by them: what a tuning
     #: job's pruner reads
-    watch: list[Any] | None = None
+    watch: Series | None = None
     #: where in the predictor's making this fit is (``validation``, ``backtest``, ``final``): what
     #: the fit report says of a series that fell back here
     origin: str = "backtest"
@@ -150,20 +151,21 @@ class Algorithm(ABC):
         self.cfg = cfg
 
     @abstractmethod
-    def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> Model:
-        """Fit on ``entries`` (the histories before the backtest windows). ``keep_fits=False``: the
+    def fit(self, entries: Series, ctx: FitContext, *, keep_fits: bool = True) -> Model:
+        """Fit on ``entries`` (the histories before the backtest windows: a partition's, held, for a
+        per-series algorithm; where to read every series, for a global one). ``keep_fits=False``: the
         model will only forecast from these histories (a validation window), so per-series models
         need not keep their fits (kept only to forecast the same histories with the horizon's
         regressor values, as the backtest does)."""
 
-    def update(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
+    def update(self, model: Model, entries: Series, ctx: FitContext) -> Model:
         """``model``, fitted on shorter histories, brought to the forecast origin of ``entries`` (the
         ensemble's backtest origin, after its validation window): by default the same model, which
         forecasts from the longer histories; per-series models are fitted again, DeepAR's network
         can train on for a few epochs (``deepar_update_epochs``)."""
         return model
 
-    def finalize(self, model: Model, entries: list[Entry], ctx: FitContext) -> Model:
+    def finalize(self, model: Model, entries: Series, ctx: FitContext) -> Model:
         """The model forecasts will use, after the backtest, given the full ``entries``: the same
         model unless the algorithm wants to refit (DeepAR with ``refit``) or can precompute the
         forecasts of the stored histories (statistical models)."""

@@ -110,3 +110,43 @@ def test_a_partition_that_cannot_be_read_fails_the_job_naming_it(tq: Runtime, mo
     failed = tq.registry.get(Kind.PREDICTOR, "p")
     assert failed.status == Status.CREATE_FAILED and "partition 2" in (failed.message or "")
     assert failed.artifact is None and not list((Path(tq.workspace.root) / "predictors").glob("p/*"))
+
+
+def test_deepar_streams_its_training_input_a_partition_at_a_time(tq: Runtime, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The job never reads more than one partition of series at once, DeepAR's training included
+    (it streams them from the stored dataset), and the network it trains is the one trained on the
+    same series held in a list: the same epochs and losses."""
+    from forecast.artifacts import read_manifest, resolved_config
+    from forecast.features import FeaturePlan
+    from forecast.models.deepar import DeepARModel
+    from forecast.series_source import ModelShape, SeriesStream, StoredSeries
+    from forecast.training import train_network
+    from resources.registry import ResourceSnapshot
+    from tests.forecast.conftest import tiny
+
+    reads: list[int] = []
+    original = StoredSeries.read
+
+    def counted(self: StoredSeries, start: int, stop: int) -> Any:
+        reads.append(stop - start)
+        return original(self, start, stop)
+
+    monkeypatch.setattr(StoredSeries, "read", counted)
+    p = create_predictor(tq.workspace, tq.registry, "auto", dataset="tq", engine=_engine(7),
+                         hyperparameters=tiny(algorithm="auto", members=["deepar", "ets"]))
+    assert reads and max(reads) <= 7  # a partition at a time: facts, training, fits, backtest
+    deepar = load_predictor(tq.workspace, str(p.artifact)).members["deepar"]  # type: ignore[attr-defined]
+    assert isinstance(deepar, DeepARModel)
+
+    cfg = resolved_config(read_manifest(tq.workspace, str(p.artifact)))
+    series = StoredSeries(root=tq.workspace.root, dataset=tq.registry.get(Kind.DATASET, "tq"),
+                          resources=ResourceSnapshot(resources=[]), plan=FeaturePlan(), freq="Q", num_items=46,
+                          shape=ModelShape(num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality)),
+                          drop=8)  # auto's DeepAR member trains before its weight window: 2 x 4 points
+    # early stopping (tiny's): trained before the last 4 points of those, validated on them
+    listed = train_network(cfg, original(series.before(4), 0, 46), original(series, 0, 46), nonnegative=True)
+    streamed = train_network(cfg, SeriesStream(series.before(4), 7), SeriesStream(series, 7), nonnegative=True)
+    losses = [[(e.train_loss, e.val_loss) for e in t.history] for t in (listed, streamed)]
+    assert losses[0] == losses[1]
+    assert losses[1] == [(e["train_loss"], e["val_loss"]) for e in deepar.training["history"]]
