@@ -19,7 +19,11 @@ machine's cores, started by the child; its start-up is timed apart):
   training);
 - ``forecast-naive``: the same from the fitted predictor (its workers read their partition's
   stored forecasts);
-- ``export``: the DeepAR forecast as CSV into a local folder.
+- ``export``: the DeepAR forecast as CSV into a local folder;
+- ``statsforecast``: the same model (``--fit-algorithm``, not ``auto``) fitted and forecast once per
+  series by statsforecast itself: ``StatsForecast.forecast`` with ``n_jobs=-1`` locally, and on Ray
+  through its Fugue back end (a ``ray.data`` dataset; needs ``pip install 'fugue[ray]'``), from a
+  pandas frame of every series the driver builds, as statsforecast's own distributed run takes it.
 
 The driver's memory is measured again on a quarter of the items (``--flat-check``: the DeepAR
 forecast on Ray, and the fit on every fit engine), to show it does not grow with them. Worker peak RSS is the largest Ray worker process seen (polled every
@@ -117,7 +121,8 @@ def child(args: argparse.Namespace) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     tag = f"{args.engine}-{args.dataset}"
-    engine = engine_for(args.engine)
+    engine = engine_for(args.engine, partition_items=args.partition_items)
+    out["partition_items"] = args.partition_items or 2048
     if args.step == "fit":
         hp = Hyperparameters(prediction_length=args.horizon, algorithm=args.fit_algorithm,
                              **({"members": args.members.split(",")} if args.fit_algorithm == "auto" else {}))
@@ -129,6 +134,8 @@ def child(args: argparse.Namespace) -> None:
                    mase=p.result["metrics"]["predictor"]["mase"],
                    step_seconds={k: training[k] for k in ("fit_seconds", "backtest_seconds", "finalize_seconds")},
                    partition_seconds=training.get("partition_seconds"))
+    elif args.step == "statsforecast":
+        items, out["fits"] = statsforecast_run(rt, args, engine.name)
     elif args.step.startswith("forecast-"):
         predictor = "deepar" if args.step == "forecast-deepar" else f"naive-local-{args.dataset}"
         r = create_forecast(rt.workspace, rt.registry, f"{args.step}-{tag}", predictor=predictor,
@@ -152,6 +159,36 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
+def statsforecast_run(rt: Any, args: argparse.Namespace, engine: str) -> tuple[int, int]:
+    """statsforecast's own run of ``--fit-algorithm`` on every series (one fit and forecast each);
+    returns the items and the fits."""
+    import numpy as np
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoCES, AutoETS, AutoTheta, SeasonalNaive
+
+    from forecast.data import load_entries
+    from resources import Kind
+
+    entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, args.dataset))
+    frame = pd.DataFrame({
+        "unique_id": np.repeat([e["item_id"] for e in entries], [len(e["target"]) for e in entries]),
+        "ds": np.concatenate([pd.period_range(e["start"], periods=len(e["target"])).to_timestamp()
+                              for e in entries]),
+        "y": np.concatenate([e["target"] for e in entries]).astype(np.float64),
+    })
+    model = {"seasonal_naive": SeasonalNaive, "theta": AutoTheta, "ets": AutoETS, "ces": AutoCES}[args.fit_algorithm]
+    sf = StatsForecast(models=[model(season_length=12)], freq="MS", n_jobs=-1)
+    if engine == "ray":
+        import ray.data
+
+        result = sf.forecast(df=ray.data.from_pandas(frame), h=args.horizon, level=[80]).to_pandas()
+    else:
+        result = sf.forecast(df=frame, h=args.horizon, level=[80])
+    assert len(result) == len(entries) * args.horizon
+    return len(entries), len(entries)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=100_000)
@@ -165,6 +202,7 @@ def main() -> None:
                     help="engines the fit step runs on (at 1M items, 'local' alone: the forecasts need one fit)")
     ap.add_argument("--fit-algorithm", default="seasonal_naive", help="the fit step's algorithm")
     ap.add_argument("--members", default="ets,theta,ces", help="with --fit-algorithm auto: its members")
+    ap.add_argument("--partition-items", type=int, help="items per partition (default 2,048)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -206,9 +244,11 @@ def main() -> None:
         def step(name: str, engine: str, dataset: str = "big") -> None:
             subprocess.run([sys.executable, __file__, "--child", "--step", name, "--engine", engine, "--dataset",
                             dataset, "--home", home, "--registry", registry, "--horizon", str(args.horizon),
-                            "--fit-algorithm", args.fit_algorithm, "--members", args.members], check=True)
+                            "--fit-algorithm", args.fit_algorithm, "--members", args.members,
+                            *(["--partition-items", str(args.partition_items)] if args.partition_items else [])],
+                           check=True)
 
-        for name in ("fit", "forecast-naive", "forecast-deepar", "export"):
+        for name in ("fit", "forecast-naive", "forecast-deepar", "export", "statsforecast"):
             for engine in ("local", "ray"):
                 if name in args.steps and (name != "fit" or engine in args.fit_engines.split(",")):
                     step(name, engine)

@@ -134,9 +134,19 @@ class BacktestPart:
         for k, v in other.sums.items():
             sums[k] = sums[k] + v if k in sums else v
         return BacktestPart(
-            sums, self.extremes + other.extremes, min(starts) if starts else None, max(ends) if ends else None,
+            sums, _highest(self.extremes + other.extremes), min(starts) if starts else None, max(ends) if ends else None,
             self.dropped + other.dropped, self.short + other.short, self.per_item + other.per_item,
             self.forecasts + other.forecasts)
+
+
+def _highest(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The :data:`EXTREME_LISTED` highest candidates per metric: all :func:`pick_extremes` can keep
+    (one median per metric, so the highest ratios are the highest values)."""
+    out = []
+    for metric in ("mase", "mape"):
+        rows = [c for c in candidates if c["metric"] == metric]
+        out.extend(sorted(rows, key=lambda r: (-r["value"], r["item_id"], r["window"]))[:EXTREME_LISTED])
+    return out
 
 
 #: The part files of a backtest's rows: per item, window and model; per item, window and step.
@@ -234,7 +244,7 @@ def _per_item_rows(ids: list[str], wins: list[int], rows: dict[str, dict[str, np
     })
 
 
-def finish_backtest(part: BacktestPart, spec: BacktestSpec, num_items: int) -> BacktestResult:
+def finish_backtest(part: BacktestPart, spec: BacktestSpec) -> BacktestResult:
     """The backtest of every partition (their :class:`BacktestPart` added up)."""
     if "predictor" not in part.sums:
         raise ValueError(f"no series is longer than {spec.windows * spec.prediction_length} points: "
@@ -293,7 +303,7 @@ def run_backtest(model: Model, source: SeriesSource | list[Entry], spec: Backtes
     dropped = getattr(model, "dropped", None)
     if dropped is not None:
         dropped.update(total.dropped)
-    return finish_backtest(total, spec, source.num_items)
+    return finish_backtest(total, spec)
 
 
 def _period(starts: list[Any], h: int) -> tuple[str, str]:

@@ -308,7 +308,6 @@ def fit_predictor(
     if isinstance(algorithm, EnsembleAlgorithm):
         model, plan, validation, members = _fit_auto(algorithm, cfg, source, spec, ctx, base, parts, run, indexes,
                                                      notes)
-        seconds["validation"] = time.perf_counter() - started
     elif algorithm.per_series:
         members, plan = {}, dataclasses.replace(base, local=[cfg.hp.algorithm])
     else:
@@ -318,6 +317,7 @@ def fit_predictor(
     for m in plan.given.values():
         m.use_precision(precision)  # type: ignore[arg-type]
     fit_started = time.perf_counter()
+    seconds["fit"] = fit_started - started  # global fits and auto's weights (per-series fits: in the pass)
     summaries = run(plan, "fit", "fitting and backtest" if plan.local else "backtest")
     seconds["backtest"] = time.perf_counter() - fit_started
     backtest_part, rows, partition_seconds = _add(validation + summaries)
@@ -326,7 +326,7 @@ def fit_predictor(
     tally = tally_report(parts, report_parts) if parts is not None else FallbackTally.of(rows)
     if backtest_part is None:
         raise HyperparameterError("no series to fit")
-    backtest = finish_backtest(backtest_part, spec, source.num_items)
+    backtest = finish_backtest(backtest_part, spec)
     precision_of = {m.precision for m in plan.given.values()} or {"float32"}
     finals: dict[str, Model] = {}
     final_started = time.perf_counter()
@@ -357,7 +357,8 @@ def fit_predictor(
 
 
 def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesSource, spec: BacktestSpec,
-              ctx: FitContext, base: _Plan, parts: Parts | None, run: Callable[[_Plan, str, str], list[PartitionSummary]], indexes: list[int], notes: list[str],
+              ctx: FitContext, base: _Plan, parts: Parts | None,
+              run: Callable[[_Plan, str, str], list[PartitionSummary]], indexes: list[int], notes: list[str],
               ) -> tuple[EnsembleModel, _Plan, list[PartitionSummary], dict[str, Algorithm]]:
     """auto's members fitted before the validation window, its weights chosen, its global members
     brought to the backtest origin: the model and the plan of the backtest pass."""

@@ -351,7 +351,7 @@ def _train_backtest_save(
     }
     training = {
         **fitted.model.describe(),
-        "fit_seconds": fitted.seconds.get("validation", 0.0),
+        "fit_seconds": fitted.seconds["fit"],
         "backtest_seconds": fitted.seconds["backtest"],
         "backtest_precision": fitted.precision,
         "finalize_seconds": fitted.seconds["final"],

@@ -18,7 +18,7 @@ from api.runtime import Runtime
 from datasets import import_dataset
 from forecast.artifacts import load_predictor
 from forecast.backtest_reports import BACKTEST_FILE, BACKTEST_FORECASTS_FILE
-from forecast.config import Hyperparameters
+from forecast.config import DEFAULT_TEST_QUANTILES, Hyperparameters
 from forecast.fit_report import FIT_REPORT_FILE
 from forecast.forecasts import create_forecast
 from forecast.predictors import PARTS_DIR, create_predictor
@@ -91,6 +91,16 @@ def test_a_worker_reads_only_its_partition_of_the_stored_forecasts(tq: Runtime) 
     assert len(model.known) == 10  # type: ignore[attr-defined]
     model = load_predictor(rt.workspace, str(p.artifact))
     assert len(model.known) == 46  # type: ignore[attr-defined]  # not focused: every item
+
+    # the stored model backtested again on series held here (histories it has not seen: fitted
+    # again, partition by partition): the predictor's own backtest
+    from forecast.backtest import BacktestSpec, run_backtest
+    from forecast.data import load_entries
+
+    entries = load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq"))
+    again = run_backtest(model, entries, BacktestSpec(freq="Q", prediction_length=4, windows=1, num_samples=100,
+                                                      levels=DEFAULT_TEST_QUANTILES), engine=_engine(20))
+    assert again.predictor.model_dump() == p.result["metrics"]["predictor"]
 
 
 def test_a_partition_that_cannot_be_read_fails_the_job_naming_it(tq: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:

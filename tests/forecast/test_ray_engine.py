@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 import psutil
+import pyarrow.parquet as pq
 import pytest
 
 from api.runtime import Runtime
 from datasets import import_dataset
 from exports import create_export
 from exports.destinations import open_destination
+from forecast.backtest_reports import BACKTEST_FILE
 from forecast.config import Hyperparameters
 from forecast.forecasts import create_forecast
 from forecast.predictors import create_predictor
@@ -160,6 +162,10 @@ def test_on_an_s3_workspace_the_ray_forecast_and_export_equal_the_local_ones(
     # the per-series fits ran on the workers: the same backtest, to the last digit
     assert fitted["ray"].result["metrics"] == fitted["local"].result["metrics"]
     assert_one_worker_died(fault_file)
+    # the partition whose worker died was fitted again and wrote its parts again: no row twice
+    with rt.workspace.open(f"{fitted['ray'].artifact}/{BACKTEST_FILE}", "rb") as f:
+        rows = pq.read_table(f, columns=["item_id", "model"]).to_pylist()
+    assert len(rows) == 60 * 2 == len({(r["item_id"], r["model"]) for r in rows})  # theta, seasonal naive
     types = "0.1,0.5,0.9,mean"
     create_forecast(rt.workspace, rt.registry, "local", predictor="theta", types=types)
     f = create_forecast(rt.workspace, rt.registry, "ray", predictor="theta", types=types, engine=RAY)
