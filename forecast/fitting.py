@@ -400,8 +400,14 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
         baseline = sum(base_sums[1:], base_sums[0]).result()
 
         def scorer(batch: Any) -> list[Any]:
-            per_partition = engine.map(_SelectionScorer, (parts,), [(i, list(batch)) for i in indexes], "score")
-            return [sum((p[j] for p in per_partition[1:]), per_partition[0][j]).result() for j in range(len(batch))]
+            totals = [AccuracySums.empty(base_sums[0].levels) for _ in batch]
+
+            def add(_call: Any, sums: list[AccuracySums]) -> None:  # as each partition answers
+                for j, s in enumerate(sums):
+                    totals[j] = totals[j] + s
+
+            engine.map(_SelectionScorer, (parts,), [(i, list(batch)) for i in indexes], "score", on_result=add)
+            return [t.result() for t in totals]
 
         weights, report = choose_weights(names, scorer, baseline, hp.selection_metric)
         selection = {"method": f"greedy ensemble selection, {ROUNDS} rounds, on the window before the backtest",

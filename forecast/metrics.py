@@ -93,7 +93,9 @@ def _ratio(a: Fraction, b: Fraction | int) -> float | None:
 class AccuracySums:
     """What an :class:`Accuracy` is made of, summed exactly over rows (item-windows): the sums of
     any partitions of the rows add up to those of all rows, whatever the partitions. The per-row
-    MASE and MAPE values are kept for the medians (8 bytes per row each)."""
+    MASE and MAPE values are kept for the medians (8 bytes per row each, as one array per
+    partition, joined once by :meth:`result`), unless made without them (``rows=False``: a weight
+    selection's candidates need no medians)."""
 
     levels: tuple[float, ...]
     quantile_loss: list[Fraction]  # per level: summed quantile loss
@@ -105,8 +107,10 @@ class AccuracySums:
     ape: Fraction = Fraction(0)
     ape_points: int = 0
     rows: int = 0
-    mase_rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # finite per-row MASE
-    mape_rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per-row MAPE where it exists
+    mase: Fraction = Fraction(0)  # summed finite per-row MASE
+    mase_rows: int = 0  # rows with a finite MASE
+    mase_values: list[np.ndarray] = field(default_factory=list)  # finite per-row MASE, per partition
+    mape_values: list[np.ndarray] = field(default_factory=list)  # per-row MAPE where it exists
 
     @classmethod
     def empty(cls, levels: Sequence[float]) -> AccuracySums:
@@ -120,30 +124,31 @@ class AccuracySums:
             self.abs_actual + other.abs_actual, self.abs_error + other.abs_error, self.sq_error + other.sq_error,
             self.points + other.points, [a + b for a, b in zip(self.below, other.below, strict=True)],
             self.ape + other.ape, self.ape_points + other.ape_points, self.rows + other.rows,
-            np.concatenate([self.mase_rows, other.mase_rows]), np.concatenate([self.mape_rows, other.mape_rows]))
+            self.mase + other.mase, self.mase_rows + other.mase_rows,
+            self.mase_values + other.mase_values, self.mape_values + other.mape_values)
 
     def result(self) -> Accuracy:
-        """The overall accuracy these sums give."""
+        """The overall accuracy these sums give (without medians when made without rows)."""
         wql = {quantile_key(t): _ratio(2 * ql, self.abs_actual) for t, ql in zip(self.levels, self.quantile_loss,
                                                                                  strict=True)}
         wql_values = [v for v in wql.values() if v is not None]
-        mase = self.mase_rows
-        mase_sum = exact_sum(mase)
+        mase = np.concatenate(self.mase_values) if self.mase_values else np.zeros(0)
+        mape = np.concatenate(self.mape_values) if self.mape_values else np.zeros(0)
         worst = np.sort(mase)[-WORST_ROWS:]
         return Accuracy(
             wql=wql,
             mean_wql=float(np.mean(wql_values)) if wql_values else None,
             wape=_ratio(self.abs_error, self.abs_actual),
             rmse=math.sqrt(float(self.sq_error / self.points)) if self.points else None,
-            mase=_ratio(mase_sum, mase.size),
+            mase=_ratio(self.mase, self.mase_rows),
             mape=_ratio(self.ape, self.ape_points),
             coverage={quantile_key(t): (n / self.points if self.points else None)
                       for t, n in zip(self.levels, self.below, strict=True)},
             num_items=self.rows,
             num_points=self.points,
             mase_median=float(np.median(mase)) if mase.size else None,
-            mape_median=float(np.median(self.mape_rows)) if self.mape_rows.size else None,
-            mase_worst_share=_ratio(exact_sum(worst), mase_sum) if mase.size and mase_sum > 0 else None,
+            mape_median=float(np.median(mape)) if mape.size else None,
+            mase_worst_share=_ratio(exact_sum(worst), self.mase) if mase.size and self.mase > 0 else None,
         )
 
 
@@ -154,8 +159,11 @@ def accuracy_sums(
     mean: np.ndarray,
     median: np.ndarray,
     scale: np.ndarray,
+    *,
+    rows: bool = True,
 ) -> tuple[AccuracySums, dict[str, np.ndarray]]:
-    """The sums of :func:`accuracy` over these rows, and its per-row arrays."""
+    """The sums of :func:`accuracy` over these rows, and its per-row arrays; ``rows=False`` keeps
+    no per-row values in the sums (no medians)."""
     y = y.astype(np.float64)
     observed = ~np.isnan(y)
     lv = np.asarray(levels, dtype=np.float64)
@@ -189,8 +197,10 @@ def accuracy_sums(
         ape=exact_sum(np.nansum(np.where(mape_mask, ape, 0.0), axis=1)),
         ape_points=int(mape_mask.sum()),
         rows=len(y),
-        mase_rows=mase_rows[np.isfinite(mase_rows)],
-        mape_rows=mape_rows[has_ape],
+        mase=exact_sum(mase_rows),
+        mase_rows=int(np.isfinite(mase_rows).sum()),
+        mase_values=[mase_rows[np.isfinite(mase_rows)]] if rows else [],
+        mape_values=[mape_rows[has_ape]] if rows else [],
     )
     return sums, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
 

@@ -188,13 +188,13 @@ class SelectionPart:
         out = []
         for weights in batch:
             q, mean = combine_arrays(weights, self.forecasts, self.limits, lambda i: self.naive[i])
-            out.append(accuracy_sums(self.actuals, q, self.levels, mean, q[:, median, :], self.scale)[0])
+            out.append(accuracy_sums(self.actuals, q, self.levels, mean, q[:, median, :], self.scale, rows=False)[0])
         return out
 
     def base(self) -> AccuracySums:
         """Seasonal naive's accuracy sums here: what each score is relative to."""
         point = np.repeat(self.naive[:, None, :], len(self.levels), axis=1)
-        return accuracy_sums(self.actuals, point, self.levels, self.naive, self.naive, self.scale)[0]
+        return accuracy_sums(self.actuals, point, self.levels, self.naive, self.naive, self.scale, rows=False)[0]
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
