@@ -12,7 +12,9 @@ How it fits, given the histories before the backtest window(s):
    combination is good on both the distribution and the point forecast (``selection_metric``
    scores one metric instead: wql, mase, wape, rmse or mape, as a managed auto predictor's
    ``OptimizationMetric``). Weights are the counts over the rounds: a member that never helps
-   gets 0 and is not stored.
+   gets 0 and is not stored. The scores are sums over every item, which each partition of items
+   gives for its own (:class:`SelectionPart`, exactly: :class:`forecast.metrics.AccuracySums`),
+   so the weights are the same whatever the partitions (:mod:`forecast.fitting` runs the rounds).
 3. Every member is brought to the backtest origin (``Algorithm.update``): the statistical members
    are fitted again on the histories before the backtest window; DeepAR's network conditions on
    the longer histories as it is, or, with ``deepar_update_epochs``, trains on from its own
