@@ -182,17 +182,14 @@ class _PartitionFitter:
                                       "final": time.perf_counter() - scored})
 
 
-class _SelectionScorer:
-    """A worker of auto's weight selection: each call scores one partition's candidate weightings."""
+def _score_selection(parts: Parts, index: int, batch: list[dict[str, float]]) -> list[AccuracySums]:
+    """A call of auto's weight selection: one partition's sums of each candidate weighting."""
+    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).score(batch)
 
-    def __init__(self, parts: Parts) -> None:
-        self.parts = parts
 
-    def score(self, index: int, batch: list[dict[str, float]]) -> list[AccuracySums]:
-        return SelectionPart.from_bytes(self.parts.read_bytes(SELECTION_PART, index, "npz")).score(batch)
-
-    def base(self, index: int) -> AccuracySums:
-        return SelectionPart.from_bytes(self.parts.read_bytes(SELECTION_PART, index, "npz")).base()
+def _selection_base(parts: Parts, index: int) -> AccuracySums:
+    """One partition's seasonal-naive sums on the weight window."""
+    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).base()
 
 
 class _FactsReader:
@@ -396,7 +393,7 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
     else:
         ctx.phase("choosing weights")
         engine = ctx.engine
-        base_sums = engine.map(_SelectionScorer, (parts,), [(i,) for i in indexes], "base")
+        base_sums = engine.tasks(_selection_base, [(parts, i) for i in indexes])
         baseline = sum(base_sums[1:], base_sums[0]).result()
 
         def scorer(batch: Any) -> list[Any]:
@@ -406,7 +403,7 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
                 for j, s in enumerate(sums):
                     totals[j] = totals[j] + s
 
-            engine.map(_SelectionScorer, (parts,), [(i, list(batch)) for i in indexes], "score", on_result=add)
+            engine.tasks(_score_selection, [(parts, i, list(batch)) for i in indexes], on_result=add)
             return [t.result() for t in totals]
 
         weights, report = choose_weights(names, scorer, baseline, hp.selection_metric)
