@@ -95,11 +95,10 @@ class _Plan:
 @dataclass
 class PartitionSummary:
     """What one partition's worker returns: its backtest's sums (``None`` for a validation
-    pass), its fit report's rows when there is no parts folder (else they are its part), the items
-    with a validation window, and its seconds per step."""
+    pass; its fit report is its part), the items with a validation window, and its seconds per
+    step."""
 
     backtest: BacktestPart | None
-    rows: list[Fallback]
     validation_items: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -107,7 +106,7 @@ class PartitionSummary:
 class _PartitionFitter:
     """A worker of a fit: the plan and where the series are, received once; then partitions."""
 
-    def __init__(self, plan: _Plan, source: SeriesSource, parts: Parts | None, threads: int | None) -> None:
+    def __init__(self, plan: _Plan, source: SeriesSource, parts: Parts, threads: int | None) -> None:
         self.plan = plan
         self.source = source
         self.parts = parts
@@ -123,9 +122,8 @@ class _PartitionFitter:
                           threads=self.threads, origin=origin)
 
     def _summary(self, index: int, fallbacks: list[Fallback], **kwargs: Any) -> PartitionSummary:
-        if self.parts is not None:
-            self.parts.write_table(REPORT_PART.format(self.plan.report), index, report_table(fallbacks))
-        return PartitionSummary(rows=[] if self.parts is not None else fallbacks, **kwargs)
+        self.parts.write_table(REPORT_PART.format(self.plan.report), index, report_table(fallbacks))
+        return PartitionSummary(**kwargs)
 
     def validate(self, index: int, start: int, stop: int) -> PartitionSummary:
         """auto: the members fitted before the validation window, their forecasts of it written as
@@ -146,7 +144,6 @@ class _PartitionFitter:
             threads=self.threads)
         actuals = (np.stack([e["target"][-h:] for e in scored]) if scored else np.zeros((0, h)))
         part = SelectionPart.of(forecasts, inner, actuals, levels, season_length(plan.cfg))
-        assert self.parts is not None, "auto's weights are chosen from parts"
         self.parts.write_bytes(SELECTION_PART, index, part.to_bytes(), "npz")
         return self._summary(index, ctx.fallbacks, backtest=None, validation_items=len(scored),
                              seconds={"fit": fitted - started, "validation": time.perf_counter() - fitted})
@@ -175,7 +172,7 @@ class _PartitionFitter:
                 if plan.ensemble and plan.weights.get(name, 0) <= 0:
                     continue
                 final = self.algorithms[name].finalize(m, entries, final_ctx)
-                assert isinstance(final, StatisticalModel) and self.parts is not None
+                assert isinstance(final, StatisticalModel)
                 self.parts.write_table(MODEL_PART.format(name), index, final.table())
         return self._summary(index, ctx.fallbacks, backtest=backtest,
                              seconds={"fit": fit_done - started, "backtest": scored - fit_done,
@@ -215,13 +212,12 @@ def gather_facts(source: SeriesSource, summary: DatasetSummary, extra_cardinalit
 
 @dataclass
 class Fitted:
-    """A fitted predictor: the model forecasts use, its backtest, its fit report's totals (and rows
-    held here when there was no parts folder), the parts of its fit report, seconds per step."""
+    """A fitted predictor: the model forecasts use, its backtest, its fit report's totals, the
+    parts of its fit report, seconds per step."""
 
     model: Model | None  # None when not asked for the final fit
     backtest: BacktestResult
     fallbacks: FallbackTally
-    fallback_rows: list[Fallback]
     report_parts: list[tuple[str, int]]
     seconds: dict[str, float]
     precision: str  # of the backtest's forecasts
@@ -242,17 +238,15 @@ def tally_report(parts: Parts, files: list[tuple[str, int]]) -> FallbackTally:
     return tally
 
 
-def _add(summaries: list[PartitionSummary]) -> tuple[BacktestPart | None, list[Fallback], dict[str, float]]:
+def _add(summaries: list[PartitionSummary]) -> tuple[BacktestPart | None, dict[str, float]]:
     backtest = None
-    rows: list[Fallback] = []
     seconds: dict[str, float] = {}
     for s in summaries:
         if s.backtest is not None:
             backtest = s.backtest if backtest is None else backtest + s.backtest
-        rows.extend(s.rows)
         for k, v in s.seconds.items():
             seconds[k] = seconds.get(k, 0.0) + v
-    return backtest, rows, seconds
+    return backtest, seconds
 
 
 def fit_predictor(
@@ -261,7 +255,7 @@ def fit_predictor(
     spec: BacktestSpec,
     ctx: FitContext,
     *,
-    parts: Parts | None,
+    parts: Parts,
     final: bool = True,
     keep_rows: bool = True,
     report: str = "fit",
@@ -270,9 +264,9 @@ def fit_predictor(
 ) -> Fitted:
     """Fit ``cfg``'s algorithm on ``source`` (full-length model-view series) before the last
     ``spec.windows`` windows, score them, and with ``final`` fit on the full histories: partition
-    by partition on ``ctx.engine`` (see the module docstring). Per-series models' stored forecasts
-    and the backtest's rows go to ``parts`` (needed for auto and for ``final`` per-series models;
-    without it the rows are held in the result). ``keep_rows=False`` keeps no backtest rows (a
+    by partition on ``ctx.engine`` (see the module docstring). The partitions' rows (per-series
+    models' stored forecasts, the backtest's, the fit report, auto's weight window) go to
+    ``parts``. ``keep_rows=False`` keeps no backtest rows (a
     tuning trial's validation); ``report`` names this run's fit report parts; ``watch``: series
     whose validation loss a global network reports each epoch (a tuning trial's pruner)."""
     engine = ctx.engine
@@ -317,10 +311,10 @@ def fit_predictor(
     seconds["fit"] = fit_started - started  # global fits and auto's weights (per-series fits: in the pass)
     summaries = run(plan, "fit", "fitting and backtest" if plan.local else "backtest")
     seconds["backtest"] = time.perf_counter() - fit_started
-    backtest_part, rows, partition_seconds = _add(validation + summaries)
+    backtest_part, partition_seconds = _add(validation + summaries)
     passes = ([WEIGHTS_REPORT.format(report)] if validation else []) + [report]
     report_parts = [(REPORT_PART.format(p), i) for p in passes for i in indexes]
-    tally = tally_report(parts, report_parts) if parts is not None else FallbackTally.of(rows)
+    tally = tally_report(parts, report_parts)
     if backtest_part is None:
         raise HyperparameterError("no series to fit")
     backtest = finish_backtest(backtest_part, spec)
@@ -336,7 +330,6 @@ def fit_predictor(
             if plan.ensemble and plan.weights.get(name, 0) <= 0:
                 continue
             stored = StatisticalModel(name, cfg, season_length(cfg), ctx.nonnegative)
-            assert parts is not None, "per-series models are stored from parts"
             stored.parts = (parts, [(MODEL_PART.format(name), i) for i in indexes])
             stored.notes = dict(tally.examples.get(name, {}))
             stored.fallback_items = tally.items_by_model.get(name, 0)
@@ -346,7 +339,7 @@ def fit_predictor(
     if final:
         result = (EnsembleModel(cfg, finals, plan.weights, model.selection) if plan.ensemble  # type: ignore[union-attr]
                   else next(iter(finals.values())))
-    return Fitted(model=result, backtest=backtest, fallbacks=tally, fallback_rows=rows, report_parts=report_parts,
+    return Fitted(model=result, backtest=backtest, fallbacks=tally, report_parts=report_parts,
                   seconds={**{k: round(v, 3) for k, v in seconds.items()},
                            **{f"partitions_{k}": round(v, 3) for k, v in partition_seconds.items()}},
                   precision="float16" if "float16" in precision_of else "float32",
@@ -354,13 +347,11 @@ def fit_predictor(
 
 
 def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesSource, spec: BacktestSpec,
-              ctx: FitContext, base: _Plan, parts: Parts | None,
+              ctx: FitContext, base: _Plan, parts: Parts,
               run: Callable[[_Plan, str, str], list[PartitionSummary]], indexes: list[int], notes: list[str],
               ) -> tuple[EnsembleModel, _Plan, list[PartitionSummary], dict[str, Algorithm]]:
     """auto's members fitted before the validation window, its weights chosen, its global members
     brought to the backtest origin: the model and the plan of the backtest pass."""
-    if parts is None:
-        raise ValueError("auto's weights are chosen from parts: give fit_predictor a parts folder")
     h = cfg.prediction_length
     hp = cfg.hp
     members = algorithm.members()

@@ -336,7 +336,8 @@ def _train_backtest_save(
         phase("training")
     fitted = fit_predictor(cfg, series, spec, ctx, parts=parts, precision=precision)
     backtest = fitted.backtest
-    fallbacks = tally_report(parts, report_parts + fitted.report_parts)
+    # an item that fell back in the trial's validation run and again here is one item of the report
+    fallbacks = tally_report(parts, report_parts + fitted.report_parts) if report_parts else fitted.fallbacks
     assert fitted.model is not None
     metrics = {
         "algorithm": hp.algorithm,
