@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         None, description="the Ray cluster: auto, ray://host:10001, or unset for a local Ray on this machine")
     partition_items: int | None = Field(
         None, ge=1, le=1_000_000, description="items per partition of fits, backtests and forecasts (the unit of work "
-        "on a worker, and of its memory); default 2048. A sampling model's draws are seeded per partition")
+        "on a worker, and of its memory); default 2048. Results do not depend on it")
     import_strict: bool = Field(False, description="the CLI's default for --strict: long-format imports refuse to "
                                 "change values (fills, combined rows, stray negative values) unless --no-strict is "
                                 "given (over HTTP: long_format.strict)")

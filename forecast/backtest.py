@@ -16,7 +16,7 @@ from forecast.data import Entry, truncate
 from forecast.errors import PartitionError
 from forecast.metrics import Accuracy, AccuracySums, accuracy_sums, seasonal_naive, seasonal_scale
 from forecast.models.base import Model, Prediction
-from forecast.partitions import partition_ranges, partition_seed
+from forecast.partitions import partition_ranges
 from forecast.parts import Parts
 from forecast.series_source import HeldSeries, SeriesSource
 from resources.engine import Engine, LocalEngine
@@ -94,8 +94,8 @@ def pick_extremes(candidates: list[dict[str, Any]], overall: Accuracy) -> list[d
 
 def backtest_partition(model: Model, entries: list[Entry], levels: list[float], num_samples: int,
                        seed: int | None, threads: int | None = None) -> list[Prediction]:
-    """The forecasts of one partition of one backtest window (with the members'), seeded with the
-    partition's own seed; every engine runs exactly this."""
+    """The forecasts of one partition of one backtest window (with the members'), each item's
+    draws from its own stream under ``seed``; every engine runs exactly this."""
     return list(model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads, members=True))
 
 
@@ -157,7 +157,7 @@ FORECASTS_PART = "backtest_forecasts"
 def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, index: int, *,
                     threads: int | None = None, parts: Parts | None = None) -> BacktestPart:
     """Partition ``index`` of a backtest: ``entries`` (full-length model-view series) forecast at
-    each window with the partition's own seed and scored; its rows written as its parts under
+    each window (each item's draws from its own stream under the spec's seed) and scored; its rows written as its parts under
     ``parts`` (else kept in the result). Every engine runs exactly this."""
     h, m = spec.prediction_length, seasonal_period(spec.freq)
     eval_levels = sorted(set(spec.levels) | {0.5})
@@ -167,11 +167,10 @@ def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, inde
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
     dropped = getattr(model, "dropped", None)
     before = Counter(dropped or {})
-    seed = partition_seed(spec.seed, index)
     for w in range(spec.windows, 0, -1):
         history = truncate(entries, w * h, keep_future_feat=h, min_length=1)
         full = [e for e in entries if len(e["target"]) - w * h >= 1]
-        for p in backtest_partition(model, history, eval_levels, spec.num_samples, seed, threads=threads):
+        for p in backtest_partition(model, history, eval_levels, spec.num_samples, spec.seed, threads=threads):
             out.setdefault("predictor", []).append((p.quantiles, p.mean))
             for name, forecast in p.members.items():
                 out.setdefault(name, []).append(forecast)
@@ -293,8 +292,8 @@ def run_backtest(model: Model, source: SeriesSource | list[Entry], spec: Backtes
     """Score the last ``spec.windows`` windows of every series of ``source`` (full-length
     model-view series; the model fitted without those windows), partition by partition
     (:mod:`forecast.partitions`) on ``engine`` (default: this process), with the same values on
-    every engine and for any partition size (statistical models; a sampling model's draws are
-    seeded per partition). The rows go to ``parts`` when given (else into the result)."""
+    every engine and for any partition size (a sampling model's items draw from their own
+    streams). The rows go to ``parts`` when given (else into the result)."""
     source = HeldSeries(source) if isinstance(source, list) else source
     engine = engine or LocalEngine()
     calls = partition_ranges(source.num_items, engine.partition_items)

@@ -2,8 +2,8 @@
 
 The sampling path (:mod:`forecast.sampling`) and AutoCES's exact spread
 (:func:`forecast.models.statistical.ces_gaussian`) are faster for using a few functions the
-libraries do not promise to keep: torch's ``_standard_gamma`` and ``_sample_dirichlet`` (draws
-from an explicit generator), oneDNN's LSTM layer (``aten.mkldnn_rnn_layer``) and half-precision
+libraries do not promise to keep: torch's ``_standard_gamma`` (student-T draws without building
+distribution objects), oneDNN's LSTM layer (``aten.mkldnn_rnn_layer``) and half-precision
 check, and statsforecast's CES forecast recursion. Each is reached only through here, and each is
 checked once per process, when first needed, against the public path it replaces (:func:`report`): the same draws as
 torch's own ``sample`` for the same random state, the same LSTM outputs as ``nn.LSTM``. Where a
@@ -34,10 +34,10 @@ def _check(name: str, probe: Callable[[], bool]) -> bool:
 
 
 def _generator_draws_match() -> bool:
-    """torch's private samplers with an explicit generator give what ``distr.sample()`` gives from
-    the global state seeded alike (student-T: normal and gamma; beta: dirichlet)."""
+    """torch's private gamma sampler gives the student-T draws ``distr.sample()`` gives from the
+    same random state (an explicit generator seeded like the global state)."""
     import torch
-    from torch.distributions import Beta, StudentT
+    from torch.distributions import StudentT
 
     def same(distr: Any, with_generator: Callable[[Any], Any]) -> bool:
         with torch.random.fork_rng():
@@ -46,9 +46,7 @@ def _generator_draws_match() -> bool:
         return bool(torch.equal(with_generator(torch.Generator().manual_seed(7)), expected))
 
     df, loc, scale = torch.tensor([3.0, 5.0]), torch.tensor([0.5, -1.0]), torch.tensor([2.0, 0.3])
-    a, b = torch.tensor([2.0, 0.7]), torch.tensor([1.5, 3.0])
-    return same(StudentT(df, loc, scale), lambda g: student_t(df, loc, scale, g)) and same(
-        Beta(a, b), lambda g: sample_dirichlet(torch.stack([a, b], -1), g).select(-1, 0))
+    return same(StudentT(df, loc, scale), lambda g: student_t(df, loc, scale, g))
 
 
 def _onednn_lstm_matches() -> bool:
@@ -89,8 +87,8 @@ def _ces_recursion() -> bool:
 
 @functools.cache
 def generator_draws() -> bool:
-    """torch's private samplers with an explicit generator draw what torch's ``sample`` draws."""
-    return _check("torch's generator-based samplers", _generator_draws_match)
+    """torch's private gamma sampler draws what torch's student-T ``sample`` draws."""
+    return _check("torch's private gamma sampler", _generator_draws_match)
 
 
 @functools.cache
@@ -130,12 +128,6 @@ def student_t(df: Any, loc: Any, scale: Any, generator: Any) -> Any:
     x = torch.empty(df.shape, dtype=df.dtype).normal_(generator=generator)
     z = (standard_gamma(0.5 * df, generator) / 0.5).clamp_(min=torch.finfo(df.dtype).tiny)
     return loc + scale * (x * torch.rsqrt(z / df))
-
-
-def sample_dirichlet(concentration: Any, generator: Any) -> Any:
-    import torch
-
-    return torch._sample_dirichlet(concentration, generator=generator)
 
 
 def lstm_layers(rnn: Any) -> list[tuple[Any, ...]] | None:

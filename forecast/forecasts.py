@@ -34,7 +34,7 @@ from forecast.features import (
 )
 from forecast.forecast_kind import ForecastCreate
 from forecast.models.base import Model
-from forecast.partitions import partition_ranges, partition_seed
+from forecast.partitions import partition_ranges
 from forecast.sampling import Precision
 from forecast.store import MANIFEST_FILE, forecast_batch, period_starts_ns, write_forecast_part
 from forecast.types import ForecastType, parse_types
@@ -76,12 +76,12 @@ def forecast_partition(
     dimensions: Sequence[str] = (),
 ) -> list[pa.RecordBatch]:
     """Partition ``index`` of a forecast (its entries, and their series when there are dimensions)
-    as stored batches, with the partition's own seed."""
+    as stored batches (each item's draws from its own stream under ``seed``)."""
     quantile_types = [t for t in types if not t.is_mean]
     levels = [t.level for t in quantile_types]
     out = []
     done = 0
-    for p in model.predict(entries, levels, num_samples=num_samples, seed=partition_seed(seed, index), threads=threads):
+    for p in model.predict(entries, levels, num_samples=num_samples, seed=seed, threads=threads):
         values = {t.column: p.quantiles[:, i, :] for i, t in enumerate(quantile_types)}
         if len(quantile_types) < len(types):
             values["mean"] = p.mean
@@ -303,8 +303,8 @@ def run_forecast(
 ) -> Resource:
     """Generate registered forecast ``name`` for every item of its dataset, from each item's full
     history, and store it; ``ACTIVE`` at the end, or ``CREATE_FAILED`` with the reason. The work is
-    :func:`forecast_rows` per partition of :data:`forecast.partitions.PARTITION_ITEMS` items, each
-    with its own seed, run by ``engine`` (default: this process), each partition writing its part
+    :func:`forecast_rows` per partition of :data:`forecast.partitions.PARTITION_ITEMS` items, run
+    by ``engine`` (default: this process), each partition writing its part
     of the table: the same values on every engine. The process running the job holds no items, so
     its memory does not grow with them; a worker holds one partition."""
     engine = engine or LocalEngine()

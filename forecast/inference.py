@@ -21,6 +21,7 @@ import numpy as np
 
 from forecast.data import Entry
 from forecast.errors import ForecastInputError
+from forecast.item_streams import ItemStreams, item_keys
 from forecast.sampling import PathSampler, Precision
 from forecast.transforms import inference_transform
 
@@ -86,21 +87,23 @@ def iter_samples(
     precision: Precision = "auto",
     threads: int | None = None,
     reduce: Callable[[np.ndarray], Any] | None = None,
-    seeded: bool = False,
+    seed: int | None = None,
 ) -> Iterator[SampleBatch]:
     """Yield sample paths for ``entries`` (gluonts entries) in order, ``batch_size`` items at a time.
 
-    ``threads=1``: one batch at a time (:data:`ROWS_PER_BATCH` rows) on torch's intra-op threads,
-    drawing from torch's global random state, so a float32 run draws exactly what gluonts'
-    predictor draws. ``threads=N`` (default: torch's intra-op thread count): N batches of
-    :data:`ROWS_PER_THREAD_BATCH` rows at once, each single-threaded with its own generator
-    seeded from the global random state and the batch's position, so results depend on the seed,
-    not on thread timing. For one process that owns the machine (forecast jobs, backtests), not
-    for a server answering concurrent requests: it sets torch's thread count while it runs.
-    ``reduce``, if given, is applied to each batch's samples on the thread that drew them (numpy
-    releases the GIL), its result in :attr:`SampleBatch.reduced`. ``seeded``: batches of
-    :data:`ROWS_PER_THREAD_BATCH` rows with a generator each, whatever the thread count, so the
-    same seed and entries draw the same samples on any machine or worker.
+    With ``seed``, each item draws from its own random stream keyed by the seed and its id
+    (:mod:`forecast.item_streams`), and every batch is decoded at the full batch size: the same
+    seed, item and ``batch_size`` give the same paths, bit for bit, in any batch, partition or
+    thread count. Without, ``threads=1`` draws from torch's global random
+    state, one batch at a time (:data:`ROWS_PER_BATCH` rows), so a float32 run draws exactly
+    what gluonts' predictor draws; ``threads=N`` keys the streams by a seed taken from that state.
+
+    ``threads`` (default: torch's intra-op thread count) batches of
+    :data:`ROWS_PER_THREAD_BATCH` rows are decoded at once, each single-threaded: for one process
+    that owns the machine (forecast jobs, backtests), not for a server answering concurrent
+    requests, as it sets torch's thread count while it runs. ``reduce``, if given, is applied to
+    each batch's samples on the thread that drew them (numpy releases the GIL), its result in
+    :attr:`SampleBatch.reduced`.
     """
     import torch
     from gluonts.dataset.loader import InferenceDataLoader
@@ -109,15 +112,16 @@ def iter_samples(
 
     sampler = sampler_for(predictor, precision)
     threads = threads or torch.get_num_threads()
-    if not sampler.supports_generator:
-        threads, seeded = 1, False
+    if not sampler.supports_streams:
+        threads, seed = 1, None
     names = list(predictor.input_names)
     transform = _cached(predictor, "transform", lambda: inference_transform(predictor.input_transform))
-    rows = ROWS_PER_BATCH if threads == 1 and not seeded else ROWS_PER_THREAD_BATCH
+    rows = ROWS_PER_BATCH if threads == 1 and seed is None else ROWS_PER_THREAD_BATCH
+    batch_size = batch_size or max(1, rows // num_samples)
     loader = InferenceDataLoader(
         entries,
         transform=transform + SelectFields(names + ["forecast_start", "item_id"], allow_missing=True),
-        batch_size=batch_size or max(1, rows // num_samples),
+        batch_size=batch_size,
         stack_fn=lambda data: batchify(data, predictor.device),
     )
 
@@ -132,24 +136,35 @@ def iter_samples(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gluonts' indexing triggers a torch deprecation warning per batch
-        if threads == 1 and not seeded:
+        if threads == 1 and seed is None:
             with torch.inference_mode():
                 for batch in loader:
                     yield result(batch, finish(sampler.sample({k: batch[k] for k in names}, num_samples)))
             return
-        seed = int(torch.randint(0, 2**62, (1,)))
+        key_seed = seed if seed is not None else int(torch.randint(0, 2**62, (1,)))
 
-        def decode(i: int, inputs: dict[str, Any]) -> tuple[np.ndarray, Any]:
+        def decode(keys: list[int], inputs: dict[str, Any]) -> tuple[np.ndarray, Any]:
+            # every batch decoded at the full batch size (the last item repeated): the kernels' results
+            # depend on the shape they run at, so an item's paths must not depend on its batch's size
+            n = len(keys)
+            if n < batch_size:
+                rows = torch.cat([torch.arange(n), torch.full((batch_size - n,), n - 1)])
+                inputs = {k: v.index_select(0, rows) for k, v in inputs.items()}
+                keys = keys + [keys[-1]] * (batch_size - n)
             with torch.inference_mode():
-                return finish(sampler.sample(inputs, num_samples, torch.Generator().manual_seed(seed + i)))
+                return finish(sampler.sample(inputs, num_samples, ItemStreams(keys, num_samples))[:n])
 
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(threads, thread_name_prefix="forecast-sample") as pool:
                 pending: deque[tuple[dict[str, Any], Future[tuple[np.ndarray, Any]]]] = deque()
-                for i, batch in enumerate(loader):
-                    pending.append((batch, pool.submit(decode, i, {k: batch[k] for k in names})))
+                done_items = 0
+                for batch in loader:
+                    ids = list(batch.get("item_id", [None] * len(batch["forecast_start"])))
+                    keys = item_keys(key_seed, ids, done_items)
+                    done_items += len(ids)
+                    pending.append((batch, pool.submit(decode, keys, {k: batch[k] for k in names})))
                     if len(pending) > threads:  # keep every thread busy while the caller works
                         done, future = pending.popleft()
                         yield result(done, future.result())

@@ -1,23 +1,14 @@
-"""Items in partitions: the unit of work (on a cluster, one task) and of reproducibility.
+"""Items in partitions: the unit of work (on a cluster, one task).
 
-Every partition is forecast with its own seed, derived from the predictor's seed and the
-partition's index, so the same predictor, seed and data give the same values on any engine and any
-number of workers (forecasts and backtests alike).
+Partitions do not change results: a sampling model draws each item's paths from the item's own
+random stream (:mod:`forecast.item_streams`), so the same predictor, seed and data give the same
+values on any engine, number of workers and partition size (forecasts and backtests alike).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 #: Items per partition unless the engine is given another size (``FORECAST_PARTITION_ITEMS``).
 PARTITION_ITEMS = 2048
-
-
-def partition_seed(seed: int | None, index: int) -> int | None:
-    """The seed of partition ``index`` of work seeded with ``seed``."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])  # 32 bits: every library takes it
 
 
 def partition_ranges(items: int, size: int | None = None) -> list[tuple[int, int, int]]:

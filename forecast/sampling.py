@@ -15,9 +15,9 @@ matrix product) and the sampling stay float32; a batch whose
 half-precision pass overflows (a non-finite value anywhere) is redone in float32 from the same
 random state.
 
-Given a ``torch.Generator``, draws come from it instead of torch's global random state
-(:func:`draw` repeats torch's own sampling code for the likelihoods DeepAR uses), so batches can
-be decoded on several threads at once and still give the same numbers every run.
+Given :class:`forecast.item_streams.ItemStreams`, each item's draws come from its own stream
+instead of torch's global random state, so batches can be decoded on several threads at once, in
+any grouping, and an item's paths depend on the seed and the item alone.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import copy
 from typing import Any, Literal
 
 from forecast import compat
+from forecast.item_streams import ItemStreams
 
 Precision = Literal["auto", "float32", "float16"]
 
@@ -33,50 +34,6 @@ Precision = Literal["auto", "float32", "float16"]
 def half_precision_available() -> bool:
     """True when oneDNN has native float16 kernels on this CPU."""
     return compat.half_precision_available()
-
-
-_GENERATOR_OUTPUTS = ("StudentTOutput", "NormalOutput", "NegativeBinomialOutput", "BetaOutput")
-
-
-class UnsupportedDistribution(TypeError):
-    """:func:`draw` does not know how to sample this distribution with an explicit generator."""
-
-
-def draw(distr: Any, generator: Any) -> Any:
-    """``distr.sample()`` with random numbers from ``generator``: the same operations as torch's
-    ``sample`` for the distributions gluonts' DeepAR outputs (student-T, gaussian,
-    negative-binomial, beta, possibly affine-transformed), so a generator seeded like the global
-    state gives the same draws."""
-    import torch
-    from torch.distributions import (
-        Beta,
-        NegativeBinomial,
-        Normal,
-        StudentT,
-        TransformedDistribution,
-    )
-
-    def gamma(concentration: Any, rate: Any) -> Any:
-        value = compat.standard_gamma(concentration, generator) / rate
-        return value.clamp_(min=torch.finfo(value.dtype).tiny)
-
-    if isinstance(distr, TransformedDistribution):
-        x = draw(distr.base_dist, generator)
-        for t in distr.transforms:
-            x = t(x)
-        return x
-    shape = distr.batch_shape + distr.event_shape
-    if isinstance(distr, StudentT):
-        return compat.student_t(distr.df.expand(shape), distr.loc, distr.scale, generator)
-    if isinstance(distr, Normal):
-        return torch.normal(distr.loc.expand(shape), distr.scale.expand(shape), generator=generator)
-    if isinstance(distr, NegativeBinomial):  # torch's own: Gamma(total_count, rate exp(-logits)), then Poisson
-        concentration, rate = distr.total_count, torch.exp(-distr.logits)
-        return torch.poisson(gamma(concentration.expand(shape), rate.expand(shape)), generator=generator)
-    if isinstance(distr, Beta):  # torch's own: the first coordinate of Dirichlet([a, b])
-        c = torch.stack([distr.concentration1, distr.concentration0], -1)
-        return compat.sample_dirichlet(c.expand(shape + c.shape[-1:]), generator).select(-1, 0)
-    raise UnsupportedDistribution(f"no generator-based sampler for {type(distr).__name__}")
 
 
 class PathSampler:
@@ -102,36 +59,35 @@ class PathSampler:
         #: the one-output projections (one per parameter) as one matrix, for the half-precision path
         self._proj = ((torch.cat([p.weight for p in proj]).detach(), torch.cat([p.bias for p in proj]).detach()[:, None])
                       if all(p.out_features == 1 for p in proj) else None)
-        #: :func:`draw` knows the output distribution (DeepAR's four likelihoods)
-        self.supports_generator = (type(model.distr_output).__name__ in _GENERATOR_OUTPUTS
-                                   and compat.generator_draws())
+        #: :class:`ItemStreams` draws the output distribution (DeepAR's four likelihoods)
+        self.supports_streams = ItemStreams.supports(model.distr_output)
 
     @property
     def precision(self) -> str:
         """The resolved decoding precision, ``"float16"`` or ``"float32"`` (stored with results)."""
         return "float16" if self.rnn_half is not None else "float32"
 
-    def sample(self, inputs: dict[str, Any], num_samples: int, generator: Any = None) -> Any:
+    def sample(self, inputs: dict[str, Any], num_samples: int, streams: ItemStreams | None = None) -> Any:
         """``(batch, num_samples, prediction_length)`` float32 sample paths for one input batch
-        (the fields of gluonts' inference loader for this model), drawn from ``generator`` if
-        given, else from torch's global random state."""
+        (the fields of gluonts' inference loader for this model), each item's drawn from its
+        stream in ``streams`` if given, else all from torch's global random state."""
         import torch
 
         if self.rnn_half is not None:
-            state = generator.get_state() if generator is not None else torch.get_rng_state()
+            state = torch.get_rng_state() if streams is None else None
             try:
-                out = self._decode(inputs, num_samples, self.rnn_half, torch.float16, generator)
+                out = self._decode(inputs, num_samples, self.rnn_half, torch.float16, streams)
                 if bool(torch.isfinite(out).all()):
                     return out
             except ValueError:  # torch.distributions rejecting NaN parameters from an overflow
                 pass
-            if generator is not None:
-                generator.set_state(state)
+            if streams is not None:
+                streams.restart()
             else:
                 torch.set_rng_state(state)
-        return self._decode(inputs, num_samples, self.model.rnn, torch.float32, generator)
+        return self._decode(inputs, num_samples, self.model.rnn, torch.float32, streams)
 
-    def _next_value(self, output: Any, scale: Any, generator: Any) -> Any:
+    def _next_value(self, output: Any, scale: Any, streams: ItemStreams | None) -> Any:
         """One value per row, ``(rows, 1)``, from the LSTM's last output ``(rows, hidden)``."""
         import torch
 
@@ -142,16 +98,21 @@ class PathSampler:
             weight, bias = self._proj
             raw = torch.addmm(bias, weight, output.float().T)
             params = model.param_proj.domain_map(*(r.view(-1, 1, 1) for r in raw))
+        if streams is not None:
+            if self.student_t:  # the distribution's draw without building it
+                df, loc, t_scale = params
+                return 0.0 + scale * (loc + t_scale * streams.standard_t(df))
+            return streams.sample(model.output_distribution(params, scale=scale))
         if self.student_t:
-            return _student_t_draw(*params, scale, generator)
-        distr = model.output_distribution(params, scale=scale)
-        return distr.sample() if generator is None else draw(distr, generator)
+            return _student_t_draw(*params, scale)
+        return model.output_distribution(params, scale=scale).sample()
 
-    def _decode(self, inputs: dict[str, Any], num_samples: int, rnn: Any, dtype: Any, generator: Any) -> Any:
+    def _decode(self, inputs: dict[str, Any], num_samples: int, rnn: Any, dtype: Any,
+                streams: ItemStreams | None) -> Any:
         import torch
 
         def sample(distr: Any) -> Any:
-            return distr.sample() if generator is None else draw(distr, generator)
+            return distr.sample() if streams is None else streams.sample(distr)
 
         model, s, h = self.model, num_samples, self.model.prediction_length
         past_target, future_time_feat = inputs["past_target"], inputs["future_time_feat"]
@@ -188,16 +149,16 @@ class PathSampler:
                 output, state_t = rnn(rnn_input.view(rows, 1, -1), (torch.stack(hidden[0]), torch.stack(hidden[1])))
                 hidden = [list(state_t[0].unbind(0)), list(state_t[1].unbind(0))]
                 output = output.view(rows, -1)
-            nxt = self._next_value(output, scale_r, generator)
+            nxt = self._next_value(output, scale_r, streams)
             out[:, k : k + 1] = nxt
         return model.post_process_samples(out).view(b, s, h)
 
 
-def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any, generator: Any) -> Any:
+def _student_t_draw(df: Any, loc: Any, scale: Any, affine_scale: Any) -> Any:
     """``AffineTransformed(StudentT(df, loc, scale), scale=affine_scale).sample()`` (gluonts'
     student-T output with a scale) without building the distribution objects: the same
     operations, so the same random state gives the same numbers."""
-    return 0.0 + affine_scale * compat.student_t(df, loc, scale, generator)
+    return 0.0 + affine_scale * compat.student_t(df, loc, scale, None)
 
 
 def _onednn_layers(rnn: Any) -> list[tuple[Any, ...]] | None:

@@ -38,15 +38,10 @@ class DeepARModel(Model):
 
     def predict(self, entries: Sequence[Entry], levels: Sequence[float], *, num_samples: int, seed: int | None = None,
                 want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
-        import torch
-
         from forecast.inference import iter_samples, summarize
 
-        if seed is not None:  # a job that owns the process: the same predictor and data give the same forecast
-            torch.manual_seed(seed)
         for b in iter_samples(self.predictor, entries, num_samples=num_samples, precision=self.decode_precision,
-                              threads=threads, reduce=lambda samples: summarize(samples, levels),
-                              seeded=seed is not None):
+                              threads=threads, reduce=lambda samples: summarize(samples, levels), seed=seed):
             q, mean = b.reduced
             yield Prediction(item_ids=b.item_ids, forecast_start=b.forecast_start, quantiles=q, mean=mean,
                              samples=b.samples if want_samples else None)

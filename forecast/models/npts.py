@@ -15,6 +15,7 @@ import numpy as np
 from forecast.config import ResolvedConfig, seasonal_period
 from forecast.data import Entry
 from forecast.inference import summarize
+from forecast.item_streams import item_keys, seed_legacy
 from forecast.models.base import Algorithm, FitContext, Model, Prediction
 
 ITEMS_PER_BATCH = 500
@@ -48,14 +49,19 @@ class NPTSModel(Model):
 
         predictor = NPTSPredictor(prediction_length=self.cfg.prediction_length, context_length=self.context_length,
                                   use_seasonal_model=True)
-        if seed is not None:
-            np.random.seed(seed)  # gluonts' NPTS draws from numpy's global state
         for start in range(0, len(entries), ITEMS_PER_BATCH):
             batch = entries[start : start + ITEMS_PER_BATCH]
             data = [{"start": e["start"], "target": _filled(e["target"]), "item_id": e.get("item_id")} for e in batch]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                samples = np.stack([f.samples for f in predictor.predict(data, num_samples=num_samples)])
+                if seed is None:
+                    paths = [f.samples for f in predictor.predict(data, num_samples=num_samples)]
+                else:  # gluonts' NPTS draws from numpy's global state: seeded per item, from its stream
+                    paths = []
+                    for key, d in zip(item_keys(seed, [d["item_id"] for d in data], start), data, strict=True):
+                        seed_legacy(key)
+                        paths.extend(f.samples for f in predictor.predict([d], num_samples=num_samples))
+                samples = np.stack(paths)
             samples = samples.astype(np.float32)
             q, mean = summarize(samples, levels)
             yield Prediction(item_ids=[e.get("item_id") for e in batch],

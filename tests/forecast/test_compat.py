@@ -32,7 +32,7 @@ def test_every_fast_path_passes_its_check_with_the_pinned_versions(fresh_report:
 def test_a_broken_private_sampler_falls_back_to_torchs_own_sample(fresh_report: None,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """``torch._standard_gamma`` no longer taking a generator (a version bump): the check fails,
-    the sampler draws with ``distr.sample()``, and float32 paths are still exactly gluonts'."""
+    the sampler draws student-T with ``distr.sample()``, and float32 paths are still exactly gluonts'."""
     real = torch._standard_gamma
 
     def other(concentration: Any, generator: Any = None) -> Any:
@@ -44,7 +44,7 @@ def test_a_broken_private_sampler_falls_back_to_torchs_own_sample(fresh_report: 
     assert compat.generator_draws() is False
     model = _model(StudentTOutput())
     sampler = PathSampler(model, "float32")
-    assert not sampler.supports_generator and not sampler.student_t
+    assert not sampler.student_t
     inputs = _inputs(model, 5)
     assert torch.equal(_ours(sampler, inputs, 20, seed=4), _gluonts(model, inputs, 20, seed=4))
 

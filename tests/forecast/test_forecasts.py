@@ -111,9 +111,10 @@ def test_float32_forecast_is_what_gluonts_predict_gives(world: World) -> None:
     assert rt.registry.get(Kind.FORECAST, "fq").result["precision"] in ("float16", "float32")
 
 
-def test_parallel_decoding_is_deterministic_whatever_the_thread_count(world: World) -> None:
-    """Threaded decoding draws from per-batch generators: same seed, same paths, whatever the
-    number of threads or their timing; one thread draws from torch's global state instead."""
+def test_seeded_sampling_depends_on_the_seed_and_the_item_alone(world: World) -> None:
+    """With a seed, each item draws from its own stream: the same paths whatever the number of
+    threads, the batch or the other items; without one, a single thread draws from torch's global
+    state and several from streams keyed by a seed taken from it."""
     import torch
 
     from forecast.inference import iter_samples
@@ -123,17 +124,24 @@ def test_parallel_decoding_is_deterministic_whatever_the_thread_count(world: Wor
     entries = model_view(load_entries(rt.workspace, rt.registry.get(Kind.DATASET, "tq")), num_dynamic_feat=0,
                          num_cat=0, for_training=False)
 
-    def run(threads: int) -> np.ndarray:
+    def run(items: list[dict], threads: int, seed: int | None = 3) -> np.ndarray:
         torch.manual_seed(3)
-        return np.concatenate([b.samples for b in iter_samples(predictor, entries, num_samples=50, batch_size=6,
-                                                               threads=threads)])
+        return np.concatenate([b.samples for b in iter_samples(predictor, items, num_samples=50, batch_size=6,
+                                                               threads=threads, seed=seed)])
 
     before = torch.get_num_threads()
-    two = run(2)
+    two = run(entries, 2)
     assert two.shape == (40, 50, 4) and np.isfinite(two).all()
-    np.testing.assert_array_equal(two, run(2))
-    np.testing.assert_array_equal(two, run(3))
-    assert not np.array_equal(two, run(1))
+    np.testing.assert_array_equal(two, run(entries, 2))
+    np.testing.assert_array_equal(two, run(entries, 3))
+    np.testing.assert_array_equal(two, run(entries, 1))
+    np.testing.assert_array_equal(two[7:20], run(entries[7:20], 2))  # another grouping into batches
+    np.testing.assert_array_equal(two[[30, 5]], run([entries[30], entries[5]], 1))
+    assert not np.array_equal(two, run(entries, 2, seed=4))
+    unseeded = run(entries, 1, seed=None)
+    assert not np.array_equal(two, unseeded)
+    np.testing.assert_array_equal(unseeded, run(entries, 1, seed=None))  # torch's global state, seeded alike
+    np.testing.assert_array_equal(run(entries, 2, seed=None), run(entries, 3, seed=None))
     assert torch.get_num_threads() == before  # restored
 
 

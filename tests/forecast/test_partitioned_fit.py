@@ -55,21 +55,19 @@ def _table(rt: Runtime, name: str, file: str) -> list[str]:
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
 
 
-def test_auto_is_the_same_for_any_partition_size(tq: Runtime) -> None:
-    rt = tq
-    made = {size: create_predictor(rt.workspace, rt.registry, f"auto-{size}", dataset="tq", hyperparameters=AUTO,
-                                   engine=_engine(size)) for size in (None, 7)}  # one partition; seven
-    whole, parted = (made[s].result for s in (None, 7))
+def _made_for_partition_sizes(rt: Runtime, hyperparameters: Hyperparameters) -> dict[int | None, dict[str, Any]]:
+    """Predictors ``auto-None`` (one partition) and ``auto-7`` (seven) of the same data and
+    hyperparameters, checked to be the same in every figure, table and forecast; their results."""
+    made = {size: create_predictor(rt.workspace, rt.registry, f"auto-{size}", dataset="tq",
+                                   hyperparameters=hyperparameters, engine=_engine(size)).result for size in (None, 7)}
+    whole, parted = made[None], made[7]
     assert parted["metrics"] == whole["metrics"]  # every figure, to the last digit
     assert parted["training"]["weights"] == whole["training"]["weights"]
     assert parted["training"]["validation"] == whole["training"]["validation"]
     assert parted["training"]["notes"] == whole["training"]["notes"]
-    assert any("fell back to seasonal naive" in n and "'tiny'" in n for n in whole["training"]["notes"])
     assert parted["training"]["fit_report"] == whole["training"]["fit_report"]
-    assert whole["training"]["fit_report"]["items"] == 1
     for file in (BACKTEST_FILE, BACKTEST_FORECASTS_FILE, FIT_REPORT_FILE):
         assert _table(rt, "auto-7", file) == _table(rt, "auto-None", file)
-    assert len(_table(rt, "auto-7", BACKTEST_FILE)) == 46 * 4  # auto, ets, theta, seasonal naive (member, baseline)
     for name in ("auto-None", "auto-7"):  # the parts were merged and removed
         assert not rt.workspace.exists(f"{rt.registry.get(Kind.PREDICTOR, name).artifact}/{PARTS_DIR}")
     forecasts = {}
@@ -80,6 +78,24 @@ def test_auto_is_the_same_for_any_partition_size(tq: Runtime) -> None:
     assert forecasts[7].item_ids == forecasts[None].item_ids and len(forecasts[7].item_ids) == 46
     for column in forecasts[None].columns:
         np.testing.assert_array_equal(forecasts[7].values[column], forecasts[None].values[column])
+    return made
+
+
+def test_auto_is_the_same_for_any_partition_size(tq: Runtime) -> None:
+    whole = _made_for_partition_sizes(tq, AUTO)[None]
+    assert any("fell back to seasonal naive" in n and "'tiny'" in n for n in whole["training"]["notes"])
+    assert whole["training"]["fit_report"]["items"] == 1
+    assert len(_table(tq, "auto-7", BACKTEST_FILE)) == 46 * 4  # auto, ets, theta, seasonal naive (member, baseline)
+
+
+def test_auto_with_sampling_members_is_the_same_for_any_partition_size(tq: Runtime) -> None:
+    """DeepAR's and NPTS's sample paths are drawn per item (a stream per item, batches decoded at
+    full size), so they too are the same for one partition and for seven."""
+    from tests.forecast.conftest import tiny
+
+    whole = _made_for_partition_sizes(tq, tiny(algorithm="auto", members=["deepar", "npts"]))[None]
+    assert set(whole["metrics"]["members"]) == {"deepar", "npts"}
+    assert sum(whole["training"]["weights"].values()) == pytest.approx(1)  # the forecasts are theirs
 
 
 def test_a_worker_reads_only_its_partition_of_the_stored_forecasts(tq: Runtime) -> None:

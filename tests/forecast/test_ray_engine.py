@@ -1,5 +1,5 @@
 """Forecasts and exports on a local Ray (``num_cpus=2``, no dashboard): the same values as the
-local engine, row for row, for DeepAR (sampled, seeded per partition) and a statistical model; the
+local engine, row for row, for DeepAR (sampled, a random stream per item) and a statistical model; the
 same with the workspace and the export destination on S3 (a moto server on 127.0.0.1); a worker
 killed mid-partition is retried and the result is complete and identical; a failing partition
 fails the job cleanly. Real data: 60 Tourism quarterly series."""
