@@ -17,9 +17,10 @@ machine's cores, started by the child; its start-up is timed apart):
 - ``forecast-deepar``: a forecast of every series (0.1, 0.5, 0.9, mean; 100 sample paths) from a
   DeepAR predictor trained on 2,000 of them (a few epochs: generation cost does not depend on the
   training);
-- ``forecast-naive``: the same from the fitted predictor (its workers read their partition's
-  stored forecasts);
-- ``export``: the DeepAR forecast as CSV into a local folder;
+- ``forecast-naive``: the same from the predictor fitted on the first of ``--fit-engines`` (its
+  workers read their partition's stored forecasts);
+- ``export``: the DeepAR forecast (without ``forecast-deepar``: the fitted predictor's) as CSV
+  into a local folder;
 - ``statsforecast``: the same model (``--fit-algorithm``, not ``auto``) fitted and forecast once per
   series by statsforecast itself: ``StatsForecast.forecast`` with ``n_jobs=-1`` locally, and on Ray
   through its Fugue back end (a ``ray.data`` dataset; needs ``pip install 'fugue[ray]'``), from a
@@ -137,14 +138,14 @@ def child(args: argparse.Namespace) -> None:
     elif args.step == "statsforecast":
         items, out["fits"] = statsforecast_run(rt, args, engine.name)
     elif args.step.startswith("forecast-"):
-        predictor = "deepar" if args.step == "forecast-deepar" else f"naive-local-{args.dataset}"
+        predictor = "deepar" if args.step == "forecast-deepar" else f"naive-{args.fitted_on}-{args.dataset}"
         r = create_forecast(rt.workspace, rt.registry, f"{args.step}-{tag}", predictor=predictor,
                             dataset=args.dataset, types="0.1,0.5,0.9,mean", engine=engine)
         items = r.result["num_items"]
         out["partitions"] = r.result.get("parts")
         out["precision"] = r.result["precision"]
     else:
-        r = create_export(rt.workspace, rt.registry, f"export-{tag}", forecast=f"forecast-deepar-{tag}",
+        r = create_export(rt.workspace, rt.registry, f"export-{tag}", forecast=f"{args.export_of}-{tag}",
                           destination=str(Path(args.home).parent / "exports"), engine=engine)
         items = r.result["rows"]
         out["rows"] = r.result["rows"]
@@ -204,6 +205,8 @@ def main() -> None:
     ap.add_argument("--members", default="ets,theta,ces", help="with --fit-algorithm auto: its members")
     ap.add_argument("--partition-items", type=int, help="items per partition (default 2,048)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fitted-on", help=argparse.SUPPRESS)
+    ap.add_argument("--export-of", help=argparse.SUPPRESS)
     ap.add_argument("--step", help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
     ap.add_argument("--dataset", help=argparse.SUPPRESS)
@@ -245,6 +248,8 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--child", "--step", name, "--engine", engine, "--dataset",
                             dataset, "--home", home, "--registry", registry, "--horizon", str(args.horizon),
                             "--fit-algorithm", args.fit_algorithm, "--members", args.members,
+                            "--fitted-on", args.fit_engines.split(",")[0],
+                            "--export-of", "forecast-deepar" if "forecast-deepar" in args.steps else "forecast-naive",
                             *(["--partition-items", str(args.partition_items)] if args.partition_items else [])],
                            check=True)
 

@@ -87,8 +87,7 @@ class RayEngine(Engine):
         shared = [ray.put(v) for v in init]  # sent once through the object store, whatever the actors
         pool = [remote.remote(worker, *shared) for _ in range(count)]
         try:
-            return _run_bounded(ray, lambda i: pool[i % count].call.remote(method, *calls[i]), calls, count,
-                                on_result)
+            return _run_on_started(ray, pool, method, calls, on_result)
         finally:
             for actor in pool:
                 ray.kill(actor)
@@ -173,6 +172,43 @@ def _run_bounded(ray: Any, submit: Callable[[int], Any], calls: Sequence[tuple[A
             results[i] = _result(ray, ref)
             if on_result is not None:
                 on_result(calls[i], results[i])
+    return results
+
+
+def _run_on_started(ray: Any, pool: list[Any], method: str, calls: Sequence[tuple[Any, ...]],
+                    on_result: ResultCallback | None) -> list[Any]:
+    """Run call ``i`` as ``actor.call(method, *calls[i])`` on the actors of ``pool`` that have
+    started, :data:`IN_FLIGHT_PER_ACTOR` at a time each; ``on_result(call, result)`` as each
+    completes; the results in call order.
+
+    Calls go only to started actors: when several jobs' maps share a full cluster (a tuning job's
+    trials, in threads), each goes on with the actors it got, instead of queueing calls on an actor
+    that cannot start until another map, waiting the same way, ends.
+    """
+    results: list[Any] = [None] * len(calls)
+    waiting = list(range(len(calls)))[::-1]  # popped from the end: call 0 first
+    starting = {actor.__ray_ready__.remote(): actor for actor in pool}
+    in_flight: dict[Any, int] = {}  # started actor -> its calls in flight
+    running: dict[Any, tuple[int, Any]] = {}  # call's ref -> (call, actor)
+    while waiting or running:
+        for actor, n in in_flight.items():
+            while waiting and n < IN_FLIGHT_PER_ACTOR:
+                i = waiting.pop()
+                running[actor.call.remote(method, *calls[i])] = (i, actor)
+                n += 1
+            in_flight[actor] = n
+        ready, _ = ray.wait([*running, *starting], num_returns=1)
+        for ref in ready:
+            if ref in starting:
+                actor = starting.pop(ref)
+                _result(ray, ref)  # an actor that cannot be built fails the map with the worker's error
+                in_flight[actor] = 0
+            else:
+                i, actor = running.pop(ref)
+                in_flight[actor] -= 1
+                results[i] = _result(ray, ref)
+                if on_result is not None:
+                    on_result(calls[i], results[i])
     return results
 
 

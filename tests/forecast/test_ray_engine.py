@@ -327,3 +327,28 @@ def test_a_killed_driver_leaves_the_forecast_failed_with_no_half_result(
         time.sleep(0.2)
     assert [s.name for s in sweep(rt.registry, rt.workspace)] == ["big"]
     assert not rt.workspace.exists(r.artifact)
+
+
+class _Sleeper:
+    """A worker whose calls take a while (so two maps hold the cluster at once)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def run(self, i: int) -> str:
+        time.sleep(0.2)
+        return f"{self.tag}{i}"
+
+
+def test_maps_at_once_on_a_full_cluster_each_go_on_with_the_actors_they_got(ray_cluster: None) -> None:
+    """Four maps of two actors each on two CPUs (a tuning job's trials, in threads): each gets the
+    actors the cluster can start and finishes on them; none waits on an actor that cannot start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(4)
+    try:
+        futures = [pool.submit(RayEngine().map, _Sleeper, (tag,), [(i,) for i in range(6)], "run") for tag in "abcd"]
+        results = [f.result(timeout=120) for f in futures]
+    finally:
+        pool.shutdown(wait=False)  # a deadlock fails the test instead of hanging it
+    assert results == [[f"{tag}{i}" for i in range(6)] for tag in "abcd"]
