@@ -14,7 +14,7 @@ DEMO_HOME ?= $(CURDIR)/demo-home
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,ray]'
+	$(PY) -m pip install --quiet -e '.[dev,ray,chronos]'
 	touch $(STAMP)
 
 install: $(STAMP)

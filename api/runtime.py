@@ -23,7 +23,7 @@ class Runtime:
         return JobContext(workspace=self.workspace, registry=self.registry, engine=s.job_engine(),
                           storage_options=s.storage_options, precision=s.inference_precision,
                           max_training_memory_mb=s.max_training_memory_mb,
-                          import_partition_bytes=s.import_partition_mb * 2**20)
+                          import_partition_bytes=s.import_partition_mb * 2**20, pretrained_model=s.chronos_model)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

@@ -50,8 +50,13 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     inference_precision: Literal["auto", "float32", "float16"] = Field(
         "auto", description="LSTM decoding precision for sampling; auto = float16 where the CPU has native "
-        "half-precision kernels (AVX512-FP16/AMX-FP16), else float32",
+        "half-precision kernels (AVX512-FP16/AMX-FP16), else float32. float16 also runs pretrained models "
+        "(chronos) in bfloat16 where the CPU has it (auto keeps them in float32)",
     )
+    chronos_model: str | None = Field(
+        None, description="a pretrained model's folder or URL (config.json and model.safetensors of a Chronos-Bolt or "
+        "Chronos-2 model): algorithm chronos uses it unless model_path is given, and auto adds chronos to its default "
+        "members (docs/pretrained.md)")
     # HTTP service
     api_key: SecretStr | None = Field(None, description="when set, every request needs 'Authorization: Bearer <key>'")
     max_body_bytes: int = Field(10 * 2**20, ge=1024, description="largest accepted request body")
@@ -64,8 +69,8 @@ class Settings(BaseSettings):
         "partitioned on local disk by series key first, so memory stays bounded"
     )
     allowed_import_prefixes: list[str] = Field(
-        default_factory=list, description="folders or s3:// prefixes HTTP-started dataset imports may read from "
-        "(the CLI reads anywhere its user can)"
+        default_factory=list, description="folders or s3:// prefixes HTTP-started dataset imports and predictors' "
+        "pretrained models (model_path) may read from (the CLI reads anywhere its user can)"
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Host header names the server answers (comma-separated or a JSON list; "

@@ -3,6 +3,7 @@
     .venv/bin/python bench/suite_deepar_bench.py                      # DeepAR, every suite set, seeds 0 1 2
     .venv/bin/python bench/suite_deepar_bench.py m1-quarterly --seeds 0
     .venv/bin/python bench/suite_deepar_bench.py --algorithm auto     # the default predictor, with its members
+    .venv/bin/python bench/suite_deepar_bench.py m3-monthly --algorithm chronos --model-path ~/models/chronos-bolt-base --seeds 0
 
 Each set's series (training part and held-out test joined, with a nominal calendar start so the
 last observation falls in 2007) are imported with ``forecast datasets import`` and a predictor is
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--algorithm", default="deepar")
     parser.add_argument("--members", default=None, help="auto's members, comma-separated")
+    parser.add_argument("--model-path", default=None, help="a pretrained model's folder (algorithm chronos, or a "
+                        "chronos member of auto)")
     parser.add_argument("--num-eval-samples", type=int, default=None,
                         help="sample paths for the backtest (and auto's validation window); default the service's")
     args = parser.parse_args()
@@ -84,6 +87,8 @@ def main() -> None:
                            check=True, capture_output=True)
             for seed in args.seeds:
                 extra = ["--members", args.members] if args.members else []
+                if args.model_path:
+                    extra += ["--model-path", args.model_path]
                 if args.num_eval_samples:
                     extra += ["--num-eval-samples", str(args.num_eval_samples)]
                 started = time.perf_counter()

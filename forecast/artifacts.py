@@ -117,4 +117,5 @@ def load_predictor(workspace: Workspace, rel: str, manifest: PredictorManifest |
         staging.rename(path.parent)
     model = load_model(path, resolved_config(manifest))
     model.use_precision(precision)
+    model.use_storage(workspace.options_for)
     return model

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Likelihood = Literal["student-T", "gaussian", "negative-binomial", "beta"]
-Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive"]
+Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive", "chronos"]
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
 #: The per-series statistical models (statsforecast).
 STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive")
@@ -46,6 +46,9 @@ def one_of(choices: tuple[str, ...]) -> str:
 DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_batch_size", "learning_rate",
                   "num_cells", "num_layers", "likelihood", "dropout_rate", "embedding_dimension", "cardinality",
                   "num_dynamic_feat", "early_stopping_patience")
+
+#: Options of the pretrained models (``chronos``, alone or as a member of ``auto``).
+PRETRAINED_OPTIONS = ("model_path",)
 
 #: Options of algorithm ``auto`` alone.
 AUTO_OPTIONS = ("members", "deepar_update_epochs", "selection_metric")
@@ -156,6 +159,7 @@ class Hyperparameters(BaseModel):
     backtest_windows: Annotated[int, Field(ge=1, le=10, description="held-out windows of prediction_length at the end of every series")] = 1
     refit: bool = Field(False, description="after the backtest, retrain on the full history for the best epoch count")
     seed: int = Field(0, description="the seed of training and sampling: the same seed, data and machine give the same predictor")
+    model_path: Annotated[str | None, Field(min_length=1, max_length=2000, description="chronos only: the pretrained model's folder or fsspec URL (config.json and model.safetensors of a Chronos-Bolt or Chronos-2 model, downloaded once by you)", json_schema_extra={"default_text": "FORECAST_CHRONOS_MODEL"})] = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Hyperparameters:
@@ -208,6 +212,9 @@ class Hyperparameters(BaseModel):
                 raise ValueError(f"{f} is an option of algorithm 'auto', not {self.algorithm!r}")
             if f == "deepar_update_epochs" and not (self.algorithm == "auto" and uses_deepar):
                 raise ValueError("deepar_update_epochs is an option of algorithm 'auto' with a deepar member")
+            if f == "model_path" and not self.uses_chronos:
+                raise ValueError(f"model_path is an option of algorithm 'chronos' (alone or as a member of auto); "
+                                 f"algorithm {self.algorithm!r} does not use it")
             if f == "season_length" and not statistical:
                 raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")
         return self
@@ -217,10 +224,15 @@ class Hyperparameters(BaseModel):
         return self.algorithm == "deepar" or (self.algorithm == "auto" and "deepar" in self.members)
 
     @property
+    def uses_chronos(self) -> bool:
+        return self.algorithm == "chronos" or (self.algorithm == "auto" and "chronos" in self.members)
+
+    @property
     def uses_dynamic_features(self) -> bool:
-        """DeepAR (alone or in ``auto``) and AutoARIMA alone (as exogenous regressors) use time
-        series features; the other models forecast each series from its own history."""
-        return self.uses_deepar or self.algorithm == "arima"
+        """DeepAR (alone or in ``auto``), AutoARIMA alone (as exogenous regressors) and Chronos-2
+        (``chronos``, as covariates; Chronos-Bolt ignores them, saying so) use time series
+        features; the other models forecast each series from its own history."""
+        return self.uses_deepar or self.algorithm == "arima" or self.uses_chronos
 
     @field_validator("test_quantiles")
     @classmethod
@@ -233,11 +245,13 @@ class Hyperparameters(BaseModel):
 
 
 def option_group(field: str) -> str:
-    """Which algorithms a hyperparameter belongs to: ``all``, ``auto``, ``DeepAR`` or ``statistical``."""
+    """Which algorithms a hyperparameter belongs to: ``all``, ``auto``, ``DeepAR``, ``chronos`` or ``statistical``."""
     if field in DEEPAR_OPTIONS:
         return "DeepAR"
     if field in AUTO_OPTIONS:
         return "auto"
+    if field in PRETRAINED_OPTIONS:
+        return "chronos"
     return "statistical" if field == "season_length" else "all"
 
 

@@ -66,11 +66,13 @@ def _metric(r: Resource, key: str, naive: bool = False) -> str:
 
 DECLARATION = KindDeclaration(
     kind=Kind.PREDICTOR,
-    summary="Train predictors (auto, DeepAR, ETS, Theta, ARIMA, CES, NPTS) and read their backtest accuracy.",
+    summary="Train predictors (auto, DeepAR, ETS, Theta, ARIMA, CES, NPTS, pretrained Chronos) and read their "
+            "backtest accuracy.",
     job="a training job",
     spec=PredictorCreate,
     run="forecast.predictor_jobs:run_predictor_job",
     register="forecast.predictors:register_predictor_job",
+    locations={"hyperparameters.model_path": "source"},  # a pretrained model's weights
     view=view,
     uses=(Use("dataset", Kind.DATASET), Use("related", Kind.DATASET), Use("metadata", Kind.DATASET),
           Use("reference", Kind.PREDICTOR, while_in_flight=True)),

@@ -81,14 +81,53 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
             require_type(registry.get_active(Kind.DATASET, name), kind, role)
 
 
+def with_pretrained_model(hyperparameters: Hyperparameters, default: str | None,
+                          options_for: Callable[[str], dict[str, Any]] = lambda url: {},
+                          ) -> tuple[Hyperparameters, list[str]]:
+    """``hyperparameters`` with the pretrained model settled, and what to tell the user.
+
+    ``default`` (``FORECAST_CHRONOS_MODEL``) is the model path of a ``chronos`` predictor (alone
+    or in ``auto``) that names none, and makes ``chronos`` one of ``auto``'s default members when
+    the request leaves the members to the service. The model path is checked (its config, its
+    weights' header; :func:`forecast.pretrained.check_model`) so a bad one registers nothing.
+
+    Raises
+    ------
+    HyperparameterError
+        ``chronos`` without a model path and no default, or a model path that does not hold a model.
+    """
+    from forecast.config import DEFAULT_MEMBERS
+    from forecast.pretrained import check_model
+
+    values = hyperparameters.model_dump(exclude_unset=True)
+    notes = []
+    if (default and hyperparameters.algorithm == "auto" and "members" not in hyperparameters.model_fields_set):
+        values["members"] = [*DEFAULT_MEMBERS, "chronos"]
+        notes.append(f"chronos joined auto's default members: FORECAST_CHRONOS_MODEL names a pretrained model ({default})")
+    hp = Hyperparameters.model_validate(values)
+    if hp.uses_chronos and hp.model_path is None:
+        if default is None:
+            raise HyperparameterError(
+                "algorithm chronos needs model_path: a folder or URL (s3://bucket/prefix) holding a Chronos-Bolt or "
+                "Chronos-2 model's config.json and model.safetensors (--model-path), or FORECAST_CHRONOS_MODEL")
+        hp = Hyperparameters.model_validate({**values, "model_path": default})
+    if hp.uses_chronos:
+        assert hp.model_path is not None
+        check_model(hp.model_path, options_for)
+    return hp, notes
+
+
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
     features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
-    max_runtime_seconds: int | None = None, tuned_by: str | None = None,
+    max_runtime_seconds: int | None = None, tuned_by: str | None = None, pretrained_default: str | None = None,
+    options_for: Callable[[str], dict[str, Any]] = lambda url: {},
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
-    (likelihood vs targets, series lengths) fail the job with the reason. With ``monitor``, a
+    (likelihood vs targets, series lengths) fail the job with the reason. A pretrained model is
+    settled and its path checked first (:func:`with_pretrained_model`, ``pretrained_default`` and
+    ``options_for`` as its ``default`` and ``options_for``). With ``monitor``, a
     monitor of that name watches the predictor from the start (:mod:`forecast.monitors`). With
     ``tuned_by`` (a registered tuning job), the job runs that search first and trains with its
     best trial's setting over ``hyperparameters`` (the managed API's ``PerformHPO``)."""
@@ -97,10 +136,12 @@ def register_predictor(
     features = features or FeatureInputs()
     ds = _check_request(registry, name, dataset)
     require_type(ds, DatasetType.TARGET, "dataset")
+    hyperparameters, notes = with_pretrained_model(hyperparameters, pretrained_default, options_for)
     _check_features(registry, hyperparameters, features)
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)
-    spec = _spec(ds, hyperparameters, features) | ({"tuning_job": tuning_job} if tuning_job else {}) | (
+    spec = _spec(ds, hyperparameters, features) | ({"notes": notes} if notes else {}) | (
+        {"tuning_job": tuning_job} if tuning_job else {}) | (
         {"max_runtime_seconds": max_runtime_seconds} if max_runtime_seconds else {}) | (
         {"tuned_by": tuned_by} if tuned_by else {})
     r = registry.create(Kind.PREDICTOR, name, status=Status.CREATE_PENDING, spec=spec)
@@ -149,6 +190,7 @@ def create_predictor(
     validation_windows: int = 0,
     on_validation_epoch: EpochCallback | None = None,
     max_runtime_seconds: int | None = None,
+    pretrained_default: str | None = None,
 ) -> Resource:
     """Fit, backtest and store a predictor named ``name`` on imported ``dataset`` with the
     algorithm ``hyperparameters.algorithm`` (:mod:`forecast.models`). The statistical models'
@@ -172,7 +214,8 @@ def create_predictor(
     started = time.perf_counter()
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
         register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features,
-                           monitor=monitor, tuning_job=tuning_job, max_runtime_seconds=max_runtime_seconds)
+                           monitor=monitor, tuning_job=tuning_job, max_runtime_seconds=max_runtime_seconds,
+                           pretrained_default=pretrained_default, options_for=workspace.options_for)
     if registered:  # a worker: the inputs are on record
         spec = registry.get(Kind.PREDICTOR, name).spec
         features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
@@ -182,6 +225,7 @@ def create_predictor(
     try:
         registry.claim(Kind.PREDICTOR, name)
         spec = registry.get(Kind.PREDICTOR, name).spec
+        hyperparameters = Hyperparameters.model_validate(spec["hyperparameters"])  # as registered (settled)
         with building(registry, workspace, Kind.PREDICTOR, name, rel, wrap=TrainingError, keep=(InvalidInputError,)), \
                 time_limit(registry, Kind.PREDICTOR, name, spec.get("max_runtime_seconds")):
             version = spec.get("dataset_version")
@@ -205,7 +249,8 @@ def create_predictor(
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, series,
                                           facts.target_min >= 0, progress.epoch, progress.phase, extra_callbacks,
                                           started, precision, engine, reference, validation_windows,
-                                          on_validation_epoch)
+                                          on_validation_epoch, notes=spec.get("notes", []),
+                                          options_for=workspace.options_for)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -251,7 +296,8 @@ def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
     """The predictor kind's request (:class:`forecast.predictor_kind.PredictorCreate`), registered."""
     features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
     return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
-                              features=features, monitor=spec.monitor, max_runtime_seconds=spec.max_runtime_seconds)
+                              features=features, monitor=spec.monitor, max_runtime_seconds=spec.max_runtime_seconds,
+                              pretrained_default=ctx.pretrained_model, options_for=ctx.storage_options)
 
 
 class TrainingProgress:
@@ -304,6 +350,9 @@ def _train_backtest_save(
     reference: Any = None,
     validation_windows: int = 0,
     on_validation_epoch: EpochCallback | None = None,
+    *,
+    notes: list[str] | None = None,
+    options_for: Callable[[str], dict[str, Any]] = lambda url: {},
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store
     (:func:`forecast.fitting.fit_predictor`, partition by partition); a retraining starts from
@@ -319,7 +368,8 @@ def _train_backtest_save(
     h = cfg.prediction_length
     parts = Parts.under(workspace, f"{rel}/{PARTS_DIR}")
     ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
-                     extra_callbacks=extra_callbacks, engine=engine, reference=reference)
+                     extra_callbacks=extra_callbacks, engine=engine, reference=reference,
+                     notes=list(notes or []), options_for=options_for)
     spec = BacktestSpec(freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
                         num_samples=hp.num_eval_samples, levels=tuple(hp.test_quantiles), seed=hp.seed)
     before = series.before(hp.backtest_windows * h)  # the histories before the backtest

@@ -38,6 +38,7 @@ class JobContext:
     precision: str = "auto"
     max_training_memory_mb: int | None = None
     import_partition_bytes: int = 16 * 2**20  # datasets.long_scan.PARTITION_BYTES, the settings' default
+    pretrained_model: str | None = None  # FORECAST_CHRONOS_MODEL: chronos's model path unless a request names one
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,9 @@ class KindDeclaration:
     #: ``"module:function"`` of ``register(ctx, spec)``, which checks a request (the ``spec`` model)
     #: and registers the resource ``CREATE_PENDING`` for ``run``; every surface creates through it
     register: str = ""
-    #: spec fields that name a location to read (``source``) or write (``destination``): the HTTP and
-    #: AWS surfaces hold them to their allowlists before registering
+    #: spec fields that name a location to read (``source``) or write (``destination``), dotted for a
+    #: nested model's (``hyperparameters.model_path``): the HTTP and AWS surfaces hold them to their
+    #: allowlists before registering
     locations: Mapping[str, Literal["source", "destination"]] = field(default_factory=dict)
     uses: Sequence[Use] = ()
     #: the resource as one JSON object (``describe --json``, list ``--json``)

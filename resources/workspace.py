@@ -23,15 +23,22 @@ class Workspace:
         self, root: str, *, storage_options: dict[str, Any] | None = None,
         options_for: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
-        """``options_for(url)`` gives fsspec options for URLs outside the root (export destinations)."""
+        """``options_for(url)`` gives fsspec options for URLs outside the root (export destinations,
+        a pretrained model's weights); by default the root's own options for URLs of its protocol
+        (a worker's workspace: the same S3 settings), none for others."""
         self.root = root.rstrip("/") or root
         self.storage_options = dict(storage_options or {})
-        self.options_for = options_for or (lambda url: {})
+        self.options_for = options_for or self._same_store
         self.fs: fsspec.AbstractFileSystem
         self.fs, self._base = url_to_fs(self.root, **self.storage_options)
         self.is_local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
         if self.is_local:
             self.fs.makedirs(self._base, exist_ok=True)
+
+    def _same_store(self, url: str) -> dict[str, Any]:
+        scheme = url.split("://", 1)[0] if "://" in url else "file"
+        root_scheme = self.root.split("://", 1)[0] if "://" in self.root else "file"
+        return dict(self.storage_options) if scheme == root_scheme else {}
 
     def new_artifact_dir(self, kind: str, name: str) -> str:
         """A fresh relative folder for one artifact (never reused)."""

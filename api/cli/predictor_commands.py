@@ -130,7 +130,8 @@ def backtest_notes(result: dict[str, Any]) -> list[str]:
     return out
 
 
-PANELS = {"DeepAR": "DeepAR (--algorithm deepar, and auto's DeepAR member)", "auto": "auto"}
+PANELS = {"DeepAR": "DeepAR (--algorithm deepar, and auto's DeepAR member)", "auto": "auto",
+          "chronos": "chronos (pretrained: --algorithm chronos, and auto's chronos member)"}
 
 
 @app.command()
@@ -185,7 +186,7 @@ def create(
                                     precision=rt.settings.inference_precision,
                                     memory_limit_mb=rt.settings.max_training_memory_mb,
                                     engine=rt.settings.job_engine(), monitor=monitor,
-                                    max_runtime_seconds=max_runtime_seconds)
+                                    max_runtime_seconds=max_runtime_seconds, pretrained_default=rt.settings.chronos_model)
     if json_output:
         print_json(view(resource))
         return

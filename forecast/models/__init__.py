@@ -10,6 +10,8 @@
 ``ces``            statsforecast AutoCES per series
 ``npts``           gluonts' non-parametric time series sampler (:mod:`.npts`)
 ``seasonal_naive`` the last season repeated, with Gaussian intervals from its residuals
+``chronos``        a pretrained model (Chronos-Bolt, Chronos-2) from weights the user
+                   provides, zero-shot (:mod:`.chronos`)
 =================  ==========================================================================
 
 Adding an algorithm is one module with an :class:`~forecast.models.base.Algorithm` and a
@@ -39,6 +41,7 @@ MODULES: dict[str, tuple[str, str]] = {
     "auto": ("forecast.models.ensemble:EnsembleAlgorithm", "forecast.models.ensemble:EnsembleModel"),
     "deepar": ("forecast.models.deepar_training:DeepARAlgorithm", "forecast.models.deepar:DeepARModel"),
     "npts": ("forecast.models.npts:NPTSAlgorithm", "forecast.models.npts:NPTSModel"),
+    "chronos": ("forecast.models.chronos:ChronosAlgorithm", "forecast.models.chronos:ChronosModel"),
     **{name: ("forecast.models.statistical:StatisticalAlgorithm", "forecast.models.statistical:StatisticalModel")
        for name in STATISTICAL},
 }

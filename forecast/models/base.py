@@ -74,6 +74,8 @@ class FitContext:
     #: processes a per-series fit may use: ``None`` spreads the series on :attr:`engine`; ``1`` fits
     #: them in this thread (a partition's worker on a cluster, which has one CPU)
     threads: int | None = None
+    #: fsspec options for URLs a fit reads beside the dataset (a pretrained model's weights)
+    options_for: Callable[[str], dict[str, Any]] = field(default=lambda url: {})
 
     def fell_back(self, item_id: str, model: str, reason: str) -> None:
         """Record that ``model`` fell back to seasonal naive on ``item_id`` here, and why."""
@@ -130,6 +132,10 @@ class Model(ABC):
 
     def use_precision(self, precision: Precision) -> None:
         """Decode sample paths in ``precision`` from now on (DeepAR; the others have nothing to set)."""
+
+    def use_storage(self, options_for: Callable[[str], dict[str, Any]]) -> None:
+        """Read what the model keeps outside its folder (a pretrained model's weights) with the
+        fsspec options ``options_for(url)`` gives (the loading workspace's)."""
 
     def describe(self) -> dict[str, Any]:
         """What ``describe`` shows about the fitted model (ensemble weights, notes)."""

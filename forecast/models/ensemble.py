@@ -299,6 +299,10 @@ class EnsembleModel(Model):
         for m in self.members.values():
             m.focus(start, stop)
 
+    def use_storage(self, options_for: Callable[[str], dict[str, Any]]) -> None:
+        for m in self.members.values():
+            m.use_storage(options_for)
+
     def member_forecasts(self, entries: Sequence[Entry], levels: Sequence[float], *, names: Sequence[str],
                          num_samples: int, seed: int | None, threads: int | None) -> MemberForecasts:
         out: MemberForecasts = {}

@@ -50,15 +50,21 @@ def resource_router(kind: Kind, *, list_route: bool = True,
 
     def create(body: BaseModel, state: StateDep) -> ResourcePublic:
         settings = state.runtime.settings
-        updates = {}
+        spec = body
         for field, role in d.locations.items():  # this surface's allowlists (the CLI reads and writes anywhere)
-            if (value := getattr(body, field)) is None:
+            *outer, name = field.split(".")  # a field of a nested model: hyperparameters.model_path
+            holders = [spec]
+            for part in outer:
+                holders.append(getattr(holders[-1], part))
+            if (value := getattr(holders[-1], name)) is None:
                 continue
             if role == "source":
-                updates[field] = allowed_source(value, settings.allowed_import_prefixes)
+                updated = holders[-1].model_copy(update={name: allowed_source(value, settings.allowed_import_prefixes)})
+                for holder, part in zip(reversed(holders[:-1]), reversed(outer), strict=True):
+                    updated = holder.model_copy(update={part: updated})
+                spec = updated
             else:
                 check_allowed(value, settings.allowed_export_prefixes)
-        spec = body.model_copy(update=updates) if updates else body
         r = d.register_function()(state.runtime.job_context(), spec)
         state.jobs.start(kind, r.name)
         return ResourcePublic.of(r)
