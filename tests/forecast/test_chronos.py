@@ -150,6 +150,39 @@ def test_chronos_from_a_bucket_through_the_cli(models: dict[str, tuple[Path, int
     assert code == 0, err
 
 
+def test_chronos_over_http_from_a_bucket_forecasts_queries_and_invokes(
+        models: dict[str, tuple[Path, int]], s3_bucket: str, s3fs_client: Any, samples_dir: Path,
+        tmp_path: Path) -> None:
+    """Over HTTP (a job in a worker process): a Chronos-2 predictor from the bucket, a forecast,
+    an item's query, and on-demand inference answered by the server from the same weights."""
+    from fastapi.testclient import TestClient
+
+    from api.http.app import create_app
+    from tests.service_fixtures import poll
+
+    s3fs_client.put(str(models["chronos-2-tiny"][0]), f"{s3_bucket}/models/c2", recursive=True)
+    url = f"s3://{s3_bucket}/models/c2"
+    settings = Settings(allowed_import_prefixes=[f"s3://{s3_bucket}/models"])  # type: ignore[call-arg]
+    rt = build_runtime(settings)
+    import_dataset(rt.workspace, rt.registry, "tq", str(head_lines(samples_dir / "tourism-quarterly.jsonl",
+                                                                   tmp_path / "tq.jsonl", 30)), freq="Q")
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/predictors", json={"name": "c", "dataset": "tq", "hyperparameters": {
+            "prediction_length": 4, "algorithm": "chronos", "model_path": url}})
+        assert r.status_code == 202, r.text
+        body = poll(client, "/v1/predictors/c", timeout=180)
+        assert body["status"] == "ACTIVE", body
+        assert body["result"]["training"]["model"]["architecture"] == "chronos-2"
+        assert client.post("/v1/forecasts", json={"name": "f", "predictor": "c", "types": "0.1,0.5,mean"}
+                           ).status_code == 202
+        assert poll(client, "/v1/forecasts/f")["status"] == "ACTIVE"
+        item = client.get("/v1/forecasts/f/items/Q1").json()["predictions"]
+        assert list(item) == ["p10", "p50", "mean"] and len(item["p50"]) == 4
+        history = {"start": "2000-01-01", "target": [float(x) for x in range(100, 140)]}
+        (pred,) = client.post("/v1/predictors/c/invocations", json={"instances": [history]}).json()["predictions"]
+        assert len(pred["mean"]) == 4 and pred["quantiles"]["0.1"][0] <= pred["quantiles"]["0.9"][0]
+
+
 def test_chronos2_reads_related_series_and_chronos_bolt_says_it_ignores_them(
         models: dict[str, tuple[Path, int]], tmp_path: Path) -> None:
     """Chronos-2 takes the regressors (known through the horizon) and holidays as covariates: a

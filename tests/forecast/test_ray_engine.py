@@ -352,3 +352,24 @@ def test_maps_at_once_on_a_full_cluster_each_go_on_with_the_actors_they_got(ray_
     finally:
         pool.shutdown(wait=False)  # a deadlock fails the test instead of hanging it
     assert results == [[f"{tag}{i}" for i in range(6)] for tag in "abcd"]
+
+
+def test_a_chronos_predictor_fits_and_forecasts_on_ray_as_it_does_here(ray_cluster: None, tq60: Runtime,
+                                                                        tmp_path: Path) -> None:
+    """A pretrained model (a small random-weight Chronos-Bolt) in auto with a statistical member:
+    the workers load it from its folder (once per worker process) and every figure and forecast
+    is the local engine's."""
+    from tests.forecast.test_chronos import build_bolt
+
+    build_bolt(tmp_path / "bolt")
+    hp = Hyperparameters(prediction_length=4, algorithm="auto", members=["theta", "chronos"],
+                         model_path=str(tmp_path / "bolt"))
+    made = {name: create_predictor(tq60.workspace, tq60.registry, f"a-{name}", dataset="tq", hyperparameters=hp,
+                                   engine=engine) for name, engine in (("local", None), ("ray", RAY))}
+    assert made["ray"].result["metrics"] == made["local"].result["metrics"]
+    assert made["ray"].result["training"]["weights"] == made["local"].result["training"]["weights"]
+    for name, engine in (("local", None), ("ray", RAY)):
+        create_forecast(tq60.workspace, tq60.registry, f"f-{name}", predictor="a-local", engine=engine)
+    local, ray = (load_forecast(tq60.workspace, tq60.registry.get(Kind.FORECAST, f"f-{n}")) for n in ("local", "ray"))
+    for column in local.columns:
+        np.testing.assert_array_equal(ray.values[column], local.values[column])
