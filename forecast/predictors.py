@@ -33,6 +33,7 @@ from forecast.errors import HyperparameterError, TrainingError
 from forecast.features import FeatureInputs, FeaturePlan, plan_features
 from forecast.parts import Parts
 from forecast.predictor_kind import PredictorCreate, predictor_metrics
+from forecast.pretrained import settle_pretrained
 from forecast.sampling import Precision
 from forecast.series_source import ModelShape, StoredSeries
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
@@ -81,42 +82,6 @@ def _check_features(registry: Registry, hyperparameters: Hyperparameters, featur
             require_type(registry.get_active(Kind.DATASET, name), kind, role)
 
 
-def with_pretrained_model(hyperparameters: Hyperparameters, default: str | None,
-                          options_for: Callable[[str], dict[str, Any]] = lambda url: {},
-                          ) -> tuple[Hyperparameters, list[str]]:
-    """``hyperparameters`` with the pretrained model settled, and what to tell the user.
-
-    ``default`` (``FORECAST_CHRONOS_MODEL``) is the model path of a ``chronos`` predictor (alone
-    or in ``auto``) that names none, and makes ``chronos`` one of ``auto``'s default members when
-    the request leaves the members to the service. The model path is checked (its config, its
-    weights' header; :func:`forecast.pretrained.check_model`) so a bad one registers nothing.
-
-    Raises
-    ------
-    HyperparameterError
-        ``chronos`` without a model path and no default, or a model path that does not hold a model.
-    """
-    from forecast.config import DEFAULT_MEMBERS
-    from forecast.pretrained import check_model
-
-    values = hyperparameters.model_dump(exclude_unset=True)
-    notes = []
-    if (default and hyperparameters.algorithm == "auto" and "members" not in hyperparameters.model_fields_set):
-        values["members"] = [*DEFAULT_MEMBERS, "chronos"]
-        notes.append(f"chronos joined auto's default members: FORECAST_CHRONOS_MODEL names a pretrained model ({default})")
-    hp = Hyperparameters.model_validate(values)
-    if hp.uses_chronos and hp.model_path is None:
-        if default is None:
-            raise HyperparameterError(
-                "algorithm chronos needs model_path: a folder or URL (s3://bucket/prefix) holding a Chronos-Bolt or "
-                "Chronos-2 model's config.json and model.safetensors (--model-path), or FORECAST_CHRONOS_MODEL")
-        hp = Hyperparameters.model_validate({**values, "model_path": default})
-    if hp.uses_chronos:
-        assert hp.model_path is not None
-        check_model(hp.model_path, options_for)
-    return hp, notes
-
-
 def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
     features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
@@ -126,8 +91,8 @@ def register_predictor(
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
     (likelihood vs targets, series lengths) fail the job with the reason. A pretrained model is
-    settled and its path checked first (:func:`with_pretrained_model`, ``pretrained_default`` and
-    ``options_for`` as its ``default`` and ``options_for``). With ``monitor``, a
+    settled and its path checked first (:func:`forecast.pretrained.settle_pretrained`,
+    ``pretrained_default`` and ``options_for`` as its ``default`` and ``options_for``). With ``monitor``, a
     monitor of that name watches the predictor from the start (:mod:`forecast.monitors`). With
     ``tuned_by`` (a registered tuning job), the job runs that search first and trains with its
     best trial's setting over ``hyperparameters`` (the managed API's ``PerformHPO``)."""
@@ -136,7 +101,7 @@ def register_predictor(
     features = features or FeatureInputs()
     ds = _check_request(registry, name, dataset)
     require_type(ds, DatasetType.TARGET, "dataset")
-    hyperparameters, notes = with_pretrained_model(hyperparameters, pretrained_default, options_for)
+    hyperparameters, notes = settle_pretrained(hyperparameters, pretrained_default, options_for)
     _check_features(registry, hyperparameters, features)
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)

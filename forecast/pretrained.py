@@ -10,6 +10,8 @@ loads).
   tensor header) and says what the model is: :class:`ModelIdentity` (name, architecture,
   parameter count, context and quantiles). Every error names the path and what a model folder
   holds. Registering a predictor runs it, so a bad path registers nothing.
+- :func:`settle_pretrained` fills a predictor's model path (and ``auto``'s default members) from
+  ``FORECAST_CHRONOS_MODEL`` and checks it, before anything is registered.
 - :func:`fetch_model` adds the weights' content hash and gives a local folder holding the files:
   the folder itself, or this machine's copy of a remote one (copied once per machine).
 
@@ -31,6 +33,7 @@ from typing import Any, Literal
 import fsspec
 from pydantic import BaseModel
 
+from forecast.config import DEFAULT_MEMBERS, Hyperparameters
 from forecast.errors import HyperparameterError
 
 CONFIG_FILE = "config.json"
@@ -211,3 +214,36 @@ def _sha256(weights: Path, path: str) -> str:
         return _hashes[key]
     except OSError as e:
         raise model_error(path, f"{WEIGHTS_FILE} cannot be read ({e})") from None
+
+
+def settle_pretrained(hyperparameters: Hyperparameters, default: str | None,
+                          options_for: Callable[[str], dict[str, Any]] = lambda url: {},
+                          ) -> tuple[Hyperparameters, list[str]]:
+    """``hyperparameters`` with the pretrained model settled, and what to tell the user.
+
+    ``default`` (``FORECAST_CHRONOS_MODEL``) is the model path of a ``chronos`` predictor (alone
+    or in ``auto``) that names none, and makes ``chronos`` one of ``auto``'s default members when
+    the request leaves the members to the service. The model path is checked (its config, its
+    weights' header; :func:`check_model`) so a bad one registers nothing.
+
+    Raises
+    ------
+    HyperparameterError
+        ``chronos`` without a model path and no default, or a model path that does not hold a model.
+    """
+    values = hyperparameters.model_dump(exclude_unset=True)
+    notes = []
+    if (default and hyperparameters.algorithm == "auto" and "members" not in hyperparameters.model_fields_set):
+        values["members"] = [*DEFAULT_MEMBERS, "chronos"]
+        notes.append(f"chronos joined auto's default members: FORECAST_CHRONOS_MODEL names a pretrained model ({default})")
+    hp = Hyperparameters.model_validate(values)
+    if hp.uses_chronos and hp.model_path is None:
+        if default is None:
+            raise HyperparameterError(
+                "algorithm chronos needs model_path: a folder or URL (s3://bucket/prefix) holding a Chronos-Bolt or "
+                "Chronos-2 model's config.json and model.safetensors (--model-path), or FORECAST_CHRONOS_MODEL")
+        hp = Hyperparameters.model_validate({**values, "model_path": default})
+    if hp.uses_chronos:
+        assert hp.model_path is not None
+        check_model(hp.model_path, options_for)
+    return hp, notes

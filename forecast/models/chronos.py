@@ -21,7 +21,6 @@ every predictor with the same weights) in float32, or in bfloat16 with
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -125,7 +124,6 @@ class ChronosModel(Model):
         targets = [np.asarray(e["target"], dtype=np.float32)[-context:] for e in batch]
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # horizons past the model's own: rolled out, said in describe
-            logging.getLogger("chronos").setLevel(logging.ERROR)
             if self.identity.architecture == "chronos-bolt":
                 out = pipeline.predict([torch.from_numpy(t) for t in targets], prediction_length=h)
                 return out.float().numpy()

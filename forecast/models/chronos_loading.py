@@ -4,6 +4,7 @@ the files). Nothing is downloaded: ``HF_HUB_OFFLINE`` is set before ``transforme
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -49,6 +50,7 @@ def load_pipeline(identity: ModelIdentity, dtype: str, storage_options: StorageO
 
             hf_logging.disable_progress_bar()
             hf_logging.set_verbosity_error()
+            logging.getLogger("chronos").setLevel(logging.ERROR)  # horizons past the model's own: in its notes
             try:
                 pipeline = BaseChronosPipeline.from_pretrained(
                     str(folder), device_map="cpu", dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32)

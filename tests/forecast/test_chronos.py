@@ -26,7 +26,8 @@ from forecast.config import Hyperparameters
 from forecast.features import FeatureInputs
 from forecast.forecasts import create_forecast
 from forecast.models.chronos import interpolate_levels, quantile_mean
-from forecast.predictors import create_predictor, with_pretrained_model
+from forecast.predictors import create_predictor
+from forecast.pretrained import settle_pretrained
 from forecast.store import load_forecast
 from resources import InvalidInputError, Kind, NotFoundError
 from tests.forecast.conftest import head_lines
@@ -235,12 +236,12 @@ def test_chronos_as_a_member_of_auto(models: dict[str, tuple[Path, int]], tq: Ru
         assert p.result["training"]["members"]["chronos"]["model"]["name"] == "chronos-bolt-tiny"
     create_forecast(tq.workspace, tq.registry, "fa", predictor="a")
 
-    defaulted, notes = with_pretrained_model(Hyperparameters(prediction_length=4), folder)
+    defaulted, notes = settle_pretrained(Hyperparameters(prediction_length=4), folder)
     assert defaulted.members == ["deepar", "ets", "theta", "ces", "chronos"] and defaulted.model_path == folder
     assert notes and "FORECAST_CHRONOS_MODEL" in notes[0]
-    kept, none = with_pretrained_model(Hyperparameters(prediction_length=4, members=["ets", "theta"]), folder)
+    kept, none = settle_pretrained(Hyperparameters(prediction_length=4, members=["ets", "theta"]), folder)
     assert kept.members == ["ets", "theta"] and kept.model_path is None and none == []
-    given, _ = with_pretrained_model(Hyperparameters(prediction_length=4, algorithm="chronos"), folder)
+    given, _ = settle_pretrained(Hyperparameters(prediction_length=4, algorithm="chronos"), folder)
     assert given.model_path == folder
 
 
