@@ -148,8 +148,8 @@ def iter_samples(
             # depend on the shape they run at, so an item's paths must not depend on its batch's size
             n = len(keys)
             if n < batch_size:
-                rows = torch.cat([torch.arange(n), torch.full((batch_size - n,), n - 1)])
-                inputs = {k: v.index_select(0, rows) for k, v in inputs.items()}
+                padded = torch.cat([torch.arange(n), torch.full((batch_size - n,), n - 1)])
+                inputs = {k: v.index_select(0, padded) for k, v in inputs.items()}
                 keys = keys + [keys[-1]] * (batch_size - n)
             with torch.inference_mode():
                 return finish(sampler.sample(inputs, num_samples, ItemStreams(keys, num_samples))[:n])
