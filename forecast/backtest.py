@@ -14,7 +14,14 @@ import pyarrow as pa
 from forecast.config import seasonal_period
 from forecast.data import Entry, truncate
 from forecast.errors import PartitionError
-from forecast.metrics import Accuracy, AccuracySums, accuracy_sums, seasonal_naive, seasonal_scale
+from forecast.metrics import (
+    Accuracy,
+    AccuracySums,
+    accuracy_sums,
+    diff_scale,
+    seasonal_naive,
+    seasonal_scale,
+)
 from forecast.models.base import Model, Prediction
 from forecast.partitions import partition_ranges
 from forecast.parts import Parts
@@ -164,6 +171,7 @@ def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, inde
     median_idx = eval_levels.index(0.5)
     level_idx = [eval_levels.index(q) for q in spec.levels]
     ys, scales, levels_of, naive, ids, wins, starts = [], [], [], [], [], [], []
+    scales_sq, scales_abs = [], []
     out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # model -> [(quantiles, mean)] per batch
     dropped = getattr(model, "dropped", None)
     before = Counter(dropped or {})
@@ -179,6 +187,8 @@ def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, inde
             cut = len(e_hist["target"])
             ys.append(e_full["target"][cut : cut + h])
             scales.append(seasonal_scale(e_hist["target"], m))
+            scales_sq.append(diff_scale(e_hist["target"], 2))
+            scales_abs.append(diff_scale(e_hist["target"], 1))
             recent = np.asarray(e_hist["target"][-max(m, h):], dtype=np.float64)
             levels_of.append(float(np.nanmean(np.abs(recent))) if np.isfinite(recent).any() else 0.0)
             naive.append(seasonal_naive(e_hist["target"], h, m))
@@ -200,14 +210,15 @@ def score_partition(model: Model, entries: list[Entry], spec: BacktestSpec, inde
         return empty
     y = np.stack(ys)
     scale = np.asarray(scales)
+    m5 = {"scale_sq": np.asarray(scales_sq), "scale_abs": np.asarray(scales_abs)}
     naive_arr = np.stack(naive)
     scored: dict[str, tuple[AccuracySums, dict[str, np.ndarray]]] = {}
     for name, batches in out.items():
         q = np.concatenate([b[0] for b in batches])
         scored[name] = accuracy_sums(y, q[:, level_idx, :], levels, np.concatenate([b[1] for b in batches]),
-                                     q[:, median_idx, :], scale)
+                                     q[:, median_idx, :], scale, **m5)
     scored["seasonal_naive"] = accuracy_sums(y, np.repeat(naive_arr[:, None, :], len(levels), axis=1), levels,
-                                             naive_arr, naive_arr, scale)
+                                             naive_arr, naive_arr, scale, **m5)
     q = np.concatenate([b[0] for b in out["predictor"]])
     mean = np.concatenate([b[1] for b in out["predictor"]])
     label = {"predictor": model.algorithm}

@@ -25,10 +25,17 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Likelihood = Literal["student-T", "gaussian", "negative-binomial", "beta"]
-Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive", "chronos"]
+Algorithm = Literal["auto", "deepar", "ets", "theta", "arima", "ces", "npts", "seasonal_naive", "chronos",
+                    "croston", "sba", "tsb", "adida", "imapa"]
 ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+#: The per-series models for intermittent demand (statsforecast: Croston, its SBA correction, TSB,
+#: ADIDA, IMAPA), forecast as a count distribution around their rate.
+INTERMITTENT: tuple[str, ...] = ("croston", "sba", "tsb", "adida", "imapa")
 #: The per-series statistical models (statsforecast).
-STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive")
+STATISTICAL: tuple[str, ...] = ("ets", "theta", "arima", "ces", "seasonal_naive", *INTERMITTENT)
+#: How a hierarchy's base forecasts are made coherent (forecast/reconcile.py).
+ReconcileMethod = Literal["bottom-up", "top-down", "mint-shrink", "mint-ols", "wls-struct"]
+RECONCILE_METHODS: tuple[str, ...] = get_args(ReconcileMethod)
 #: What ``auto`` combines unless ``members`` says otherwise (chosen on the suite: bench/README.md).
 DEFAULT_MEMBERS: tuple[str, ...] = ("deepar", "ets", "theta", "ces")
 #: What ``auto``'s weight selection scores on the validation window, each metric relative to seasonal
@@ -49,6 +56,9 @@ DEEPAR_OPTIONS = ("context_length", "epochs", "num_batches_per_epoch", "mini_bat
 
 #: Options of the pretrained models (``chronos``, alone or as a member of ``auto``).
 PRETRAINED_OPTIONS = ("model_path",)
+
+#: Options of a hierarchical predictor (any algorithm).
+HIERARCHY_OPTIONS = ("hierarchy", "hierarchy_file", "reconcile")
 
 #: Options of algorithm ``auto`` alone.
 AUTO_OPTIONS = ("members", "deepar_update_epochs", "selection_metric")
@@ -127,6 +137,26 @@ def cast_text(name: str, text: str) -> Any:
     return text
 
 
+def parse_hierarchy(text: str) -> list[list[str]]:
+    """``"state/region * purpose"`` as its groups of nested names (``[["state", "region"], ["purpose"]]``).
+
+    Raises
+    ------
+    ValueError
+        An empty name or group, or a name given twice.
+    """
+    groups = [[n.strip() for n in g.split("/")] for g in text.split("*")]
+    for g in groups:
+        if any(not n for n in g):
+            raise ValueError(f"hierarchy {text!r} has an empty name: write names separated by '/' (nested) "
+                             "and '*' (crossed), such as 'state/region * purpose'")
+    names = [n for g in groups for n in g]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"hierarchy {text!r} names {', '.join(repeated)} more than once")
+    return groups
+
+
 class Hyperparameters(BaseModel):
     """Hyperparameters of ``forecast predictors create`` (and ``--hyperparameters FILE.json``)."""
 
@@ -159,6 +189,9 @@ class Hyperparameters(BaseModel):
     backtest_windows: Annotated[int, Field(ge=1, le=10, description="held-out windows of prediction_length at the end of every series")] = 1
     refit: bool = Field(False, description="after the backtest, retrain on the full history for the best epoch count")
     seed: int = Field(0, description="the seed of training and sampling: the same seed, data and machine give the same predictor")
+    hierarchy: Annotated[str | None, Field(min_length=1, max_length=500, description="aggregate the dataset's series along its key columns and reconcile: nested names with '/', crossed ones with '*' ('state/region * purpose'); node ids are paths such as state=Victoria/region=Melbourne, the root __total__", json_schema_extra={"default_text": "none"})] = None
+    hierarchy_file: Annotated[str | None, Field(min_length=1, max_length=2000, description="instead of hierarchy: a summing-matrix CSV (header node,<series key>,...; a row of 0/1 per aggregate node), a path or fsspec URL", json_schema_extra={"default_text": "none"})] = None
+    reconcile: ReconcileMethod | None = Field(None, description=f"how the nodes' forecasts are made coherent: {one_of(RECONCILE_METHODS)}", json_schema_extra={"default_text": "mint-shrink with a hierarchy"})
     model_path: Annotated[str | None, Field(min_length=1, max_length=2000, description="chronos only: the pretrained model's folder or fsspec URL (config.json and model.safetensors of a Chronos-Bolt or Chronos-2 model, downloaded once by you)", json_schema_extra={"default_text": "FORECAST_CHRONOS_MODEL"})] = None
 
     @classmethod
@@ -215,9 +248,40 @@ class Hyperparameters(BaseModel):
             if f == "model_path" and not self.uses_chronos:
                 raise ValueError(f"model_path is an option of algorithm 'chronos' (alone or as a member of auto); "
                                  f"algorithm {self.algorithm!r} does not use it")
+            if f == "reconcile" and not self.hierarchical:
+                raise ValueError("reconcile needs a hierarchy (hierarchy or hierarchy_file)")
             if f == "season_length" and not statistical:
                 raise ValueError(f"season_length is an option of the statistical models; algorithm {self.algorithm!r} does not use it")
         return self
+
+    @model_validator(mode="after")
+    def _one_hierarchy(self) -> Hyperparameters:
+        if self.hierarchy and self.hierarchy_file:
+            raise ValueError("give hierarchy or hierarchy_file, not both")
+        if self.hierarchy:
+            groups = parse_hierarchy(self.hierarchy)
+            if self.reconcile == "top-down" and len(groups) > 1:
+                raise ValueError(f"top-down needs a strict hierarchy (a tree); {self.hierarchy!r} is crossed ('*'): "
+                                 "use mint-shrink, mint-ols, wls-struct or bottom-up")
+        if self.reconcile == "top-down" and self.hierarchy_file:
+            raise ValueError("top-down needs the levels of a --hierarchy; a summing-matrix file has none: use "
+                             "mint-shrink, mint-ols, wls-struct or bottom-up")
+        if self.hierarchical:
+            lv = [round(t, 6) for t in self.test_quantiles]
+            if not any(round(1 - t, 6) in lv for t in lv if t < 0.5):
+                raise ValueError(f"a hierarchy's quantiles are reconciled from a symmetric pair of test_quantiles "
+                                 f"(such as 0.1 and 0.9); got {self.test_quantiles}")
+        return self
+
+    @property
+    def hierarchical(self) -> bool:
+        """A hierarchy is given: every node is forecast and the forecasts reconciled."""
+        return bool(self.hierarchy or self.hierarchy_file)
+
+    @property
+    def reconcile_method(self) -> str:
+        """The reconciliation in force (mint-shrink unless chosen)."""
+        return self.reconcile or "mint-shrink"
 
     @property
     def uses_deepar(self) -> bool:
@@ -245,13 +309,16 @@ class Hyperparameters(BaseModel):
 
 
 def option_group(field: str) -> str:
-    """Which algorithms a hyperparameter belongs to: ``all``, ``auto``, ``DeepAR``, ``chronos`` or ``statistical``."""
+    """Which algorithms a hyperparameter belongs to: ``all``, ``auto``, ``DeepAR``, ``chronos``,
+    ``hierarchy`` (any algorithm, with a hierarchy) or ``statistical``."""
     if field in DEEPAR_OPTIONS:
         return "DeepAR"
     if field in AUTO_OPTIONS:
         return "auto"
     if field in PRETRAINED_OPTIONS:
         return "chronos"
+    if field in HIERARCHY_OPTIONS:
+        return "hierarchy"
     return "statistical" if field == "season_length" else "all"
 
 

@@ -81,6 +81,7 @@ class _Plan:
 
     cfg: ResolvedConfig
     nonnegative: bool
+    integer: bool
     spec: BacktestSpec
     origin: str  # where in the predictor's making the fits are (the fit report's origin)
     local: list[str]  # per-series algorithms the workers fit
@@ -118,7 +119,8 @@ class _PartitionFitter:
         return dict(sorted(models.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
     def _ctx(self, origin: str) -> FitContext:
-        return FitContext(cfg=self.plan.cfg, nonnegative=self.plan.nonnegative, engine=LocalEngine(),
+        return FitContext(cfg=self.plan.cfg, nonnegative=self.plan.nonnegative, integer=self.plan.integer,
+                          engine=LocalEngine(),
                           threads=self.threads, origin=origin)
 
     def _summary(self, index: int, fallbacks: list[Fallback], **kwargs: Any) -> PartitionSummary:
@@ -292,7 +294,7 @@ def fit_predictor(
     seconds: dict[str, float] = {}
     notes: list[str] = []
     started = time.perf_counter()
-    base = _Plan(cfg=cfg, nonnegative=ctx.nonnegative, spec=spec, origin=ctx.origin, local=[], given={},
+    base = _Plan(cfg=cfg, nonnegative=ctx.nonnegative, integer=ctx.integer, spec=spec, origin=ctx.origin, local=[], given={},
                  ensemble=False, final=final, keep_rows=keep_rows, report=report)
     validation: list[PartitionSummary] = []
     model = None
@@ -329,7 +331,7 @@ def fit_predictor(
         for name in plan.local:
             if plan.ensemble and plan.weights.get(name, 0) <= 0:
                 continue
-            stored = StatisticalModel(name, cfg, season_length(cfg), ctx.nonnegative)
+            stored = StatisticalModel(name, cfg, season_length(cfg), ctx.nonnegative, integer=ctx.integer)
             stored.parts = (parts, [(MODEL_PART.format(name), i) for i in indexes])
             stored.notes = dict(tally.examples.get(name, {}))
             stored.fallback_items = tally.items_by_model.get(name, 0)

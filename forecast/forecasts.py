@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
+from forecast.config import Hyperparameters
 from forecast.data import Entry, load_entries, model_view
 from forecast.errors import ForecastInputError, GenerationError
 from forecast.features import (
@@ -90,7 +91,8 @@ def forecast_partition(
         if dimensions and series is not None:
             rows = series[done:done + len(ids)]
             ids = [str(item) for item, _ in rows]
-            dims = {d: [str((values_ or {}).get(d)) for _, values_ in rows] for d in dimensions}
+            dims = {d: [None if (v := (values_ or {}).get(d)) is None else str(v) for _, values_ in rows]
+                    for d in dimensions}
         out.append(forecast_batch(ids, period_starts_ns(p.forecast_start), values, [t.column for t in types], horizon,
                                   dims))
         done += len(ids)
@@ -198,6 +200,7 @@ class ForecastJob(BaseModel):
     num_items: int
     dimensions: list[str]
     precision: str = "auto"
+    nodes: str | None = None  # a hierarchical predictor's: the nodes' series (forecast, then reconciled)
 
     @property
     def seed(self) -> int:
@@ -208,13 +211,19 @@ class ForecastJob(BaseModel):
         return partition_ranges(self.num_items, size)
 
     def read_rows(self, workspace: Workspace, start: int, stop: int) -> list[Entry]:
-        """Rows ``[start, stop)`` of the dataset as entries, before features."""
+        """Rows ``[start, stop)`` of the dataset (or of a hierarchy's nodes) as entries, before features."""
+        if self.nodes is not None:
+            from forecast.hierarchy import read_nodes
+
+            return read_nodes(workspace, self.nodes, self.manifest.freq, (start, stop))
         return load_entries(workspace, self.dataset, rows=(start, stop))
 
 
-def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision: Precision = "auto") -> ForecastJob:
+def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision: Precision = "auto",
+                  rel: str | None = None) -> ForecastJob:
     """The job of registered forecast ``name``, its sources checked again (a worker may run it
-    later than it was registered)."""
+    later than it was registered). A hierarchical predictor's nodes are built under ``rel``, the
+    forecast's folder, from the dataset's version being forecast."""
     spec = registry.get(Kind.FORECAST, name).spec
     pred, ds, manifest = _check_sources(workspace, registry, spec["predictor"], spec["dataset"],
                                         spec.get("dataset_version"))
@@ -222,9 +231,17 @@ def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision
     snapshot = ResourceSnapshot.of(registry, Kind.DATASET,
                                    [plan.related, plan.metadata, spec.get("related"), spec.get("metadata")])
     summary = dataset_summary(ds)
+    hp = Hyperparameters.model_validate(manifest.hyperparameters)
+    nodes, num_items = None, summary.num_series
+    if hp.hierarchical and rel is not None:
+        from forecast.hierarchical import base_types, nodes_for_forecast
+
+        nodes, num_items = nodes_for_forecast(workspace, ds, hp, rel, manifest.freq, workspace.options_for)
+        types = base_types(spec["types"])
+        spec = {**spec, "types": types, "columns": [parse_types(t)[0].column for t in types]}
     return ForecastJob(name=name, spec=spec, predictor_artifact=str(pred.artifact), manifest=manifest, dataset=ds,
-                       resources=snapshot, num_items=summary.num_series, dimensions=summary.dimensions,
-                       precision=precision)
+                       resources=snapshot, num_items=num_items, dimensions=summary.dimensions,
+                       precision=precision, nodes=nodes)
 
 
 def forecast_rows(workspace: Workspace, job: ForecastJob, model: Model, index: int, raw: list[Entry],
@@ -320,7 +337,7 @@ def run_forecast(
 
     with building(registry, workspace, Kind.FORECAST, name, rel, wrap=GenerationError, keep=(ForecastInputError,)):
         started = time.perf_counter()
-        job = plan_forecast(workspace, registry, name, precision)
+        job = plan_forecast(workspace, registry, name, precision, rel)
         spec, manifest = job.spec, job.manifest
         calls = [(index, start, stop, rel) for index, start, stop in job.partitions(engine.partition_items)]
         done = [0]
@@ -339,6 +356,17 @@ def run_forecast(
                                  engine.call_threads), calls, "forecast", on_result=finished)
         if not calls:
             progress(0, 0)
+        parts: int | None = len(calls)
+        if job.nodes is not None:  # the nodes' base forecasts, reconciled into the forecast's table
+            from forecast.hierarchical import reconcile_forecast
+            from forecast.store import part_file
+
+            spec = registry.get(Kind.FORECAST, name).spec
+            reconcile_forecast(workspace, rel, [part_file(rel, i) for i, *_ in calls], job.nodes,
+                               Hyperparameters.model_validate(manifest.hyperparameters), manifest.freq,
+                               manifest.prediction_length, spec["columns"], job.dimensions,
+                               bool(manifest.training.get("nonnegative")))
+            parts = None
         n = job.num_items
         seconds = time.perf_counter() - started
         scenario_spec = {k: spec.get(k) for k in ("related", "metadata", "transforms")}
@@ -347,7 +375,7 @@ def run_forecast(
             "freq": manifest.freq, "dimensions": job.dimensions,
             "scenario": scenario_spec if any(scenario_spec.values()) else None,
             "num_items": n, "precision": ", ".join(sorted(precisions)) or precision,
-            "algorithm": manifest.algorithm, "engine": engine.name, "parts": len(calls),
+            "algorithm": manifest.algorithm, "engine": engine.name, "parts": parts,
             "seconds": round(seconds, 3), "items_per_second": round(n / seconds, 1) if seconds else None,
             "created_at": datetime.now(UTC).isoformat(),
         }

@@ -9,7 +9,13 @@ quantile at level ``tau``):
 - ``MASE``: mean absolute error of the median forecast over the item's in-sample seasonal-naive
   error (seasonal period ``m`` from the frequency, ``m = 1`` when the history is not longer than
   ``m``), averaged over items, as in gluonts' evaluator and the Monash archive;
-- ``MAPE = mean(|y - mean| / |y|)`` over points with ``y != 0`` (``None`` when there are none);
+- ``MAPE = mean(|y - mean| / |y|)`` over points with ``y != 0`` (``None`` when there are none;
+  ``mape_zero_actuals`` counts the points it leaves out);
+- ``RMSSE`` and the scaled pinball loss ``SPL`` as the M5 competition defined them, averaged over
+  items (unweighted): ``RMSSE = sqrt(mean((y - mean)^2) / mean(diff(history)^2))`` and
+  ``SPL = mean over levels and steps of the quantile loss / mean(|diff(history)|)``, the
+  in-sample differences taken from the item's first non-zero value: scales that intermittent
+  series (mostly zeros) do not make infinite;
 - ``coverage[tau]``: share of actuals below the ``tau`` quantile (ideally ``tau``).
 """
 
@@ -43,6 +49,21 @@ class Accuracy(BaseModel):
     mape_median: float | None = None
     mase_worst_share: float | None = Field(None, description=f"share of the summed MASE owed to the worst "
                                            f"{WORST_ROWS} item-windows")
+    rmsse: float | None = Field(None, description="root mean squared scaled error (M5), mean over items")
+    spl: float | None = Field(None, description="scaled pinball loss (M5), mean over items and quantiles")
+    mape_zero_actuals: int = Field(0, description="actuals of zero, which MAPE leaves out (undefined there)")
+
+
+def diff_scale(history: np.ndarray, power: int) -> float:
+    """The in-sample mean of ``|y_t - y_{t-1}| ** power`` from the first non-zero value: RMSSE's
+    (``power`` 2) and the scaled pinball loss's (1) denominators, as in the M5 competition."""
+    y = np.asarray(history, dtype=np.float64)
+    nz = np.flatnonzero(np.isfinite(y) & (y != 0))
+    if nz.size == 0:
+        return float("nan")
+    d = np.diff(y[nz[0]:])
+    d = d[np.isfinite(d)]
+    return float(np.mean(np.abs(d) ** power)) if d.size else float("nan")
 
 
 def quantile_key(q: float) -> str:
@@ -111,6 +132,11 @@ class AccuracySums:
     mase_rows: int = 0  # rows with a finite MASE
     mase_values: list[np.ndarray] = field(default_factory=list)  # finite per-row MASE, per partition
     mape_values: list[np.ndarray] = field(default_factory=list)  # per-row MAPE where it exists
+    rmsse: Fraction = Fraction(0)  # summed finite per-row RMSSE
+    rmsse_rows: int = 0
+    spl: Fraction = Fraction(0)  # summed finite per-row scaled pinball loss
+    spl_rows: int = 0
+    zero_actuals: int = 0
 
     @classmethod
     def empty(cls, levels: Sequence[float]) -> AccuracySums:
@@ -125,7 +151,9 @@ class AccuracySums:
             self.points + other.points, [a + b for a, b in zip(self.below, other.below, strict=True)],
             self.ape + other.ape, self.ape_points + other.ape_points, self.rows + other.rows,
             self.mase + other.mase, self.mase_rows + other.mase_rows,
-            self.mase_values + other.mase_values, self.mape_values + other.mape_values)
+            self.mase_values + other.mase_values, self.mape_values + other.mape_values,
+            self.rmsse + other.rmsse, self.rmsse_rows + other.rmsse_rows, self.spl + other.spl,
+            self.spl_rows + other.spl_rows, self.zero_actuals + other.zero_actuals)
 
     def result(self) -> Accuracy:
         """The overall accuracy these sums give (without medians when made without rows)."""
@@ -149,6 +177,9 @@ class AccuracySums:
             mase_median=float(np.median(mase)) if mase.size else None,
             mape_median=float(np.median(mape)) if mape.size else None,
             mase_worst_share=_ratio(exact_sum(worst), self.mase) if mase.size and self.mase > 0 else None,
+            rmsse=_ratio(self.rmsse, self.rmsse_rows),
+            spl=_ratio(self.spl, self.spl_rows),
+            mape_zero_actuals=self.zero_actuals,
         )
 
 
@@ -161,9 +192,12 @@ def accuracy_sums(
     scale: np.ndarray,
     *,
     rows: bool = True,
+    scale_sq: np.ndarray | None = None,
+    scale_abs: np.ndarray | None = None,
 ) -> tuple[AccuracySums, dict[str, np.ndarray]]:
     """The sums of :func:`accuracy` over these rows, and its per-row arrays; ``rows=False`` keeps
-    no per-row values in the sums (no medians)."""
+    no per-row values in the sums (no medians). ``scale_sq`` and ``scale_abs`` (per row,
+    :func:`diff_scale` 2 and 1): RMSSE's and the scaled pinball loss's scales (left out when not given)."""
     y = y.astype(np.float64)
     observed = ~np.isnan(y)
     lv = np.asarray(levels, dtype=np.float64)
@@ -183,6 +217,11 @@ def accuracy_sums(
         row_wape = np.nansum(abs_err, axis=1) / denom_rows
         row_rmse = np.sqrt(np.nanmean(err_mean**2, axis=1))
         ape = np.where(mape_mask, abs_err / np.abs(np.where(mape_mask, y, 1.0)), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmsse_rows = (np.sqrt(np.nanmean(err_mean**2, axis=1) / scale_sq) if scale_sq is not None and n_points
+                      else np.full(len(y), np.nan))
+        spl_rows = (ql.sum(axis=1) / len(levels) / observed.sum(axis=1) / scale_abs if scale_abs is not None
+                    else np.full(len(y), np.nan))
     mape_rows = np.full(len(y), np.nan)
     has_ape = mape_mask.any(axis=1)
     mape_rows[has_ape] = np.nanmean(ape[has_ape], axis=1)
@@ -201,6 +240,11 @@ def accuracy_sums(
         mase_rows=int(np.isfinite(mase_rows).sum()),
         mase_values=[mase_rows[np.isfinite(mase_rows)]] if rows else [],
         mape_values=[mape_rows[has_ape]] if rows else [],
+        rmsse=exact_sum(rmsse_rows),
+        rmsse_rows=int(np.isfinite(rmsse_rows).sum()),
+        spl=exact_sum(spl_rows),
+        spl_rows=int(np.isfinite(spl_rows).sum()),
+        zero_actuals=int((observed & (y == 0)).sum()),
     )
     return sums, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
 
@@ -212,6 +256,9 @@ def accuracy(
     mean: np.ndarray,
     median: np.ndarray,
     scale: np.ndarray,
+    *,
+    scale_sq: np.ndarray | None = None,
+    scale_abs: np.ndarray | None = None,
 ) -> tuple[Accuracy, dict[str, np.ndarray]]:
     """Overall and per-row metrics.
 
@@ -230,7 +277,7 @@ def accuracy(
     -------
     The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``, ``mape``.
     """
-    sums, rows = accuracy_sums(y, quantiles, levels, mean, median, scale)
+    sums, rows = accuracy_sums(y, quantiles, levels, mean, median, scale, scale_sq=scale_sq, scale_abs=scale_abs)
     return sums.result(), rows
 
 

@@ -72,7 +72,8 @@ DECLARATION = KindDeclaration(
     spec=PredictorCreate,
     run="forecast.predictor_jobs:run_predictor_job",
     register="forecast.predictors:register_predictor_job",
-    locations={"hyperparameters.model_path": "source"},  # a pretrained model's weights
+    locations={"hyperparameters.model_path": "source",  # a pretrained model's weights
+               "hyperparameters.hierarchy_file": "source"},  # a summing matrix
     view=view,
     uses=(Use("dataset", Kind.DATASET), Use("related", Kind.DATASET), Use("metadata", Kind.DATASET),
           Use("reference", Kind.PREDICTOR, while_in_flight=True)),

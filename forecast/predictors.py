@@ -43,6 +43,7 @@ from resources.lifecycle import building, delete_resource, time_limit
 from resources.registry import ResourceSnapshot
 
 if TYPE_CHECKING:  # forecast.training imports lightning and torch; HTTP routes use this module
+    from forecast.hierarchy import Hierarchy, NodeSeries
     from forecast.training import EpochCallback
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def register_predictor(
     registry: Registry, name: str, *, dataset: str, hyperparameters: Hyperparameters,
     features: FeatureInputs | None = None, monitor: str | None = None, tuning_job: str | None = None,
     max_runtime_seconds: int | None = None, tuned_by: str | None = None, pretrained_default: str | None = None,
-    options_for: Callable[[str], dict[str, Any]] = lambda url: {},
+    options_for: Callable[[str], dict[str, Any]] = lambda url: {}, workspace: Workspace | None = None,
 ) -> Resource:
     """Register a training job as ``CREATE_PENDING`` after the checks that need no data; a worker
     runs it with ``create_predictor(..., registered=True)``, where the checks against the data
@@ -95,7 +96,8 @@ def register_predictor(
     ``pretrained_default`` and ``options_for`` as its ``default`` and ``options_for``). With ``monitor``, a
     monitor of that name watches the predictor from the start (:mod:`forecast.monitors`). With
     ``tuned_by`` (a registered tuning job), the job runs that search first and trains with its
-    best trial's setting over ``hyperparameters`` (the managed API's ``PerformHPO``)."""
+    best trial's setting over ``hyperparameters`` (the managed API's ``PerformHPO``). A hierarchy
+    is checked against the dataset's series in ``workspace`` (:mod:`forecast.hierarchical`)."""
     from forecast.monitors import watch_new_predictor
 
     features = features or FeatureInputs()
@@ -103,6 +105,10 @@ def register_predictor(
     require_type(ds, DatasetType.TARGET, "dataset")
     hyperparameters, notes = settle_pretrained(hyperparameters, pretrained_default, options_for)
     _check_features(registry, hyperparameters, features)
+    if hyperparameters.hierarchical and workspace is not None:
+        from forecast.hierarchical import check_hierarchy
+
+        check_hierarchy(workspace, dataset_at(ds, None), hyperparameters, features.any, options_for)
     if monitor is not None:
         registry.require_free(Kind.MONITOR, monitor)
     spec = _spec(ds, hyperparameters, features) | ({"notes": notes} if notes else {}) | (
@@ -180,7 +186,8 @@ def create_predictor(
     if not registered:  # registered before the data is read, so the dataset cannot be deleted meanwhile
         register_predictor(registry, name, dataset=dataset, hyperparameters=hyperparameters, features=features,
                            monitor=monitor, tuning_job=tuning_job, max_runtime_seconds=max_runtime_seconds,
-                           pretrained_default=pretrained_default, options_for=workspace.options_for)
+                           pretrained_default=pretrained_default, options_for=workspace.options_for,
+                           workspace=workspace)
     if registered:  # a worker: the inputs are on record
         spec = registry.get(Kind.PREDICTOR, name).spec
         features = FeatureInputs.model_validate({k: v for k in ("related", "metadata", "holidays") if (v := spec.get(k))})
@@ -198,9 +205,19 @@ def create_predictor(
             summary = dataset_summary(ds)
             progress.phase("loading")
             plan = plan_features(workspace, registry, features, ds)
-            series = StoredSeries(root=workspace.root, storage_options=workspace.storage_options, dataset=ds,
-                                  resources=ResourceSnapshot.of(registry, Kind.DATASET, [plan.related, plan.metadata]),
-                                  plan=plan, freq=summary.freq, num_items=summary.num_series)
+            series: StoredSeries | NodeSeries
+            hierarchy = None
+            if hyperparameters.hierarchical:  # every node of the hierarchy is a series
+                from forecast.hierarchical import node_source, node_summary, prepare_nodes
+
+                hierarchy = prepare_nodes(workspace, ds, hyperparameters, rel, summary.freq, workspace.options_for)
+                series = node_source(workspace, hierarchy[2], summary.freq, hierarchy[1])
+                summary = node_summary(summary, hierarchy[1])
+            else:
+                series = StoredSeries(root=workspace.root, storage_options=workspace.storage_options, dataset=ds,
+                                      resources=ResourceSnapshot.of(registry, Kind.DATASET,
+                                                                    [plan.related, plan.metadata]),
+                                      plan=plan, freq=summary.freq, num_items=summary.num_series)
             from forecast.fitting import gather_facts
 
             engine = engine or LocalEngine()
@@ -209,13 +226,16 @@ def create_predictor(
             if cfg.hp.uses_deepar:
                 check_fits_in_memory(cfg, memory_limit_mb * 2**20 if memory_limit_mb else None)
             reference = _reference_model(workspace, registry, spec.get("reference"))
-            series = series.model_copy(update={"length_max": facts.lengths_max, "shape": ModelShape(
-                num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality), num_static_real=cfg.num_static_real)})
+            shape = ModelShape(num_dynamic_feat=cfg.num_dynamic_feat, num_cat=len(cfg.cardinality),
+                               num_static_real=cfg.num_static_real)
+            series = series.model_copy(update={"length_max": facts.lengths_max,
+                                               **({"shape": shape} if isinstance(series, StoredSeries) else {})})
             result = _train_backtest_save(workspace, rel, name, dataset, summary, cfg, plan, series,
                                           facts.target_min >= 0, progress.epoch, progress.phase, extra_callbacks,
                                           started, precision, engine, reference, validation_windows,
                                           on_validation_epoch, notes=spec.get("notes", []),
-                                          options_for=workspace.options_for)
+                                          options_for=workspace.options_for, integer=facts.target_integer,
+                                          hierarchy=hierarchy[:2] if hierarchy else None)
             return registry.update(Kind.PREDICTOR, name, status=Status.ACTIVE, artifact=rel, result=result)
     except InvalidInputError:
         if not registered:  # bad input found in the data: the CLI leaves nothing registered
@@ -262,7 +282,8 @@ def register_predictor_job(ctx: JobContext, spec: PredictorCreate) -> Resource:
     features = FeatureInputs(related=spec.related, metadata=spec.metadata, holidays=spec.holidays)
     return register_predictor(ctx.registry, spec.name, dataset=spec.dataset, hyperparameters=spec.hyperparameters,
                               features=features, monitor=spec.monitor, max_runtime_seconds=spec.max_runtime_seconds,
-                              pretrained_default=ctx.pretrained_model, options_for=ctx.storage_options)
+                              pretrained_default=ctx.pretrained_model, options_for=ctx.storage_options,
+                              workspace=ctx.workspace)
 
 
 class TrainingProgress:
@@ -304,7 +325,7 @@ def _train_backtest_save(
     summary: DatasetSummary,
     cfg: ResolvedConfig,
     plan: FeaturePlan,
-    series: StoredSeries,
+    series: StoredSeries | NodeSeries,
     nonnegative: bool,
     on_epoch: EpochCallback | None,
     phase: PhaseCallback,
@@ -318,13 +339,17 @@ def _train_backtest_save(
     *,
     notes: list[str] | None = None,
     options_for: Callable[[str], dict[str, Any]] = lambda url: {},
+    integer: bool = False,
+    hierarchy: tuple[Hierarchy, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Fit on the histories before the backtest window(s), backtest, finalize, store
     (:func:`forecast.fitting.fit_predictor`, partition by partition); a retraining starts from
     ``reference`` (the reference predictor's model). With ``validation_windows`` (a tuning trial),
     first fit on the histories before that many windows preceding the backtest's and score them
     (``metrics["validation"]``): what a search may minimise without ever seeing the backtest window.
-    ``nonnegative``: every target is >= 0 (forecasts are kept >= 0 too)."""
+    ``nonnegative``: every target is >= 0 (forecasts are kept >= 0 too); ``integer``: every one is a
+    whole number. With ``hierarchy`` (the hierarchy and its nodes' series, which ``series`` reads),
+    the backtest's forecasts are reconciled and scored per level, base vs reconciled."""
     from forecast.backtest import FORECASTS_PART, ITEMS_PART, BacktestSpec, empty_rows
     from forecast.fitting import fit_predictor, tally_report
     from forecast.models.base import FitContext
@@ -332,7 +357,7 @@ def _train_backtest_save(
     hp = cfg.hp
     h = cfg.prediction_length
     parts = Parts.under(workspace, f"{rel}/{PARTS_DIR}")
-    ctx = FitContext(cfg=cfg, nonnegative=nonnegative, on_phase=phase, on_epoch=on_epoch,
+    ctx = FitContext(cfg=cfg, nonnegative=nonnegative, integer=integer, on_phase=phase, on_epoch=on_epoch,
                      extra_callbacks=extra_callbacks, engine=engine, reference=reference,
                      notes=list(notes or []), options_for=options_for)
     spec = BacktestSpec(freq=cfg.freq, prediction_length=h, windows=hp.backtest_windows,
@@ -365,6 +390,15 @@ def _train_backtest_save(
         **({"validation": validated.model_dump()} if validated is not None else {}),
         "periods": {"backtest": backtest.period, **({"validation": validation_period} if validated is not None else {})},
     }
+    if hierarchy is not None:
+        from forecast.hierarchical import reconcile_parts
+
+        phase("reconciling")
+        metrics.update(reconcile_parts(parts, fitted.partitions, hierarchy[0], hierarchy[1], cfg, nonnegative,
+                                       base=metrics["predictor"]))
+        ctx.notes.append(f"forecasts of the {len(hierarchy[1]):,} nodes ({len(hierarchy[0].nodes):,} aggregates) are "
+                         f"reconciled by {hp.reconcile_method}; the backtest's metrics are the reconciled forecasts' "
+                         "(metrics.base: the base forecasts', metrics.hierarchy: per level)")
     training = {
         **fitted.model.describe(),
         "fit_seconds": fitted.seconds["fit"],

@@ -53,7 +53,7 @@ MANIFEST_FILE = "manifest.json"
 def forecast_schema(columns: Sequence[str], horizon: int, dimensions: Sequence[str] = ()) -> pa.Schema:
     return pa.schema(
         [pa.field("item_id", pa.string(), nullable=False), pa.field("start", pa.timestamp("ns"), nullable=False)]
-        + [pa.field(d, pa.string(), nullable=False) for d in dimensions]
+        + [pa.field(d, pa.string(), nullable=True) for d in dimensions]  # null: an aggregate node sums over it
         + [pa.field(c, pa.list_(pa.float32(), horizon), nullable=False) for c in columns]
     )
 
@@ -287,13 +287,14 @@ class LoadedForecast:
         """Each dimension's distinct values, sorted, at most ``limit`` per dimension; and whether
         any dimension had more."""
         if self._choices is None:
-            self._choices = {d: sorted(set(self.dimension_values[d])) for d in self.dimensions}
+            self._choices = {d: sorted(set(self.dimension_values[d]) - {None}) for d in self.dimensions}
         return ({d: v[:limit] for d, v in self._choices.items()},
                 any(len(v) > limit for v in self._choices.values()))
 
     def series(self, row: int) -> tuple[str, dict[str, str] | None]:
-        """Row ``row``'s series key and its dimension values (``None`` without dimensions)."""
-        if not self.dimensions:
+        """Row ``row``'s series key and its dimension values (``None`` without dimensions, and for a
+        hierarchy's aggregate node, whose id says what it sums)."""
+        if not self.dimensions or all(self.dimension_values[d][row] is None for d in self.dimensions):
             return self.item_ids[row], None
         dims = {d: self.dimension_values[d][row] for d in self.dimensions}
         return series_key(self.item_ids[row], dims), dims

@@ -54,6 +54,7 @@ class FitContext:
 
     cfg: ResolvedConfig
     nonnegative: bool  # every training target is >= 0: forecasts are kept >= 0 too
+    integer: bool = False  # every training target is a whole number (counts)
     on_phase: PhaseCallback | None = None
     on_epoch: EpochCallback | None = None
     extra_callbacks: list[Any] | None = None  # Lightning callbacks (tests, stopping)

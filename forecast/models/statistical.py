@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forecast.config import ResolvedConfig, season_length
+from forecast.config import INTERMITTENT, ResolvedConfig, season_length
 from forecast.data import Entry
 from forecast.models.base import (
     SAMPLING_LEVELS,
@@ -49,6 +49,7 @@ from forecast.models.base import (
     Prediction,
     sample_from_quantiles,
 )
+from forecast.models.intermittent import count_quantiles, count_spread, make_intermittent
 from forecast.parts import Parts
 from resources.engine import Engine, LocalEngine, process_pool
 
@@ -71,6 +72,8 @@ _Z80 = 1.2815515655446004  # standard normal quantile at 0.9: the 80 % interval'
 def _make(algorithm: str, season: int) -> Any:
     from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta, SeasonalNaive
 
+    if algorithm in INTERMITTENT:
+        return make_intermittent(algorithm)
     table = {"ets": AutoETS, "theta": AutoTheta, "arima": AutoARIMA, "ces": AutoCES, "seasonal_naive": SeasonalNaive}
     return table[algorithm](season_length=season)
 
@@ -180,8 +183,13 @@ def ces_gaussian(model: Any, h: int) -> tuple[np.ndarray, np.ndarray] | None:
         return mean, _spread(np.sqrt(float(fit["sigma2"])) * np.sqrt((jacobian**2).sum(axis=0)))
 
 
-def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, sigma) of a fitted model over the next ``h`` steps."""
+def _forecast(model: Any, algorithm: str, h: int, x_future: np.ndarray | None,
+              y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, sigma) of a fitted model over the next ``h`` steps (an intermittent model's spread
+    from its history ``y``: :func:`forecast.models.intermittent.count_spread`)."""
+    if algorithm in INTERMITTENT:
+        mean = np.maximum(np.asarray(model.predict(h=h)["mean"], dtype=np.float64), 0.0)
+        return mean, count_spread(y if y is not None else np.zeros(0), mean)
     fast = ces_gaussian(model, h) if algorithm == "ces" else None
     if fast is not None:
         return fast
@@ -197,12 +205,12 @@ def _run(job: FitJob) -> FitResult:
         warnings.simplefilter("ignore")
         try:
             if job.fitted is not None:
-                return FitResult(*_forecast(job.fitted, job.algorithm, h, xf), job.fitted, None)
+                return FitResult(*_forecast(job.fitted, job.algorithm, h, xf, y), job.fitted, None)
             model = _make(job.algorithm, job.season).fit(y, **({"X": x} if x is not None else {}))
             kept = model if job.keep else None
             if x is not None and xf is None:  # fitted for this history; no horizon values to forecast with
                 return FitResult(np.full(h, np.nan), np.full(h, np.nan), kept, None)
-            mean, sigma = _forecast(model, job.algorithm, h, xf if x is not None else None)
+            mean, sigma = _forecast(model, job.algorithm, h, xf if x is not None else None, y)
             if not np.isfinite(mean).all():
                 raise ValueError("the forecast is not finite")
             return FitResult(mean, sigma, kept, None)
@@ -298,11 +306,12 @@ class StatisticalModel(Model):
     algorithm: ClassVar[str] = "statistical"
 
     def __init__(self, name: str, cfg: ResolvedConfig, season: int, nonnegative: bool,
-                 known: dict[str, KnownItem] | None = None) -> None:
-        self.algorithm = name  # type: ignore[misc]  # one class serves the five models
+                 known: dict[str, KnownItem] | None = None, integer: bool = False) -> None:
+        self.algorithm = name  # type: ignore[misc]  # one class serves every statistical model
         self.cfg = cfg
         self.season = season
         self.nonnegative = nonnegative
+        self.integer = integer  # whole-number data: an intermittent model's distribution is a count one
         self._known: dict[str, KnownItem] | None = known or {}
         self.stored: Path | None = None  # the stored forecasts, read when first needed
         #: where the workers of a partitioned fit wrote this model's stored forecasts: the parts
@@ -393,14 +402,22 @@ class StatisticalModel(Model):
         for start in range(0, len(entries), ITEMS_PER_BATCH):
             batch = entries[start : start + ITEMS_PER_BATCH]
             mean, sigma = self.forecast_gaussian(batch, threads=threads)
-            q, m = gaussian_quantiles(mean, sigma, levels, self.nonnegative)
+            q, m = self.quantiles(mean, sigma, levels)
             samples = None
             if want_samples:
-                grid, _ = gaussian_quantiles(mean, sigma, SAMPLING_LEVELS, self.nonnegative)
+                grid, _ = self.quantiles(mean, sigma, SAMPLING_LEVELS)
                 samples = sample_from_quantiles(grid, SAMPLING_LEVELS, num_samples, rng)
             yield Prediction(item_ids=[e.get("item_id") for e in batch],
                              forecast_start=[e["start"] + len(e["target"]) for e in batch],
                              quantiles=q, mean=m, samples=samples)
+
+    def quantiles(self, mean: np.ndarray, sigma: np.ndarray, levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Quantiles ``(N, Q, H)`` and mean ``(N, H)`` of the forecast distribution: Gaussian
+        (censored at 0 for non-negative data), or for the intermittent models a count distribution
+        whose mean is the model's forecast (:func:`forecast.models.intermittent.count_quantiles`)."""
+        if self.algorithm in INTERMITTENT:
+            return count_quantiles(mean, sigma, levels, integer=self.integer)
+        return gaussian_quantiles(mean, sigma, levels, self.nonnegative)
 
     def table(self) -> pa.Table:
         """The stored forecasts (of :attr:`known`) as a table, one row per item."""
@@ -419,7 +436,7 @@ class StatisticalModel(Model):
 
     def _metadata(self) -> dict[bytes, bytes]:
         return {b"algorithm": self.algorithm.encode(), b"season": str(self.season).encode(),
-                b"nonnegative": str(int(self.nonnegative)).encode()}
+                b"nonnegative": str(int(self.nonnegative)).encode(), b"integer": str(int(self.integer)).encode()}
 
     def save(self, folder: Path) -> None:
         """The stored forecasts, one row group per partition when the workers of a partitioned fit
@@ -436,7 +453,8 @@ class StatisticalModel(Model):
         """The model stored in ``folder``; its forecasts are read when first needed: all of them,
         or with :meth:`focus` a partition's."""
         meta = pq.read_schema(folder / FORECASTS_FILE).metadata
-        model = cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1")
+        model = cls(meta[b"algorithm"].decode(), cfg, int(meta[b"season"]), meta[b"nonnegative"] == b"1",
+                    integer=meta.get(b"integer") == b"1")
         model.stored = folder / FORECASTS_FILE
         model._known = None  # read when first needed
         return model
@@ -483,8 +501,9 @@ class StatisticalModel(Model):
             table.column("digest").to_pylist(), means, sigmas, futures, strict=True)}
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"season_length": self.season,
-                               "distribution": "gaussian (the model's own prediction intervals)"}
+        out: dict[str, Any] = {"season_length": self.season, "distribution": (
+            ("negative binomial" if self.integer else "gamma") + " with the model's rate as its mean and the history's "
+            "variance-to-mean ratio" if self.algorithm in INTERMITTENT else "gaussian (the model's own prediction intervals)")}
         items = self.fallback_items if self.fallback_items is not None else len(self.notes)
         if items:
             out["fallbacks"] = {"items": items, "to": "seasonal_naive", "examples": dict(list(self.notes.items())[:5])}
@@ -492,11 +511,11 @@ class StatisticalModel(Model):
 
 
 class StatisticalAlgorithm(Algorithm):
-    """``ets``, ``theta``, ``arima``, ``ces``, ``seasonal_naive``."""
+    """``ets``, ``theta``, ``arima``, ``ces``, ``seasonal_naive`` and the intermittent models."""
 
     name: ClassVar[str] = "statistical"
     per_series: ClassVar[bool] = True
-    CHOICES: ClassVar[tuple[str, ...]] = ("ets", "theta", "arima", "ces", "seasonal_naive")
+    CHOICES: ClassVar[tuple[str, ...]] = ("ets", "theta", "arima", "ces", "seasonal_naive", *INTERMITTENT)
 
     def __init__(self, cfg: ResolvedConfig, algorithm: str) -> None:
         super().__init__(cfg)
@@ -508,7 +527,7 @@ class StatisticalAlgorithm(Algorithm):
 
     def fit(self, entries: list[Entry], ctx: FitContext, *, keep_fits: bool = True) -> StatisticalModel:
         ctx.phase(f"fitting {self.algorithm}")
-        model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative)
+        model = StatisticalModel(self.algorithm, self.cfg, self.season, ctx.nonnegative, integer=ctx.integer)
         keep = keep_fits and model.uses_regressors and len(entries) <= KEEP_FITS_UP_TO
         model.forecast_gaussian(entries, threads=ctx.threads, remember=True, keep=keep, ctx=ctx,
                                 on_progress=lambda done, total: ctx.phase(f"fitting {self.algorithm}: {done}/{total} series"))
@@ -525,7 +544,7 @@ class StatisticalAlgorithm(Algorithm):
             on_progress=lambda done, total: ctx.phase(f"final forecasts {self.algorithm}: {done}/{total} series"))
         for k in model.known.values():
             k.fitted = None  # the fitted models are not stored
-        final = StatisticalModel(self.algorithm, self.cfg, self.season, model.nonnegative)
+        final = StatisticalModel(self.algorithm, self.cfg, self.season, model.nonnegative, integer=model.integer)
         final.remember(entries, mean, sigma)
         final.notes = model.notes  # the predictor's notes count them over every partition (forecast.fit_report)
         return final
