@@ -12,6 +12,8 @@ Sources (shipped inside PyPI packages, nothing is downloaded):
 - ``tourism-regions``: fpp3 ``tourism``: quarterly overnight trips, 304 region x purpose series,
   ``cat = [region, state, purpose]``.
 - ``epf-fr-be``: hourly day-ahead electricity prices for France and Belgium (fpppy ``EPF_FR_BE``)
+- ``pbs``: fpp3 ``PBS``: monthly prescriptions (scripts) by ATC2 group, concession and type, many of
+  them intermittent (series that are all zeros left out)
   with two known-in-advance regressors as ``dynamic_feat``: the generation forecast and the load
   forecast.
 """
@@ -79,6 +81,17 @@ def _tourism_regions() -> Iterator[dict[str, Any]]:
     return _with_cats(_tsdata("fpp3", "tourism"), ["Region", "State", "Purpose"], "Quarter", "Trips", "Q")
 
 
+def _pbs() -> Iterator[dict[str, Any]]:
+    return _with_cats(_pbs_frame(), ["ATC2", "Concession", "Type"], "Month", "Scripts", "M")
+
+
+def _pbs_frame() -> pd.DataFrame:
+    """fpp3 PBS: monthly scripts by ATC2 group, concession and type (a few are all zeros: dropped)."""
+    df = _tsdata("fpp3", "PBS")
+    keys = ["ATC2", "Concession", "Type"]
+    return df[df.groupby(keys)["Scripts"].transform("sum") > 0]
+
+
 def _epf() -> Iterator[dict[str, Any]]:
     df = _tsdata("fpppy", "EPF_FR_BE")
     df = df.assign(ds=pd.to_datetime(df["ds"])).sort_values(["unique_id", "ds"])
@@ -101,6 +114,7 @@ SAMPLES: Final[dict[str, tuple[str, int, Callable[[], Iterator[dict[str, Any]]],
     "aus-retail": ("M", 24, _aus_retail, "fpp3 aus_retail: 152 monthly series, cat = [state, industry]"),
     "tourism-regions": ("Q", 8, _tourism_regions, "fpp3 tourism: 304 quarterly series, cat = [region, state, purpose]"),
     "epf-fr-be": ("H", 24, _epf, "hourly electricity prices FR/BE with 2 dynamic features"),
+    "pbs": ("M", 12, _pbs, "fpp3 PBS: monthly scripts, ATC2 x concession x type, many intermittent"),
 }
 
 
@@ -132,6 +146,9 @@ def long_frames(name: str) -> dict[str, pd.DataFrame]:
     if name == "tourism-regions":
         return {"target": _fpp3_long(_tsdata("fpp3", "tourism"), "Quarter", "Region",
                                      {"state": "State", "purpose": "Purpose"}, "Trips", "Q")}
+    if name == "pbs":
+        return {"target": _fpp3_long(_pbs_frame(), "Month", "ATC2", {"concession": "Concession", "type": "Type"},
+                                     "Scripts", "M")}
     if name == "epf-fr-be":
         df = _tsdata("fpppy", "EPF_FR_BE")
         df = df.assign(timestamp=pd.to_datetime(df["ds"]).dt.strftime("%Y-%m-%d %H:%M:%S")).rename(

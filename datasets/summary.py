@@ -14,6 +14,31 @@ from pydantic import BaseModel, Field
 from datasets.long_format import Aggregation, DatasetType, Filling
 from datasets.records import Series
 
+#: Syntetos, Boylan and Croston's (2005) cut-offs: average demand interval and squared
+#: coefficient of variation of the non-zero demands.
+ADI_CUTOFF = 1.32
+CV2_CUTOFF = 0.49
+DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "no demand", "not demand")
+
+
+def demand_class(target: np.ndarray) -> str:
+    """A series' demand pattern by ADI (periods per non-zero demand) and CV^2 (of the non-zero
+    demands): ``smooth`` (ADI < 1.32, CV^2 < 0.49), ``erratic`` (CV^2 >= 0.49), ``intermittent``
+    (ADI >= 1.32), ``lumpy`` (both); ``no demand`` when every value is 0, ``not demand`` when
+    some are negative (not a demand series)."""
+    y = np.asarray(target, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if (y < 0).any():
+        return "not demand"
+    nonzero = y[y > 0]
+    if nonzero.size == 0:
+        return "no demand"
+    adi = y.size / nonzero.size
+    cv2 = float((nonzero.std() / nonzero.mean()) ** 2) if nonzero.size > 1 else 0.0
+    if adi < ADI_CUTOFF:
+        return "smooth" if cv2 < CV2_CUTOFF else "erratic"
+    return "intermittent" if cv2 < CV2_CUTOFF else "lumpy"
+
 
 class Attribute(BaseModel):
     """One column of an item metadata dataset."""
@@ -99,6 +124,8 @@ class DatasetSummary(BaseModel):
     aggregation: Aggregation | None = None
     filling: Filling | None = None
     changes: ImportChanges | None = Field(None, description="what a long-format import did to the values it read")
+    demand_classes: dict[str, int] | None = Field(None, description="series per demand pattern (ADI / CV^2: smooth, "
+                                                  "erratic, intermittent, lumpy), as first imported")
 
 
 class SummaryBuilder:
@@ -113,6 +140,7 @@ class SummaryBuilder:
         self._max_len_by_start: dict[pd.Timestamp, int] = {}
         self.negative = self.non_negative = 0
         self.first_negative: str | None = None
+        self.classes: dict[str, int] = {}
 
     def add(self, item_id: str, s: Series) -> None:
         values = s.target if len(s.target) or s.dynamic_feat is None else s.dynamic_feat  # related: its columns
@@ -126,6 +154,8 @@ class SummaryBuilder:
                 self.first_negative = item_id
             self.negative += negative
             self.non_negative += int((s.target >= 0).sum())
+            cls = demand_class(s.target)
+            self.classes[cls] = self.classes.get(cls, 0) + 1
         if s.cat:
             if not self.cat_max:
                 self.cat_max = list(s.cat)
@@ -179,6 +209,7 @@ class SummaryBuilder:
             assigned_item_ids=assigned_item_ids,
             ignored_fields=sorted(ignored_fields),
             fingerprint=self._hash.hexdigest(),
+            demand_classes={c: self.classes[c] for c in DEMAND_CLASSES if c in self.classes} or None,
             changes=ImportChanges(negative_values=self.negative, non_negative_values=self.non_negative,
                                   examples={"negative values": f"item {self.first_negative}"}) if self.negative else None,
         )

@@ -486,4 +486,5 @@ def summary_of(index: pa.Table, freq: str, previous: DatasetSummary, delta: Data
         "assigned_item_ids": previous.assigned_item_ids + delta.assigned_item_ids,
         "ignored_fields": sorted(set(previous.ignored_fields) | set(delta.ignored_fields)),
         "changes": delta.changes,  # what this import did to the values it read
+        "demand_classes": None,  # counted over whole series, which an increment's index does not hold
         "fingerprint": chain})

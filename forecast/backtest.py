@@ -28,7 +28,7 @@ from forecast.parts import Parts
 from forecast.series_source import HeldSeries, SeriesSource
 from resources.engine import Engine, LocalEngine
 
-METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase")
+METRIC_COLUMNS = ("mean_wql", "wape", "rmse", "mase", "rmsse", "spl")
 
 
 @dataclass
@@ -36,7 +36,7 @@ class BacktestResult:
     predictor: Accuracy
     seasonal_naive: Accuracy
     members: dict[str, Accuracy] = field(default_factory=dict)
-    per_item: pa.Table | None = None  # item_id, window, model, mean_wql, wape, rmse, mase
+    per_item: pa.Table | None = None  # item_id, window, model, mean_wql, wape, rmse, mase, rmsse, spl
     forecasts: pa.Table | None = None  # item_id, window, step, actual, the predictor's quantiles and mean
     extreme_items: list[dict[str, Any]] = field(default_factory=list)  # the predictor's outliers, and why
     left_out: dict[str, Any] = field(default_factory=dict)  # items with no backtest window, and why
@@ -44,6 +44,19 @@ class BacktestResult:
     period: tuple[str, str] | None = None
     #: item-windows an ensemble member was left out of, by member
     dropped: Counter[str] = field(default_factory=Counter)
+
+    def notes(self) -> list[str]:
+        """What the figures leave out: members dropped for some item-windows, and the actuals of
+        zero where MAPE is undefined."""
+        out = [f"backtest: {member} diverged or failed on {n} item-window(s) and was left out for them"
+               for member, n in self.dropped.items()]
+        acc = self.predictor
+        if acc.mape_zero_actuals:
+            share = acc.mape_zero_actuals / acc.num_points if acc.num_points else 0.0
+            out.append(f"MAPE is undefined at the {acc.mape_zero_actuals:,} actual(s) of zero in the backtest "
+                       f"({share:.0%} of its points) and leaves them out; RMSSE and the scaled pinball loss (SPL) "
+                       "cover them")
+        return out
 
 
 #: An item-window's MASE (or MAPE) is extreme at this many times the median (and at least

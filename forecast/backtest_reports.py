@@ -34,6 +34,8 @@ class BacktestItemMetrics(BaseModel):
     wape: float | None
     rmse: float | None
     mase: float | None
+    rmsse: float | None = None
+    spl: float | None = None
 
 
 class BacktestPoint(BaseModel):
@@ -95,7 +97,7 @@ def read_backtest(workspace: Workspace, registry: Registry, name: str, *, item: 
     if item is None:
         rows = rows.slice(offset, limit)
     items = [BacktestItemMetrics(item_id=d["item_id"], window=d["window"], model=d["model"],
-                                 **{k: _finite(d[k]) for k in ("mean_wql", "wape", "rmse", "mase")})
+                                 **{k: _finite(d.get(k)) for k in ("mean_wql", "wape", "rmse", "mase", "rmsse", "spl")})
              for d in rows.to_pylist()]
     points = None
     if item is not None and workspace.exists(f"{r.artifact}/{BACKTEST_FORECASTS_FILE}"):

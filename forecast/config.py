@@ -61,7 +61,7 @@ PRETRAINED_OPTIONS = ("model_path",)
 HIERARCHY_OPTIONS = ("hierarchy", "hierarchy_file", "reconcile")
 
 #: Options of algorithm ``auto`` alone.
-AUTO_OPTIONS = ("members", "deepar_update_epochs", "selection_metric")
+AUTO_OPTIONS = ("members", "deepar_update_epochs", "selection_metric", "intermittent_members")
 
 DEFAULT_TEST_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -164,6 +164,7 @@ class Hyperparameters(BaseModel):
 
     algorithm: Algorithm = Field("auto", description=f"{one_of(ALGORITHMS)}; auto (the default) combines several by weights chosen on a validation window")
     members: list[Algorithm] = Field(default_factory=lambda: list(DEFAULT_MEMBERS), description="auto only: the algorithms it combines")
+    intermittent_members: list[Algorithm] = Field(default_factory=lambda: list(INTERMITTENT), description="auto only: further candidates for the intermittent and lumpy series (ADI / CV^2), whose weights are chosen on those series alone; the others keep members; empty: none")
     deepar_update_epochs: Annotated[int, Field(ge=0, le=1000, description="auto only: epochs the DeepAR member trains on from its own weights over the longer histories at the backtest origin and again for the final forecasts, at a tenth of the learning rate; 0 (default) forecasts from them with the network trained before the validation window")] = 0
     selection_metric: SelectionMetric = Field("wql+mase", description="auto only: what the weights are chosen to minimise on the validation window, relative to "
                                                      f"seasonal naive: {one_of(SELECTION_METRICS)}")
@@ -219,6 +220,17 @@ class Hyperparameters(BaseModel):
                 return aliases[key]
         return v
 
+    @field_validator("intermittent_members")
+    @classmethod
+    def _intermittent_members_valid(cls, v: list[str]) -> list[str]:
+        other = [m for m in v if m not in STATISTICAL]
+        if other:
+            raise ValueError(f"intermittent_members takes per-series models ({one_of(STATISTICAL)}), not "
+                             f"{', '.join(other)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"intermittent_members must be distinct, got {v}")
+        return v
+
     @field_validator("members")
     @classmethod
     def _members_valid(cls, v: list[str]) -> list[str]:
@@ -241,7 +253,7 @@ class Hyperparameters(BaseModel):
         for f in changed:
             if f in DEEPAR_OPTIONS and not uses_deepar:
                 raise ValueError(f"{f} is a DeepAR option; algorithm {self.algorithm!r} does not use it")
-            if f in ("members", "selection_metric") and self.algorithm != "auto":
+            if f in ("members", "selection_metric", "intermittent_members") and self.algorithm != "auto":
                 raise ValueError(f"{f} is an option of algorithm 'auto', not {self.algorithm!r}")
             if f == "deepar_update_epochs" and not (self.algorithm == "auto" and uses_deepar):
                 raise ValueError("deepar_update_epochs is an option of algorithm 'auto' with a deepar member")
@@ -286,6 +298,11 @@ class Hyperparameters(BaseModel):
     @property
     def uses_deepar(self) -> bool:
         return self.algorithm == "deepar" or (self.algorithm == "auto" and "deepar" in self.members)
+
+    @property
+    def all_members(self) -> list[str]:
+        """auto's candidates: ``members``, then the ``intermittent_members`` not among them."""
+        return [*self.members, *(m for m in self.intermittent_members if m not in self.members)]
 
     @property
     def uses_chronos(self) -> bool:

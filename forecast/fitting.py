@@ -55,6 +55,7 @@ from forecast.fit_report import Fallback, FallbackTally, report_table
 from forecast.metrics import AccuracySums
 from forecast.models.base import Algorithm, FitContext, Model
 from forecast.models.ensemble import (
+    GROUPS,
     ROUNDS,
     EnsembleAlgorithm,
     EnsembleModel,
@@ -88,9 +89,14 @@ class _Plan:
     given: dict[str, Model]  # models fitted here (DeepAR), which the workers forecast with
     ensemble: bool
     weights: dict[str, float] = field(default_factory=dict)
+    group_weights: dict[str, dict[str, float]] = field(default_factory=dict)  # auto's intermittent group's own
     final: bool = False  # fit the (weighted) per-series models on the full histories, write their parts
     keep_rows: bool = True  # write the backtest's rows (a tuning trial's validation keeps none)
     report: str = "fit"  # the fit report part's pass name
+
+    def weighted(self, name: str) -> bool:
+        """Whether auto's member ``name`` has a weight in any demand group."""
+        return any(w.get(name, 0) > 0 for w in (self.weights, *self.group_weights.values()))
 
 
 @dataclass
@@ -102,6 +108,7 @@ class PartitionSummary:
     backtest: BacktestPart | None
     validation_items: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)  # validation items per demand group
 
 
 class _PartitionFitter:
@@ -148,6 +155,7 @@ class _PartitionFitter:
         part = SelectionPart.of(forecasts, inner, actuals, levels, season_length(plan.cfg))
         self.parts.write_bytes(SELECTION_PART, index, part.to_bytes(), "npz")
         return self._summary(index, ctx.fallbacks, backtest=None, validation_items=len(scored),
+                             groups={g: part.count(g) for g in GROUPS},
                              seconds={"fit": fitted - started, "validation": time.perf_counter() - fitted})
 
     def fit(self, index: int, start: int, stop: int) -> PartitionSummary:
@@ -161,7 +169,8 @@ class _PartitionFitter:
         ctx = self._ctx(plan.origin)
         fitted = {n: a.fit(before, ctx) for n, a in self.algorithms.items()}
         members = self._ordered({**plan.given, **fitted})
-        model = EnsembleModel(plan.cfg, members, plan.weights, {}) if plan.ensemble else next(iter(members.values()))
+        model = (EnsembleModel(plan.cfg, members, plan.weights, {}, plan.group_weights) if plan.ensemble
+                 else next(iter(members.values())))
         fit_done = time.perf_counter()
         backtest = score_partition(model, entries, plan.spec, index, threads=self.threads,
                                    parts=self.parts if plan.keep_rows else None)
@@ -171,7 +180,7 @@ class _PartitionFitter:
         if plan.final:
             final_ctx = dataclasses.replace(ctx, origin="final")
             for name, m in fitted.items():
-                if plan.ensemble and plan.weights.get(name, 0) <= 0:
+                if plan.ensemble and not plan.weighted(name):
                     continue
                 final = self.algorithms[name].finalize(m, entries, final_ctx)
                 assert isinstance(final, StatisticalModel)
@@ -181,14 +190,16 @@ class _PartitionFitter:
                                       "final": time.perf_counter() - scored})
 
 
-def _score_selection(parts: Parts, index: int, batch: list[dict[str, float]]) -> list[AccuracySums]:
-    """A call of auto's weight selection: one partition's sums of each candidate weighting."""
-    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).score(batch)
+def _score_selection(parts: Parts, index: int, batch: list[dict[str, float]], group: str | None = None
+                     ) -> list[AccuracySums]:
+    """A call of auto's weight selection: one partition's sums of each candidate weighting (over
+    one demand group's items)."""
+    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).score(batch, group)
 
 
-def _selection_base(parts: Parts, index: int) -> AccuracySums:
-    """One partition's seasonal-naive sums on the weight window."""
-    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).base()
+def _selection_base(parts: Parts, index: int, group: str | None = None) -> AccuracySums:
+    """One partition's seasonal-naive sums on the weight window (over one demand group's items)."""
+    return SelectionPart.from_bytes(parts.read_bytes(SELECTION_PART, index, "npz")).base(group)
 
 
 class _FactsReader:
@@ -326,10 +337,10 @@ def fit_predictor(
     if final:
         final_ctx = dataclasses.replace(ctx, origin="final")
         for name, fitted_model in plan.given.items():
-            if not plan.ensemble or plan.weights.get(name, 0) > 0:
+            if not plan.ensemble or plan.weighted(name):
                 finals[name] = members[name].finalize(fitted_model, source, final_ctx)
         for name in plan.local:
-            if plan.ensemble and plan.weights.get(name, 0) <= 0:
+            if plan.ensemble and not plan.weighted(name):
                 continue
             stored = StatisticalModel(name, cfg, season_length(cfg), ctx.nonnegative, integer=ctx.integer)
             stored.parts = (parts, [(MODEL_PART.format(name), i) for i in indexes])
@@ -339,7 +350,8 @@ def fit_predictor(
     seconds["final"] = time.perf_counter() - final_started
     result: Model | None = None
     if final:
-        result = (EnsembleModel(cfg, finals, plan.weights, model.selection) if plan.ensemble  # type: ignore[union-attr]
+        result = (EnsembleModel(cfg, finals, plan.weights, model.selection, plan.group_weights)  # type: ignore[union-attr]
+                  if plan.ensemble
                   else next(iter(finals.values())))
     return Fitted(model=result, backtest=backtest, fallbacks=tally, report_parts=report_parts,
                   seconds={**{k: round(v, 3) for k, v in seconds.items()},
@@ -379,35 +391,54 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
                      "fitting the members before the validation window")
     names = [n for n in members if n in given or n in local]
     scored = sum(s.validation_items for s in validation)
+    group_weights: dict[str, dict[str, float]] = {}
     if not scored:
-        weights = {n: 1 / len(names) for n in names}
+        weights = {n: 1 / len(names) for n in names if n in hp.members}
         selection: dict[str, Any] = {"method": "equal weights: no series is long enough for a validation window"}
         notes.append("auto: no series is long enough for a validation window; members weighted equally")
     else:
         ctx.phase("choosing weights")
-        engine = ctx.engine
-        base_sums = engine.tasks(_selection_base, [(parts, i) for i in indexes])
-        baseline = sum(base_sums[1:], base_sums[0]).result()
-
-        def scorer(batch: Any) -> list[Any]:
-            totals = [AccuracySums.empty(base_sums[0].levels) for _ in batch]
-
-            def add(_call: Any, sums: list[AccuracySums]) -> None:  # as each partition answers
-                for j, s in enumerate(sums):
-                    totals[j] = totals[j] + s
-
-            engine.tasks(_score_selection, [(parts, i, list(batch)) for i in indexes], on_result=add)
-            return [t.result() for t in totals]
-
-        weights, report = choose_weights(names, scorer, baseline, hp.selection_metric)
+        counts = {g: sum(s.groups.get(g, 0) for s in validation) for g in GROUPS}
+        chosen = {g: _choose_group(ctx.engine, parts, indexes, g,
+                                   [n for n in names if g != "smooth" or n in hp.members], hp.selection_metric)
+                  for g in GROUPS if counts[g]}
+        first = "smooth" if "smooth" in chosen else next(iter(chosen))
+        weights = chosen[first][0]
+        group_weights = {g: w for g, (w, _) in chosen.items() if g != first}
         selection = {"method": f"greedy ensemble selection, {ROUNDS} rounds, on the window before the backtest",
                      "metric": f"{hp.selection_metric}, relative to seasonal naive",
-                     "validation_items": scored, "scores": report}
+                     "validation_items": scored, "scores": chosen[first][1],
+                     "groups": {g: {"items": counts[g], "weights": w, **({"scores": r} if g != first else {})}
+                                for g, (w, r) in chosen.items()}}
+        if len(chosen) > 1 or first != "smooth":
+            notes.append("auto: " + "; ".join(f"{counts[g]:,} {g} series weighted "
+                                              + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
+                                              for g, (w, _) in chosen.items()) + " (weights chosen per demand group)")
     if left_out:
         selection["left_out"] = left_out
         notes.extend(f"auto: {n} left out: {why}" for n, why in left_out.items())
     # every member brought to the backtest origin: per-series models fitted again by the workers,
     # DeepAR's network as it is or trained on for deepar_update_epochs
     given = {n: members[n].update(m, source.before(spec.windows * h), ctx) for n, m in given.items()}
-    return EnsembleModel(cfg, {}, weights, selection), dataclasses.replace(plan, given=given, weights=weights), \
-        validation, members
+    return (EnsembleModel(cfg, {}, weights, selection, group_weights),
+            dataclasses.replace(plan, given=given, weights=weights, group_weights=group_weights), validation, members)
+
+
+def _choose_group(engine: Engine, parts: Parts, indexes: list[int], group: str, names: list[str],
+                  metric: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """auto's weights for one demand group: greedy selection of ``names`` on the group's items of
+    every partition's validation window, the partitions' exact sums added up."""
+    base_sums = engine.tasks(_selection_base, [(parts, i, group) for i in indexes])
+    baseline = sum(base_sums[1:], base_sums[0]).result()
+
+    def scorer(batch: Any) -> list[Any]:
+        totals = [AccuracySums.empty(base_sums[0].levels) for _ in batch]
+
+        def add(_call: Any, sums: list[AccuracySums]) -> None:  # as each partition answers
+            for j, s in enumerate(sums):
+                totals[j] = totals[j] + s
+
+        engine.tasks(_score_selection, [(parts, i, list(batch), group) for i in indexes], on_result=add)
+        return [t.result() for t in totals]
+
+    return choose_weights(names, scorer, baseline, metric)

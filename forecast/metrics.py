@@ -246,7 +246,8 @@ def accuracy_sums(
         spl_rows=int(np.isfinite(spl_rows).sum()),
         zero_actuals=int((observed & (y == 0)).sum()),
     )
-    return sums, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows}
+    return sums, {"mean_wql": row_wql, "wape": row_wape, "rmse": row_rmse, "mase": mase_rows, "mape": mape_rows,
+                  "rmsse": rmsse_rows, "spl": spl_rows}
 
 
 def accuracy(
@@ -275,7 +276,8 @@ def accuracy(
 
     Returns
     -------
-    The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``, ``mape``.
+    The overall :class:`Accuracy` and per-row arrays ``mean_wql``, ``wape``, ``rmse``, ``mase``, ``mape``,
+    ``rmsse`` and ``spl``.
     """
     sums, rows = accuracy_sums(y, quantiles, levels, mean, median, scale, scale_sq=scale_sq, scale_abs=scale_abs)
     return sums.result(), rows

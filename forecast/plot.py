@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from datasets.catalog import storage_of
+from datasets.summary import demand_class
 from datasets.versions import read_series
 from forecast.store import LoadedForecast, forecast_timestamps, iso_utc
 from resources import ConflictError, Kind, NotFoundError, Registry, Resource, Workspace
@@ -49,6 +50,8 @@ class ItemContext(BaseModel):
     backtest: list[dict[str, Any]] = Field(description="[{timestamp, actual, p10, ..., mean}] of the backtest window")
     backtest_metrics: dict[str, dict[str, Any]] = Field(description="model -> the item's backtest metrics")
     predictor: str | None = None
+    demand_class: str | None = Field(None, description="the series' demand pattern by ADI / CV^2 (smooth, erratic, "
+                                     "intermittent, lumpy) over its history")
 
 
 def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecast, item_id: str,
@@ -69,6 +72,7 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
     key, dims = loaded.series(row)
     history: list[dict[str, Any]] = []
     actuals: list[dict[str, Any]] = []
+    pattern = None
     dataset_name = resource.spec.get("dataset")
     if dataset_name and registry.exists(Kind.DATASET, dataset_name):
         found = item_history(workspace, registry.get(Kind.DATASET, dataset_name), loaded.item_ids[row],
@@ -78,6 +82,7 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
             start = int(loaded.starts[row])
             before, during = stamps < start, (stamps >= start) & (stamps < start + _horizon_ns(loaded, start))
             history = _points(stamps[before][-limit:], values[before][-limit:])
+            pattern = demand_class(values[before])
             actuals = _points(stamps[during], values[during])
     backtest: list[dict[str, Any]] = []
     metrics: dict[str, dict[str, Any]] = {}
@@ -93,7 +98,7 @@ def item_context(workspace: Workspace, registry: Registry, loaded: LoadedForecas
     live = latest_item_evaluation(workspace, registry, loaded.name, loaded.item_ids[row], dims) if actuals else None
     return ItemContext(item_id=loaded.item_ids[row], series_key=key, dimensions=dims, history=history,
                        actuals=actuals, live_metrics=live, backtest=backtest, backtest_metrics=metrics,
-                       predictor=predictor)
+                       predictor=predictor, demand_class=pattern)
 
 
 def _points(stamps: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:

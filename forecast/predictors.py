@@ -8,7 +8,6 @@ anything is registered. Artifacts are complete before the row points at them.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from datasets.summary import DatasetSummary
@@ -409,7 +407,7 @@ def _train_backtest_save(
                               if k.startswith("partitions_")},
         "total_seconds": round(time.perf_counter() - started, 3),
         "nonnegative": ctx.nonnegative,
-        "notes": ctx.notes + fitted.notes + _drop_notes(backtest.dropped),
+        "notes": ctx.notes + fitted.notes + backtest.notes(),
         "fit_report": fallbacks.summary(),
     }
     manifest = PredictorManifest(
@@ -437,17 +435,6 @@ def _train_backtest_save(
         "features": plan.describe(),
         "versions": manifest.versions,
     }
-
-
-def _parquet_bytes(table: Any) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
-
-
-def _drop_notes(dropped: dict[str, int]) -> list[str]:
-    return [f"backtest: {member} diverged or failed on {n} item-window(s) and was left out for them"
-            for member, n in dropped.items()]
 
 
 #: The folder of a predictor being made where its partitions write their parts (removed once merged).

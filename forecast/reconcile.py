@@ -6,11 +6,14 @@ Methods (``reconcile``): ``bottom-up`` (the bottom series' forecasts summed), ``
 (MinTrace with the Schäfer-Strimmer shrunk covariance of the errors), ``mint-ols`` (identity
 weights) and ``wls-struct`` (weights by the number of series a node sums).
 
-**The errors MinTrace weighs** are the one-season-ahead errors of seasonal naive over each node's
-recent history (at most :data:`ERROR_POINTS` points) before the forecast origin: every algorithm
-(DeepAR and ``auto`` included) has them, they never look at the window being forecast, and the
-same errors serve the backtest (the history before each window) and the stored forecasts (the
-full history). Only their covariance's shape matters to MinTrace's weights.
+**The errors MinTrace weighs** (``mint-shrink``) are AutoETS's one-step in-sample errors over each
+node's recent history (at most :data:`ERROR_POINTS` points) before the forecast origin, whatever
+the base algorithm: DeepAR, ``auto`` and the pretrained models have no in-sample fitted values of
+their own, the errors never look at the window being forecast, and the same procedure serves the
+backtest (the history before each window) and the stored forecasts (the full history). Measured on
+fpp3's tourism (bench/README.md, "Hierarchies"), they beat seasonal naive's errors at every level
+with ETS and with Theta as the base forecasts (overall MASE 0.970 vs 1.009, 0.968 vs 0.985). A node
+AutoETS cannot fit gets seasonal naive's errors.
 
 **Quantiles** are reconciled by hierarchicalforecast's ``normality`` method: each node's base
 forecast is taken as normal with its mean and a standard deviation read off its base quantiles
@@ -60,10 +63,42 @@ def sigma_of(quantiles: np.ndarray, levels: Sequence[float]) -> np.ndarray:
     return np.maximum(np.mean(spreads, axis=0), 0.0)
 
 
-def naive_errors(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
+def ets_errors(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
     """``(y_insample, y_hat_insample)`` ``(N, T)``: each node's last :data:`ERROR_POINTS` values and
-    seasonal naive's one-season-ahead forecasts of them (``season`` 1 when a history is too short),
-    right-aligned, NaN where a node's history is shorter."""
+    AutoETS's one-step in-sample forecasts of them (seasonal naive's where AutoETS cannot fit),
+    right-aligned, only the points every node has."""
+    from forecast.models.statistical import IN_SAMPLE_ETS, FitJob, run_jobs
+
+    y = np.full((len(histories), ERROR_POINTS), np.nan)
+    f = np.full((len(histories), ERROR_POINTS), np.nan)
+    naive_y, naive_f = _aligned_naive(histories, season)
+    jobs = [FitJob(IN_SAMPLE_ETS, season, 1, _clean(h)[-(ERROR_POINTS + 4 * season):]) for h in histories]
+    for i, r in enumerate(run_jobs(jobs, threads=None)):
+        fitted = r.fitted
+        if fitted is None or r.note is not None:
+            y[i], f[i] = naive_y[i], naive_f[i]
+            continue
+        actual, fit = fitted
+        n = min(len(actual), ERROR_POINTS)
+        y[i, ERROR_POINTS - n:], f[i, ERROR_POINTS - n:] = actual[-n:], fit[-n:]
+    return _shared(y, f)
+
+
+def _clean(h: np.ndarray) -> np.ndarray:
+    from forecast.models.statistical import clean_history
+
+    return clean_history(np.asarray(h, dtype=np.float64))
+
+
+def _shared(y: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points every node has (every node's own, NaN elsewhere, when fewer than two)."""
+    keep = np.isfinite(y).all(axis=0) & np.isfinite(f).all(axis=0)
+    if keep.sum() < 2:
+        return y, f
+    return y[:, keep], f[:, keep]
+
+
+def _aligned_naive(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(histories)
     y = np.full((n, ERROR_POINTS), np.nan)
     f = np.full((n, ERROR_POINTS), np.nan)
@@ -75,10 +110,13 @@ def naive_errors(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarr
         actual, naive = h[m:][-ERROR_POINTS:], h[:-m][-ERROR_POINTS:]
         y[i, ERROR_POINTS - len(actual):] = actual
         f[i, ERROR_POINTS - len(naive):] = naive
-    keep = np.isfinite(y).all(axis=0) & np.isfinite(f).all(axis=0)  # the points every node has
-    if keep.sum() < 2:  # too few shared points: every node's own, NaN elsewhere
-        return y, f
-    return y[:, keep], f[:, keep]
+    return y, f
+
+
+def naive_errors(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`ets_errors`, with seasonal naive's one-season-ahead forecasts (season 1 when a
+    history is too short): the cheaper proxy, measured worse."""
+    return _shared(*_aligned_naive(histories, season))
 
 
 def reconcile(method: str, hierarchy: Hierarchy, mean: np.ndarray, quantiles: np.ndarray,
@@ -103,7 +141,7 @@ def reconcile(method: str, hierarchy: Hierarchy, mean: np.ndarray, quantiles: np
             reconciler = _reconciler(method)
             kwargs = {}
             if method == "mint-shrink":
-                y_in, f_in = naive_errors(histories, season)
+                y_in, f_in = ets_errors(histories, season)
                 kwargs = {"y_insample": y_in, "y_hat_insample": f_in}
             res = reconciler.fit_predict(S=s, y_hat=y_hat, sigmah=sigma,
                                          intervals_method="normality", tags=tags, **kwargs)

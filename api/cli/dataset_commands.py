@@ -152,6 +152,8 @@ def summary_table(summary: DatasetSummary, title: str) -> Table:
     for change in summary.changes.changed() if summary.changes else []:
         t.add_row("changed", change)
     t.add_row("cat cardinalities", ", ".join(map(str, summary.cat_cardinalities)) or "none")
+    if summary.demand_classes:
+        t.add_row("demand (ADI / CV²)", ", ".join(f"{n:,} {c}" for c, n in summary.demand_classes.items()))
     feats = str(summary.num_dynamic_feat)
     if summary.dynamic_feat_extension:
         feats += f" (extending {summary.dynamic_feat_extension} steps past the target)"
@@ -336,7 +338,7 @@ def _hold_back(out: Path, n: int, freq: str) -> Path:
 
 
 def long_dimensions(name: str) -> list[str]:
-    return {"aus-retail": ["state"], "tourism-regions": ["state", "purpose"]}.get(name, [])
+    return {"aus-retail": ["state"], "tourism-regions": ["state", "purpose"], "pbs": ["concession", "type"]}.get(name, [])
 
 
 def _print_dataset(resource: Resource) -> None:

@@ -30,6 +30,14 @@ How it fits, given the histories before the backtest window(s):
    its model form and estimating only the parameters, was measured and is worse (bench/README.md,
    "Refit or update"): the ensemble's MASE up to 4.3 % (updated) and 1.6 % (form kept) worse.
 
+Intermittent series: an item whose history before the forecast origin is intermittent or lumpy
+(ADI >= 1.32 periods per demand, :func:`datasets.summary.demand_class`) belongs to the
+``intermittent`` group, every other item to ``smooth``. The smooth group's weights are chosen over
+``members`` on the smooth items alone (a dataset without intermittent series gets exactly the
+weights it got before); the intermittent group's over ``members`` and ``intermittent_members``
+(Croston, SBA, TSB, ADIDA, IMAPA by default) on the intermittent items alone. A group with no item
+in the validation window uses the smooth weights.
+
 Combination: the weighted average of the members' quantiles at each level (and of their means).
 Each member's quantiles are non-decreasing in the level, so a non-negative combination is too: the
 combined quantiles never cross. A member whose forecast for an item is not finite or explodes (a
@@ -74,6 +82,32 @@ MemberForecasts = dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (quantiles
 #: The :class:`forecast.metrics.Accuracy` fields each selection metric sums (relative to naive).
 SCORED: dict[str, tuple[str, ...]] = {"wql+mase": ("mean_wql", "mase"), "wql": ("mean_wql",), "mase": ("mase",),
                                       "wape": ("wape",), "rmse": ("rmse",), "mape": ("mape",)}
+
+
+#: The demand groups whose weights are chosen apart, the first the default.
+GROUPS = ("smooth", "intermittent")
+
+
+def demand_groups(entries: Sequence[Entry]) -> np.ndarray:
+    """Each entry's demand group (:data:`GROUPS`) by its history: ``intermittent`` for intermittent
+    and lumpy demand, else ``smooth``."""
+    from datasets.summary import demand_class
+
+    return np.array(["intermittent" if demand_class(e["target"]) in ("intermittent", "lumpy") else "smooth"
+                     for e in entries], dtype=object)
+
+
+def group_matrix(weights: dict[str, float], group_weights: dict[str, dict[str, float]], groups: np.ndarray,
+                 names: Sequence[str]) -> np.ndarray | dict[str, float]:
+    """Each item's weights over ``names`` ``(N, M)`` by its group, or ``weights`` itself when no
+    item is in a group with weights of its own."""
+    own = [g for g in group_weights if (groups == g).any()]
+    if not own:
+        return weights
+    out = np.tile(np.array([weights.get(n, 0.0) for n in names], dtype=np.float64), (len(groups), 1))
+    for g in own:
+        out[groups == g] = [group_weights[g].get(n, 0.0) for n in names]
+    return out
 
 
 def item_limits(entries: Sequence[Entry]) -> np.ndarray:
@@ -173,6 +207,7 @@ class SelectionPart:
     naive: np.ndarray  # (N, H)
     limits: np.ndarray  # (N,)
     levels: list[float]  # with 0.5
+    groups: np.ndarray  # (N,) each item's demand group (GROUPS)
 
     @classmethod
     def of(cls, forecasts: MemberForecasts, entries: Sequence[Entry], actuals: np.ndarray, levels: Sequence[float],
@@ -182,27 +217,41 @@ class SelectionPart:
                  else np.zeros((0, h)))
         return cls(forecasts, actuals.astype(np.float64),
                    np.array([seasonal_scale(e["target"], season) for e in entries]), naive, item_limits(entries),
-                   list(levels))
+                   list(levels), demand_groups(entries))
 
-    def score(self, batch: Sequence[dict[str, float]]) -> list[AccuracySums]:
-        """The accuracy sums of each weighting's combination here."""
-        median = self.levels.index(0.5)
+    def _rows(self, group: str | None) -> SelectionPart:
+        """This part's items of ``group`` (all when ``None``)."""
+        if group is None:
+            return self
+        keep = self.groups == group
+        return SelectionPart({n: (q[keep], m[keep]) for n, (q, m) in self.forecasts.items()}, self.actuals[keep],
+                             self.scale[keep], self.naive[keep], self.limits[keep], self.levels, self.groups[keep])
+
+    def count(self, group: str) -> int:
+        """Items of ``group`` here."""
+        return int((self.groups == group).sum())
+
+    def score(self, batch: Sequence[dict[str, float]], group: str | None = None) -> list[AccuracySums]:
+        """The accuracy sums of each weighting's combination here (over ``group``'s items)."""
+        part = self._rows(group)
+        median = part.levels.index(0.5)
         out = []
         for weights in batch:
-            q, mean = combine_arrays(weights, self.forecasts, self.limits, lambda i: self.naive[i])
-            out.append(accuracy_sums(self.actuals, q, self.levels, mean, q[:, median, :], self.scale, rows=False)[0])
+            q, mean = combine_arrays(weights, part.forecasts, part.limits, lambda i: part.naive[i])
+            out.append(accuracy_sums(part.actuals, q, part.levels, mean, q[:, median, :], part.scale, rows=False)[0])
         return out
 
-    def base(self) -> AccuracySums:
-        """Seasonal naive's accuracy sums here: what each score is relative to."""
-        point = np.repeat(self.naive[:, None, :], len(self.levels), axis=1)
-        return accuracy_sums(self.actuals, point, self.levels, self.naive, self.naive, self.scale, rows=False)[0]
+    def base(self, group: str | None = None) -> AccuracySums:
+        """Seasonal naive's accuracy sums here (over ``group``'s items): what each score is relative to."""
+        part = self._rows(group)
+        point = np.repeat(part.naive[:, None, :], len(part.levels), axis=1)
+        return accuracy_sums(part.actuals, point, part.levels, part.naive, part.naive, part.scale, rows=False)[0]
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         names = list(self.forecasts)
         np.savez(buf, names=np.array(names, dtype=str), levels=np.array(self.levels), actuals=self.actuals,
-                 scale=self.scale, naive=self.naive, limits=self.limits,
+                 scale=self.scale, naive=self.naive, limits=self.limits, groups=np.array(self.groups, dtype=str),
                  **{f"q{j}": self.forecasts[n][0] for j, n in enumerate(names)},
                  **{f"m{j}": self.forecasts[n][1] for j, n in enumerate(names)})
         return buf.getvalue()
@@ -212,7 +261,7 @@ class SelectionPart:
         with np.load(io.BytesIO(data)) as z:
             names = [str(n) for n in z["names"]]
             return cls({n: (z[f"q{j}"], z[f"m{j}"]) for j, n in enumerate(names)}, z["actuals"], z["scale"],
-                       z["naive"], z["limits"], [float(v) for v in z["levels"]])
+                       z["naive"], z["limits"], [float(v) for v in z["levels"]], z["groups"].astype(object))
 
 
 #: The accuracy of each weighting's combination on the validation window (the sums of every partition).
@@ -275,12 +324,17 @@ class EnsembleModel(Model):
     algorithm: ClassVar[str] = "auto"
 
     def __init__(self, cfg: ResolvedConfig, members: dict[str, Model], weights: dict[str, float],
-                 selection: dict[str, Any]) -> None:
+                 selection: dict[str, Any], group_weights: dict[str, dict[str, float]] | None = None) -> None:
         self.cfg = cfg
         self.members = members
-        self.weights = weights
+        self.weights = weights  # the smooth group's, and every group's without its own
+        self.group_weights = group_weights or {}  # a demand group's own (intermittent)
         self.selection = selection  # validation scores, left-out members and why
         self.dropped: Counter[str] = Counter()
+
+    def weighted(self, name: str) -> bool:
+        """Whether member ``name`` has a weight in any group."""
+        return any(w.get(name, 0) > 0 for w in (self.weights, *self.group_weights.values()))
 
     @property
     def season(self) -> int:
@@ -315,13 +369,14 @@ class EnsembleModel(Model):
                 want_samples: bool = False, threads: int | None = None, members: bool = False) -> Iterator[Prediction]:
         levels = list(levels)
         grid = sorted(set(levels) | set(SAMPLING_LEVELS)) if want_samples else levels
-        names = list(self.members) if members else [n for n in self.members if self.weights.get(n, 0) > 0]
+        names = list(self.members) if members else [n for n in self.members if self.weighted(n)]
         rng = np.random.default_rng(seed)
         for start in range(0, len(entries), ITEMS_PER_BATCH):
             batch = entries[start : start + ITEMS_PER_BATCH]
             forecasts = self.member_forecasts(batch, grid, names=names, num_samples=num_samples, seed=seed,
                                               threads=threads)
-            q, mean = combine(self.weights, forecasts, batch, self.cfg.prediction_length, self.season, self.dropped)
+            weights = group_matrix(self.weights, self.group_weights, demand_groups(batch), list(forecasts))
+            q, mean = combine(weights, forecasts, batch, self.cfg.prediction_length, self.season, self.dropped)
             pick = [grid.index(level) for level in levels]
             samples = None
             if want_samples:
@@ -333,13 +388,13 @@ class EnsembleModel(Model):
                              members={n: (f[0][:, pick, :], f[1]) for n, f in forecasts.items()} if members else {})
 
     def save(self, folder: Path) -> None:
-        stored = {n: m for n, m in self.members.items() if self.weights.get(n, 0) > 0}
+        stored = {n: m for n, m in self.members.items() if self.weighted(n)}
         for n, m in stored.items():
             (folder / n).mkdir()
             m.save(folder / n)
         (folder / ENSEMBLE_FILE).write_text(json.dumps({
             "members": {n: m.algorithm for n, m in stored.items()}, "weights": self.weights,
-            "selection": self.selection}, indent=2))
+            "group_weights": self.group_weights, "selection": self.selection}, indent=2))
 
     @classmethod
     def load(cls, folder: Path, cfg: ResolvedConfig) -> EnsembleModel:
@@ -347,10 +402,11 @@ class EnsembleModel(Model):
 
         info = json.loads((folder / ENSEMBLE_FILE).read_text())
         members = {n: model_class(algorithm).load(folder / n, cfg) for n, algorithm in info["members"].items()}
-        return cls(cfg, members, info["weights"], info["selection"])
+        return cls(cfg, members, info["weights"], info["selection"], info.get("group_weights"))
 
     def describe(self) -> dict[str, Any]:
-        return {"weights": self.weights, "validation": self.selection,
+        return {"weights": self.weights, **({"group_weights": self.group_weights} if self.group_weights else {}),
+                "validation": self.selection,
                 "members": {n: m.describe() for n, m in self.members.items()},
                 **({"dropped_items": dict(self.dropped)} if self.dropped else {})}
 
@@ -368,7 +424,7 @@ class EnsembleAlgorithm:
         self.cfg = cfg
 
     def members(self) -> dict[str, Algorithm]:
-        """Each member's algorithm, in the order of ``hp.members``."""
+        """Each candidate's algorithm: ``hp.members`` then the ``intermittent_members`` not among them."""
         from forecast.models import build_algorithm
 
-        return {n: build_algorithm(self.cfg, n) for n in self.cfg.hp.members}  # type: ignore[misc]
+        return {n: build_algorithm(self.cfg, n) for n in self.cfg.hp.all_members}  # type: ignore[misc]

@@ -57,7 +57,7 @@ def count_quantiles(mean: np.ndarray, sigma: np.ndarray, levels: Sequence[float]
     lv = np.asarray(levels, dtype=np.float64)[None, :, None]
     mm, vv = m[:, None, :], var[:, None, :]
     positive = mm > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         if integer:
             over = vv > mm * (1 + 1e-9)
             p = np.where(over, mm / vv, 0.5)

@@ -201,6 +201,8 @@ def _run(job: FitJob) -> FitResult:
     y, h, x, xf = job.target, job.horizon, job.x, job.x_future
     if len(y) == 0:
         return FitResult(np.zeros(h), np.zeros(h), None, "no observations")
+    if job.algorithm == IN_SAMPLE_ETS:
+        return _in_sample(job)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         try:
@@ -222,6 +224,25 @@ def _run(job: FitJob) -> FitResult:
             return FitResult(*gaussian_from_interval(out), None, note)
         except Exception:  # noqa: BLE001 - one point: repeat it
             return FitResult(np.full(h, y[-1]), np.zeros(h), None, note)
+
+
+#: A job's algorithm for AutoETS's one-step in-sample forecasts of its history (``fitted``: the
+#: history and those forecasts), which reconciliation weighs errors by (:mod:`forecast.reconcile`).
+IN_SAMPLE_ETS = "ets_fitted"
+
+
+def _in_sample(job: FitJob) -> FitResult:
+    h = job.horizon
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            fitted = np.asarray(_make("ets", job.season if len(job.target) > 2 * job.season else 1)
+                                .fit(job.target).predict_in_sample()["fitted"], dtype=np.float64)
+            if not np.isfinite(fitted).all():
+                raise ValueError("the in-sample forecasts are not finite")
+            return FitResult(np.zeros(h), np.zeros(h), (job.target, fitted), None)
+        except Exception as e:  # noqa: BLE001 - the caller uses seasonal naive's errors instead
+            return FitResult(np.zeros(h), np.zeros(h), None, f"{type(e).__name__}: {e}"[:200])
 
 
 def _run_chunk(jobs: list[FitJob]) -> list[FitResult]:

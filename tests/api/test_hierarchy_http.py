@@ -131,8 +131,8 @@ def test_reconciled_forecasts_add_up_at_every_level(client: TestClient, root: Pa
 
 
 @pytest.mark.parametrize(("hyperparameters", "status", "fragment"), [
-    ({"hierarchy": "state/county"}, 422, "names 'county', which the dataset does not have; its dimensions are "
-                                         "state, purpose, and its item column is 'item_id' or 'region'"),
+    ({"hierarchy": "state/county"}, 422, ("names 'county', which the dataset does not have; its dimensions are "
+                                          "state, purpose, and its item column is 'item_id' or 'region'")),
     ({"hierarchy": "state * purpose", "reconcile": "top-down"}, 422, "top-down needs a strict hierarchy"),
     ({"reconcile": "mint-ols"}, 422, "reconcile needs a hierarchy"),
     ({"hierarchy_file": "/etc/passwd"}, 403, "is not allowed"),

@@ -1,0 +1,100 @@
+"""Hierarchies and intermittent demand on the development suite's two sets for them, through the
+service's own CLI (a fresh FORECAST_HOME):
+
+- ``tourism-hierarchy``: fpp3 tourism (304 region x purpose series, state / region * purpose, 425
+  nodes), horizon 8: base vs each reconciliation method, per level (the backtest's last 8 quarters).
+- ``pbs``: fpp3 PBS scripts (334 series), horizon 12: the intermittent models vs today's ``auto``,
+  on the intermittent (intermittent + lumpy) and the smooth (smooth + erratic) series separately,
+  series-balanced (the mean over series of each series' MASE and wQL).
+
+    .venv/bin/python bench/hierarchy_bench.py [--algorithm ets] [--intermittent-only | --hierarchy-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+METHODS = ("bottom-up", "top-down", "mint-shrink", "mint-ols", "wls-struct")
+INTERMITTENT = ("croston", "sba", "tsb", "adida", "imapa")
+
+
+def forecast(home: Path, *args: str) -> str:
+    exe = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "forecast"
+    out = subprocess.run([str(exe), *args], env={**os.environ, "FORECAST_HOME": str(home)}, capture_output=True,
+                         text=True)
+    if out.returncode:
+        raise SystemExit(f"forecast {' '.join(args)} failed: {out.stderr or out.stdout}")
+    return out.stdout
+
+
+def hierarchy(home: Path, algorithm: str) -> None:
+    forecast(home, "datasets", "sample", "tourism-regions", str(home / "tourism.csv"), "--format", "long")
+    forecast(home, "datasets", "import", "tourism", str(home / "tourism.csv"), "--freq", "Q", "--item-column",
+             "item_id", "--dimensions", "state,purpose")
+    print(f"## tourism-hierarchy, {algorithm}, h 8: MASE / mean wQL per level, base -> reconciled")
+    for method in METHODS:
+        spec = "state/item_id" if method == "top-down" else "state/item_id * purpose"
+        name = f"h-{method}"
+        forecast(home, "predictors", "create", name, "-d", "tourism", "--prediction-length", "8", "--algorithm",
+                 algorithm, "--hierarchy", spec, "--reconcile", method)
+        m = json.loads(forecast(home, "predictors", "describe", name, "--json"))["metrics"]["hierarchy"]
+        rows = [*m["levels"], {"level": "all", **m["overall"]}]
+        print(f"{method:12s} " + "  ".join(
+            f"{r['level']}: {r['base']['mase']:.3f}->{r['reconciled']['mase']:.3f} / "
+            f"{r['base']['mean_wql']:.4f}->{r['reconciled']['mean_wql']:.4f}" for r in rows))
+
+
+def intermittent(home: Path) -> None:
+    from datasets.samples import long_frames
+    from datasets.summary import demand_class
+
+    forecast(home, "datasets", "sample", "pbs", str(home / "pbs.csv"), "--format", "long")
+    forecast(home, "datasets", "import", "pbs", str(home / "pbs.csv"), "--freq", "M", "--dimensions",
+             "concession,type")
+    frame = long_frames("pbs")["target"]
+    classes = {f"{i}|concession={c}|type={t}": demand_class(g["target_value"].to_numpy()[:-12])
+               for (i, c, t), g in frame.groupby(["item_id", "concession", "type"])}
+    groups = {"intermittent": ("intermittent", "lumpy"), "smooth": ("smooth", "erratic")}
+    print("## pbs, h 12: series-balanced mean MASE / mean wQL over each group's series (backtest, last 12 months)")
+    print("counts: " + ", ".join(f"{g} {sum(c in cs for c in classes.values())}" for g, cs in groups.items()))
+    for algorithm in (*INTERMITTENT, "ets", "auto"):
+        name = f"i-{algorithm}"
+        forecast(home, "predictors", "create", name, "-d", "pbs", "--prediction-length", "12", "--algorithm", algorithm)
+        artifact = json.loads(forecast(home, "predictors", "describe", name, "--json"))
+        folder = next((home / "artifacts").rglob(f"predictor*{name}*")) if (home / "artifacts").exists() else None
+        table = pq.read_table(next(p for p in home.rglob("backtest_items.parquet") if name in str(p))).to_pandas()
+        table = table[table["model"] == algorithm]
+        table["group"] = [next(g for g, cs in groups.items() if classes.get(i) in cs) if classes.get(i) in
+                          sum(groups.values(), ()) else "other" for i in table["item_id"]]
+        out = []
+        for g in groups:
+            t = table[table["group"] == g]
+            out.append(f"{g}: {np.nanmean(t['mase']):.3f} / {np.nanmean(t['mean_wql']):.4f}")
+        del artifact, folder
+        print(f"{algorithm:8s} " + "  ".join(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--algorithm", default="ets", help="the hierarchy's base forecasts")
+    parser.add_argument("--hierarchy-only", action="store_true")
+    parser.add_argument("--intermittent-only", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if not args.intermittent_only:
+            hierarchy(home, args.algorithm)
+        if not args.hierarchy_only:
+            intermittent(home)
+
+
+if __name__ == "__main__":
+    main()
