@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--algorithm", default="deepar")
     parser.add_argument("--members", default=None, help="auto's members, comma-separated")
+    parser.add_argument("--intermittent-members", default=None, help="auto's intermittent members ('[]': none)")
     parser.add_argument("--model-path", default=None, help="a pretrained model's folder (algorithm chronos, or a "
                         "chronos member of auto)")
     parser.add_argument("--num-eval-samples", type=int, default=None,
@@ -87,6 +88,8 @@ def main() -> None:
                            check=True, capture_output=True)
             for seed in args.seeds:
                 extra = ["--members", args.members] if args.members else []
+                if args.intermittent_members is not None:
+                    extra += ["--intermittent-members", args.intermittent_members]
                 if args.model_path:
                     extra += ["--model-path", args.model_path]
                 if args.num_eval_samples:

@@ -384,11 +384,15 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
         given[name] = member.fit(inner, dataclasses.replace(ctx, reference=reference,
                                                             origin=f"{ctx.origin}: auto's weight window"),
                                  keep_fits=False)
-    if not given and not local:
+    if not given and not [n for n in local if n in hp.members]:
         raise HyperparameterError("auto: no member could be fitted: " + "; ".join(f"{n}: {why}" for n, why in left_out.items()))
     plan = dataclasses.replace(base, local=local, given=given, ensemble=True)
     validation = run(dataclasses.replace(plan, report=WEIGHTS_REPORT.format(base.report)), "validate",
                      "fitting the members before the validation window")
+    counts = {g: sum(s.groups.get(g, 0) for s in validation) for g in GROUPS}
+    if not counts["intermittent"]:  # the intermittent members are candidates for intermittent series only
+        local = [n for n in local if n in hp.members]
+        plan = dataclasses.replace(plan, local=local)
     names = [n for n in members if n in given or n in local]
     scored = sum(s.validation_items for s in validation)
     group_weights: dict[str, dict[str, float]] = {}
@@ -398,7 +402,6 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
         notes.append("auto: no series is long enough for a validation window; members weighted equally")
     else:
         ctx.phase("choosing weights")
-        counts = {g: sum(s.groups.get(g, 0) for s in validation) for g in GROUPS}
         chosen = {g: _choose_group(ctx.engine, parts, indexes, g,
                                    [n for n in names if g != "smooth" or n in hp.members], hp.selection_metric)
                   for g in GROUPS if counts[g]}

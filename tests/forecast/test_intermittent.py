@@ -82,3 +82,34 @@ def test_intermittent_models_end_to_end(cli, tmp_path: Path) -> None:  # type: i
         values = [p["value"] for p in predictions[column]]
         assert values == [round(v) for v in values] and min(values) >= 0  # counts
     assert all(a["value"] <= b["value"] for a, b in zip(predictions["p10"], predictions["p90"], strict=True))
+
+
+@pytest.mark.slow
+def test_auto_weighs_intermittent_series_apart(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On PBS (some intermittent series), auto chooses the intermittent group's weights over its
+    members and the intermittent models, on those series alone; the smooth series' weights are over
+    its members only and are the weights a run without intermittent members gives them."""
+    frame = long_frames("pbs")["target"]
+    keys = ["item_id", "concession", "type"]
+    cls = frame.groupby(keys)["target_value"].transform(lambda v: demand_class(v.to_numpy()[:-24]))
+    smooth = frame[cls == "smooth"].groupby(keys).ngroups
+    chosen = frame[cls.isin(["intermittent", "lumpy"]) | (frame["item_id"].isin(["A01", "A02", "A03", "A04"]) &
+                                                           (cls == "smooth"))]
+    chosen.to_csv(tmp_path / "pbs.csv", index=False)
+    assert smooth and cli("datasets", "import", "pbs", str(tmp_path / "pbs.csv"), "--freq", "M",
+                          "--dimensions", "concession,type")[0] == 0
+    common = ("-d", "pbs", "--prediction-length", "12", "--members", "ets,seasonal_naive", "--json")
+    code, out, err = cli("predictors", "create", "grouped", *common)
+    assert code == 0, out + err
+    training = json.loads(out)["training"]
+    groups = training["validation"]["groups"]
+    assert set(groups) == {"smooth", "intermittent"} and groups["intermittent"]["items"] > 0
+    assert set(training["weights"]) <= {"ets", "seasonal_naive"}
+    assert set(training["group_weights"]["intermittent"]) <= {"ets", "seasonal_naive", "croston", "sba", "tsb",
+                                                              "adida", "imapa"}
+    assert any("weights chosen per demand group" in n for n in training["notes"])
+    code, out, _ = cli("predictors", "create", "plain", *common[:-1], "--intermittent-members", "[]", "--json")
+    assert code == 0
+    plain = json.loads(out)["training"]
+    assert plain["weights"] == training["weights"]  # the smooth series are weighed as without the intermittent models
+    assert set(plain.get("group_weights", {}).get("intermittent", {})) <= {"ets", "seasonal_naive"}
