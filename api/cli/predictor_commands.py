@@ -117,6 +117,30 @@ def _accuracy_table(result: dict[str, Any]) -> Table:
     return t
 
 
+def _levels_table(result: dict[str, Any]) -> Table | None:
+    """A hierarchical predictor's backtest per level: base vs reconciled MASE and mean wQL."""
+    report = result.get("metrics", {}).get("hierarchy")
+    if not report:
+        return None
+    t = Table("level", "nodes", "MASE base", "MASE reconciled", "mean wQL base", "mean wQL reconciled",
+              title=f"backtest per level, reconciled by {report['method']}", title_justify="left")
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    for row in [*report["levels"], {"level": "all", "nodes": None, **report["overall"]}]:
+        t.add_row(row["level"], "" if row["nodes"] is None else f"{row['nodes']:,}",
+                  *(fmt(row[kind][k]) for k in ("mase", "mean_wql") for kind in ("base", "reconciled")))
+    return t
+
+
+def _print_accuracy(result: dict[str, Any]) -> None:
+    console.print(_accuracy_table(result))
+    levels = _levels_table(result)
+    if levels is not None:
+        console.print(levels)
+
+
 def backtest_notes(result: dict[str, Any]) -> list[str]:
     """What the headline figures hide: items with extreme scores (and why), items left out."""
     metrics = result.get("metrics", {})
@@ -195,7 +219,7 @@ def create(
         console.print(f"monitor {monitor!r} watches its forecasts", highlight=False)
     for note in [*resource.result["training"].get("notes", []), *backtest_notes(resource.result)]:
         console.print(f"note: {note}", highlight=False, markup=False)
-    console.print(_accuracy_table(resource.result))
+    _print_accuracy(resource.result)
 
 
 @app.command()
@@ -285,7 +309,7 @@ def _print_predictor(r: Resource) -> None:
             console.print(line, highlight=False, markup=False)
         for note in [*tr.get("notes", []), *backtest_notes(r.result)]:
             console.print(f"note: {note}", highlight=False, markup=False)
-        console.print(_accuracy_table(r.result))
+        _print_accuracy(r.result)
 
 
 @app.command()
