@@ -373,3 +373,31 @@ def test_a_chronos_predictor_fits_and_forecasts_on_ray_as_it_does_here(ray_clust
     local, ray = (load_forecast(tq60.workspace, tq60.registry.get(Kind.FORECAST, f"f-{n}")) for n in ("local", "ray"))
     for column in local.columns:
         np.testing.assert_array_equal(ray.values[column], local.values[column])
+
+
+def test_a_hierarchical_predictor_and_forecast_on_ray_equal_the_local_ones(ray_cluster: None, rt: Runtime,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """fpp3 tourism (two states) over ``state/region * purpose``: the nodes' fits and forecasts on
+    Ray workers (partitions of 16 nodes) reconcile to the local engine's figures and table."""
+    import forecast.partitions
+    from datasets.long_format import LongFormat
+    from datasets.samples import long_frames
+
+    monkeypatch.setattr(forecast.partitions, "PARTITION_ITEMS", 16)
+    frame = long_frames("tourism-regions")["target"].rename(columns={"item_id": "region"})
+    frame[frame["state"].isin(["Tasmania", "ACT"])].to_csv(tmp_path / "t.csv", index=False)
+    import_dataset(rt.workspace, rt.registry, "t", str(tmp_path / "t.csv"), freq="Q",
+                   long=LongFormat(item_column="region", dimensions=["state", "purpose"]))
+    hp = Hyperparameters(prediction_length=8, algorithm="seasonal_naive", hierarchy="state/region * purpose")
+    for engine in ("local", "ray"):
+        create_predictor(rt.workspace, rt.registry, f"h-{engine}", dataset="t", hyperparameters=hp,
+                         engine=engine_for(engine))  # type: ignore[arg-type]
+        create_forecast(rt.workspace, rt.registry, f"f-{engine}", predictor=f"h-{engine}", types="0.1,0.5,0.9,mean",
+                        engine=engine_for(engine))  # type: ignore[arg-type]
+    metrics = [rt.registry.get(Kind.PREDICTOR, f"h-{e}").result["metrics"] for e in ("local", "ray")]
+    assert metrics[0]["hierarchy"] == metrics[1]["hierarchy"] and metrics[0]["hierarchy"]["levels"]
+    local, ray = (load_forecast(rt.workspace, rt.registry.get(Kind.FORECAST, f"f-{e}")) for e in ("local", "ray"))
+    assert ray.item_ids == local.item_ids and "__total__" in local.item_ids
+    for column in local.columns:
+        np.testing.assert_array_equal(ray.values[column], local.values[column])
