@@ -19,7 +19,6 @@ from forecast.config import Hyperparameters, ResolvedConfig, season_length, seas
 from forecast.data import Entry, load_entries
 from forecast.errors import HyperparameterError
 from forecast.hierarchy import (
-    BOTTOM,
     NODES_FILE,
     Hierarchy,
     NodeSeries,
@@ -45,13 +44,11 @@ def item_names(ds: Resource) -> list[str]:
     return ["item_id", *([named] if named and named != "item_id" else [])]
 
 
-def _reader(workspace: Workspace, options_for: Callable[[str], dict[str, Any]]) -> Callable[[str], str]:
+def _reader(options_for: Callable[[str], dict[str, Any]]) -> Callable[[str], str]:
+    """Reads a summing-matrix file: a path or an fsspec URL (with its storage options)."""
     def read(path: str) -> str:
         import fsspec
 
-        if "://" not in path:
-            with open(path, encoding="utf-8") as f:
-                return f.read()
         with fsspec.open(path, "rt", encoding="utf-8", **options_for(path)) as f:
             return str(f.read())
     return read
@@ -79,7 +76,7 @@ def check_hierarchy(workspace: Workspace, ds: Resource, hp: Hyperparameters, fea
     if features_given:
         raise HyperparameterError("a hierarchy's aggregate series have no related series, metadata or holidays; "
                                   "leave them out, or forecast without a hierarchy")
-    return hierarchy_of(hp, dataset_series(workspace, ds), item_names(ds), _reader(workspace, options_for))
+    return hierarchy_of(hp, dataset_series(workspace, ds), item_names(ds), _reader(options_for))
 
 
 def prepare_nodes(workspace: Workspace, ds: Resource, hp: Hyperparameters, rel: str, freq: str,
@@ -88,7 +85,7 @@ def prepare_nodes(workspace: Workspace, ds: Resource, hp: Hyperparameters, rel: 
     returns the hierarchy, the nodes' entries and the file's path."""
     bottom = load_entries(workspace, ds)
     series = [(str(e.get("series_item", e["item_id"])), e.get("dimensions") or {}) for e in bottom]
-    hierarchy = hierarchy_of(hp, series, item_names(ds), _reader(workspace, options_for))
+    hierarchy = hierarchy_of(hp, series, item_names(ds), _reader(options_for))
     nodes = node_series(hierarchy, bottom, freq)
     path = f"{rel}/{NODES_FILE}"
     write_nodes(workspace, path, nodes)
@@ -210,19 +207,6 @@ def reconcile_parts(parts: Parts, partitions: Sequence[int], hierarchy: Hierarch
     return {"predictor": accuracy_now.model_dump(), "base": base, "hierarchy": report}
 
 
-def level_table(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The per-level report as rows: level, nodes, base and reconciled MASE and wQL."""
-    return [{"level": r["level"], "nodes": r["nodes"],
-             **{f"{kind}_{k}": r[kind][k] for kind in ("base", "reconciled") for k in ("mase", "mean_wql")}}
-            for r in report.get("levels", [])] + ([{"level": "all", "nodes": None, **{
-                f"{kind}_{k}": report["overall"][kind][k] for kind in ("base", "reconciled")
-                for k in ("mase", "mean_wql")}}] if "overall" in report else [])
-
-
-__all__ = ["BOTTOM", "check_hierarchy", "level_table", "node_source", "node_summary", "prepare_nodes",
-           "reconcile_backtest"]
-
-
 # -- the stored forecast ---------------------------------------------------------------------------
 
 #: Quantiles a hierarchical forecast's base forecasts always carry: the normal spread is read off them.
@@ -286,4 +270,6 @@ def reconcile_forecast(workspace: Workspace, rel: str, files: Sequence[str], nod
                            table.column("start").cast(pa.int64()).to_numpy(), out, list(columns), horizon, dims)
     with forecast_table_writer(workspace, rel, list(columns), horizon, list(dimensions)) as write:
         write(batch)
+    for path in files:  # the base forecasts, now reconciled into the table
+        workspace.remove(path)
     return batch.num_rows
