@@ -25,16 +25,23 @@ def demand_class(target: np.ndarray) -> str:
     """A series' demand pattern by ADI (periods per non-zero demand) and CV^2 (of the non-zero
     demands): ``smooth`` (ADI < 1.32, CV^2 < 0.49), ``erratic`` (CV^2 >= 0.49), ``intermittent``
     (ADI >= 1.32), ``lumpy`` (both); ``no demand`` when every value is 0, ``not demand`` when
-    some are negative (not a demand series)."""
-    y = np.asarray(target, dtype=np.float64)
-    y = y[np.isfinite(y)]
-    if (y < 0).any():
+    some are negative (not a demand series). Missing values count for nothing."""
+    y = np.asarray(target)
+    return classify_demand(y[y > 0], y.size - int(np.count_nonzero(np.isnan(y))), bool((y < 0).any()))
+
+
+def classify_demand(nonzero: np.ndarray, observed: int, negative: bool) -> str:
+    """:func:`demand_class` from a series' positive values, its count of observed values and
+    whether any is negative (what an import's summary has counted already)."""
+    if negative:
         return "not demand"
-    nonzero = y[y > 0]
-    if nonzero.size == 0:
+    n = nonzero.size
+    if n == 0:
         return "no demand"
-    adi = y.size / nonzero.size
-    cv2 = float((nonzero.std() / nonzero.mean()) ** 2) if nonzero.size > 1 else 0.0
+    adi = observed / n
+    nonzero = nonzero.astype(np.float64)
+    mean = float(nonzero.sum()) / n
+    cv2 = max(float(nonzero @ nonzero) / n - mean * mean, 0.0) / (mean * mean)  # the population variance's
     if adi < ADI_CUTOFF:
         return "smooth" if cv2 < CV2_CUTOFF else "erratic"
     return "intermittent" if cv2 < CV2_CUTOFF else "lumpy"
@@ -146,7 +153,8 @@ class SummaryBuilder:
         values = s.target if len(s.target) or s.dynamic_feat is None else s.dynamic_feat  # related: its columns
         n = int(values.shape[-1])
         self.lengths.append(n)
-        self.missing += int(np.isnan(values).sum())
+        missing = int(np.isnan(values).sum())
+        self.missing += missing
         self.cells += int(values.size)
         if len(s.target):
             negative = int((s.target < 0).sum())
@@ -154,7 +162,7 @@ class SummaryBuilder:
                 self.first_negative = item_id
             self.negative += negative
             self.non_negative += int((s.target >= 0).sum())
-            cls = demand_class(s.target)
+            cls = classify_demand(s.target[s.target > 0], len(s.target) - missing, negative > 0)
             self.classes[cls] = self.classes.get(cls, 0) + 1
         if s.cat:
             if not self.cat_max:
