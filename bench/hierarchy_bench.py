@@ -8,7 +8,8 @@ service's own CLI (a fresh FORECAST_HOME):
   each series counting once (the median over series of RMSSE, the scaled pinball loss, as M5 scored
   them, and MASE), ``auto`` with and without its intermittent members among them.
 
-    .venv/bin/python bench/hierarchy_bench.py [--algorithm ets] [--intermittent-only | --hierarchy-only] [--seed 0]
+    .venv/bin/python bench/hierarchy_bench.py [--algorithm ets] [--methods mint-shrink,bottom-up]
+        [--intermittent-only | --hierarchy-only] [--seed 0]
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def forecast(home: Path, *args: str) -> str:
     return out.stdout
 
 
-def hierarchy(home: Path, algorithm: str) -> None:
+def hierarchy(home: Path, algorithm: str, methods: list[str]) -> None:
     forecast(home, "datasets", "sample", "tourism-regions", str(home / "tourism.csv"), "--format", "long")
     forecast(home, "datasets", "import", "tourism", str(home / "tourism.csv"), "--freq", "Q", "--item-column",
              "item_id", "--dimensions", "state,purpose")
     print(f"## tourism-hierarchy, {algorithm}, h 8: MASE / mean wQL per level, base -> reconciled")
-    for method in METHODS:
+    for method in methods:
         spec = "state/item_id" if method == "top-down" else "state/item_id * purpose"
         name = f"h-{method}"
         forecast(home, "predictors", "create", name, "-d", "tourism", "--prediction-length", "8", "--algorithm",
@@ -99,6 +100,7 @@ def intermittent(home: Path, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--algorithm", default="ets", help="the hierarchy's base forecasts")
+    parser.add_argument("--methods", default=",".join(METHODS), help="reconciliation methods, comma-separated")
     parser.add_argument("--hierarchy-only", action="store_true")
     parser.add_argument("--intermittent-only", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -106,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         if not args.intermittent_only:
-            hierarchy(home, args.algorithm)
+            hierarchy(home, args.algorithm, args.methods.split(","))
         if not args.hierarchy_only:
             intermittent(home, args.seed)
 
