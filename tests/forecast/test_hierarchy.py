@@ -116,3 +116,12 @@ def test_every_method_makes_forecasts_coherent(tourism, method: str) -> None:  #
     else:  # the quantiles of a coherent distribution: a sum's spread is below the sum of spreads
         top = h.nodes.index(TOTAL)
         assert rec_q[top, 2, 0] - rec_q[top, 0, 0] < (rec_q[-b:, 2, 0] - rec_q[-b:, 0, 0]).sum()
+
+
+def test_a_hierarchy_too_large_to_reconcile_is_refused() -> None:
+    from forecast.hierarchy import MAX_NODES, hierarchy_of
+
+    series = [(f"i{i}", {"g": f"g{i % 3}"}) for i in range(MAX_NODES)]
+    hp = Hyperparameters(prediction_length=4, hierarchy="g")
+    with pytest.raises(HyperparameterError, match=f"has {MAX_NODES + 4:,} nodes .4 aggregates over {MAX_NODES:,} series"):
+        hierarchy_of(hp, series, ["item_id"], lambda path: "")
