@@ -1,7 +1,7 @@
 """The one door to private APIs of torch and statsforecast.
 
 The sampling path (:mod:`forecast.sampling`) and AutoCES's exact spread
-(:func:`forecast.models.statistical.ces_gaussian`) are faster for using a few functions the
+(:func:`forecast.models.gaussian.ces_gaussian`) are faster for using a few functions the
 libraries do not promise to keep: torch's ``_standard_gamma`` (student-T draws without building
 distribution objects), oneDNN's LSTM layer (``aten.mkldnn_rnn_layer``) and half-precision
 check, and statsforecast's CES forecast recursion. Each is reached only through here, and each is

