@@ -417,6 +417,10 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
             notes.append("auto: " + "; ".join(f"{counts[g]:,} {g} series weighted "
                                               + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
                                               for g, (w, _) in chosen.items()) + " (weights chosen per demand group)")
+        # an intermittent member that no group weighs is not carried on: it would only be scored
+        # over every series in the backtest, where it was never meant to forecast most of them
+        weighted = {n for w in (weights, *group_weights.values()) for n, v in w.items() if v > 0}
+        plan = dataclasses.replace(plan, local=[n for n in plan.local if n in hp.members or n in weighted])
     if left_out:
         selection["left_out"] = left_out
         notes.extend(f"auto: {n} left out: {why}" for n, why in left_out.items())
