@@ -61,6 +61,7 @@ from forecast.models.ensemble import (
     EnsembleModel,
     SelectionPart,
     choose_weights,
+    weighted_members,
 )
 from forecast.models.statistical import StatisticalModel
 from forecast.partitions import partition_ranges
@@ -96,7 +97,7 @@ class _Plan:
 
     def weighted(self, name: str) -> bool:
         """Whether auto's member ``name`` has a weight in any demand group."""
-        return any(w.get(name, 0) > 0 for w in (self.weights, *self.group_weights.values()))
+        return name in weighted_members(self.weights, self.group_weights)
 
 
 @dataclass
@@ -390,14 +391,12 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
     validation = run(dataclasses.replace(plan, report=WEIGHTS_REPORT.format(base.report)), "validate",
                      "fitting the members before the validation window")
     counts = {g: sum(s.groups.get(g, 0) for s in validation) for g in GROUPS}
-    if not counts["intermittent"]:  # the intermittent members are candidates for intermittent series only
-        local = [n for n in local if n in hp.members]
-        plan = dataclasses.replace(plan, local=local)
     names = [n for n in members if n in given or n in local]
     scored = sum(s.validation_items for s in validation)
     group_weights: dict[str, dict[str, float]] = {}
     if not scored:
-        weights = {n: 1 / len(names) for n in names if n in hp.members}
+        equal = [n for n in names if n in hp.members]
+        weights = {n: 1 / len(equal) for n in equal}
         selection: dict[str, Any] = {"method": "equal weights: no series is long enough for a validation window"}
         notes.append("auto: no series is long enough for a validation window; members weighted equally")
     else:
@@ -417,10 +416,10 @@ def _fit_auto(algorithm: EnsembleAlgorithm, cfg: ResolvedConfig, source: SeriesS
             notes.append("auto: " + "; ".join(f"{counts[g]:,} {g} series weighted "
                                               + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
                                               for g, (w, _) in chosen.items()) + " (weights chosen per demand group)")
-        # an intermittent member that no group weighs is not carried on: it would only be scored
-        # over every series in the backtest, where it was never meant to forecast most of them
-        weighted = {n for w in (weights, *group_weights.values()) for n, v in w.items() if v > 0}
-        plan = dataclasses.replace(plan, local=[n for n in plan.local if n in hp.members or n in weighted])
+    # an intermittent member no group weighs (none does without intermittent series) is not carried
+    # on: it would only be scored over every series in the backtest, most of which it never forecasts
+    weighted = weighted_members(weights, group_weights)
+    plan = dataclasses.replace(plan, local=[n for n in local if n in hp.members or n in weighted])
     if left_out:
         selection["left_out"] = left_out
         notes.extend(f"auto: {n} left out: {why}" for n, why in left_out.items())

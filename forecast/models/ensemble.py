@@ -97,6 +97,11 @@ def demand_groups(entries: Sequence[Entry]) -> np.ndarray:
                      for e in entries], dtype=object)
 
 
+def weighted_members(weights: dict[str, float], group_weights: dict[str, dict[str, float]]) -> set[str]:
+    """The members with a weight in any demand group."""
+    return {n for w in (weights, *group_weights.values()) for n, v in w.items() if v > 0}
+
+
 def group_matrix(weights: dict[str, float], group_weights: dict[str, dict[str, float]], groups: np.ndarray,
                  names: Sequence[str]) -> np.ndarray | dict[str, float]:
     """Each item's weights over ``names`` ``(N, M)`` by its group, or ``weights`` itself when no
@@ -334,7 +339,7 @@ class EnsembleModel(Model):
 
     def weighted(self, name: str) -> bool:
         """Whether member ``name`` has a weight in any group."""
-        return any(w.get(name, 0) > 0 for w in (self.weights, *self.group_weights.values()))
+        return name in weighted_members(self.weights, self.group_weights)
 
     @property
     def season(self) -> int:
