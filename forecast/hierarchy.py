@@ -63,7 +63,6 @@ class Hierarchy(BaseModel):
     levels: list[str]  # level names, coarsest first; the bottom level last
     nodes: list[str]  # aggregate node ids
     node_level: list[int]  # index into levels, per aggregate node
-    node_dimensions: list[dict[str, str]]  # the dimension values an aggregate node fixes
     members: list[list[int]]  # the bottom series (indices into bottom) each aggregate node sums
     bottom: list[str]  # the bottom series' keys, in dataset order
     strict: bool  # every node has one parent (a tree): what top-down needs
@@ -125,7 +124,7 @@ def build_hierarchy(text: str, series: Sequence[tuple[str, dict[str, str]]], ite
         return item if name in item_names else d[name]
 
     nodes: dict[str, int] = {}
-    node_level, node_dims, members, level_names = [], [], [], []
+    node_level, members, level_names = [], [], []
     for names in levels:
         if {"item" if n in item_names else n for n in names} == key_columns:
             continue  # every key column: the bottom series themselves
@@ -137,11 +136,10 @@ def build_hierarchy(text: str, series: Sequence[tuple[str, dict[str, str]]], ite
             if nid not in nodes:
                 nodes[nid] = len(nodes)
                 node_level.append(level)
-                node_dims.append({n: v for n, v in zip(names, values, strict=True) if n not in item_names})
                 members.append([])
             members[nodes[nid]].append(row)
     strict = len(groups) == 1
-    return Hierarchy(levels=[*level_names, BOTTOM], nodes=list(nodes), node_level=node_level, node_dimensions=node_dims,
+    return Hierarchy(levels=[*level_names, BOTTOM], nodes=list(nodes), node_level=node_level,
                      members=members, bottom=bottom, strict=strict)
 
 
@@ -202,7 +200,7 @@ def read_summing_matrix(text: str, where: str, bottom: Sequence[str]) -> Hierarc
     if not nodes:
         raise HyperparameterError(f"{where}: no aggregate node: add a row per node")
     return Hierarchy(levels=[FILE_LEVEL, BOTTOM], nodes=nodes, node_level=[0] * len(nodes),
-                     node_dimensions=[{} for _ in nodes], members=members, bottom=list(bottom), strict=False)
+                     members=members, bottom=list(bottom), strict=False)
 
 
 def hierarchy_of(hp: Any, series: Sequence[tuple[str, dict[str, str]]], item_names: Sequence[str],

@@ -31,16 +31,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 import numpy as np
 
-from forecast.data import Entry
 from forecast.hierarchy import Hierarchy
 
-ReconcileMethod = Literal["bottom-up", "top-down", "mint-shrink", "mint-ols", "wls-struct"]
-RECONCILE_METHODS: tuple[str, ...] = get_args(ReconcileMethod)
-#: Seasonal-naive errors per node that MinTrace's covariance is estimated from (the most recent).
+#: The most recent one-step errors per node that MinTrace's covariance is estimated from.
 ERROR_POINTS = 120
 
 
@@ -99,6 +95,8 @@ def _shared(y: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _aligned_naive(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's last values and seasonal naive's one-season-ahead forecasts of them (season 1
+    when a history is too short), right-aligned as :func:`ets_errors` aligns AutoETS's."""
     n = len(histories)
     y = np.full((n, ERROR_POINTS), np.nan)
     f = np.full((n, ERROR_POINTS), np.nan)
@@ -111,12 +109,6 @@ def _aligned_naive(histories: Sequence[np.ndarray], season: int) -> tuple[np.nda
         y[i, ERROR_POINTS - len(actual):] = actual
         f[i, ERROR_POINTS - len(naive):] = naive
     return y, f
-
-
-def naive_errors(histories: Sequence[np.ndarray], season: int) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`ets_errors`, with seasonal naive's one-season-ahead forecasts (season 1 when a
-    history is too short): the cheaper proxy, measured worse."""
-    return _shared(*_aligned_naive(histories, season))
 
 
 def reconcile(method: str, hierarchy: Hierarchy, mean: np.ndarray, quantiles: np.ndarray,
@@ -169,21 +161,12 @@ def _top_down(s: np.ndarray, tags: dict[str, np.ndarray], y_hat: np.ndarray, qua
     every quantile adds up."""
     from hierarchicalforecast.methods import TopDown
 
+    from forecast.models.base import interpolate_levels
+
     rec_mean = np.asarray(TopDown(method="forecast_proportions").fit_predict(S=s, y_hat=y_hat, tags=tags)["mean"],
                           dtype=np.float64)
     top = int(np.argmax(s.sum(axis=1)))
-    total_q = _quantiles_at(quantiles[top].astype(np.float64), levels, out_levels)  # (Q', H)
+    total_q = interpolate_levels(quantiles[top:top + 1].astype(np.float64), levels, out_levels)[0]  # (Q', H)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(rec_mean[top] != 0, rec_mean / rec_mean[top], 0.0)  # (N, H)
     return rec_mean, share[:, None, :] * total_q[None, :, :]
-
-
-def _quantiles_at(q: np.ndarray, levels: Sequence[float], wanted: Sequence[float]) -> np.ndarray:
-    """Quantiles ``(Q, H)`` at ``levels`` interpolated to ``wanted`` (held at the outermost beyond)."""
-    lv = np.asarray(levels, dtype=np.float64)
-    return np.stack([np.array([np.interp(w, lv, q[:, t]) for t in range(q.shape[1])]) for w in wanted])
-
-
-def histories_of(entries: Sequence[Entry]) -> list[np.ndarray]:
-    """Each entry's target as float64."""
-    return [np.asarray(e["target"], dtype=np.float64) for e in entries]

@@ -179,6 +179,24 @@ class Algorithm(ABC):
         return model
 
 
+def interpolate_levels(model_quantiles: np.ndarray, model_levels: Sequence[float],
+                       levels: Sequence[float]) -> np.ndarray:
+    """``(items, len(levels), H)`` from the model's ``(items, len(model_levels), H)`` quantiles:
+    sorted along the levels (never crossing), linear between the model's levels, held at the
+    outermost beyond them; float32 unless given float64."""
+    q = np.sort(model_quantiles, axis=1)
+    grid = np.asarray(model_levels, dtype=np.float64)
+    out = np.empty((q.shape[0], len(levels), q.shape[2]), dtype=np.result_type(q.dtype, np.float32))
+    for i, level in enumerate(levels):
+        j = int(np.clip(np.searchsorted(grid, level, side="right") - 1, 0, len(grid) - 1))
+        if level <= grid[0] or j == len(grid) - 1:
+            out[:, i] = q[:, 0 if level <= grid[0] else -1]
+            continue
+        t = (level - grid[j]) / (grid[j + 1] - grid[j])
+        out[:, i] = q[:, j] + (q[:, j + 1] - q[:, j]) * t
+    return out
+
+
 def sample_from_quantiles(quantiles: np.ndarray, levels: Sequence[float], num_samples: int,
                           rng: np.random.Generator) -> np.ndarray:
     """Draws ``(items, num_samples, H)`` from the piecewise-linear quantile function through

@@ -37,6 +37,7 @@ from forecast.models.base import (
     FitContext,
     Model,
     Prediction,
+    interpolate_levels,
     sample_from_quantiles,
 )
 from forecast.models.chronos_loading import bfloat16_available, load_pipeline
@@ -52,24 +53,6 @@ TOKENS_PER_BATCH = 32_768
 MIN_BATCH, MAX_BATCH = 8, 1024
 #: Levels at which the quantile function is averaged for the mean.
 _MEAN_GRID = (np.arange(200) + 0.5) / 200
-
-
-def interpolate_levels(model_quantiles: np.ndarray, model_levels: Sequence[float],
-                       levels: Sequence[float]) -> np.ndarray:
-    """``(items, len(levels), H)`` from the model's ``(items, len(model_levels), H)`` quantiles:
-    sorted along the levels (never crossing), linear between the model's levels, held at the
-    outermost beyond them."""
-    q = np.sort(model_quantiles, axis=1)
-    grid = np.asarray(model_levels, dtype=np.float64)
-    out = np.empty((q.shape[0], len(levels), q.shape[2]), dtype=np.float32)
-    for i, level in enumerate(levels):
-        j = int(np.clip(np.searchsorted(grid, level, side="right") - 1, 0, len(grid) - 1))
-        if level <= grid[0] or j == len(grid) - 1:
-            out[:, i] = q[:, 0 if level <= grid[0] else -1]
-            continue
-        t = (level - grid[j]) / (grid[j + 1] - grid[j])
-        out[:, i] = q[:, j] + (q[:, j + 1] - q[:, j]) * t
-    return out
 
 
 def quantile_mean(model_quantiles: np.ndarray, model_levels: Sequence[float]) -> np.ndarray:

@@ -25,7 +25,8 @@ from exports import create_export
 from forecast.config import Hyperparameters
 from forecast.features import FeatureInputs
 from forecast.forecasts import create_forecast
-from forecast.models.chronos import interpolate_levels, quantile_mean
+from forecast.models.base import interpolate_levels
+from forecast.models.chronos import quantile_mean
 from forecast.predictors import create_predictor
 from forecast.pretrained import settle_pretrained
 from forecast.store import load_forecast

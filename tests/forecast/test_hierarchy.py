@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from datasets.samples import long_frames
-from forecast.config import Hyperparameters
+from forecast.config import RECONCILE_METHODS, Hyperparameters
 from forecast.errors import HyperparameterError
 from forecast.hierarchy import TOTAL, build_hierarchy, node_series, read_summing_matrix
-from forecast.reconcile import RECONCILE_METHODS, reconcile
+from forecast.reconcile import reconcile
 
 
 @pytest.fixture(scope="module")
