@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from datasets import DatasetType, dataset_at, dataset_summary, require_type
 from forecast.artifacts import PredictorManifest, load_predictor, read_manifest
@@ -201,6 +201,9 @@ class ForecastJob(BaseModel):
     dimensions: list[str]
     precision: str = "auto"
     nodes: str | None = None  # a hierarchical predictor's: the nodes' series (forecast, then reconciled)
+    #: the hierarchy and the nodes' histories, held by the process that planned the job (which
+    #: reconciles what the workers forecast); not sent to the workers
+    _hierarchy: tuple[Any, list[np.ndarray]] | None = PrivateAttr(None)
 
     @property
     def seed(self) -> int:
@@ -232,16 +235,19 @@ def plan_forecast(workspace: Workspace, registry: Registry, name: str, precision
                                    [plan.related, plan.metadata, spec.get("related"), spec.get("metadata")])
     summary = dataset_summary(ds)
     hp = Hyperparameters.model_validate(manifest.hyperparameters)
-    nodes, num_items = None, summary.num_series
+    hierarchy = None
     if hp.hierarchical and rel is not None:
-        from forecast.hierarchical import base_types, nodes_for_forecast
+        from forecast.hierarchical import base_types, prepare_nodes
 
-        nodes, num_items = nodes_for_forecast(workspace, ds, hp, rel, manifest.freq, workspace.options_for)
+        hierarchy = prepare_nodes(workspace, ds, hp, rel, manifest.freq, workspace.options_for)
         types = base_types(spec["types"])
         spec = {**spec, "types": types, "columns": [parse_types(t)[0].column for t in types]}
-    return ForecastJob(name=name, spec=spec, predictor_artifact=str(pred.artifact), manifest=manifest, dataset=ds,
-                       resources=snapshot, num_items=num_items, dimensions=summary.dimensions,
-                       precision=precision, nodes=nodes)
+    job = ForecastJob(name=name, spec=spec, predictor_artifact=str(pred.artifact), manifest=manifest, dataset=ds,
+                      resources=snapshot, num_items=len(hierarchy[1]) if hierarchy else summary.num_series,
+                      dimensions=summary.dimensions, precision=precision, nodes=hierarchy[2] if hierarchy else None)
+    if hierarchy is not None:
+        job._hierarchy = (hierarchy[0], [np.asarray(e["target"], dtype=np.float64) for e in hierarchy[1]])
+    return job
 
 
 def forecast_rows(workspace: Workspace, job: ForecastJob, model: Model, index: int, raw: list[Entry],
@@ -357,12 +363,12 @@ def run_forecast(
         if not calls:
             progress(0, 0)
         parts: int | None = len(calls)
-        if job.nodes is not None:  # the nodes' base forecasts, reconciled into the forecast's table
+        if job._hierarchy is not None:  # the nodes' base forecasts, reconciled into the forecast's table
             from forecast.hierarchical import reconcile_forecast
             from forecast.store import part_file
 
-            spec = registry.get(Kind.FORECAST, name).spec
-            reconcile_forecast(workspace, rel, [part_file(rel, i) for i, *_ in calls], job.nodes,
+            spec = registry.get(Kind.FORECAST, name).spec  # the types asked for, not the workers'
+            reconcile_forecast(workspace, rel, [part_file(rel, i) for i, *_ in calls], *job._hierarchy,
                                Hyperparameters.model_validate(manifest.hyperparameters), manifest.freq,
                                manifest.prediction_length, spec["columns"], job.dimensions,
                                bool(manifest.training.get("nonnegative")))

@@ -222,27 +222,16 @@ def base_types(labels: Sequence[str]) -> list[str]:
                                     key=lambda t: (t.percent is None, t.percent or 0))]
 
 
-def nodes_for_forecast(workspace: Workspace, ds: Resource, hp: Hyperparameters, rel: str, freq: str,
-                       options_for: Callable[[str], dict[str, Any]]) -> tuple[str, int]:
-    """The nodes' series of dataset ``ds`` (the version being forecast: new series join their
-    nodes), written under ``rel``; their path and count."""
-    _, nodes, path = prepare_nodes(workspace, ds, hp, rel, freq, options_for)
-    return path, len(nodes)
-
-
-def reconcile_forecast(workspace: Workspace, rel: str, files: Sequence[str], nodes_path: str, hp: Hyperparameters,
-                       freq: str, horizon: int, columns: Sequence[str], dimensions: Sequence[str],
-                       nonnegative: bool) -> int:
-    """Reconcile the base forecasts the workers wrote (``files``, in node order: the nodes'
-    series at ``nodes_path``, with the hierarchy beside them) and write the forecast's table with
+def reconcile_forecast(workspace: Workspace, rel: str, files: Sequence[str], hierarchy: Hierarchy,
+                       histories: Sequence[np.ndarray], hp: Hyperparameters, freq: str, horizon: int,
+                       columns: Sequence[str], dimensions: Sequence[str], nonnegative: bool) -> int:
+    """Reconcile the base forecasts the workers wrote (``files``, in the order of
+    :attr:`Hierarchy.ids`; ``histories``: each node's) and write the forecast's table with
     ``columns``; returns its rows."""
     from datasets.columnar import read_parquet
-    from forecast.hierarchy import read_nodes
     from forecast.store import forecast_batch, forecast_table_writer
     from forecast.types import parse_type
 
-    nodes = read_nodes(workspace, nodes_path, freq)
-    hierarchy = Hierarchy.model_validate_json(workspace.read_bytes(nodes_path.replace(NODES_FILE, HIERARCHY_FILE)))
     tables = []
     for path in files:
         with workspace.open(path, "rb") as f:
@@ -262,8 +251,7 @@ def reconcile_forecast(workspace: Workspace, rel: str, files: Sequence[str], nod
     out_levels = [t.level for t in out_types if not t.is_mean]
     season = hp.season_length or seasonal_period(freq)
     mean, rec_q = reconcile(hp.reconcile_method, hierarchy, values("mean").astype(np.float64), quantiles, levels,
-                            [np.asarray(e["target"], dtype=np.float64) for e in nodes], season, nonnegative,
-                            out_levels=out_levels or [0.5])
+                            histories, season, nonnegative, out_levels=out_levels or [0.5])
     out = {"mean": mean, **{t.column: rec_q[:, i, :] for i, t in enumerate(t for t in out_types if not t.is_mean)}}
     dims = {d: table.column(d).to_pylist() for d in dimensions} if dimensions else None
     batch = forecast_batch(table.column("item_id").to_pylist(),
