@@ -77,3 +77,17 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def sandboxed_client(root: Path) -> Iterator[Any]:
+    """An in-process HTTP client of a server whose home and registry are under ``root``, which
+    imports only from ``root/data`` and exports only under ``root/out``."""
+    from fastapi.testclient import TestClient
+
+    from api.server import create_app
+
+    settings = Settings(home=str(root / "home"), registry=str(root / "registry.db"),  # type: ignore[call-arg]
+                        allowed_import_prefixes=[str(root / "data")], allowed_export_prefixes=[str(root / "out")])
+    with TestClient(create_app(settings)) as c:
+        yield c

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.server import create_app
-from api.settings import Settings
 from datasets.samples import long_frames
 from forecast.config import Hyperparameters
-from tests.service_fixtures import poll
+from tests.service_fixtures import poll, sandboxed_client
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +41,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(root: Path) -> Iterator[TestClient]:
-    settings = Settings(home=str(root / "home"), registry=str(root / "registry.db"),  # type: ignore[call-arg]
-                        allowed_import_prefixes=[str(root / "data")], allowed_export_prefixes=[str(root / "out")])
-    with TestClient(create_app(settings)) as c:
+    with sandboxed_client(root) as c:
         yield c
 
 
