@@ -26,7 +26,7 @@ from forecast.artifacts import (
     save_predictor,
 )
 from forecast.backtest_reports import BACKTEST_FILE, BACKTEST_FORECASTS_FILE
-from forecast.config import Hyperparameters, ResolvedConfig, check_fits_in_memory, resolve
+from forecast.config import Hyperparameters, ResolvedConfig, resolve
 from forecast.errors import HyperparameterError, TrainingError
 from forecast.features import FeatureInputs, FeaturePlan, plan_features
 from forecast.parts import Parts
@@ -34,6 +34,7 @@ from forecast.predictor_kind import PredictorCreate, predictor_metrics
 from forecast.pretrained import settle_pretrained
 from forecast.sampling import Precision
 from forecast.series_source import ModelShape, StoredSeries
+from forecast.training_memory import check_fits_in_memory
 from resources import InvalidInputError, Kind, Registry, Resource, Status, Workspace
 from resources.engine import Engine, LocalEngine
 from resources.kinds import JobContext
